@@ -1,0 +1,172 @@
+//! Recipient numbers in E.164, parsed with libphonenumber's data (the `phonenumber` crate).
+//!
+//! Accepted: `+` international form, missing `+`, `00` prefix, spaces, dashes, dots and brackets,
+//! and national numbers when a default country is configured. Numbers that libphonenumber finds
+//! *possible* (right length for the country) but not assigned, such as Meta's `+1 555…` test
+//! numbers, are accepted: WhatsApp decides whether they exist.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::country;
+use phonenumber::metadata::DATABASE;
+use phonenumber::Mode;
+
+/// A phone number in E.164 form (`+16505551234`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct E164(String);
+
+impl E164 {
+    /// The number as `+16505551234`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number as WhatsApp ids it (`wa_id`): digits only, no `+`.
+    pub fn wa_id(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("is empty")]
+    Empty,
+    #[error("`{0}` contains characters that are not part of a phone number")]
+    BadCharacters(String),
+    #[error("`{0}` has no country code and no default country is configured")]
+    NoCountry(String),
+    #[error("`{0}` is not a phone number: {1}")]
+    Unparseable(String, String),
+    #[error("`{0}` is not a possible number for its country (wrong length or unknown country code)")]
+    Impossible(String),
+    #[error("`{0}` is not a known country code (use ISO 3166 alpha-2, such as `US` or `DE`)")]
+    BadCountry(String),
+}
+
+impl PhoneError {
+    /// What the caller can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::NoCountry(_) => {
+                "write the number in international form, e.g. +16505551234, or set phone.default_country"
+            }
+            Self::BadCountry(_) => "use a two-letter ISO country code such as US, DE or BR",
+            _ => "write the number in international form with its country code, e.g. +16505551234",
+        }
+    }
+}
+
+/// A default country for national numbers (`US`, `de`).
+pub fn parse_country(code: &str) -> Result<country::Id, PhoneError> {
+    country::Id::from_str(&code.trim().to_ascii_uppercase()).map_err(|_| PhoneError::BadCountry(code.to_string()))
+}
+
+/// Normalises what a user typed into E.164.
+pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E164, PhoneError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    if !trimmed
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-.()/\u{a0}".contains(c))
+    {
+        return Err(PhoneError::BadCharacters(input.to_string()));
+    }
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    let international = if trimmed.starts_with('+') {
+        Some(digits.clone())
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        Some(rest.to_string())
+    } else {
+        None
+    };
+    let parsed = match (international, default_country) {
+        (Some(d), _) => phonenumber::parse(None, format!("+{d}")),
+        (None, Some(country)) => phonenumber::parse(Some(country), &digits)
+            // A national number that does not fit the default country may be an international
+            // number written without its `+` (as WhatsApp ids are).
+            .ok()
+            .filter(|n| is_possible(n))
+            .map(Ok)
+            .unwrap_or_else(|| phonenumber::parse(None, format!("+{digits}"))),
+        (None, None) => phonenumber::parse(None, format!("+{digits}")),
+    }
+    .map_err(|e| PhoneError::Unparseable(input.to_string(), e.to_string()))?;
+    if !is_possible(&parsed) {
+        return Err(PhoneError::Impossible(input.to_string()));
+    }
+    Ok(E164(parsed.format().mode(Mode::E164).to_string()))
+}
+
+fn is_possible(n: &phonenumber::PhoneNumber) -> bool {
+    if n.is_valid() {
+        return true;
+    }
+    let Some(meta) = n.metadata(&DATABASE) else {
+        return false;
+    };
+    let len = n.national().to_string().len() as u16 + u16::from(n.national().zeros());
+    let general = meta.descriptors().general();
+    general.possible_length().contains(&len) || general.possible_local_length().contains(&len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_table() {
+        let us = Some(country::Id::US);
+        let de = Some(country::Id::DE);
+        let cases: &[(&str, Option<country::Id>, &str)] = &[
+            ("+16505551234", None, "+16505551234"),
+            ("16505551234", None, "+16505551234"),
+            ("+1 (650) 555-1234", None, "+16505551234"),
+            ("001 650 555 1234", None, "+16505551234"),
+            ("1-650-555-1234", None, "+16505551234"),
+            ("650.555.1234", us, "+16505551234"),
+            ("(650) 555 1234", us, "+16505551234"),
+            ("+49 30 123456", None, "+4930123456"),
+            ("030 123456", de, "+4930123456"),
+            ("0049 151 23456789", None, "+4915123456789"),
+            ("+55 11 91234-5678", None, "+5511912345678"),
+            ("+44 7911 123456", None, "+447911123456"),
+            ("+1 555 078 3881", None, "+15550783881"),
+            ("16505551234", de, "+16505551234"),
+        ];
+        for (input, country, want) in cases {
+            let got = normalize(input, *country);
+            assert_eq!(got.as_ref().map(E164::as_str), Ok(*want), "{input} with {country:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_table() {
+        let cases: &[(&str, Option<country::Id>)] = &[
+            ("", None),
+            ("   ", None),
+            ("hello", None),
+            ("+1 650 555 12a4", None),
+            ("+1 650", None),
+            ("+999 1234567", None),
+            ("+1 650 555 1234 5678 9999", None),
+        ];
+        for (input, country) in cases {
+            assert!(normalize(input, *country).is_err(), "{input} should be refused");
+        }
+    }
+
+    #[test]
+    fn wa_id_drops_plus() {
+        let n = normalize("+16505551234", None).expect("valid");
+        assert_eq!(n.wa_id(), "16505551234");
+    }
+}

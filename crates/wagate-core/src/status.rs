@@ -1,0 +1,130 @@
+//! A message's delivery status and the rule that statuses never move backwards.
+//!
+//! Meta delivers status webhooks at least once and out of order: a late `delivered` must not undo
+//! `read`, and `failed` is final. `played` (first play of a voice note) comes after `read`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Received from the user (inbound messages only).
+    Received,
+    /// Accepted by the gateway, waiting in the send queue.
+    Queued,
+    /// Meta answered the send with a wamid.
+    Accepted,
+    Sent,
+    Delivered,
+    Read,
+    Played,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Queued => "queued",
+            Self::Accepted => "accepted",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Played => "played",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "received" => Self::Received,
+            "queued" => Self::Queued,
+            "accepted" => Self::Accepted,
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "played" => Self::Played,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The event type a status webhook with this status becomes.
+    pub fn event_type(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Sent => "message.sent",
+            Self::Delivered => "message.delivered",
+            Self::Read => "message.read",
+            Self::Played => "message.played",
+            Self::Failed => "message.failed",
+            _ => return None,
+        })
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Self::Received | Self::Queued => 0,
+            Self::Accepted => 1,
+            Self::Sent => 2,
+            Self::Delivered => 3,
+            Self::Read => 4,
+            Self::Played => 5,
+            Self::Failed => 6,
+        }
+    }
+
+    /// Whether a message now at `self` moves to `next`. Forward only; `failed` is final, and a
+    /// message already delivered or read does not become failed by a stray late failure.
+    pub fn advances_to(self, next: MessageStatus) -> bool {
+        match (self, next) {
+            (Self::Failed, _) => false,
+            (cur, Self::Failed) => cur.rank() < Self::Delivered.rank(),
+            (cur, next) => next.rank() > cur.rank(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageStatus::{self, *};
+    use proptest::prelude::*;
+
+    const ALL: [MessageStatus; 8] = [Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed];
+
+    #[test]
+    fn late_statuses_do_not_move_backwards() {
+        assert!(Queued.advances_to(Sent));
+        assert!(Sent.advances_to(Read));
+        assert!(!Read.advances_to(Delivered));
+        assert!(!Failed.advances_to(Read));
+        assert!(Sent.advances_to(Failed));
+        assert!(!Read.advances_to(Failed));
+        assert!(Read.advances_to(Played));
+    }
+
+    proptest! {
+        /// Applying any sequence of statuses in any order ends in the same place as applying
+        /// them sorted: the outcome does not depend on delivery order (for non-failed statuses).
+        #[test]
+        fn order_does_not_matter(seq in proptest::collection::vec(0usize..6, 0..12)) {
+            let apply = |items: &[usize]| items.iter().fold(Queued, |cur, i| {
+                let next = ALL[*i + 2];
+                if cur.advances_to(next) { next } else { cur }
+            });
+            let mut sorted = seq.clone();
+            sorted.sort();
+            let a = apply(&seq);
+            let b = apply(&sorted);
+            let has_fail = seq.contains(&5);
+            if !has_fail { prop_assert_eq!(a, b); }
+            // never ends before the highest non-failed status seen
+            let max = seq.iter().filter(|i| **i < 5).max().map(|i| ALL[*i + 2]);
+            if let (Some(m), false) = (max, a == Failed) { prop_assert!(a >= m); }
+        }
+
+        #[test]
+        fn parse_round_trips(i in 0usize..8) {
+            prop_assert_eq!(MessageStatus::parse(ALL[i].as_str()), Some(ALL[i]));
+        }
+    }
+}

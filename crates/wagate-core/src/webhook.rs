@@ -1,0 +1,599 @@
+//! Meta's webhook POST bodies: routing (which WABA and phone number they are for), and turning
+//! every entry, change, message and status into updates with a normalised payload.
+//!
+//! Parsing is lenient on purpose. Meta adds fields and changes shapes (business-scoped user ids,
+//! contacts without `wa_id`, new message types); nothing here fails on an unknown field or type —
+//! it is carried along raw, and whatever cannot be understood becomes a `webhook.unknown` update.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::meta::MetaError;
+use crate::status::MessageStatus;
+use crate::time::{meta_timestamp_ms, rfc3339_ms};
+
+/// The ids a webhook is addressed to, read without building the whole document.
+#[derive(Debug, Default, Deserialize)]
+pub struct Routing {
+    #[serde(default)]
+    pub entry: Vec<RoutingEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoutingEntry {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub changes: Vec<RoutingChange>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoutingChange {
+    #[serde(default)]
+    pub value: Option<RoutingValue>,
+    #[serde(default)]
+    pub field: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoutingValue {
+    #[serde(default)]
+    pub metadata: Option<RoutingMetadata>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoutingMetadata {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub phone_number_id: Option<String>,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+impl Routing {
+    /// Reads the routing ids; `Err` when the body is not a JSON object at all.
+    pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    /// Every (WABA id, phone_number_id) pair the body speaks of.
+    pub fn targets(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+        self.entry.iter().flat_map(|e| {
+            let waba = e.id.as_deref();
+            let phones: Vec<Option<&str>> = e
+                .changes
+                .iter()
+                .map(|c| {
+                    c.value
+                        .as_ref()
+                        .and_then(|v| v.metadata.as_ref())
+                        .and_then(|m| m.phone_number_id.as_deref())
+                })
+                .collect();
+            let phones = if phones.is_empty() { vec![None] } else { phones };
+            phones.into_iter().map(move |p| (waba, p))
+        })
+    }
+}
+
+/// One thing a webhook told us.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    Message(InboundMessage),
+    Status(StatusUpdate),
+    Other(OtherUpdate),
+}
+
+impl Update {
+    pub fn waba_id(&self) -> Option<&str> {
+        match self {
+            Update::Message(m) => Some(&m.waba_id),
+            Update::Status(s) => Some(&s.waba_id),
+            Update::Other(o) => o.waba_id.as_deref(),
+        }
+    }
+
+    pub fn phone_number_id(&self) -> Option<&str> {
+        match self {
+            Update::Message(m) => Some(&m.phone_number_id),
+            Update::Status(s) => Some(&s.phone_number_id),
+            Update::Other(o) => o.phone_number_id.as_deref(),
+        }
+    }
+}
+
+/// A message a user sent to one of our numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    pub waba_id: String,
+    pub phone_number_id: String,
+    /// Meta's message id; for the rare message without one, a stable digest of its content, so
+    /// that duplicates are still recognised.
+    pub wamid: String,
+    /// The user's WhatsApp id (phone digits); absent when the user hides the number (BSUID only).
+    pub from: Option<String>,
+    pub from_user_id: Option<String>,
+    pub contact_name: Option<String>,
+    pub timestamp_ms: Option<i64>,
+    pub message_type: String,
+    /// The normalised `message.received` payload, without the gateway's own ids.
+    pub payload: Value,
+    /// Meta's message object, with its contact entry beside it.
+    pub raw: Value,
+}
+
+impl InboundMessage {
+    /// Who the contact is: wa_id when known, else the business-scoped user id.
+    pub fn contact_key(&self) -> Option<&str> {
+        self.from.as_deref().or(self.from_user_id.as_deref())
+    }
+}
+
+/// A status of a message we sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub wamid: String,
+    pub status: MessageStatus,
+    pub timestamp_ms: Option<i64>,
+    pub recipient_id: Option<String>,
+    pub errors: Vec<MetaError>,
+    pub payload: Value,
+    pub raw: Value,
+}
+
+/// Anything else: template, account and phone-number updates, and what we do not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherUpdate {
+    pub waba_id: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub event_type: &'static str,
+    pub field: String,
+    pub occurred_ms: Option<i64>,
+    pub payload: Value,
+    pub raw: Value,
+}
+
+/// The event type of a webhook `field` other than `messages`.
+pub fn field_event_type(field: &str) -> &'static str {
+    match field {
+        "message_template_status_update" => "template.status_updated",
+        "message_template_quality_update" => "template.quality_updated",
+        "template_category_update" => "template.category_updated",
+        "message_template_components_update" => "template.components_updated",
+        "account_update" => "account.updated",
+        "account_alerts" => "account.alert",
+        "phone_number_quality_update" => "phone_number.quality_updated",
+        "phone_number_name_update" => "phone_number.name_updated",
+        "user_preferences" => "user.preferences_updated",
+        _ => "webhook.unknown",
+    }
+}
+
+/// Every event type the gateway emits.
+pub const EVENT_TYPES: &[&str] = &[
+    "message.received",
+    "message.sent",
+    "message.delivered",
+    "message.read",
+    "message.played",
+    "message.failed",
+    "template.status_updated",
+    "template.quality_updated",
+    "template.category_updated",
+    "template.components_updated",
+    "account.updated",
+    "account.alert",
+    "phone_number.quality_updated",
+    "phone_number.name_updated",
+    "user.preferences_updated",
+    "webhook.unknown",
+];
+
+/// Turns a webhook body into its updates. Only a body that is not JSON at all is an error;
+/// every part that does not have the expected shape becomes a `webhook.unknown` update.
+pub fn parse_updates(body: &[u8]) -> Result<Vec<Update>, serde_json::Error> {
+    let doc: Value = serde_json::from_slice(body)?;
+    let mut out = Vec::new();
+    let Some(entries) = doc.get("entry").and_then(Value::as_array) else {
+        out.push(unknown(None, None, "", None, doc.clone()));
+        return Ok(out);
+    };
+    for entry in entries {
+        let waba_id = entry.get("id").and_then(id_string);
+        let entry_time = meta_timestamp_ms(entry.get("time"));
+        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+            out.push(unknown(waba_id.clone(), None, "", entry_time, entry.clone()));
+            continue;
+        };
+        for change in changes {
+            let field = change.get("field").and_then(Value::as_str).unwrap_or("");
+            let value = change.get("value").cloned().unwrap_or(Value::Null);
+            if field == "messages" {
+                messages_change(&mut out, waba_id.as_deref(), &value);
+            } else {
+                out.push(other_field(waba_id.clone(), field, entry_time, value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn unknown(
+    waba_id: Option<String>,
+    phone_number_id: Option<String>,
+    field: &str,
+    occurred_ms: Option<i64>,
+    raw: Value,
+) -> Update {
+    Update::Other(OtherUpdate {
+        payload: json!({"field": field, "waba_id": waba_id, "phone_number_id": phone_number_id}),
+        waba_id,
+        phone_number_id,
+        event_type: "webhook.unknown",
+        field: field.to_string(),
+        occurred_ms,
+        raw,
+    })
+}
+
+const MESSAGES_VALUE_KEYS: &[&str] = &["messaging_product", "metadata", "contacts", "messages", "statuses"];
+
+fn messages_change(out: &mut Vec<Update>, waba_id: Option<&str>, value: &Value) {
+    let metadata = value.get("metadata");
+    let phone_number_id = metadata.and_then(|m| m.get("phone_number_id")).and_then(id_string);
+    let display = metadata
+        .and_then(|m| m.get("display_phone_number"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (Some(waba), Some(phone)) = (waba_id, phone_number_id.clone()) else {
+        out.push(unknown(
+            waba_id.map(str::to_string),
+            phone_number_id,
+            "messages",
+            None,
+            value.clone(),
+        ));
+        return;
+    };
+    let contacts = value
+        .get("contacts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for msg in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        out.push(Update::Message(inbound_message(
+            waba,
+            &phone,
+            display.as_deref(),
+            contacts,
+            msg,
+        )));
+    }
+    for st in value.get("statuses").and_then(Value::as_array).into_iter().flatten() {
+        match status_update(waba, &phone, display.as_deref(), contacts, st) {
+            Some(s) => out.push(Update::Status(s)),
+            None => out.push(unknown(
+                Some(waba.into()),
+                Some(phone.clone()),
+                "messages",
+                None,
+                st.clone(),
+            )),
+        }
+    }
+    // Anything else in the value (system-level `errors`, fields Meta adds later) is kept whole.
+    if let Some(obj) = value.as_object() {
+        if obj.keys().any(|k| !MESSAGES_VALUE_KEYS.contains(&k.as_str())) {
+            out.push(unknown(Some(waba.into()), Some(phone), "messages", None, value.clone()));
+        }
+    }
+}
+
+fn contact_for<'a>(contacts: &'a [Value], wa_id: Option<&str>, user_id: Option<&str>) -> Option<&'a Value> {
+    contacts
+        .iter()
+        .find(|c| {
+            (wa_id.is_some() && c.get("wa_id").and_then(Value::as_str) == wa_id)
+                || (user_id.is_some() && c.get("user_id").and_then(Value::as_str) == user_id)
+        })
+        .or_else(|| if contacts.len() == 1 { contacts.first() } else { None })
+}
+
+fn str_field(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn inbound_message(
+    waba_id: &str,
+    phone_number_id: &str,
+    display: Option<&str>,
+    contacts: &[Value],
+    msg: &Value,
+) -> InboundMessage {
+    let from = str_field(msg, "from");
+    let from_user_id = str_field(msg, "from_user_id");
+    let contact = contact_for(contacts, from.as_deref(), from_user_id.as_deref());
+    let contact_name = contact
+        .and_then(|c| c.pointer("/profile/name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let message_type = str_field(msg, "type").unwrap_or_else(|| "unknown".into());
+    let timestamp_ms = meta_timestamp_ms(msg.get("timestamp"));
+    let wamid = str_field(msg, "id")
+        .unwrap_or_else(|| format!("nowamid.{}", crate::signature::sha256_hex(msg.to_string().as_bytes())));
+    let (text, content) = content_of(&message_type, msg);
+    let context = msg.get("context").map(|c| {
+        json!({
+            "wamid": c.get("id"),
+            "from": c.get("from"),
+            "forwarded": c.get("forwarded").and_then(Value::as_bool).unwrap_or(false),
+            "frequently_forwarded": c.get("frequently_forwarded").and_then(Value::as_bool).unwrap_or(false),
+            "referred_product": c.get("referred_product"),
+        })
+    });
+    let mut payload = json!({
+        "wamid": wamid,
+        "from": from,
+        "from_user_id": from_user_id,
+        "contact": {
+            "wa_id": contact.and_then(|c| c.get("wa_id")).or(msg.get("from")),
+            "user_id": contact.and_then(|c| c.get("user_id")).or(msg.get("from_user_id")),
+            "name": contact_name,
+            "username": contact.and_then(|c| c.pointer("/profile/username")),
+        },
+        "waba_id": waba_id,
+        "phone_number_id": phone_number_id,
+        "display_phone_number": display,
+        "type": message_type,
+        "timestamp": timestamp_ms.map(rfc3339_ms),
+        "text": text,
+        "context": context,
+        "content": content,
+    });
+    if let (Some(obj), Some(referral)) = (payload.as_object_mut(), msg.get("referral")) {
+        obj.insert("referral".into(), referral.clone());
+    }
+    if let (Some(obj), Some(errors)) = (payload.as_object_mut(), msg.get("errors")) {
+        obj.insert("errors".into(), normalise_errors(errors));
+    }
+    let mut raw = Map::new();
+    raw.insert("message".into(), msg.clone());
+    if let Some(c) = contact {
+        raw.insert("contact".into(), c.clone());
+    }
+    InboundMessage {
+        waba_id: waba_id.into(),
+        phone_number_id: phone_number_id.into(),
+        wamid,
+        from,
+        from_user_id,
+        contact_name,
+        timestamp_ms,
+        message_type,
+        payload,
+        raw: Value::Object(raw),
+    }
+}
+
+const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "document", "sticker"];
+
+/// The message's text (what an inbox would show in one line) and its type-specific content.
+fn content_of(message_type: &str, msg: &Value) -> (Option<String>, Value) {
+    let obj = msg.get(message_type).cloned().unwrap_or(Value::Null);
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).map(str::to_string);
+    match message_type {
+        "text" => (s("/body"), json!({"body": s("/body")})),
+        t if MEDIA_TYPES.contains(&t) => (
+            s("/caption"),
+            json!({
+                "media": {
+                    "id": obj.get("id"),
+                    "mime_type": obj.get("mime_type"),
+                    "sha256": obj.get("sha256"),
+                    "url": obj.get("url"),
+                    "caption": obj.get("caption"),
+                    "filename": obj.get("filename"),
+                    "voice": obj.get("voice"),
+                    "animated": obj.get("animated"),
+                }
+            }),
+        ),
+        "location" => (s("/name").or(s("/address")), obj),
+        "button" => (s("/text"), json!({"payload": s("/payload"), "text": s("/text")})),
+        "reaction" => (
+            s("/emoji"),
+            json!({"wamid": obj.get("message_id"), "emoji": obj.get("emoji"), "removed": obj.get("emoji").is_none()}),
+        ),
+        "interactive" => {
+            let kind = s("/type").unwrap_or_default();
+            let reply = obj.get(&kind).cloned().unwrap_or(Value::Null);
+            let title = reply.get("title").and_then(Value::as_str).map(str::to_string);
+            let mut content = json!({
+                "type": kind,
+                "id": reply.get("id"),
+                "title": reply.get("title"),
+                "description": reply.get("description"),
+            });
+            if kind == "nfm_reply" {
+                let response = reply
+                    .get("response_json")
+                    .and_then(Value::as_str)
+                    .and_then(|r| serde_json::from_str::<Value>(r).ok());
+                content =
+                    json!({"type": kind, "name": reply.get("name"), "body": reply.get("body"), "response": response});
+                return (reply.get("body").and_then(Value::as_str).map(str::to_string), content);
+            }
+            (title, content)
+        }
+        "system" => (
+            s("/body"),
+            json!({"type": obj.get("type"), "body": obj.get("body"), "new_wa_id": obj.get("wa_id").or(obj.get("new_wa_id"))}),
+        ),
+        "order" => (s("/text"), obj),
+        "contacts" => (
+            msg.pointer("/contacts/0/name/formatted_name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            json!({"contacts": msg.get("contacts")}),
+        ),
+        "unsupported" | "unknown" => (None, json!({"unsupported": msg.get("unsupported")})),
+        _ => (None, obj),
+    }
+}
+
+fn normalise_errors(errors: &Value) -> Value {
+    let list: Vec<MetaError> = serde_json::from_value(errors.clone()).unwrap_or_default();
+    Value::Array(list.iter().map(error_json).collect())
+}
+
+/// A Meta error as events and API bodies show it: code, title, details and our hint.
+pub fn error_json(e: &MetaError) -> Value {
+    json!({
+        "code": e.code,
+        "title": e.title.clone().or_else(|| e.message.clone()),
+        "message": e.message,
+        "details": e.details(),
+        "hint": e.hint(),
+        "retry": e.class(),
+    })
+}
+
+fn status_update(
+    waba_id: &str,
+    phone_number_id: &str,
+    display: Option<&str>,
+    contacts: &[Value],
+    st: &Value,
+) -> Option<StatusUpdate> {
+    let wamid = str_field(st, "id")?;
+    let status = MessageStatus::parse(st.get("status")?.as_str()?)?;
+    status.event_type()?;
+    let timestamp_ms = meta_timestamp_ms(st.get("timestamp"));
+    let recipient_id = str_field(st, "recipient_id");
+    let errors: Vec<MetaError> = st
+        .get("errors")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
+    let contact = contact_for(
+        contacts,
+        recipient_id.as_deref(),
+        st.get("recipient_user_id").and_then(Value::as_str),
+    );
+    let payload = json!({
+        "wamid": wamid,
+        "status": status,
+        "timestamp": timestamp_ms.map(rfc3339_ms),
+        "recipient_id": recipient_id,
+        "recipient_user_id": st.get("recipient_user_id"),
+        "waba_id": waba_id,
+        "phone_number_id": phone_number_id,
+        "display_phone_number": display,
+        "pricing": st.get("pricing"),
+        "conversation": st.get("conversation"),
+        "biz_opaque_callback_data": st.get("biz_opaque_callback_data"),
+        "errors": errors.iter().map(error_json).collect::<Vec<_>>(),
+    });
+    let mut raw = Map::new();
+    raw.insert("status".into(), st.clone());
+    if let Some(c) = contact {
+        raw.insert("contact".into(), c.clone());
+    }
+    Some(StatusUpdate {
+        waba_id: waba_id.into(),
+        phone_number_id: phone_number_id.into(),
+        wamid,
+        status,
+        timestamp_ms,
+        recipient_id,
+        errors,
+        payload,
+        raw: Value::Object(raw),
+    })
+}
+
+fn other_field(waba_id: Option<String>, field: &str, entry_time: Option<i64>, value: Value) -> Update {
+    let event_type = field_event_type(field);
+    let phone_number_id = value.pointer("/metadata/phone_number_id").and_then(id_string);
+    let mut payload = match &value {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    payload.insert("field".into(), json!(field));
+    payload.insert("waba_id".into(), json!(waba_id));
+    let pick = |k: &str| value.get(k).cloned().unwrap_or(Value::Null);
+    if event_type.starts_with("template.") {
+        payload.insert("template_id".into(), pick("message_template_id"));
+        payload.insert("template_name".into(), pick("message_template_name"));
+        payload.insert("language".into(), pick("message_template_language"));
+        if field == "message_template_status_update" {
+            payload.insert("status".into(), pick("event"));
+        }
+    }
+    let occurred_ms = meta_timestamp_ms(value.get("timestamp")).or(entry_time);
+    Update::Other(OtherUpdate {
+        waba_id,
+        phone_number_id,
+        event_type,
+        field: field.to_string(),
+        occurred_ms,
+        payload: Value::Object(payload),
+        raw: value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1749416383","type":"text","text":{"body":"héllo 👋"}}]},"field":"messages"}]}]}"#;
+
+    #[test]
+    fn routing_reads_ids() {
+        let r = Routing::parse(TEXT.as_bytes()).expect("parses");
+        let t: Vec<_> = r.targets().collect();
+        assert_eq!(t, vec![(Some("102290129340398"), Some("106540352242922"))]);
+    }
+
+    #[test]
+    fn text_message_is_normalised() {
+        let u = parse_updates(TEXT.as_bytes()).expect("parses");
+        let [Update::Message(m)] = u.as_slice() else {
+            panic!("{u:?}")
+        };
+        assert_eq!(m.wamid, "wamid.A");
+        assert_eq!(m.contact_name.as_deref(), Some("Sheena Nelson"));
+        assert_eq!(m.payload["text"], "héllo 👋");
+        assert_eq!(m.payload["timestamp"], "2025-06-08T20:59:43Z");
+    }
+
+    #[test]
+    fn odd_shapes_do_not_fail() {
+        for body in [
+            r#"{}"#,
+            r#"{"entry":[{"id":1}]}"#,
+            r#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[{}]}}]}]}"#,
+            r#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"type":"brand_new"}],"statuses":[{"id":"w","status":"exploded"}]}}]}]}"#,
+            r#"{"entry":[{"id":"1","changes":[{"field":"calls","value":{"x":1}}]}]}"#,
+        ] {
+            let u = parse_updates(body.as_bytes()).expect(body);
+            assert!(!u.is_empty(), "{body} produced nothing");
+        }
+        assert!(parse_updates(b"not json").is_err());
+    }
+}

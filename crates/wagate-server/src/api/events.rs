@@ -1,0 +1,141 @@
+//! `GET /v1/events`: the event log, oldest first, with a cursor.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use wagate_core::time::{parse_time_ms, rfc3339_ms};
+use wagate_core::webhook::EVENT_TYPES;
+use wagate_store::{Event, EventFilter};
+
+use crate::api::{opt_i64, page_limit, resolve_account};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// `evt_…`
+    pub id: String,
+    /// Position in the log; pass the last one as `cursor` to read on.
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub account: Option<String>,
+    /// When it happened (Meta's time where Meta gave one).
+    pub occurred_at: String,
+    /// When the gateway stored it.
+    pub created_at: String,
+    /// The normalised event.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// Meta's object the event came from.
+    #[schema(value_type = Object)]
+    pub raw: Value,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        Self {
+            payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+            raw: serde_json::from_str(&e.raw).unwrap_or(Value::Null),
+            occurred_at: rfc3339_ms(e.occurred_at),
+            created_at: rfc3339_ms(e.created_at),
+            id: e.id,
+            sequence: e.seq,
+            event_type: e.event_type,
+            account: e.account_id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventQuery {
+    /// Event types, comma separated (e.g. `message.received,message.read`).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub types: Option<String>,
+    /// Occurred at or after (RFC 3339 or unix seconds).
+    pub since: Option<String>,
+    /// Occurred before (RFC 3339 or unix seconds).
+    pub until: Option<String>,
+    pub account: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "opt_i64")]
+    #[param(value_type = Option<i64>)]
+    pub cursor: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    pub data: Vec<EventView>,
+    /// Pass as `cursor` to read on; present whenever the page is not empty, so a consumer can
+    /// keep polling from where it stopped.
+    pub next_cursor: Option<i64>,
+}
+
+fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            parse_time_ms(s).ok_or_else(|| {
+                ApiError::invalid_field(
+                    name,
+                    format!("{name}=`{s}` is not a time"),
+                    "use RFC 3339 (2026-01-31T12:00:00Z) or unix seconds",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The event log.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<Json<EventPage>> {
+    caller.require("read")?;
+    let limit = page_limit(q.limit)?;
+    let event_types: Vec<String> = q
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = event_types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+        return Err(ApiError::invalid_field(
+            "type",
+            format!("`{bad}` is not an event type"),
+            "use the types listed in details",
+        )
+        .details(serde_json::json!({"field": "type", "allowed": EVENT_TYPES})));
+    }
+    let account_id = match q.account.as_deref() {
+        Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
+        None => caller.account_id.clone(),
+    };
+    let filter = EventFilter {
+        account_id,
+        event_types,
+        since_ms: time_param("since", q.since.as_deref())?,
+        until_ms: time_param("until", q.until.as_deref())?,
+        after_seq: q.cursor,
+        limit,
+    };
+    let rows = state.store.list_events(&filter).await?;
+    let next_cursor = rows.last().map(|e| e.seq).or(q.cursor);
+    Ok(Json(EventPage {
+        data: rows.into_iter().map(EventView::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,443 @@
+//! `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/messages`.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use wagate_core::meta::MESSAGE_TYPES;
+use wagate_core::time::rfc3339_ms;
+use wagate_store::{Message, MessageFilter, NewOutboundMessage, StatusEntry};
+
+use crate::api::{opt_i64, page_limit, resolve_account};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::{now_ms, AccountRuntime, AppState};
+
+/// A message with its status timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    /// The gateway's id (`msg_…`).
+    pub id: String,
+    /// Account id (`acc_…`).
+    pub account: String,
+    pub phone_number_id: String,
+    /// `outbound` (sent by you) or `inbound` (from the user).
+    pub direction: String,
+    /// Meta's message id, once Meta accepted the message.
+    pub wamid: Option<String>,
+    /// The user's WhatsApp id (phone digits).
+    pub wa_id: Option<String>,
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// queued, accepted, sent, delivered, read, played, failed (outbound); received (inbound).
+    pub status: String,
+    /// Outbound: the Meta message object sent. Inbound: the normalised message.
+    #[schema(value_type = Object)]
+    pub content: Value,
+    /// Why it failed: code, title, details, hint, and Meta's error.
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+    #[schema(value_type = Object)]
+    pub pricing: Option<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    pub status: String,
+    /// When it happened (Meta's time for statuses).
+    pub at: Option<String>,
+}
+
+pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
+    let mut timeline = Vec::new();
+    if m.direction == "outbound" {
+        timeline.push(TimelineEntry {
+            status: "queued".into(),
+            at: Some(rfc3339_ms(m.created_at)),
+        });
+    } else {
+        timeline.push(TimelineEntry {
+            status: "received".into(),
+            at: Some(rfc3339_ms(m.created_at)),
+        });
+    }
+    for s in statuses {
+        timeline.push(TimelineEntry {
+            status: s.status.clone(),
+            at: Some(rfc3339_ms(s.occurred_at.unwrap_or(s.recorded_at))),
+        });
+    }
+    if m.status == "failed" && !statuses.iter().any(|s| s.status == "failed") {
+        timeline.push(TimelineEntry {
+            status: "failed".into(),
+            at: Some(rfc3339_ms(m.updated_at)),
+        });
+    }
+    MessageView {
+        content: serde_json::from_str(&m.content).unwrap_or(Value::Null),
+        error: parse(&m.error),
+        pricing: parse(&m.pricing),
+        created_at: rfc3339_ms(m.created_at),
+        updated_at: rfc3339_ms(m.updated_at),
+        id: m.id,
+        account: m.account_id,
+        phone_number_id: m.phone_number_id,
+        direction: m.direction,
+        wamid: m.wamid,
+        wa_id: m.wa_id,
+        message_type: m.message_type,
+        status: m.status,
+        timeline,
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SendQuery {
+    /// `accepted`: answer once Meta accepted or refused the message (up to 30 s).
+    pub wait: Option<String>,
+}
+
+/// Meta's message object (`to`, `type`, `<type>`, `context`, `biz_opaque_callback_data`), plus
+/// optional `account` and `phone_number_id`.
+#[derive(ToSchema)]
+#[schema(example = json!({"to": "+16505551234", "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}))]
+#[allow(dead_code)]
+pub struct SendRequest {
+    /// Recipient: E.164, with or without `+`, or a national number with a default country.
+    to: String,
+    /// text, template, image, … (default text)
+    #[schema(rename = "type")]
+    message_type: Option<String>,
+    /// The account's name or id (default: the only account, or the key's).
+    account: Option<String>,
+    /// Which of the account's numbers sends (default: its first).
+    phone_number_id: Option<String>,
+}
+
+/// A send, checked and ready to queue.
+pub struct Prepared<'a> {
+    pub account: &'a AccountRuntime,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub message_type: String,
+    pub body: Value,
+}
+
+/// Checks a send request and builds the body for Meta. Bad input changes nothing.
+pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) -> ApiResult<Prepared<'a>> {
+    let obj = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid_field("", "the body must be a JSON object", "send Meta's message object, e.g. {\"to\": \"+16505551234\", \"type\": \"text\", \"text\": {\"body\": \"hi\"}}"))?;
+    let named = obj.remove("account");
+    let named = match &named {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "account",
+                "account must be a string",
+                "give the account's name or id",
+            ))
+        }
+    };
+    let account = resolve_account(state, caller, named)?;
+    let phone_number_id = match obj.remove("phone_number_id") {
+        None | Some(Value::Null) => account.phone_number_ids.first().cloned().unwrap_or_default(),
+        Some(Value::String(p)) if account.phone_number_ids.contains(&p) => p,
+        Some(p) => {
+            return Err(ApiError::invalid_field(
+                "phone_number_id",
+                format!("{p} is not a phone number of account `{}`", account.name),
+                format!("use one of {:?}", account.phone_number_ids),
+            ))
+        }
+    };
+    let to = match obj.get("to") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "to",
+                "to must be a string",
+                "write the number as a string, e.g. \"+16505551234\"",
+            ))
+        }
+        None => {
+            return Err(ApiError::invalid_field(
+                "to",
+                "to is required",
+                "give the recipient's phone number, e.g. \"+16505551234\"",
+            ))
+        }
+    };
+    let e164 = wagate_core::phone::normalize(&to, state.default_country).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_phone_number", format!("to: {e}"))
+            .details(json!({"field": "to", "value": to}))
+            .hint(e.hint())
+    })?;
+    let message_type = match obj.get("type") {
+        None => "text".to_string(),
+        Some(Value::String(t)) if MESSAGE_TYPES.contains(&t.as_str()) => t.clone(),
+        Some(t) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_message_type",
+                format!("type {t} is not a WhatsApp message type"),
+            )
+            .details(json!({"field": "type", "allowed": MESSAGE_TYPES}))
+            .hint("use one of the allowed types"))
+        }
+    };
+    if !obj.get(&message_type).is_some_and(|v| v.is_object() || v.is_array()) {
+        return Err(ApiError::invalid_field(&message_type, format!("a {message_type} message needs a `{message_type}` object"),
+            format!("see Meta's documentation of {message_type} messages; e.g. {{\"type\": \"text\", \"text\": {{\"body\": \"hi\"}}}}")));
+    }
+    validate_type(&message_type, obj)?;
+    obj.insert("messaging_product".into(), json!("whatsapp"));
+    obj.entry("recipient_type").or_insert(json!("individual"));
+    obj.insert("to".into(), json!(e164.as_str()));
+    obj.insert("type".into(), json!(message_type));
+    let wa_id = e164.wa_id().to_string();
+    if message_type != "template" {
+        let contact = state.store.get_contact(&account.id, &phone_number_id, &wa_id).await?;
+        let expires = contact.as_ref().and_then(|c| c.window_expires_at);
+        if !wagate_core::window::is_open(expires, now_ms()) {
+            let when = match contact.and_then(|c| c.last_inbound_at) {
+                Some(t) => format!("they last wrote at {}", rfc3339_ms(t)),
+                None => "they have never written to this number".into(),
+            };
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed",
+                format!("the 24-hour customer-service window with {e164} is closed ({when}); Meta would refuse this {message_type} message (131047)"))
+                .details(json!({"field": "to", "window": {"open": false, "expires_at": expires.map(rfc3339_ms)}}))
+                .hint("send an approved template (\"type\": \"template\"); the window opens again when the user writes to you"));
+        }
+    }
+    Ok(Prepared {
+        account,
+        phone_number_id,
+        wa_id,
+        message_type,
+        body,
+    })
+}
+
+fn validate_type(message_type: &str, obj: &serde_json::Map<String, Value>) -> ApiResult<()> {
+    let o = &obj[message_type];
+    match message_type {
+        "text" => {
+            let body = o.get("body").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "text.body",
+                    "text.body is required and must be a string",
+                    "put the message text in text.body",
+                )
+            })?;
+            let n = body.chars().count();
+            if n == 0 || n > 4096 {
+                return Err(ApiError::invalid_field(
+                    "text.body",
+                    format!("text.body has {n} characters; it must have 1 to 4096"),
+                    "shorten the text or split it into several messages",
+                )
+                .details(json!({"field": "text.body", "limit": 4096, "size": n})));
+            }
+        }
+        "template" => {
+            if o.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+                return Err(ApiError::invalid_field(
+                    "template.name",
+                    "template.name is required",
+                    "give the approved template's name, e.g. hello_world",
+                ));
+            }
+            if o.pointer("/language/code")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(ApiError::invalid_field(
+                    "template.language.code",
+                    "template.language.code is required",
+                    "give the template's language, e.g. {\"code\": \"en_US\"}",
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Queues a prepared send (message and job in one transaction) and wakes the sender.
+pub async fn enqueue(state: &AppState, p: Prepared<'_>) -> ApiResult<Message> {
+    let message = state
+        .store
+        .enqueue_message(&NewOutboundMessage {
+            id: wagate_core::ids::message_id(),
+            account_id: p.account.id.clone(),
+            phone_number_id: p.phone_number_id,
+            wa_id: p.wa_id,
+            message_type: p.message_type,
+            content: p.body,
+            now_ms: now_ms(),
+        })
+        .await?;
+    state.wake_sender.notify_one();
+    Ok(message)
+}
+
+/// Waits until the message has left `queued` (Meta accepted or refused it), up to `timeout`.
+pub async fn wait_for_meta(state: &AppState, id: &str, timeout: Duration) -> ApiResult<Message> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let notify = state.sent_waiters.register(id);
+    loop {
+        let m = state
+            .store
+            .get_message(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("message", id))?;
+        if m.status != "queued" || m.error.is_some() || tokio::time::Instant::now() >= deadline {
+            state.sent_waiters.forget(id);
+            return Ok(m);
+        }
+        // The local sender wakes us; polling covers a sender in another process.
+        let _ = tokio::time::timeout(Duration::from_millis(250), notify.notified()).await;
+    }
+}
+
+/// Send a message.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", params(SendQuery), request_body = SendRequest,
+    responses((status = 202, description = "Queued (or, with wait=accepted, Meta's answer)", body = MessageView),
+               (status = 400, description = "Invalid request", body = ErrorBody),
+               (status = 401, description = "No or bad API key", body = ErrorBody),
+               (status = 422, description = "The 24-hour window is closed", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<SendQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    caller.require("send")?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+        .hint("send a JSON object with Content-Type: application/json")
+    })?;
+    let wait = match q.wait.as_deref() {
+        None => false,
+        Some("accepted") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "wait",
+                format!("wait={other} is not supported"),
+                "use wait=accepted, or leave it out",
+            ))
+        }
+    };
+    let prepared = prepare(&state, &caller, body).await?;
+    let mut message = enqueue(&state, prepared).await?;
+    if wait {
+        message = wait_for_meta(&state, &message.id, Duration::from_secs(30)).await?;
+    }
+    let timeline = state.store.message_timeline(&message.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(message, &timeline))))
+}
+
+/// A message with its status timeline.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id (msg_…)")),
+    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageView>> {
+    caller.require("read")?;
+    let m = state
+        .store
+        .get_message(&id)
+        .await?
+        .filter(|m| caller.sees(&m.account_id))
+        .ok_or_else(|| ApiError::not_found("message", &id))?;
+    let timeline = state.store.message_timeline(&id).await?;
+    Ok(Json(view(m, &timeline)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `inbound` or `outbound`
+    pub direction: Option<String>,
+    pub status: Option<String>,
+    /// The contact's WhatsApp id or phone number.
+    pub wa_id: Option<String>,
+    /// Account name or id.
+    pub account: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    pub data: Vec<MessageView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Messages, newest first.
+#[utoipa::path(get, path = "/v1/messages", tag = "messages", params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    caller.require("read")?;
+    let limit = page_limit(q.limit)?;
+    let account_id = match q.account.as_deref() {
+        Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
+        None => caller.account_id.clone(),
+    };
+    if let Some(d) = q.direction.as_deref().filter(|d| !["inbound", "outbound"].contains(d)) {
+        return Err(ApiError::invalid_field(
+            "direction",
+            format!("direction `{d}` is unknown"),
+            "use inbound or outbound",
+        ));
+    }
+    let filter = MessageFilter {
+        account_id,
+        direction: q.direction,
+        status: q.status,
+        wa_id: q.wa_id.map(|w| w.chars().filter(char::is_ascii_digit).collect()),
+        before_id: q.cursor,
+        limit: limit + 1,
+    };
+    let mut rows = state.store.list_messages(&filter).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|m| m.id.clone())
+    } else {
+        None
+    };
+    let mut data = Vec::with_capacity(rows.len());
+    for m in rows {
+        let timeline = state.store.message_timeline(&m.id).await?;
+        data.push(view(m, &timeline));
+    }
+    Ok(Json(MessagePage { data, next_cursor }))
+}

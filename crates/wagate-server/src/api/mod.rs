@@ -1,0 +1,88 @@
+//! The REST API under `/v1`, one module per resource.
+
+pub mod contacts;
+pub mod events;
+pub mod messages;
+pub mod notify;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/messages", post(messages::send).get(messages::list))
+        .route("/v1/messages/{id}", get(messages::get_one))
+        .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
+        .route("/v1/events", get(events::list))
+        .route("/v1/whatsapp/notify", post(notify::notify))
+}
+
+/// Page size from `?limit=`: 1–500, default 50.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid_field(
+            "limit",
+            format!("limit {n} is out of range"),
+            "use a limit from 1 to 500",
+        )),
+    }
+}
+
+/// Query numbers arrive as strings; an empty one counts as absent.
+pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// The account a request acts for: the one it names (by name or id), or the key's own, or the
+/// only one there is.
+pub fn resolve_account<'a>(
+    state: &'a AppState,
+    caller: &crate::auth::Caller,
+    named: Option<&str>,
+) -> Result<&'a crate::AccountRuntime, ApiError> {
+    use axum::http::StatusCode;
+    let account = match named.or(caller.account_id.as_deref()) {
+        Some(key) => state.accounts.find(key).ok_or_else(|| {
+            ApiError::invalid_field(
+                "account",
+                format!("no account `{key}`"),
+                "use an account name or id from the configuration",
+            )
+        })?,
+        None => match state.accounts.all() {
+            [only] => only,
+            [] => {
+                return Err(
+                    ApiError::new(StatusCode::CONFLICT, "no_account", "no account is configured")
+                        .hint("configure an account, or start without credentials for sandbox mode"),
+                )
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "account",
+                    "several accounts are configured and the request names none",
+                    "add \"account\": \"<name>\" to the request",
+                ))
+            }
+        },
+    };
+    if !caller.sees(&account.id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key may not act for account `{}`", account.name),
+        )
+        .hint("use a key of that account, or an admin key"));
+    }
+    Ok(account)
+}

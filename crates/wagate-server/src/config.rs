@@ -1,0 +1,596 @@
+//! Configuration: embedded defaults < `wagate.toml` < environment < flags. Every problem is
+//! reported on its own line naming the key, what is wrong, and how to fix it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The commented default configuration, shipped in the binary.
+pub const DEFAULT_TOML: &str = include_str!("../../../config.default.toml");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub database_url: String,
+    pub graph_url: String,
+    pub api_version: String,
+    pub bootstrap_api_key: Option<String>,
+    pub default_country: Option<String>,
+    pub default_recipient: Option<String>,
+    pub webhook: WebhookConfig,
+    pub sender: SenderConfig,
+    pub database: DatabaseConfig,
+    pub sandbox: SandboxConfig,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub max_body_bytes: usize,
+    pub unknown_accounts: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    pub concurrency: usize,
+    pub max_attempts: i64,
+    pub lease_seconds: u64,
+    pub graph_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub sim_bind: String,
+    pub status_delays_ms: [u64; 3],
+}
+
+/// One WhatsApp Business Account and what it takes to act for it.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    pub waba_id: String,
+    #[serde(default)]
+    pub phone_number_ids: Vec<String>,
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub access_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    #[serde(default)]
+    pub app_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    #[serde(default)]
+    pub verify_token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("name", &self.name)
+            .field("waba_id", &self.waba_id)
+            .field("phone_number_ids", &self.phone_number_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountConfig {
+    pub fn access_token(&self) -> &str {
+        self.access_token.as_deref().unwrap_or_default()
+    }
+    pub fn app_secret(&self) -> &str {
+        self.app_secret.as_deref().unwrap_or_default()
+    }
+    pub fn verify_token(&self) -> &str {
+        self.verify_token.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: String,
+    database_url: String,
+    graph_url: String,
+    api_version: String,
+    bootstrap_api_key: String,
+    phone: PhoneSection,
+    webhook: WebhookConfig,
+    sender: SenderConfig,
+    database: DatabaseConfig,
+    sandbox: SandboxConfig,
+    #[serde(default)]
+    accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneSection {
+    default_country: String,
+    default_recipient: String,
+}
+
+/// Values given as command-line flags (the top layer).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// Configuration problems, one line each.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "wagate cannot start; fix the configuration:")?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The gateway's own variables; any other `WAGATE_*` variable is warned about.
+pub const KNOWN_WAGATE_VARS: &[&str] = &[
+    "WAGATE_CONFIG",
+    "WAGATE_BIND",
+    "WAGATE_DATABASE_URL",
+    "WAGATE_GRAPH_URL",
+    "WAGATE_SIM_BIND",
+    "WAGATE_SIM_WEBHOOK_URL",
+    "WAGATE_BOOTSTRAP_API_KEY",
+    "WAGATE_BOOTSTRAP_API_KEY_FILE",
+    "WAGATE_DEFAULT_COUNTRY",
+    "WAGATE_LOG",
+    "WAGATE_TEST_POSTGRES_URL",
+];
+
+type Env = BTreeMap<String, String>;
+
+fn env_get(env: &Env, problems: &mut Vec<String>, names: &[&str]) -> Option<String> {
+    for name in names {
+        if let Some(v) = env.get(*name).filter(|v| !v.is_empty()) {
+            return Some(v.clone());
+        }
+        let file_var = format!("{name}_FILE");
+        if let Some(path) = env.get(&file_var).filter(|v| !v.is_empty()) {
+            match std::fs::read_to_string(path) {
+                Ok(s) => return Some(s.trim().to_string()),
+                Err(e) => problems.push(format!(
+                    "{file_var}: cannot read `{path}`: {e}; point it at a readable file"
+                )),
+            }
+        }
+    }
+    None
+}
+
+fn read_secret(value: &mut Option<String>, file: &Option<PathBuf>, key: &str, problems: &mut Vec<String>) {
+    if value.as_deref().is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    if let Some(path) = file {
+        match std::fs::read_to_string(path) {
+            Ok(s) => *value = Some(s.trim().to_string()),
+            Err(e) => problems.push(format!(
+                "{key}_file: cannot read `{}`: {e}; point it at a readable file",
+                path.display()
+            )),
+        }
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the layers. `env` is the process environment (a map, so that
+    /// tests need not touch the real one). Returns warnings beside the configuration.
+    pub fn load(
+        config_path: Option<&Path>,
+        env: &Env,
+        overrides: &Overrides,
+    ) -> Result<(Config, Vec<String>), ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| ConfigErrors(vec![format!("built-in defaults: {e}")]))?;
+        let path = config_path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("WAGATE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+        if let Some(path) = &path {
+            match std::fs::read_to_string(path) {
+                Ok(text) => match text.parse::<toml::Table>() {
+                    Ok(t) => merge(&mut table, t),
+                    Err(e) => problems.push(format!(
+                        "{}: not valid TOML: {}",
+                        path.display(),
+                        e.to_string().replace('\n', " ")
+                    )),
+                },
+                Err(e) => problems.push(format!("--config {}: cannot read it: {e}", path.display())),
+            }
+        }
+        let file: FileConfig = match table.try_into() {
+            Ok(f) => f,
+            Err(e) => {
+                problems.push(format!(
+                    "{}: {}; see `wagate config print` for every key",
+                    path.as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "configuration".into()),
+                    e.to_string().trim().replace('\n', " ")
+                ));
+                return Err(ConfigErrors(problems));
+            }
+        };
+        let none_if_empty = |s: String| if s.trim().is_empty() { None } else { Some(s) };
+        let mut c = Config {
+            bind: file.bind,
+            database_url: file.database_url,
+            graph_url: file.graph_url,
+            api_version: file.api_version,
+            bootstrap_api_key: none_if_empty(file.bootstrap_api_key),
+            default_country: none_if_empty(file.phone.default_country),
+            default_recipient: none_if_empty(file.phone.default_recipient),
+            webhook: file.webhook,
+            sender: file.sender,
+            database: file.database,
+            sandbox: file.sandbox,
+            accounts: file.accounts,
+        };
+
+        // Environment.
+        let e = |names: &[&str], problems: &mut Vec<String>| env_get(env, problems, names);
+        if let Some(v) = e(&["WAGATE_BIND"], &mut problems) {
+            c.bind = v;
+        }
+        if let Some(v) = e(&["WAGATE_DATABASE_URL"], &mut problems) {
+            c.database_url = v;
+        }
+        if let Some(v) = e(&["WAGATE_GRAPH_URL"], &mut problems) {
+            c.graph_url = v;
+        }
+        if let Some(v) = e(&["WAGATE_SIM_BIND"], &mut problems) {
+            c.sandbox.sim_bind = v;
+        }
+        if let Some(v) = e(&["WAGATE_BOOTSTRAP_API_KEY"], &mut problems) {
+            c.bootstrap_api_key = Some(v);
+        }
+        if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
+            c.default_country = Some(v);
+        }
+        if let Some(v) = e(&["WHATSAPP_API_VERSION"], &mut problems) {
+            c.api_version = v;
+        }
+        if let Some(v) = e(&["WHATSAPP_DEFAULT_RECIPIENT"], &mut problems) {
+            c.default_recipient = Some(v);
+        }
+        for name in env.keys().filter(|k| k.starts_with("WAGATE_")) {
+            let base = name.strip_suffix("_FILE").unwrap_or(name);
+            if !KNOWN_WAGATE_VARS.contains(&name.as_str()) && !KNOWN_WAGATE_VARS.contains(&base) {
+                warnings.push(format!(
+                    "{name} is not a wagate setting and is ignored (see `wagate config print`)"
+                ));
+            }
+        }
+
+        // One account from Meta's usual variables.
+        let token = e(&["WHATSAPP_ACCESS_TOKEN"], &mut problems);
+        let phone = e(&["WHATSAPP_PHONE_NUMBER_ID"], &mut problems);
+        let waba = e(&["WHATSAPP_WABA_ID", "WHATSAPP_BUSINESS_ACCOUNT_ID"], &mut problems);
+        let secret = e(&["WHATSAPP_APP_SECRET"], &mut problems);
+        let verify = e(
+            &["WHATSAPP_VERIFY_TOKEN", "WHATSAPP_WEBHOOK_VERIFY_TOKEN"],
+            &mut problems,
+        );
+        if token.is_some() || phone.is_some() || waba.is_some() {
+            let missing: Vec<&str> = [
+                ("WHATSAPP_ACCESS_TOKEN", token.is_none()),
+                ("WHATSAPP_PHONE_NUMBER_ID", phone.is_none()),
+                ("WHATSAPP_WABA_ID", waba.is_none()),
+                ("WHATSAPP_APP_SECRET", secret.is_none()),
+                ("WHATSAPP_VERIFY_TOKEN", verify.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(n, m)| m.then_some(n))
+            .collect();
+            for m in &missing {
+                problems.push(format!("{m} is not set: an account from WHATSAPP_* variables needs it too (find it in Meta's App Dashboard, WhatsApp > API Setup)"));
+            }
+            if missing.is_empty() {
+                c.accounts.retain(|a| a.name != "default");
+                c.accounts.push(AccountConfig {
+                    name: "default".into(),
+                    waba_id: waba.unwrap_or_default(),
+                    phone_number_ids: phone.into_iter().collect(),
+                    access_token: token,
+                    access_token_file: None,
+                    app_secret: secret,
+                    app_secret_file: None,
+                    verify_token: verify,
+                    verify_token_file: None,
+                });
+            }
+        }
+
+        // Flags.
+        if let Some(v) = &overrides.bind {
+            c.bind = v.clone();
+        }
+        if let Some(v) = &overrides.database_url {
+            c.database_url = v.clone();
+        }
+
+        c.validate(&mut problems);
+        if problems.is_empty() {
+            Ok((c, warnings))
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    fn validate(&mut self, problems: &mut Vec<String>) {
+        if self.bind.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "bind (WAGATE_BIND) = `{}` is not an address: use host:port, e.g. 127.0.0.1:8080",
+                self.bind
+            ));
+        }
+        if self.sandbox.sim_bind.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "sandbox.sim_bind (WAGATE_SIM_BIND) = `{}` is not an address: use host:port, e.g. 127.0.0.1:8090",
+                self.sandbox.sim_bind
+            ));
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            problems.push(format!("database_url (WAGATE_DATABASE_URL) = `{}` is not supported: use sqlite://wagate.db or postgres://user@host/db", self.database_url));
+        }
+        if !(self.graph_url.starts_with("http://") || self.graph_url.starts_with("https://")) {
+            problems.push(format!(
+                "graph_url (WAGATE_GRAPH_URL) = `{}` is not an http(s) URL: use https://graph.facebook.com",
+                self.graph_url
+            ));
+        }
+        let v = self.api_version.strip_prefix('v').unwrap_or("");
+        if !(v.contains('.')
+            && v.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+        {
+            problems.push(format!(
+                "api_version (WHATSAPP_API_VERSION) = `{}` is not a Graph API version: use the form v23.0",
+                self.api_version
+            ));
+        }
+        if let Some(c) = &self.default_country {
+            if wagate_core::phone::parse_country(c).is_err() {
+                problems.push(format!("phone.default_country (WAGATE_DEFAULT_COUNTRY) = `{c}` is not a country: use a two-letter ISO code such as US or DE"));
+            }
+        }
+        if let Some(r) = &self.default_recipient {
+            let country = self
+                .default_country
+                .as_deref()
+                .and_then(|c| wagate_core::phone::parse_country(c).ok());
+            if let Err(e) = wagate_core::phone::normalize(r, country) {
+                problems.push(format!(
+                    "phone.default_recipient (WHATSAPP_DEFAULT_RECIPIENT): {e}; {}",
+                    e.hint()
+                ));
+            }
+        }
+        if !["refuse", "quarantine"].contains(&self.webhook.unknown_accounts.as_str()) {
+            problems.push(format!(
+                "webhook.unknown_accounts = `{}`: use \"refuse\" or \"quarantine\"",
+                self.webhook.unknown_accounts
+            ));
+        }
+        if !["full", "normal"].contains(&self.database.sqlite_synchronous.as_str()) {
+            problems.push(format!(
+                "database.sqlite_synchronous = `{}`: use \"full\" or \"normal\"",
+                self.database.sqlite_synchronous
+            ));
+        }
+        if self.sender.concurrency == 0 {
+            problems.push("sender.concurrency = 0: use at least 1".into());
+        }
+        if self.sender.max_attempts < 1 {
+            problems.push("sender.max_attempts must be at least 1".into());
+        }
+        if let Some(k) = &self.bootstrap_api_key {
+            if k.len() < 16 {
+                problems.push("bootstrap_api_key (WAGATE_BOOTSTRAP_API_KEY) is shorter than 16 characters: use a long random value, e.g. `openssl rand -hex 24`".into());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, a) in self.accounts.iter_mut().enumerate() {
+            let key = format!("accounts[{i}] ({})", a.name);
+            if !seen.insert(a.name.clone()) {
+                problems.push(format!("{key}: the name is used twice; give each account its own name"));
+            }
+            read_secret(
+                &mut a.access_token,
+                &a.access_token_file,
+                &format!("{key}.access_token"),
+                problems,
+            );
+            read_secret(
+                &mut a.app_secret,
+                &a.app_secret_file,
+                &format!("{key}.app_secret"),
+                problems,
+            );
+            read_secret(
+                &mut a.verify_token,
+                &a.verify_token_file,
+                &format!("{key}.verify_token"),
+                problems,
+            );
+            if !a.waba_id.chars().all(|c| c.is_ascii_digit()) || a.waba_id.is_empty() {
+                problems.push(format!(
+                    "{key}.waba_id = `{}`: a WABA id is the number shown in WhatsApp Manager",
+                    a.waba_id
+                ));
+            }
+            if a.phone_number_ids.is_empty() {
+                problems.push(format!("{key}.phone_number_ids is empty: add the phone number id from App Dashboard > WhatsApp > API Setup"));
+            }
+            for p in &a.phone_number_ids {
+                if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
+                    problems.push(format!(
+                        "{key}.phone_number_ids: `{p}` is not a phone number id (digits; not the phone number itself)"
+                    ));
+                }
+            }
+            for (field, v) in [
+                ("access_token", &a.access_token),
+                ("app_secret", &a.app_secret),
+                ("verify_token", &a.verify_token),
+            ] {
+                if v.as_deref().is_none_or(str::is_empty) {
+                    problems.push(format!(
+                        "{key}.{field} is not set: give it, or {field}_file with a path to it"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Sandbox mode: no account configured, so the simulator stands in for Meta.
+    pub fn is_sandbox(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    pub fn default_country_id(&self) -> Option<phonenumber::country::Id> {
+        self.default_country
+            .as_deref()
+            .and_then(|c| wagate_core::phone::parse_country(c).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_and_are_sandbox() {
+        let (c, w) = Config::load(None, &env(&[]), &Overrides::default()).expect("defaults are valid");
+        assert!(c.is_sandbox());
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn env_beats_file_and_flags_beat_env() {
+        let dir = std::env::temp_dir().join(format!("wagate-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("wagate.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:1111\"\ndatabase_url = \"sqlite://file.db\"\n",
+        )
+        .expect("write");
+        let e = env(&[("WAGATE_BIND", "127.0.0.1:2222")]);
+        let (c, _) = Config::load(Some(&path), &e, &Overrides::default()).expect("valid");
+        assert_eq!(c.bind, "127.0.0.1:2222");
+        assert_eq!(c.database_url, "sqlite://file.db");
+        let (c, _) = Config::load(
+            Some(&path),
+            &e,
+            &Overrides {
+                bind: Some("127.0.0.1:3333".into()),
+                ..Default::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(c.bind, "127.0.0.1:3333");
+    }
+
+    #[test]
+    fn meta_variables_make_an_account() {
+        let e = env(&[
+            ("WHATSAPP_ACCESS_TOKEN", "tok"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "106540352242922"),
+            ("WHATSAPP_BUSINESS_ACCOUNT_ID", "102290129340398"),
+            ("WHATSAPP_APP_SECRET", "secret"),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "verify"),
+        ]);
+        let (c, _) = Config::load(None, &e, &Overrides::default()).expect("valid");
+        assert!(!c.is_sandbox());
+        assert_eq!(c.accounts[0].waba_id, "102290129340398");
+        assert_eq!(c.accounts[0].verify_token(), "verify");
+    }
+
+    #[test]
+    fn each_problem_gets_its_own_line() {
+        let e = env(&[
+            ("WAGATE_BIND", "nowhere"),
+            ("WAGATE_DATABASE_URL", "mysql://x"),
+            ("WHATSAPP_ACCESS_TOKEN", "tok"),
+            ("WHATSAPP_API_VERSION", "23"),
+            ("WAGATE_TYPO", "1"),
+        ]);
+        let err = Config::load(None, &e, &Overrides::default()).expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "WAGATE_BIND",
+            "WAGATE_DATABASE_URL",
+            "WHATSAPP_PHONE_NUMBER_ID is not set",
+            "WHATSAPP_APP_SECRET is not set",
+            "v23.0",
+        ] {
+            assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
+        }
+        assert!(err.0.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let dir = std::env::temp_dir().join(format!("wagate-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("wagate.toml");
+        std::fs::write(&path, "[webhook]\nmax_body_bites = 5\n").expect("write");
+        let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).expect_err("invalid");
+        assert!(err.to_string().contains("max_body_bites"), "{err}");
+    }
+
+    #[test]
+    fn unknown_wagate_vars_are_warned_about() {
+        let (_, w) = Config::load(None, &env(&[("WAGATE_BIN", "x")]), &Overrides::default()).expect("valid");
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("WAGATE_BIN"));
+    }
+}

@@ -1,0 +1,279 @@
+//! Meta's webhook: the verify handshake, signature check over the raw bytes, routing to an
+//! account, and the journal. A body is acknowledged only after it is committed to the journal;
+//! a single writer commits whatever has queued up in one transaction (group commit), which is
+//! both durable and fast. A processor then turns journalled bodies into messages, statuses and
+//! events; after a crash it picks up whatever was journalled and not processed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use wagate_core::signature::{constant_time_eq, verify_hub, SignatureError};
+use wagate_core::webhook::{parse_updates, Routing};
+use wagate_store::{AppliedWebhook, NewJournalEntry};
+
+use crate::error::ApiError;
+use crate::{now_ms, AppState};
+
+/// `GET /webhooks/whatsapp`: Meta's subscription handshake.
+pub async fn verify(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    verify_with(&state, None, &q)
+}
+
+pub async fn verify_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    verify_with(&state, Some(&account), &q)
+}
+
+fn verify_with(state: &AppState, account: Option<&str>, q: &HashMap<String, String>) -> Response {
+    let mode = q.get("hub.mode").map(String::as_str);
+    let token = q.get("hub.verify_token").map(String::as_str).unwrap_or_default();
+    let challenge = q.get("hub.challenge").cloned().unwrap_or_default();
+    let candidates: Vec<&str> = match account {
+        Some(a) => state
+            .accounts
+            .find(a)
+            .map(|a| vec![a.verify_token.as_str()])
+            .unwrap_or_default(),
+        None => state.accounts.all().iter().map(|a| a.verify_token.as_str()).collect(),
+    };
+    // Compare against every candidate so the time taken does not say which one matched.
+    let matched = candidates.iter().fold(false, |acc, t| constant_time_eq(t, token) | acc);
+    if mode == Some("subscribe") && matched {
+        (StatusCode::OK, [("content-type", "text/plain")], challenge).into_response()
+    } else {
+        metrics::counter!("wagate_webhooks_rejected_total", "reason" => "verify_token").increment(1);
+        (StatusCode::FORBIDDEN, "verification failed: hub.mode must be subscribe and hub.verify_token must match the account's verify token").into_response()
+    }
+}
+
+/// `POST /webhooks/whatsapp`.
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    receive_with(&state, None, &headers, body).await
+}
+
+pub async fn receive_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive_with(&state, Some(&account), &headers, body).await
+}
+
+fn reject(reason: &'static str, err: ApiError) -> ApiError {
+    metrics::counter!("wagate_webhooks_rejected_total", "reason" => reason).increment(1);
+    err
+}
+
+async fn receive_with(
+    state: &AppState,
+    account: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let scoped = match account {
+        Some(a) => Some(state.accounts.find(a).ok_or_else(|| {
+            reject(
+                "unknown_account",
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_account", format!("no account `{a}`"))
+                    .hint("use the account's name or id in the webhook URL, or /webhooks/whatsapp"),
+            )
+        })?),
+        None => None,
+    };
+    let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    let secrets: Vec<&str> = match scoped {
+        Some(a) => vec![a.app_secret.as_str()],
+        None => state.accounts.all().iter().map(|a| a.app_secret.as_str()).collect(),
+    };
+    if let Err(e) = verify_hub(header, &body, secrets) {
+        return Err(match e {
+            SignatureError::Missing => reject(
+                "signature_missing",
+                ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
+                    .hint("Meta signs every webhook; a request without X-Hub-Signature-256 did not come from Meta"),
+            ),
+            _ => reject(
+                "signature_invalid",
+                ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string()).hint(
+                    "check that the account's app_secret is the App Secret of the Meta app that sends these webhooks",
+                ),
+            ),
+        });
+    }
+    let routing = Routing::parse(&body).map_err(|e| {
+        reject(
+            "malformed",
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_webhook",
+                format!("the body is not a JSON webhook: {e}"),
+            ),
+        )
+    })?;
+    let mut account_id = scoped.map(|a| a.id.clone());
+    let mut unknown = None;
+    for (waba, phone) in routing.targets() {
+        match state.accounts.route(waba, phone) {
+            Some(a) if scoped.is_none_or(|s| s.id == a.id) => {
+                account_id.get_or_insert_with(|| a.id.clone());
+            }
+            _ => unknown = Some((waba.map(str::to_string), phone.map(str::to_string))),
+        }
+    }
+    let mut journal_state = "pending";
+    if let Some((waba, phone)) = unknown {
+        if state.config.webhook.unknown_accounts == "quarantine" {
+            metrics::counter!("wagate_webhooks_quarantined_total").increment(1);
+            journal_state = "quarantined";
+        } else {
+            return Err(reject("unknown_account", ApiError::new(StatusCode::FORBIDDEN, "unknown_account",
+                format!("the webhook is for WABA {} / phone number {}, which no account has", waba.unwrap_or_default(), phone.unwrap_or_default()))
+                .hint("add the account (waba_id and phone_number_ids) to the configuration, or set webhook.unknown_accounts = \"quarantine\"")));
+        }
+    }
+    state
+        .journal
+        .append(NewJournalEntry {
+            received_at: now_ms(),
+            account_id,
+            body: body.to_vec(),
+            state: journal_state,
+        })
+        .await?;
+    metrics::counter!("wagate_webhooks_received_total").increment(1);
+    Ok(StatusCode::OK.into_response())
+}
+
+pub struct JournalRequest {
+    entry: NewJournalEntry,
+    done: oneshot::Sender<bool>,
+}
+
+/// Hands bodies to the single journal writer and waits for their commit.
+#[derive(Clone)]
+pub struct JournalWriter {
+    tx: mpsc::Sender<JournalRequest>,
+}
+
+impl JournalWriter {
+    pub fn channel() -> (Self, mpsc::Receiver<JournalRequest>) {
+        let (tx, rx) = mpsc::channel(8192);
+        (Self { tx }, rx)
+    }
+
+    /// Returns once the entry is committed; an error means it was not stored.
+    pub async fn append(&self, entry: NewJournalEntry) -> Result<(), ApiError> {
+        let (done, committed) = oneshot::channel();
+        let unavailable = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_unavailable",
+                "the webhook could not be stored",
+            )
+            .hint("Meta retries; check the database")
+        };
+        self.tx
+            .send(JournalRequest { entry, done })
+            .await
+            .map_err(|_| unavailable())?;
+        match committed.await {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable()),
+        }
+    }
+}
+
+/// The group-commit loop: takes everything waiting, commits it in one transaction, answers all.
+pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalRequest>) {
+    const MAX_BATCH: usize = 1024;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let entries: Vec<NewJournalEntry> = batch.iter().map(|r| r.entry.clone()).collect();
+        let ok = match state.store.journal_webhooks(&entries).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, n = entries.len(), "journal commit failed");
+                false
+            }
+        };
+        for r in batch.drain(..) {
+            let _ = r.done.send(ok);
+        }
+        if ok {
+            state.wake_processor.notify_one();
+        }
+    }
+}
+
+/// Processes journalled bodies in batches, until cancelled. Also recovers what a previous run
+/// left unprocessed.
+pub async fn run_processor(state: AppState, cancel: CancellationToken) {
+    loop {
+        match process_pending(&state).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::error!(error = %e, "webhook processing failed; will retry"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                // Drain what is already journalled before stopping.
+                let _ = process_pending(&state).await;
+                return;
+            }
+            _ = state.wake_processor.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Processes one batch; returns how many journal entries it handled.
+pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::StoreError> {
+    let pending = state.store.pending_journal(0, 256).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let batch: Vec<AppliedWebhook> = pending
+        .iter()
+        .map(|entry| match parse_updates(&entry.body) {
+            Ok(updates) => AppliedWebhook {
+                journal_id: entry.id,
+                received_at: entry.received_at,
+                updates: updates
+                    .into_iter()
+                    .map(|u| {
+                        let account = state
+                            .accounts
+                            .route(u.waba_id(), u.phone_number_id())
+                            .map(|a| a.id.clone())
+                            .or_else(|| entry.account_id.clone());
+                        (account, u)
+                    })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => AppliedWebhook {
+                journal_id: entry.id,
+                received_at: entry.received_at,
+                updates: vec![],
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let stats = state.store.apply_webhooks(&batch).await?;
+    for t in &stats.events {
+        metrics::counter!("wagate_events_total", "type" => t.clone()).increment(1);
+    }
+    metrics::counter!("wagate_inbound_messages_total", "result" => "new").increment(stats.new_messages);
+    metrics::counter!("wagate_inbound_messages_total", "result" => "duplicate").increment(stats.duplicate_messages);
+    Ok(pending.len())
+}

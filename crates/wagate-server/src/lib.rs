@@ -1,0 +1,219 @@
+//! The wagate gateway: Meta's webhooks in (journalled before the 200, then processed into
+//! messages, statuses and events), the REST API, and the send worker. The app is built without
+//! binding a port, so tests run the real thing on `127.0.0.1:0`.
+//!
+//! Data flows one way: Meta → inbound → store → events; API → store (queue) → sender → Graph.
+//! The server holds no SQL: it speaks to the store through [`wagate_store::Store`].
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+mod api;
+pub mod auth;
+pub mod config;
+mod error;
+mod inbound;
+pub mod openapi;
+mod sender;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wagate_graph::GraphClient;
+use wagate_store::Store;
+
+pub use accounts::{AccountRuntime, Accounts};
+pub use config::Config;
+pub use error::{ApiError, ErrorBody};
+
+/// What every handler and worker shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub accounts: Accounts,
+    pub graph: GraphClient,
+    pub journal: inbound::JournalWriter,
+    pub wake_processor: Notify,
+    pub wake_sender: Notify,
+    pub sent_waiters: sender::Waiters,
+    pub default_country: Option<phonenumber::country::Id>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] wagate_store::StoreError),
+    #[error("Graph API client: {0}")]
+    Graph(#[from] wagate_graph::GraphError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    /// An API key created at this start (shown once), if one was.
+    pub new_api_key: Option<String>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// How `start` treats API keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    /// Create an admin key only when none exists (production).
+    WhenNone,
+    /// Create a fresh admin key at every start (sandbox: the banner always shows a working key).
+    Always,
+}
+
+impl Gateway {
+    /// Opens the store, runs migrations, registers the accounts, starts the workers and serves.
+    pub async fn start(config: Config, listener: TcpListener, keys: KeyPolicy) -> Result<Gateway, StartError> {
+        telemetry::install();
+        let store = wagate_store::connect(
+            &config.database_url,
+            &wagate_store::ConnectOptions {
+                max_connections: config.database.max_connections,
+                sqlite_synchronous: config.database.sqlite_synchronous.clone(),
+            },
+        )
+        .await?;
+        store.migrate().await?;
+        let accounts = Accounts::register(store.as_ref(), &config.accounts).await?;
+        let new_api_key = ensure_api_key(store.as_ref(), config.bootstrap_api_key.as_deref(), keys).await?;
+        let graph = GraphClient::new(
+            &config.graph_url,
+            &config.api_version,
+            Duration::from_secs(config.sender.graph_timeout_seconds),
+        )?;
+        let cancel = CancellationToken::new();
+        let (journal, journal_rx) = inbound::JournalWriter::channel();
+        let state = AppState(Arc::new(Inner {
+            default_country: config.default_country_id(),
+            config,
+            store,
+            accounts,
+            graph,
+            journal,
+            wake_processor: Notify::new(),
+            wake_sender: Notify::new(),
+            sent_waiters: sender::Waiters::default(),
+        }));
+        let addr = listener.local_addr()?;
+        let mut tasks = vec![
+            tokio::spawn(inbound::run_journal_writer(state.clone(), journal_rx)),
+            tokio::spawn(inbound::run_processor(state.clone(), cancel.clone())),
+            tokio::spawn(sender::run(state.clone(), cancel.clone())),
+        ];
+        let app = router(state.clone());
+        let shutdown = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        }));
+        Ok(Gateway {
+            addr,
+            state,
+            new_api_key,
+            cancel,
+            tasks,
+        })
+    }
+
+    /// A token that stops the gateway when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops serving, lets in-flight work finish, and waits for the workers.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn ensure_api_key(
+    store: &dyn Store,
+    bootstrap: Option<&str>,
+    policy: KeyPolicy,
+) -> Result<Option<String>, StartError> {
+    if let Some(secret) = bootstrap {
+        let hash = wagate_core::signature::sha256_hex(secret.as_bytes());
+        if store.api_key_by_hash(&hash).await?.is_none() {
+            store
+                .create_api_key(&wagate_store::NewApiKey {
+                    name: "bootstrap".into(),
+                    account_id: None,
+                    scopes: vec!["admin".into()],
+                    key_hash: hash,
+                    prefix: secret.chars().take(7).collect(),
+                })
+                .await?;
+        }
+        return Ok(None);
+    }
+    if policy == KeyPolicy::WhenNone && store.count_api_keys().await? > 0 {
+        return Ok(None);
+    }
+    let name = if policy == KeyPolicy::Always {
+        "sandbox"
+    } else {
+        "admin"
+    };
+    let (secret, key) = auth::new_key(name, None, vec!["admin".into()]);
+    store.create_api_key(&key).await?;
+    Ok(Some(secret))
+}
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.webhook.max_body_bytes;
+    Router::new()
+        .route("/webhooks/whatsapp", get(inbound::verify).post(inbound::receive))
+        .route(
+            "/webhooks/whatsapp/{account}",
+            get(inbound::verify_account).post(inbound::receive_account),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .merge(api::routes())
+        .route("/health", get(telemetry::health))
+        .route("/ready", get(telemetry::ready))
+        .route("/metrics", get(telemetry::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(|| async {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                .hint("see /openapi.json for the API")
+        })
+        .with_state(state)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

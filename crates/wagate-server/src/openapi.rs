@@ -1,0 +1,56 @@
+//! The OpenAPI document, generated from the handlers and types (`/openapi.json`,
+//! `wagate openapi`).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wagate", description = "Self-hosted WhatsApp Business Cloud API gateway. Every error has the shape {\"error\": {code, message, details, meta, hint}}."),
+    paths(
+        api::messages::send,
+        api::messages::get_one,
+        api::messages::list,
+        api::notify::notify,
+        api::contacts::get_contact,
+        api::events::list,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "messages", description = "Send messages and follow their status"),
+        (name = "contacts", description = "Contacts and their 24-hour windows"),
+        (name = "events", description = "The event log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("wg_…")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
+
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(document())
+}

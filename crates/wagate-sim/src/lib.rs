@@ -1,0 +1,64 @@
+//! A simulator of Meta's WhatsApp Cloud API (Graph API) on loopback: for wagate's own tests, for
+//! users' test suites (`wagate sim`), and for sandbox mode. It answers as Meta does — Meta's
+//! response and error shapes and codes — and then delivers signed status webhooks to the gateway.
+//!
+//! The control API under `/_sim/` lets a test act as a WhatsApp user, see what was sent, and
+//! inject faults.
+#![forbid(unsafe_code)]
+
+mod graph;
+mod state;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use state::SimState;
+pub use state::{SimConfig, SimTemplate};
+
+/// The simulator. Cheap to clone; all clones share one world.
+#[derive(Clone)]
+pub struct Simulator {
+    state: Arc<SimState>,
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Self {
+        Self {
+            state: Arc::new(SimState::new(config)),
+        }
+    }
+
+    /// Where the simulator delivers webhooks (the gateway's `/webhooks/whatsapp`).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.state.set_webhook_url(url);
+    }
+
+    pub fn config(&self) -> SimConfig {
+        self.state.config.clone()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{version}/{node}/messages", post(graph::send_message))
+            .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
+            .route("/_sim/sent", get(graph::list_sent))
+            .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))
+            .route("/_sim/settings", post(graph::update_settings))
+            .route("/_sim/health", get(|| async { "ok" }))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

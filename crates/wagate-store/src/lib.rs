@@ -1,0 +1,123 @@
+//! wagate's storage. One [`Store`] interface; a SQLite and a PostgreSQL implementation, each with
+//! its own embedded migrations. The SQL they share is written once ([`sql`]); what differs per
+//! backend (connection setup, migrations, the queue's row locking) lives in the backend module.
+//!
+//! The store knows no HTTP: it takes and returns records and core types.
+#![forbid(unsafe_code)]
+
+mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use model::*;
+
+/// The store's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database URL is not supported: {0}")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything the gateway keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    /// Whether the database answers (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates the account, or updates the one with that name; adds its phone numbers.
+    async fn upsert_account(&self, account: &NewAccount) -> Result<Account>;
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    async fn list_phone_numbers(&self) -> Result<Vec<PhoneNumber>>;
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    async fn count_api_keys(&self) -> Result<i64>;
+
+    /// Stores webhook bodies in one transaction (group commit); returns their journal ids.
+    async fn journal_webhooks(&self, entries: &[NewJournalEntry]) -> Result<Vec<i64>>;
+    /// Journalled bodies not processed yet, oldest first, after `after_id`.
+    async fn pending_journal(&self, after_id: i64, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// Applies parsed webhooks (messages, statuses, events) and marks them processed, in one
+    /// transaction; duplicates and backwards statuses change nothing.
+    async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
+    async fn journal_counts(&self) -> Result<JournalCounts>;
+
+    /// Writes an outbound message and its send job in one transaction.
+    async fn enqueue_message(&self, message: &NewOutboundMessage) -> Result<Message>;
+    async fn get_message(&self, id: &str) -> Result<Option<Message>>;
+    async fn message_timeline(&self, id: &str) -> Result<Vec<StatusEntry>>;
+    async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<Message>>;
+
+    /// Leases up to `limit` due send jobs (and jobs whose lease expired) to `owner`.
+    async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<SendJob>>;
+    /// Finishes a leased job; `false` (and nothing changed) when `owner` no longer holds the lease.
+    async fn finish_send_job(&self, job: &SendJob, owner: &str, outcome: &SendOutcome, now_ms: i64) -> Result<bool>;
+
+    async fn get_contact(&self, account_id: &str, phone_number_id: &str, wa_id: &str) -> Result<Option<Contact>>;
+    async fn find_contacts(&self, account_id: Option<&str>, wa_id: &str) -> Result<Vec<Contact>>;
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+}
+
+/// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::BadUrl(format!(
+            "`{url}`: use sqlite://path/to/wagate.db or postgres://user@host/db"
+        )))
+    }
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    /// SQLite `synchronous`: `full` (fsync every commit) or `normal` (a commit survives a crash of
+    /// the process, not of the machine).
+    pub sqlite_synchronous: String,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            sqlite_synchronous: "full".into(),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The records the store takes and returns. JSON columns travel as strings; the caller parses.
+
+use serde_json::Value;
+use wagate_core::webhook::Update;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub waba_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub waba_id: String,
+    /// (phone_number_id, display_phone_number)
+    pub phone_numbers: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PhoneNumber {
+    pub phone_number_id: String,
+    pub account_id: String,
+    pub display_phone_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// `None`: the key sees every account.
+    pub account_id: Option<String>,
+    /// Comma-separated: `send`, `read`, `admin`.
+    pub scopes: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: String,
+    pub account_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub key_hash: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJournalEntry {
+    pub received_at: i64,
+    pub account_id: Option<String>,
+    pub body: Vec<u8>,
+    /// `pending` (to be processed) or `quarantined` (kept, not processed).
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub received_at: i64,
+    pub account_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    pub pending: i64,
+    pub processed: i64,
+    pub quarantined: i64,
+    pub failed: i64,
+}
+
+/// A journalled webhook after parsing: each update with the account it belongs to.
+#[derive(Debug, Clone)]
+pub struct AppliedWebhook {
+    pub journal_id: i64,
+    pub received_at: i64,
+    pub updates: Vec<(Option<String>, Update)>,
+    /// Set when the body could not be parsed at all; the entry is marked failed with it.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    pub new_messages: u64,
+    pub duplicate_messages: u64,
+    pub statuses: u64,
+    /// Event types written, one entry per event.
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Message {
+    pub id: String,
+    pub account_id: String,
+    pub phone_number_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub wamid: Option<String>,
+    /// The contact: recipient of an outbound message, sender of an inbound one.
+    pub wa_id: Option<String>,
+    pub message_type: String,
+    pub status: String,
+    /// Outbound: the Meta message object sent. Inbound: the normalised payload.
+    pub content: String,
+    pub error: Option<String>,
+    pub pricing: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutboundMessage {
+    pub id: String,
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub message_type: String,
+    pub content: Value,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StatusEntry {
+    pub status: String,
+    pub occurred_at: Option<i64>,
+    pub recorded_at: i64,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub account_id: Option<String>,
+    pub direction: Option<String>,
+    pub status: Option<String>,
+    pub wa_id: Option<String>,
+    /// Only messages with an id below this one (the cursor of the previous page).
+    pub before_id: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SendJob {
+    pub id: i64,
+    pub message_id: String,
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub attempts: i64,
+}
+
+/// How a send attempt ended.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    /// Meta took it and answered with a wamid.
+    Accepted {
+        wamid: String,
+        wa_id: Option<String>,
+        response: Value,
+    },
+    /// It failed for good; the message becomes `failed` and a `message.failed` event is written.
+    Failed { error: Value },
+    /// Try again at `run_at`.
+    Retry { run_at: i64, error: Value },
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Contact {
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub name: Option<String>,
+    pub last_inbound_at: Option<i64>,
+    pub window_expires_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Event {
+    pub seq: i64,
+    pub id: String,
+    pub account_id: Option<String>,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub created_at: i64,
+    pub payload: String,
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub account_id: Option<String>,
+    pub event_types: Vec<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only events after this sequence number (the cursor of the previous page).
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}

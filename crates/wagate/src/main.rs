@@ -1,0 +1,312 @@
+//! The `wagate` binary: commands and wiring only.
+#![forbid(unsafe_code)]
+
+mod sandbox;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use wagate_server::config::{Config, Overrides, DEFAULT_TOML};
+use wagate_server::{Gateway, KeyPolicy};
+
+#[derive(Parser)]
+#[command(
+    name = "wagate",
+    version,
+    about = "Self-hosted WhatsApp Business Cloud API gateway",
+    propagate_version = true
+)]
+struct Cli {
+    /// Configuration file (TOML); also WAGATE_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. Without Meta credentials it runs in sandbox mode with the simulator.
+    Serve {
+        /// Listen address (overrides WAGATE_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Database URL (overrides WAGATE_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Run the Meta simulator alone (for your own tests and local development).
+    Sim {
+        /// Listen address (overrides WAGATE_SIM_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Exit 0 when the URL answers 2xx (for container health checks).
+    Healthcheck {
+        #[arg(default_value = "http://127.0.0.1:8080/ready")]
+        url: String,
+    },
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the commented default configuration (every key).
+    Print,
+    /// Check the configuration and print problems, one per line.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it (it is shown only once).
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Limit the key to one account (name or id); default: every account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Comma-separated permissions: send, read, admin.
+        #[arg(long, default_value = "send,read")]
+        scopes: String,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn env_map() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+fn load(config: Option<&PathBuf>, overrides: &Overrides) -> anyhow::Result<Config> {
+    match Config::load(config.map(PathBuf::as_path), &env_map(), overrides) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(c)
+        }
+        Err(e) => {
+            eprint!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { bind, database_url } => {
+            init_tracing();
+            let config = load(cli.config.as_ref(), &Overrides { bind, database_url })?;
+            serve(config).await
+        }
+        Command::Sim { bind } => {
+            init_tracing();
+            sandbox::run_standalone(bind).await
+        }
+        Command::Config {
+            command: ConfigCommand::Print,
+        } => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let c = load(cli.config.as_ref(), &Overrides::default())?;
+            println!(
+                "configuration is valid: {} account(s){}",
+                c.accounts.len(),
+                if c.is_sandbox() { " (sandbox mode)" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    name,
+                    account,
+                    scopes,
+                    database_url,
+                },
+        } => {
+            let config = load(
+                cli.config.as_ref(),
+                &Overrides {
+                    database_url,
+                    ..Default::default()
+                },
+            )?;
+            create_key(&config, &name, account.as_deref(), &scopes).await
+        }
+        Command::Migrate { database_url } => {
+            let config = load(
+                cli.config.as_ref(),
+                &Overrides {
+                    database_url,
+                    ..Default::default()
+                },
+            )?;
+            let store = open_store(&config).await?;
+            println!("migrations applied ({} at {})", store.backend(), config.database_url);
+            Ok(())
+        }
+        Command::Healthcheck { url } => {
+            let resp = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await;
+            match resp {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => {
+                    eprintln!("{url}: HTTP {}", r.status());
+                    std::process::exit(1)
+                }
+                Err(e) => {
+                    eprintln!("{url}: {e}");
+                    std::process::exit(1)
+                }
+            }
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&wagate_server::openapi::document())?);
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate_store::Store>> {
+    let store = wagate_store::connect(&config.database_url, &wagate_store::ConnectOptions::default())
+        .await
+        .with_context(|| format!("opening {}", config.database_url))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn create_key(config: &Config, name: &str, account: Option<&str>, scopes: &str) -> anyhow::Result<()> {
+    let scopes: Vec<String> = scopes
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !wagate_server::auth::SCOPES.contains(&s.as_str()))
+    {
+        anyhow::bail!("--scopes: `{bad}` is not a permission; use send, read and/or admin");
+    }
+    let store = open_store(config).await?;
+    let account_id = match account {
+        None => None,
+        Some(key) => {
+            let accounts = store.list_accounts().await?;
+            let found = accounts
+                .iter()
+                .find(|a| a.id == key || a.name == key)
+                .with_context(|| {
+                    format!(
+                        "--account: no account `{key}`; known: {}",
+                        accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            Some(found.id.clone())
+        }
+    };
+    let (secret, key) = wagate_server::auth::new_key(name, account_id, scopes);
+    store.create_api_key(&key).await?;
+    println!("{secret}");
+    eprintln!("API key `{name}` created; it is shown only this once.");
+    Ok(())
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("listening on {} (bind)", config.bind))?;
+    let api_addr = listener.local_addr()?;
+    let sandbox = if config.is_sandbox() {
+        Some(sandbox::start(&mut config, api_addr).await?)
+    } else {
+        None
+    };
+    let database_url = config.database_url.clone();
+    let policy = if sandbox.is_some() {
+        KeyPolicy::Always
+    } else {
+        KeyPolicy::WhenNone
+    };
+    let gateway = Gateway::start(config, listener, policy).await?;
+    match &sandbox {
+        Some(sim) => sandbox::print_banner(gateway.addr, sim, gateway.new_api_key.as_deref(), &database_url),
+        None => {
+            println!(
+                "wagate listening on http://{} ({} account(s), database {database_url})",
+                gateway.addr,
+                gateway.state.accounts.all().len()
+            );
+            if let Some(key) = &gateway.new_api_key {
+                println!("admin API key (shown once): {key}");
+            }
+        }
+    }
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing in-flight work");
+    gateway.shutdown().await;
+    if let Some(sim) = sandbox {
+        sim.stop().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
