@@ -121,3 +121,45 @@ impl Default for ConnectOptions {
         }
     }
 }
+
+/// Helpers for tests that run the same story on SQLite and PostgreSQL.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// The PostgreSQL URL of `WAGATE_TEST_POSTGRES_URL`, pointed at a fresh, empty schema, or
+    /// `None` when the variable is not set.
+    pub async fn fresh_postgres_url() -> Option<String> {
+        let base = std::env::var("WAGATE_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.is_empty())?;
+        let schema = format!("t_{}", uuid_like());
+        let mut conn = match sqlx::PgConnection::connect(&base).await {
+            Ok(c) => c,
+            Err(e) => panic!("WAGATE_TEST_POSTGRES_URL={base} is set but cannot be reached: {e}"),
+        };
+        if let Err(e) = sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await {
+            panic!("creating test schema {schema}: {e}");
+        }
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(format!("{base}{sep}options[search_path]={schema}"))
+    }
+
+    /// A fresh SQLite database file in the temp directory.
+    pub fn fresh_sqlite_url() -> String {
+        let dir = std::env::temp_dir().join("wagate-tests");
+        let _ = std::fs::create_dir_all(&dir);
+        format!("sqlite://{}", dir.join(format!("{}.db", uuid_like())).display())
+    }
+
+    /// The database the tests use: PostgreSQL when `WAGATE_TEST_POSTGRES_URL` is set, else SQLite.
+    pub async fn fresh_database_url() -> String {
+        match fresh_postgres_url().await {
+            Some(url) => url,
+            None => fresh_sqlite_url(),
+        }
+    }
+
+    fn uuid_like() -> String {
+        wagate_core::ids::new_id("x").trim_start_matches("x_").to_string()
+    }
+}

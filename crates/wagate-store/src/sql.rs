@@ -246,6 +246,13 @@ macro_rules! impl_store {
                                         let advances = current.advances_to(s.status);
                                         if advances {
                                             Self::set_message_status(&mut tx, id, s.status, &payload, now).await?;
+                                        } else if let Some(p) = payload.get("pricing").filter(|p| !p.is_null()) {
+                                            // A late status changes nothing but may carry the only pricing.
+                                            sqlx::query("UPDATE messages SET pricing = COALESCE(pricing, $1) WHERE id = $2")
+                                                .bind(p.to_string())
+                                                .bind(id)
+                                                .execute(&mut *tx)
+                                                .await?;
                                         }
                                         advances
                                     }

@@ -1,0 +1,386 @@
+//! The store story: the same sequence of operations and expectations on SQLite (always) and on
+//! PostgreSQL (when WAGATE_TEST_POSTGRES_URL is set; each run in a fresh schema).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use wagate_core::webhook::parse_updates;
+use wagate_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use wagate_store::*;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../testdata/meta/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    let store = connect(url, &ConnectOptions::default()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    // Migrating twice is harmless.
+    store.migrate().await.expect("migrate again");
+    store
+}
+
+fn applied(journal_id: i64, account: &str, body: &[u8]) -> AppliedWebhook {
+    AppliedWebhook {
+        journal_id,
+        received_at: 1_700_000_000_000,
+        updates: parse_updates(body)
+            .expect("json")
+            .into_iter()
+            .map(|u| (Some(account.to_string()), u))
+            .collect(),
+        error: None,
+    }
+}
+
+async fn story(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+
+    // Accounts: upsert by name keeps the id; phone numbers belong to it.
+    let new = NewAccount {
+        name: "acme".into(),
+        waba_id: "102290129340398".into(),
+        phone_numbers: vec![("106540352242922".into(), Some("15550783881".into()))],
+    };
+    let a = store.upsert_account(&new).await.expect("account");
+    let again = store.upsert_account(&new).await.expect("account again");
+    assert_eq!(a.id, again.id);
+    assert_eq!(store.list_accounts().await.expect("list").len(), 1);
+    let phones = store.list_phone_numbers().await.expect("phones");
+    assert_eq!(phones[0].account_id, a.id);
+    assert_eq!(phones[0].display_phone_number.as_deref(), Some("15550783881"));
+
+    // API keys are found by hash only.
+    assert_eq!(store.count_api_keys().await.expect("count"), 0);
+    let key = store
+        .create_api_key(&NewApiKey {
+            name: "k".into(),
+            account_id: Some(a.id.clone()),
+            scopes: vec!["send".into(), "read".into()],
+            key_hash: "h1".into(),
+            prefix: "wg_abcd".into(),
+        })
+        .await
+        .expect("key");
+    assert_eq!(key.scopes, "send,read");
+    assert_eq!(
+        store.api_key_by_hash("h1").await.expect("by hash").map(|k| k.id),
+        Some(key.id)
+    );
+    assert!(store.api_key_by_hash("nope").await.expect("by hash").is_none());
+
+    // Journal: stored in order, pending until applied.
+    let text = fixture("inbound_text.json");
+    let ids = store
+        .journal_webhooks(&[
+            NewJournalEntry {
+                received_at: 1,
+                account_id: Some(a.id.clone()),
+                body: text.clone(),
+                state: "pending",
+            },
+            NewJournalEntry {
+                received_at: 2,
+                account_id: Some(a.id.clone()),
+                body: text.clone(),
+                state: "pending",
+            },
+            NewJournalEntry {
+                received_at: 3,
+                account_id: None,
+                body: b"{}".to_vec(),
+                state: "quarantined",
+            },
+        ])
+        .await
+        .expect("journal");
+    assert!(ids[0] < ids[1] && ids[1] < ids[2]);
+    let pending = store.pending_journal(0, 10).await.expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].body, text);
+
+    // Applying the same message twice stores it once and emits one event.
+    let stats = store
+        .apply_webhooks(&[applied(ids[0], &a.id, &text), applied(ids[1], &a.id, &text)])
+        .await
+        .expect("apply");
+    assert_eq!((stats.new_messages, stats.duplicate_messages), (1, 1));
+    assert_eq!(stats.events, vec!["message.received".to_string()]);
+    assert!(store.pending_journal(0, 10).await.expect("pending").is_empty());
+    let counts = store.journal_counts().await.expect("counts");
+    assert_eq!((counts.processed, counts.quarantined, counts.pending), (2, 1, 0));
+
+    // The inbound message opened the window: 24 h after the user's message time.
+    let c = store
+        .get_contact(&a.id, "106540352242922", "16505551234")
+        .await
+        .expect("contact")
+        .expect("exists");
+    assert_eq!(c.name.as_deref(), Some("Sheena Nelson"));
+    assert_eq!(c.window_expires_at, Some(1_749_416_383_000 + 24 * 3600 * 1000));
+    assert_eq!(store.find_contacts(None, "16505551234").await.expect("find").len(), 1);
+
+    // Outbound: message and job written together; claimed once; finished only by the lease owner.
+    let m = store
+        .enqueue_message(&NewOutboundMessage {
+            id: wagate_core::ids::message_id(),
+            account_id: a.id.clone(),
+            phone_number_id: "106540352242922".into(),
+            wa_id: "16505551234".into(),
+            message_type: "text".into(),
+            content: json!({"type": "text", "text": {"body": "hi"}}),
+            now_ms: 1000,
+        })
+        .await
+        .expect("enqueue");
+    assert_eq!(m.status, "queued");
+    let jobs = store.claim_send_jobs("w1", 10, 60_000, 2000).await.expect("claim");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].attempts, 1);
+    assert!(
+        store
+            .claim_send_jobs("w2", 10, 60_000, 2000)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a leased job is not claimed twice"
+    );
+    // A retry puts it back for later.
+    let retry = SendOutcome::Retry {
+        run_at: 5000,
+        error: json!({"code": 131000}),
+    };
+    assert!(
+        !store
+            .finish_send_job(&jobs[0], "w2", &retry, 2000)
+            .await
+            .expect("finish"),
+        "only the lease owner finishes"
+    );
+    assert!(store
+        .finish_send_job(&jobs[0], "w1", &retry, 2000)
+        .await
+        .expect("finish"));
+    assert!(
+        store
+            .claim_send_jobs("w1", 10, 60_000, 4999)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not before run_at"
+    );
+    // An expired lease comes back to another worker, and the first owner is fenced out.
+    let jobs = store.claim_send_jobs("w1", 10, 100, 5000).await.expect("claim");
+    assert_eq!(jobs.len(), 1);
+    let taken = store
+        .claim_send_jobs("w2", 10, 60_000, 5200)
+        .await
+        .expect("claim after expiry");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 3);
+    let wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA";
+    let accepted = SendOutcome::Accepted {
+        wamid: wamid.into(),
+        wa_id: Some("16505551234".into()),
+        response: json!({}),
+    };
+    assert!(!store
+        .finish_send_job(&jobs[0], "w1", &accepted, 5300)
+        .await
+        .expect("fenced"));
+    assert!(store
+        .finish_send_job(&taken[0], "w2", &accepted, 5300)
+        .await
+        .expect("finish"));
+    let m = store.get_message(&m.id).await.expect("get").expect("exists");
+    assert_eq!((m.status.as_str(), m.wamid.as_deref()), ("accepted", Some(wamid)));
+
+    // Statuses move forward only; a late `delivered` after `read` changes nothing but is recorded.
+    let read = fixture("status_read.json");
+    let delivered = fixture("status_delivered.json");
+    let stats = store.apply_webhooks(&[applied(0, &a.id, &read)]).await.expect("read");
+    assert_eq!(stats.events, vec!["message.read".to_string()]);
+    let stats = store
+        .apply_webhooks(&[applied(0, &a.id, &delivered)])
+        .await
+        .expect("late delivered");
+    assert!(
+        stats.events.is_empty(),
+        "a backwards status emits nothing: {:?}",
+        stats.events
+    );
+    let m = store.get_message(&m.id).await.expect("get").expect("exists");
+    assert_eq!(m.status, "read");
+    assert!(m.pricing.is_some(), "pricing from the delivered status is kept");
+    let timeline: Vec<String> = store
+        .message_timeline(&m.id)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(timeline, vec!["read", "delivered"]);
+    // The same status again is a duplicate.
+    let stats = store
+        .apply_webhooks(&[applied(0, &a.id, &read)])
+        .await
+        .expect("read again");
+    assert_eq!(stats.statuses, 0);
+
+    // A status that arrives before the send recorded its wamid joins the message afterwards.
+    let early = fixture("status_sent_marketing_template.json");
+    let stats = store
+        .apply_webhooks(&[applied(0, &a.id, &early)])
+        .await
+        .expect("orphan status");
+    assert_eq!(stats.events, vec!["message.sent".to_string()]);
+    let early_wamid = parse_updates(&early).expect("json");
+    let wagate_core::webhook::Update::Status(s) = &early_wamid[0] else {
+        panic!("status fixture")
+    };
+    let m2 = store
+        .enqueue_message(&NewOutboundMessage {
+            id: wagate_core::ids::message_id(),
+            account_id: a.id.clone(),
+            phone_number_id: "106540352242922".into(),
+            wa_id: "16505551234".into(),
+            message_type: "template".into(),
+            content: json!({"type": "template"}),
+            now_ms: 6000,
+        })
+        .await
+        .expect("enqueue 2");
+    let jobs = store.claim_send_jobs("w3", 10, 60_000, 6000).await.expect("claim");
+    let accepted = SendOutcome::Accepted {
+        wamid: s.wamid.clone(),
+        wa_id: None,
+        response: json!({}),
+    };
+    assert!(store
+        .finish_send_job(&jobs[0], "w3", &accepted, 6100)
+        .await
+        .expect("finish"));
+    assert_eq!(
+        store.get_message(&m2.id).await.expect("get").expect("exists").status,
+        "sent"
+    );
+
+    // A permanent failure fails the message and writes message.failed.
+    let m3 = store
+        .enqueue_message(&NewOutboundMessage {
+            id: wagate_core::ids::message_id(),
+            account_id: a.id.clone(),
+            phone_number_id: "106540352242922".into(),
+            wa_id: "16505551234".into(),
+            message_type: "template".into(),
+            content: json!({"type": "template"}),
+            now_ms: 7000,
+        })
+        .await
+        .expect("enqueue 3");
+    let jobs = store.claim_send_jobs("w4", 10, 60_000, 7000).await.expect("claim");
+    let failed = SendOutcome::Failed {
+        error: json!({"code": 132001, "hint": "check the template"}),
+    };
+    assert!(store
+        .finish_send_job(&jobs[0], "w4", &failed, 7100)
+        .await
+        .expect("finish"));
+    let m3 = store.get_message(&m3.id).await.expect("get").expect("exists");
+    assert_eq!(m3.status, "failed");
+    assert!(m3.error.as_deref().is_some_and(|e| e.contains("132001")));
+
+    // Messages list newest first with a cursor.
+    let all = store
+        .list_messages(&MessageFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let page = store
+        .list_messages(&MessageFilter {
+            limit: 10,
+            before_id: Some(all[1].id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 2);
+    let inbound = store
+        .list_messages(&MessageFilter {
+            limit: 10,
+            direction: Some("inbound".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("inbound");
+    assert_eq!(inbound.len(), 1);
+
+    // Events: filter by type, page by sequence.
+    let events = store
+        .list_events(&EventFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        vec!["message.received", "message.read", "message.sent", "message.failed"]
+    );
+    let failed_only = store
+        .list_events(&EventFilter {
+            limit: 100,
+            event_types: vec!["message.failed".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert_eq!(failed_only.len(), 1);
+    let after = store
+        .list_events(&EventFilter {
+            limit: 100,
+            after_seq: Some(events[1].seq),
+            ..Default::default()
+        })
+        .await
+        .expect("cursor");
+    assert_eq!(after.len(), 2);
+    let scoped = store
+        .list_events(&EventFilter {
+            limit: 100,
+            account_id: Some("acc_other".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("scoped");
+    assert!(scoped.is_empty());
+}
+
+#[tokio::test]
+async fn store_story_on_sqlite() {
+    story(open(&fresh_sqlite_url()).await).await;
+}
+
+#[tokio::test]
+async fn store_story_on_postgres() {
+    let Some(url) = fresh_postgres_url().await else {
+        eprintln!("SKIPPED store_story_on_postgres: set WAGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test to run it");
+        return;
+    };
+    story(open(&url).await).await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused() {
+    let err = connect("mysql://x", &ConnectOptions::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("sqlite://"), "{err}");
+}
