@@ -83,21 +83,36 @@ pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E1
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let international = if trimmed.starts_with('+') {
         Some(digits.clone())
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        Some(rest.to_string())
     } else {
-        None
+        digits.strip_prefix("00").map(str::to_string)
     };
+    let as_international = |d: &str| phonenumber::parse(None, format!("+{d}"));
     let parsed = match (international, default_country) {
-        (Some(d), _) => phonenumber::parse(None, format!("+{d}")),
-        (None, Some(country)) => phonenumber::parse(Some(country), &digits)
-            // A national number that does not fit the default country may be an international
-            // number written without its `+` (as WhatsApp ids are).
-            .ok()
-            .filter(|n| is_possible(n))
-            .map(Ok)
-            .unwrap_or_else(|| phonenumber::parse(None, format!("+{digits}"))),
-        (None, None) => phonenumber::parse(None, format!("+{digits}")),
+        (Some(d), _) => as_international(&d),
+        (None, Some(country)) => {
+            // Without `+`, digits may be a national number of the default country or an
+            // international number written without its `+` (as WhatsApp ids are). A valid
+            // reading wins over a merely possible one; the national reading wins a tie.
+            let national = phonenumber::parse(Some(country), &digits).ok();
+            let intl = as_international(&digits).ok();
+            let pick = [
+                national.as_ref().filter(|n| n.is_valid()),
+                intl.as_ref().filter(|n| n.is_valid()),
+            ]
+            .into_iter()
+            .chain([
+                national.as_ref().filter(|n| is_possible(n)),
+                intl.as_ref().filter(|n| is_possible(n)),
+            ])
+            .flatten()
+            .next()
+            .cloned();
+            match pick {
+                Some(n) => Ok(n),
+                None => return Err(PhoneError::Impossible(input.to_string())),
+            }
+        }
+        (None, None) => as_international(&digits),
     }
     .map_err(|e| PhoneError::Unparseable(input.to_string(), e.to_string()))?;
     if !is_possible(&parsed) {
@@ -110,12 +125,23 @@ fn is_possible(n: &phonenumber::PhoneNumber) -> bool {
     if n.is_valid() {
         return true;
     }
-    let Some(meta) = n.metadata(&DATABASE) else {
-        return false;
-    };
     let len = n.national().to_string().len() as u16 + u16::from(n.national().zeros());
-    let general = meta.descriptors().general();
-    general.possible_length().contains(&len) || general.possible_local_length().contains(&len)
+    // The data keeps possible lengths on the number types (the general descriptor is often empty).
+    let fits = |meta: &phonenumber::Metadata| {
+        let d = meta.descriptors();
+        [Some(d.general()), d.fixed_line(), d.mobile()]
+            .into_iter()
+            .flatten()
+            .any(|desc| desc.possible_length().contains(&len) || desc.possible_local_length().contains(&len))
+    };
+    // A number no region's patterns claim (such as +1 555 test numbers) has no metadata of its
+    // own; then any region of its country code decides whether the length is possible.
+    match n.metadata(&DATABASE) {
+        Some(meta) => fits(meta),
+        None => DATABASE
+            .by_code(&n.code().value())
+            .is_some_and(|metas| metas.into_iter().any(fits)),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ pub struct RoutingChange {
 pub struct RoutingValue {
     #[serde(default)]
     pub metadata: Option<RoutingMetadata>,
+    /// `account_update` events (e.g. PARTNER_APP_INSTALLED) name the WABA here; their
+    /// `entry.id` is then another business id.
+    #[serde(default)]
+    pub waba_info: Option<RoutingWabaInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoutingWabaInfo {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub waba_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,19 +75,28 @@ impl Routing {
     /// Every (WABA id, phone_number_id) pair the body speaks of.
     pub fn targets(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
         self.entry.iter().flat_map(|e| {
-            let waba = e.id.as_deref();
-            let phones: Vec<Option<&str>> = e
+            let targets: Vec<(Option<&str>, Option<&str>)> = e
                 .changes
                 .iter()
                 .map(|c| {
-                    c.value
-                        .as_ref()
-                        .and_then(|v| v.metadata.as_ref())
-                        .and_then(|m| m.phone_number_id.as_deref())
+                    let value = c.value.as_ref();
+                    let waba = value
+                        .and_then(|v| v.waba_info.as_ref())
+                        .and_then(|w| w.waba_id.as_deref())
+                        .or(e.id.as_deref());
+                    (
+                        waba,
+                        value
+                            .and_then(|v| v.metadata.as_ref())
+                            .and_then(|m| m.phone_number_id.as_deref()),
+                    )
                 })
                 .collect();
-            let phones = if phones.is_empty() { vec![None] } else { phones };
-            phones.into_iter().map(move |p| (waba, p))
+            if targets.is_empty() {
+                vec![(e.id.as_deref(), None)]
+            } else {
+                targets
+            }
         })
     }
 }
@@ -529,6 +548,7 @@ fn status_update(
 
 fn other_field(waba_id: Option<String>, field: &str, entry_time: Option<i64>, value: Value) -> Update {
     let event_type = field_event_type(field);
+    let waba_id = value.pointer("/waba_info/waba_id").and_then(id_string).or(waba_id);
     let phone_number_id = value.pointer("/metadata/phone_number_id").and_then(id_string);
     let mut payload = match &value {
         Value::Object(m) => m.clone(),

@@ -12,7 +12,7 @@ use wagate_core::meta::{GraphErrorBody, MetaError, RetryClass, SendResponse};
 pub enum GraphError {
     /// Meta answered with its error body.
     #[error("Meta refused the request (HTTP {status}): {}", .error.summary())]
-    Meta { status: u16, error: MetaError },
+    Meta { status: u16, error: Box<MetaError> },
     /// No answer: connection refused, timeout, reset.
     #[error("could not reach the Graph API: {0}")]
     Transport(String),
@@ -33,7 +33,7 @@ impl GraphError {
 
     pub fn meta(&self) -> Option<&MetaError> {
         match self {
-            GraphError::Meta { error, .. } => Some(error),
+            GraphError::Meta { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }
@@ -137,7 +137,7 @@ impl GraphClient {
         match serde_json::from_slice::<GraphErrorBody>(&bytes) {
             Ok(body) => Err(GraphError::Meta {
                 status,
-                error: body.error,
+                error: Box::new(body.error),
             }),
             Err(_) => Err(GraphError::Unexpected {
                 status,

@@ -194,10 +194,23 @@ impl JournalWriter {
 }
 
 /// The group-commit loop: takes everything waiting, commits it in one transaction, answers all.
-pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalRequest>) {
+pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalRequest>, stop: CancellationToken) {
     const MAX_BATCH: usize = 1024;
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { return },
+            _ = stop.cancelled() => {
+                // The server has stopped; commit whatever is still waiting, then end.
+                while let Ok(r) = rx.try_recv() {
+                    batch.push(r);
+                }
+                if batch.is_empty() {
+                    return;
+                }
+            }
+        }
         let entries: Vec<NewJournalEntry> = batch.iter().map(|r| r.entry.clone()).collect();
         let ok = match state.store.journal_webhooks(&entries).await {
             Ok(_) => true,

@@ -73,6 +73,9 @@ pub struct Gateway {
     /// An API key created at this start (shown once), if one was.
     pub new_api_key: Option<String>,
     cancel: CancellationToken,
+    /// Stops the journal writer once the server no longer takes requests.
+    journal_stop: CancellationToken,
+    server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -119,24 +122,31 @@ impl Gateway {
             sent_waiters: sender::Waiters::default(),
         }));
         let addr = listener.local_addr()?;
-        let mut tasks = vec![
-            tokio::spawn(inbound::run_journal_writer(state.clone(), journal_rx)),
+        let journal_stop = CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn(inbound::run_journal_writer(
+                state.clone(),
+                journal_rx,
+                journal_stop.clone(),
+            )),
             tokio::spawn(inbound::run_processor(state.clone(), cancel.clone())),
             tokio::spawn(sender::run(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
         let shutdown = cancel.clone();
-        tasks.push(tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "server stopped");
             }
-        }));
+        });
         Ok(Gateway {
             addr,
             state,
             new_api_key,
             cancel,
+            journal_stop,
+            server,
             tasks,
         })
     }
@@ -149,6 +159,9 @@ impl Gateway {
     /// Stops serving, lets in-flight work finish, and waits for the workers.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        // In-flight webhook requests wait for their journal commit, so the writer stops last.
+        let _ = self.server.await;
+        self.journal_stop.cancel();
         for t in self.tasks {
             let _ = t.await;
         }

@@ -239,7 +239,23 @@ macro_rules! impl_store {
                                 stats.statuses += 1;
                                 let event_account = message.as_ref().map(|m| m.1.clone()).or_else(|| account_id.clone());
                                 let emit = match &message {
-                                    None => true,
+                                    // Not our message (yet): order by what was recorded for the wamid.
+                                    None => {
+                                        let seen: Vec<(String,)> = sqlx::query_as(
+                                            "SELECT status FROM message_statuses WHERE wamid = $1 AND id <> $2",
+                                        )
+                                        .bind(&s.wamid)
+                                        .bind(inserted.map(|r| r.0))
+                                        .fetch_all(&mut *tx)
+                                        .await?;
+                                        let current = seen
+                                            .iter()
+                                            .filter_map(|(st,)| wagate_core::status::MessageStatus::parse(st))
+                                            .fold(wagate_core::status::MessageStatus::Accepted, |cur, st| {
+                                                if cur.advances_to(st) { st } else { cur }
+                                            });
+                                        current.advances_to(s.status)
+                                    }
                                     Some((id, _, current)) => {
                                         let current = wagate_core::status::MessageStatus::parse(current)
                                             .unwrap_or(wagate_core::status::MessageStatus::Queued);

@@ -1,0 +1,286 @@
+//! The real `wagate` binary: the sandbox banner a newcomer follows, configuration errors, and
+//! the small commands.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn wagate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wagate"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("bin"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+async fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().await.expect("sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn following_the_sandbox_banner_works_end_to_end() {
+    let dir = temp_dir();
+    let db = match wagate_store::testing::fresh_postgres_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("wagate.db").display()),
+    };
+    let mut child = wagate()
+        .current_dir(&dir)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_SIM_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", &db)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn wagate serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            banner.push(line);
+            if banner.iter().filter(|l| l.starts_with("curl ")).count() == 3 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the banner appears");
+    let text = banner.join("\n");
+    assert!(text.contains("SANDBOX MODE"), "{text}");
+    assert!(text.contains("API key    wg_"), "{text}");
+    let curls: Vec<&String> = banner.iter().filter(|l| l.starts_with("curl ")).collect();
+
+    let sent = sh(curls[0]).await;
+    assert!(sent.contains("\"status\":\"queued\""), "{sent}");
+    let replied = sh(curls[1]).await;
+    assert!(replied.contains("\"webhook_status\":200"), "{replied}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = sh(curls[2]).await;
+        if events.contains("Where is my order?") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply never showed up as an event: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The template sent by the first curl reaches `read` in its timeline.
+    let id = sent
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("message id");
+    let key = text
+        .split("API key    ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("key");
+    let api = text
+        .split("API        ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("api url");
+    loop {
+        let m = sh(&format!("curl -s {api}/messages/{id} -H 'Authorization: Bearer {key}'")).await;
+        if m.contains("\"status\":\"read\"") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the template never reached read: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A graceful stop on SIGTERM.
+    let pid = child.id().expect("pid");
+    sh(&format!("kill -TERM {pid}")).await;
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_startup_with_one_line_per_problem() {
+    let out = wagate()
+        .env("WAGATE_BIND", "nowhere")
+        .env("WHATSAPP_ACCESS_TOKEN", "x")
+        .env("WAGATE_DATABASE_URL", "mysql://db")
+        .arg("serve")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "WAGATE_BIND",
+        "WAGATE_DATABASE_URL",
+        "WHATSAPP_PHONE_NUMBER_ID is not set",
+        "WHATSAPP_APP_SECRET is not set",
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(needle)),
+            "no line about {needle}:\n{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_print_keys_create_migrate_and_openapi() {
+    let dir = temp_dir();
+    let out = wagate().args(["config", "print"]).output().await.expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[webhook]") && text.contains("unknown_accounts"),
+        "{text}"
+    );
+
+    let db = format!("sqlite://{}", dir.join("k.db").display());
+    let out = wagate()
+        .args(["migrate", "--database-url", &db])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = wagate()
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scopes",
+            "read",
+            "--database-url",
+            &db,
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(key.starts_with("wg_") && key.len() > 40, "{key}");
+    let out = wagate()
+        .args(["keys", "create", "--scopes", "root", "--database-url", &db])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
+
+    let out = wagate().arg("openapi").output().await.expect("run");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("openapi json");
+    assert!(doc["paths"]["/v1/messages"].is_object());
+
+    let out = wagate()
+        .args(["healthcheck", "http://127.0.0.1:9/health"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn wagate_sim_takes_its_world_from_the_gateways_variables() {
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hook = format!("http://{}/hook", receiver.local_addr().expect("addr"));
+    let mut child = wagate()
+        .env("WAGATE_SIM_BIND", "127.0.0.1:0")
+        .env("WHATSAPP_ACCESS_TOKEN", "tok-123")
+        .env("WHATSAPP_PHONE_NUMBER_ID", "5550001")
+        .env("WHATSAPP_WABA_ID", "777")
+        .env("WHATSAPP_APP_SECRET", "s3cret")
+        .env("WAGATE_SIM_WEBHOOK_URL", &hook)
+        .arg("sim")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn sim");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("line")
+        .expect("read")
+        .expect("some");
+    let url = first
+        .split("on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("url")
+        .to_string();
+    let http = reqwest::Client::new();
+    let send = |token: &'static str, phone: &'static str| {
+        http.post(format!("{url}/v23.0/{phone}/messages"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"messaging_product": "whatsapp", "to": "16505551234", "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}))
+            .send()
+    };
+    let bad = send("wrong", "5550001").await.expect("send");
+    assert_eq!(bad.status().as_u16(), 401);
+    let body: serde_json::Value = bad.json().await.expect("json");
+    assert_eq!(body["error"]["code"], 190);
+    let other = send("tok-123", "106540352242922").await.expect("send");
+    assert_eq!(other.status().as_u16(), 400, "only the configured phone number exists");
+    let ok = send("tok-123", "5550001").await.expect("send");
+    assert_eq!(ok.status().as_u16(), 200);
+    // The status webhook arrives at WAGATE_SIM_WEBHOOK_URL, signed with WHATSAPP_APP_SECRET, for WABA 777.
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), receiver.accept())
+        .await
+        .expect("webhook")
+        .expect("accept");
+    let mut buf = vec![0u8; 65536];
+    let mut got = Vec::new();
+    use tokio::io::AsyncReadExt;
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .expect("read")
+            .expect("read");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                let sig = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-hub-signature-256: "))
+                    .expect("signature header");
+                assert!(wagate_core::signature::verify_hub(Some(sig), body.as_bytes(), ["s3cret"]).is_ok());
+                assert!(body.contains("\"id\":\"777\""), "{body}");
+                break;
+            }
+        }
+        if n == 0 {
+            panic!("connection closed early");
+        }
+    }
+    let _ = child.kill().await;
+}

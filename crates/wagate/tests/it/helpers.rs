@@ -1,0 +1,240 @@
+//! `spawn_app`: a gateway and a simulator wired to each other, plus helpers to drive them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use wagate_server::config::{AccountConfig, Config, Overrides};
+use wagate_server::{Gateway, KeyPolicy};
+use wagate_sim::{SimConfig, Simulator};
+
+pub const WABA: &str = "102290129340398";
+pub const PHONE_ID: &str = "106540352242922";
+/// The app secret of the shared fixture `webhook_signature_example.json`.
+pub const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub const VERIFY_TOKEN: &str = "meatyhamhock";
+pub const TOKEN: &str = "test-access-token";
+pub const USER: &str = "16505551234";
+
+pub struct TestApp {
+    pub gateway: Gateway,
+    pub sim: Simulator,
+    pub sim_url: String,
+    pub url: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../../testdata/meta/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn fixture_names() -> Vec<String> {
+    let dir = format!("{}/../../testdata/meta", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sim = Simulator::new(SimConfig {
+        access_token: TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        webhook_url: Some(format!("{url}/webhooks/whatsapp")),
+        status_delays: [Duration::from_millis(10); 3],
+        ..SimConfig::default()
+    });
+    let served = sim.clone();
+    tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
+
+    let (mut config, _) = Config::load(None, &Default::default(), &Overrides::default()).expect("defaults");
+    config.database_url = wagate_store::testing::fresh_database_url().await;
+    config.graph_url = sim_url.clone();
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    config.bootstrap_api_key = Some(key.clone());
+    config.accounts = vec![AccountConfig {
+        name: "acme".into(),
+        waba_id: WABA.into(),
+        phone_number_ids: vec![PHONE_ID.into()],
+        access_token: Some(TOKEN.into()),
+        access_token_file: None,
+        app_secret: Some(APP_SECRET.into()),
+        app_secret_file: None,
+        verify_token: Some(VERIFY_TOKEN.into()),
+        verify_token_file: None,
+    }];
+    adjust(&mut config);
+    let gateway = Gateway::start(config, listener, KeyPolicy::WhenNone)
+        .await
+        .expect("gateway starts");
+    TestApp {
+        gateway,
+        sim,
+        sim_url,
+        url,
+        key,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Waits for `check` to return `Some`, polling, up to 10 s; panics with `what` otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    /// POSTs a webhook body signed with the app secret.
+    pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/webhooks/whatsapp", self.url))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                wagate_core::signature::sign_hub(APP_SECRET, body),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("webhook request")
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every event in the log, oldest first.
+    pub async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, body) = self.get(&format!("/v1/events?limit=500{cursor}")).await;
+            assert_eq!(status, 200, "{body}");
+            let page = body["data"].as_array().cloned().unwrap_or_default();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+            cursor = format!("&cursor={}", body["next_cursor"]);
+        }
+    }
+
+    /// Waits until the journal has nothing pending, then returns every event.
+    pub async fn settled_events(&self) -> Vec<Value> {
+        let store = self.gateway.state.store.clone();
+        eventually("journal processed", || {
+            let store = store.clone();
+            async move { store.journal_counts().await.ok().filter(|c| c.pending == 0) }
+        })
+        .await;
+        self.events().await
+    }
+
+    /// The simulated user sends a message (through the simulator's control API).
+    pub async fn user_sends(&self, wa_id: &str, message: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_sim/users/{wa_id}/messages", self.sim_url))
+            .json(&message)
+            .send()
+            .await
+            .expect("sim request");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.expect("json")
+    }
+
+    /// The user writes to us, and we wait until that opened the 24-hour window.
+    pub async fn open_window(&self, wa_id: &str) {
+        self.user_sends(wa_id, text("hi")).await;
+        eventually("the window opens", || async {
+            let (_, c) = self.get(&format!("/v1/contacts/{wa_id}")).await;
+            (c["window"]["open"] == true).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the message reaches `status`; returns it.
+    pub async fn message_reaches(&self, id: &str, status: &str) -> Value {
+        eventually(&format!("message {id} reaches {status}"), || async {
+            let (_, m) = self.get(&format!("/v1/messages/{id}")).await;
+            (m["status"] == status).then_some(m)
+        })
+        .await
+    }
+
+    pub async fn fault(&self, fault: Value) {
+        let r = self
+            .http
+            .post(format!("{}/_sim/faults", self.sim_url))
+            .json(&fault)
+            .send()
+            .await
+            .expect("fault");
+        assert_eq!(r.status().as_u16(), 201);
+    }
+
+    pub async fn sim_sent(&self) -> Vec<Value> {
+        let r: Value = self
+            .http
+            .get(format!("{}/_sim/sent", self.sim_url))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        r["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+pub fn text(body: &str) -> Value {
+    json!({"type": "text", "text": {"body": body}})
+}

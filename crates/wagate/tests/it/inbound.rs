@@ -1,0 +1,567 @@
+//! Meta's webhook: handshake, signatures, routing, journal, and every fixture becoming events.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn verify_handshake_answers_the_challenge_only_with_the_right_token() {
+    let app = spawn_app().await;
+    let get = |q: &str| app.http.get(format!("{}/webhooks/whatsapp?{q}", app.url)).send();
+    let ok = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock")
+        .await
+        .expect("get");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.expect("text"), "1158201444");
+    let wrong = get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=nope")
+        .await
+        .expect("get");
+    assert_eq!(wrong.status().as_u16(), 403);
+    let no_mode = get("hub.challenge=1&hub.verify_token=meatyhamhock").await.expect("get");
+    assert_eq!(no_mode.status().as_u16(), 403);
+    let per_account = app
+        .http
+        .get(format!(
+            "{}/webhooks/whatsapp/acme?hub.mode=subscribe&hub.challenge=42&hub.verify_token=meatyhamhock",
+            app.url
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(per_account.text().await.expect("text"), "42");
+}
+
+#[tokio::test]
+async fn signatures_are_checked_over_the_raw_bytes_and_bad_ones_store_nothing() {
+    let app = spawn_app().await;
+    let body = fixture("inbound_text.json");
+    let post = |sig: Option<&str>| {
+        let mut r = app
+            .http
+            .post(format!("{}/webhooks/whatsapp", app.url))
+            .body(body.clone());
+        if let Some(s) = sig {
+            r = r.header("x-hub-signature-256", s);
+        }
+        r.send()
+    };
+    let missing = post(None).await.expect("post");
+    assert_eq!(missing.status().as_u16(), 401);
+    let body_json: Value = missing.json().await.expect("json");
+    assert_eq!(body_json["error"]["code"], "signature_missing");
+    let wrong = post(Some(&wagate_core::signature::sign_hub("not-the-secret", &body)))
+        .await
+        .expect("post");
+    assert_eq!(wrong.status().as_u16(), 403);
+    let garbage = post(Some("sha256=zz")).await.expect("post");
+    assert_eq!(garbage.status().as_u16(), 403);
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!(counts, Default::default(), "nothing stored");
+    assert!(app.events().await.is_empty());
+
+    // Meta's own example: raw body and header as Meta computed them.
+    let example: Value = serde_json::from_slice(&fixture("webhook_signature_example.json")).expect("json");
+    let raw = example["raw_body"].as_str().expect("raw");
+    let header = example["headers"]["X-Hub-Signature-256"].as_str().expect("header");
+    let ok = app
+        .http
+        .post(format!("{}/webhooks/whatsapp", app.url))
+        .header("x-hub-signature-256", header)
+        .body(raw.to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn non_ascii_bodies_verify_and_keep_their_text() {
+    let app = spawn_app().await;
+    let text = "Olá! Está disponível em azul? 👋🏽 日本語";
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_ID},
+        "contacts": [{"profile": {"name": "Zoë"}, "wa_id": USER}],
+        "messages": [{"from": USER, "id": "wamid.nonascii", "timestamp": "1749416383", "type": "text", "text": {"body": text}}]}}]}]});
+    // Non-compact, non-ASCII bytes exactly as sent: the signature covers these bytes.
+    let raw = serde_json::to_string_pretty(&body).expect("json").into_bytes();
+    assert_eq!(app.post_webhook(&raw).await.status().as_u16(), 200);
+    let events = app.settled_events().await;
+    assert_eq!(events[0]["payload"]["text"], text);
+    assert_eq!(events[0]["payload"]["contact"]["name"], "Zoë");
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_refused_or_quarantined() {
+    let app = spawn_app().await;
+    let body = String::from_utf8(fixture("inbound_text.json"))
+        .expect("utf8")
+        .replace(WABA, "999999999");
+    let r = app.post_webhook(body.as_bytes()).await;
+    assert_eq!(r.status().as_u16(), 403);
+    let err: Value = r.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "unknown_account");
+    assert!(err["error"]["hint"].as_str().is_some_and(|h| h.contains("quarantine")));
+    assert_eq!(
+        app.gateway.state.store.journal_counts().await.expect("counts"),
+        Default::default()
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("wagate_webhooks_rejected_total{reason=\"unknown_account\"}"),
+        "{metrics}"
+    );
+
+    let app = spawn_app_with(|c| c.webhook.unknown_accounts = "quarantine".into()).await;
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!((counts.quarantined, counts.pending, counts.processed), (1, 0, 0));
+    assert!(
+        app.events().await.is_empty(),
+        "quarantined bodies are kept, not processed"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_get_a_clear_4xx_and_store_nothing() {
+    let app = spawn_app_with(|c| c.webhook.max_body_bytes = 64 * 1024).await;
+    let r = app.post_webhook(b"{not json").await;
+    assert_eq!(r.status().as_u16(), 400);
+    let big = vec![b' '; 70 * 1024];
+    let r = app.post_webhook(&big).await;
+    assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(
+        app.gateway.state.store.journal_counts().await.expect("counts"),
+        Default::default()
+    );
+}
+
+/// What each webhook fixture must become: event types in order, and (pointer, value) checks on
+/// the first event (`null` means "present, any value").
+/// (fixture, event types, checks)
+type Expectation = (&'static str, Vec<&'static str>, Vec<(&'static str, Value)>);
+
+fn expectations() -> Vec<Expectation> {
+    let any = Value::Null;
+    vec![
+        (
+            "account_alerts.json",
+            vec!["account.alert"],
+            vec![("/payload/field", json!("account_alerts"))],
+        ),
+        (
+            "account_update_partner_app_installed.json",
+            vec!["account.updated"],
+            vec![("/payload/event", json!("PARTNER_APP_INSTALLED"))],
+        ),
+        (
+            "account_update_restriction.json",
+            vec!["account.updated"],
+            vec![("/payload/event", json!("ACCOUNT_RESTRICTION"))],
+        ),
+        (
+            "account_update_violation.json",
+            vec!["account.updated"],
+            vec![("/payload/event", json!("ACCOUNT_VIOLATION"))],
+        ),
+        (
+            "inbound_audio_voice.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("audio")),
+                ("/payload/content/media/voice", json!(true)),
+            ],
+        ),
+        (
+            "inbound_button_template_quick_reply.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("button")),
+                ("/payload/content/payload", any.clone()),
+                ("/payload/context/wamid", any.clone()),
+            ],
+        ),
+        (
+            "inbound_contacts.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("contacts")),
+                ("/payload/content/contacts/0/name", any.clone()),
+            ],
+        ),
+        (
+            "inbound_document.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("document")),
+                ("/payload/content/media/filename", any.clone()),
+            ],
+        ),
+        (
+            "inbound_image.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("image")),
+                ("/payload/content/media/id", any.clone()),
+                ("/payload/content/media/sha256", any.clone()),
+            ],
+        ),
+        (
+            "inbound_interactive_button_reply.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/content/type", json!("button_reply")),
+                ("/payload/content/id", any.clone()),
+                ("/payload/context/wamid", any.clone()),
+            ],
+        ),
+        (
+            "inbound_interactive_list_reply.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/content/type", json!("list_reply")),
+                ("/payload/content/title", any.clone()),
+            ],
+        ),
+        (
+            "inbound_interactive_nfm_reply.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/content/type", json!("nfm_reply")),
+                ("/payload/content/response/flow_token", any.clone()),
+            ],
+        ),
+        (
+            "inbound_location.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("location")),
+                ("/payload/content/latitude", any.clone()),
+            ],
+        ),
+        (
+            "inbound_order.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("order")),
+                ("/payload/content/product_items/0", any.clone()),
+            ],
+        ),
+        (
+            "inbound_reaction.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("reaction")),
+                ("/payload/content/emoji", any.clone()),
+                ("/payload/content/wamid", any.clone()),
+            ],
+        ),
+        (
+            "inbound_referral_ctwa.json",
+            vec!["message.received"],
+            vec![("/payload/referral/source_type", any.clone())],
+        ),
+        (
+            "inbound_sticker.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("sticker")),
+                ("/payload/content/media/animated", any.clone()),
+            ],
+        ),
+        (
+            "inbound_system_user_changed_number.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("system")),
+                ("/payload/content/type", json!("user_changed_number")),
+            ],
+        ),
+        (
+            "inbound_text.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/text", json!("Does it come in another color?")),
+                ("/payload/contact/name", json!("Sheena Nelson")),
+                ("/payload/timestamp", json!("2025-06-08T20:59:43Z")),
+            ],
+        ),
+        (
+            "inbound_text_forwarded.json",
+            vec!["message.received"],
+            vec![("/payload/context/forwarded", json!(true))],
+        ),
+        (
+            "inbound_text_reply_context.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/context/wamid", any.clone()),
+                ("/payload/context/from", any.clone()),
+            ],
+        ),
+        (
+            "inbound_unsupported.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("unsupported")),
+                ("/payload/errors/0/code", json!(131051)),
+            ],
+        ),
+        (
+            "inbound_video.json",
+            vec!["message.received"],
+            vec![
+                ("/payload/type", json!("video")),
+                ("/payload/content/media/mime_type", any.clone()),
+            ],
+        ),
+        (
+            "message_template_quality_update.json",
+            vec!["template.quality_updated"],
+            vec![
+                ("/payload/template_name", any.clone()),
+                ("/payload/new_quality_score", any.clone()),
+            ],
+        ),
+        (
+            "message_template_status_update_approved.json",
+            vec!["template.status_updated"],
+            vec![("/payload/status", json!("APPROVED"))],
+        ),
+        (
+            "message_template_status_update_disabled.json",
+            vec!["template.status_updated"],
+            vec![("/payload/status", json!("DISABLED"))],
+        ),
+        (
+            "message_template_status_update_paused.json",
+            vec!["template.status_updated"],
+            vec![("/payload/status", json!("PAUSED"))],
+        ),
+        (
+            "message_template_status_update_rejected.json",
+            vec!["template.status_updated"],
+            vec![("/payload/status", json!("REJECTED")), ("/payload/reason", any.clone())],
+        ),
+        (
+            "phone_number_quality_update.json",
+            vec!["phone_number.quality_updated"],
+            vec![("/payload/event", json!("THROUGHPUT_UPGRADE"))],
+        ),
+        (
+            "status_delivered.json",
+            vec!["message.delivered"],
+            vec![("/payload/pricing/pricing_model", json!("PMP"))],
+        ),
+        (
+            "status_failed.json",
+            vec!["message.failed"],
+            vec![
+                ("/payload/errors/0/code", json!(131049)),
+                ("/payload/errors/0/hint", any.clone()),
+            ],
+        ),
+        (
+            "status_failed_131047.json",
+            vec!["message.failed"],
+            vec![("/payload/errors/0/code", json!(131047))],
+        ),
+        (
+            "status_read.json",
+            vec!["message.read"],
+            vec![("/payload/status", json!("read"))],
+        ),
+        (
+            "status_sent.json",
+            vec!["message.sent"],
+            vec![("/payload/pricing/type", json!("free_customer_service"))],
+        ),
+        (
+            "status_sent_marketing_template.json",
+            vec!["message.sent"],
+            vec![("/payload/pricing/category", json!("marketing"))],
+        ),
+        (
+            "status_sent_v23_with_conversation.json",
+            vec!["message.sent"],
+            vec![("/payload/conversation/id", any.clone())],
+        ),
+        (
+            "webhook_batched.json",
+            vec!["message.delivered", "message.received", "message.read"],
+            vec![],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_webhook_fixture_becomes_its_events() {
+    let table = expectations();
+    // Every webhook fixture in the folder is in the table: a new fixture cannot be skipped silently.
+    for name in fixture_names() {
+        let doc: Value = serde_json::from_slice(&fixture(&name)).expect("json");
+        if doc["object"] == "whatsapp_business_account" {
+            assert!(
+                table.iter().any(|(n, _, _)| *n == name),
+                "webhook fixture {name} has no expectation"
+            );
+        }
+    }
+    for (name, types, checks) in table {
+        let app = spawn_app().await;
+        let r = app.post_webhook(&fixture(name)).await;
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+        let events = app.settled_events().await;
+        let got: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
+        assert_eq!(got, types, "{name}");
+        let account = app.gateway.state.accounts.all()[0].id.clone();
+        for e in &events {
+            assert_eq!(e["account"], json!(account), "{name}: event has its account");
+            assert!(!e["raw"].is_null(), "{name}: event keeps the raw object");
+            assert!(e["id"].as_str().is_some_and(|i| i.starts_with("evt_")), "{name}");
+            assert!(
+                e["occurred_at"].as_str().is_some_and(|t| t.ends_with('Z')),
+                "{name}: RFC 3339 time"
+            );
+        }
+        for (pointer, want) in checks {
+            let v = events[0].pointer(pointer).unwrap_or(&Value::Null);
+            if want.is_null() {
+                assert!(!v.is_null(), "{name}: {pointer} should be present in {}", events[0]);
+            } else {
+                assert_eq!(v, &want, "{name}: {pointer} in {}", events[0]);
+            }
+        }
+        // Posting the same body again (Meta retries) adds nothing.
+        app.post_webhook(&fixture(name)).await;
+        let again = app.settled_events().await;
+        let dupes_ok = name.starts_with("inbound_") || name.starts_with("status_") || name == "webhook_batched.json";
+        if dupes_ok {
+            assert_eq!(
+                again.len(),
+                events.len(),
+                "{name}: a redelivered message or status is not emitted twice"
+            );
+        }
+        app.gateway.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_types_and_shapes_are_kept_not_lost() {
+    let app = spawn_app().await;
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 1751000000, "changes": [
+        {"field": "calls", "value": {"calls": [{"id": "c1", "event": "connect"}]}},
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Hidden", "username": "@hidden"}, "user_id": "US.13491208655302741918"}],
+            "messages": [
+                {"from_user_id": "US.13491208655302741918", "id": "wamid.bsuid1", "timestamp": "1751000000", "type": "text", "text": {"body": "no phone number"}},
+                {"from": USER, "id": "wamid.new1", "timestamp": "1751000001", "type": "hologram", "hologram": {"id": "h1"}}
+            ]}}
+    ]}]});
+    assert_eq!(
+        app.post_webhook(body.to_string().as_bytes()).await.status().as_u16(),
+        200
+    );
+    let events = app.settled_events().await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(types, vec!["webhook.unknown", "message.received", "message.received"]);
+    assert_eq!(events[0]["raw"]["calls"][0]["id"], "c1");
+    assert_eq!(events[1]["payload"]["from_user_id"], "US.13491208655302741918");
+    assert_eq!(events[1]["payload"]["contact"]["username"], "@hidden");
+    assert_eq!(events[2]["payload"]["type"], "hologram");
+    assert_eq!(events[2]["raw"]["message"]["hologram"]["id"], "h1");
+}
+
+#[tokio::test]
+async fn statuses_never_move_backwards_even_out_of_order() {
+    let app = spawn_app().await;
+    // Send a message, then deliver its statuses in the wrong order by hand.
+    app.open_window(USER).await;
+    app.sim.set_webhook_url(None); // keep the simulator's own statuses out of this test
+    let (status, m) = app
+        .post(
+            "/v1/messages?wait=accepted",
+            &json!({"to": USER, "text": {"body": "hello"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    let wamid = m["wamid"].as_str().expect("wamid").to_string();
+    let status_body = |s: &str| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID},
+            "statuses": [{"id": wamid, "status": s, "timestamp": "1751000000", "recipient_id": USER}]}}]}]})
+        .to_string()
+    };
+    for s in ["read", "sent", "delivered", "read"] {
+        assert_eq!(app.post_webhook(status_body(s).as_bytes()).await.status().as_u16(), 200);
+    }
+    app.settled_events().await;
+    let (_, m) = app
+        .get(&format!("/v1/messages/{}", m["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(m["status"], "read");
+    let events = app.events().await;
+    let status_events: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .filter(|t| *t != "message.received")
+        .collect();
+    assert_eq!(
+        status_events,
+        vec!["message.read"],
+        "late statuses are recorded but not announced"
+    );
+}
+
+#[tokio::test]
+async fn a_batched_post_is_processed_entirely() {
+    let app = spawn_app().await;
+    let statuses: Vec<Value> = (0..300)
+        .map(|i| json!({"id": format!("wamid.batch{i}"), "status": "delivered", "timestamp": "1751000000", "recipient_id": USER}))
+        .collect();
+    let messages: Vec<Value> = (0..300)
+        .map(|i| json!({"from": USER, "id": format!("wamid.in{i}"), "timestamp": "1751000000", "type": "text", "text": {"body": format!("m{i}")}}))
+        .collect();
+    let body = json!({"object": "whatsapp_business_account", "entry": [
+        {"id": WABA, "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID}, "statuses": statuses}}]},
+        {"id": WABA, "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "S"}, "wa_id": USER}], "messages": messages}}]}
+    ]});
+    assert_eq!(
+        app.post_webhook(body.to_string().as_bytes()).await.status().as_u16(),
+        200
+    );
+    let events = app.settled_events().await;
+    assert_eq!(events.iter().filter(|e| e["type"] == "message.delivered").count(), 300);
+    assert_eq!(events.iter().filter(|e| e["type"] == "message.received").count(), 300);
+}
+
+#[tokio::test]
+async fn journalled_bodies_are_processed_after_a_restart() {
+    // A body journalled but not processed (the process died between the 200 and processing) is
+    // processed by the next start.
+    let url = wagate_store::testing::fresh_database_url().await;
+    let store = wagate_store::connect(&url, &Default::default()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .journal_webhooks(&[wagate_store::NewJournalEntry {
+            received_at: 1,
+            account_id: None,
+            body: fixture("inbound_text.json"),
+            state: "pending",
+        }])
+        .await
+        .expect("journal");
+    let app = spawn_app_with(|c| c.database_url = url.clone()).await;
+    let events = app.settled_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "message.received");
+}

@@ -1,0 +1,246 @@
+//! Sending through the API and the queue to the simulator, and what comes back.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn hello_world() -> Value {
+    json!({"to": "+1 650-555-1234", "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}})
+}
+
+#[tokio::test]
+async fn a_template_reaches_read_with_its_timeline_and_pricing() {
+    let app = spawn_app().await;
+    let (status, m) = app.post("/v1/messages", &hello_world()).await;
+    assert_eq!(status, 202, "{m}");
+    assert_eq!(m["status"], "queued");
+    assert!(m["id"].as_str().is_some_and(|i| i.starts_with("msg_")));
+    let id = m["id"].as_str().expect("id");
+    let m = app.message_reaches(id, "read").await;
+    let timeline: Vec<&str> = m["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|t| t["status"].as_str())
+        .collect();
+    assert_eq!(timeline, vec!["queued", "sent", "delivered", "read"]);
+    assert!(m["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.")));
+    assert_eq!(m["pricing"]["category"], "utility");
+    assert_eq!(m["wa_id"], USER);
+    // What reached "Meta": Meta's message object, normalised recipient, our envelope fields.
+    let sent = app.sim_sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["body"]["messaging_product"], "whatsapp");
+    assert_eq!(sent[0]["body"]["to"], "+16505551234");
+    assert_eq!(sent[0]["body"]["template"]["name"], "hello_world");
+    assert!(sent[0]["body"].get("account").is_none());
+    // Status events name the message.
+    let events = app.events().await;
+    let read = events.iter().find(|e| e["type"] == "message.read").expect("read event");
+    assert_eq!(read["payload"]["message_id"], json!(id));
+}
+
+#[tokio::test]
+async fn a_text_outside_the_window_is_refused_before_queueing_and_allowed_after_a_reply() {
+    let app = spawn_app().await;
+    let (status, err) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["code"], "window_closed");
+    assert!(err["error"]["hint"].as_str().is_some_and(|h| h.contains("template")));
+    assert!(app.sim_sent().await.is_empty(), "nothing was sent");
+    let (_, list) = app.get("/v1/messages").await;
+    assert!(list["data"].as_array().expect("data").is_empty(), "nothing was queued");
+    let (status, c) = app.get(&format!("/v1/contacts/{USER}")).await;
+    assert_eq!(status, 404, "{c}");
+
+    app.user_sends(
+        USER,
+        json!({"type": "text", "text": {"body": "Where is my order?"}, "profile_name": "Sheena Nelson"}),
+    )
+    .await;
+    let c = eventually("the reply opens the window", || async {
+        let (s, c) = app.get(&format!("/v1/contacts/{USER}")).await;
+        (s == 200).then_some(c)
+    })
+    .await;
+    assert_eq!(c["window"]["open"], true);
+    assert_eq!(c["name"], "Sheena Nelson");
+    let (status, m) = app
+        .post("/v1/messages", &json!({"to": USER, "text": {"body": "It ships today"}}))
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+    let (_, inbound) = app.get("/v1/messages?direction=inbound").await;
+    assert_eq!(inbound["data"][0]["content"]["text"], "Where is my order?");
+}
+
+#[tokio::test]
+async fn recipients_are_normalised_or_refused_with_the_field_and_a_hint() {
+    let app = spawn_app_with(|c| c.default_country = Some("US".into())).await;
+    for bad in ["hello", "+1 650", "+999 1234567", ""] {
+        let (status, err) = app.post("/v1/messages", &json!({"to": bad, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}})).await;
+        assert_eq!(status, 400, "{bad}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_phone_number", "{bad}");
+        assert_eq!(err["error"]["details"]["field"], "to");
+        assert!(err["error"]["hint"].as_str().is_some_and(|h| h.contains("+")));
+    }
+    for (input, want) in [
+        ("(650) 555-1234", "+16505551234"),
+        ("0049 151 23456789", "+4915123456789"),
+        ("+1 555 078 3881", "+15550783881"),
+    ] {
+        let body = json!({"to": input, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+        let (status, m) = app.post("/v1/messages", &body).await;
+        assert_eq!(status, 202, "{input}: {m}");
+        assert_eq!(m["content"]["to"], want, "{input}");
+    }
+    let (status, err) = app
+        .post("/v1/messages", &json!({"type": "text", "text": {"body": "x"}}))
+        .await;
+    assert_eq!((status, err["error"]["details"]["field"].as_str()), (400, Some("to")));
+    let (status, err) = app
+        .post("/v1/messages", &json!({"to": USER, "type": "fax", "fax": {}}))
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("unsupported_message_type"))
+    );
+    let (status, err) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "template", "template": {"name": "hello_world"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["details"]["field"].as_str()),
+        (400, Some("template.language.code"))
+    );
+    let r = app
+        .http
+        .post(format!("{}/v1/messages", app.url))
+        .bearer_auth(&app.key)
+        .body("{oops")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 400);
+    let err: Value = r.json().await.expect("json");
+    assert_eq!(err["error"]["code"], "invalid_json");
+}
+
+#[tokio::test]
+async fn metas_template_errors_come_back_with_a_hint() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"name": "order_shipped", "language": {"code": "en_US"}}),
+            132001,
+            "language",
+        ),
+        (
+            json!({"name": "hello_world", "language": {"code": "pt_BR"}}),
+            132001,
+            "language",
+        ),
+        (
+            json!({"name": "po_notification", "language": {"code": "es"}, "components": [{"type": "body", "parameters": [{"type": "text", "text": "Acme"}]}]}),
+            132000,
+            "parameters",
+        ),
+        (
+            json!({"name": "order_shipped_image", "language": {"code": "en_US"}, "components": [
+            {"type": "header", "parameters": [{"type": "text", "text": "x"}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "#1"}, {"type": "text", "text": "Friday"}]}]}),
+            132012,
+            "format",
+        ),
+    ];
+    for (template, code, hint_word) in cases {
+        let (status, m) = app
+            .post(
+                "/v1/messages?wait=accepted",
+                &json!({"to": USER, "type": "template", "template": template}),
+            )
+            .await;
+        assert_eq!(status, 202, "{m}");
+        assert_eq!(m["status"], "failed", "{m}");
+        assert_eq!(m["error"]["code"], code, "{m}");
+        assert!(
+            m["error"]["hint"].as_str().is_some_and(|h| h.contains(hint_word)),
+            "{m}"
+        );
+        assert!(m["error"]["details"].as_str().is_some(), "Meta's details are kept: {m}");
+        assert_eq!(m["error"]["meta"]["code"], code);
+    }
+    let events = app.events().await;
+    assert_eq!(events.iter().filter(|e| e["type"] == "message.failed").count(), 4);
+}
+
+#[tokio::test]
+async fn templates_with_parameters_and_media_headers_are_accepted() {
+    let app = spawn_app().await;
+    let po = json!({"to": USER, "type": "template", "template": {"name": "po_notification", "language": {"code": "es"}, "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "Acme S.A."}, {"type": "text", "text": "PO-1042"}, {"type": "text", "text": "$1.250,00"}]}]}});
+    let (_, m) = app.post("/v1/messages?wait=accepted", &po).await;
+    assert_eq!(m["status"], "accepted", "{m}");
+    let image = json!({"to": USER, "type": "template", "template": {"name": "order_shipped_image", "language": {"code": "en_US"}, "components": [
+        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/box.jpg"}}]},
+        {"type": "body", "parameters": [{"type": "text", "text": "#1042"}, {"type": "text", "text": "Friday"}]}]}});
+    let (_, m) = app.post("/v1/messages?wait=accepted", &image).await;
+    assert_eq!(m["status"], "accepted", "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+}
+
+#[tokio::test]
+async fn temporary_meta_errors_are_retried_and_the_message_is_sent_once() {
+    let app = spawn_app().await;
+    app.fault(json!({"code": 131000, "http_status": 500, "count": 2, "path_contains": "/messages"}))
+        .await;
+    let (_, m) = app.post("/v1/messages", &hello_world()).await;
+    let m = app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+    assert!(m["wamid"].is_string());
+    assert_eq!(app.sim_sent().await.len(), 1, "sent exactly once");
+}
+
+#[tokio::test]
+async fn the_notify_endpoint_answers_synchronously_in_its_own_shape() {
+    let app = spawn_app_with(|c| c.default_recipient = Some("+16505551234".into())).await;
+    let (status, r) = app
+        .post("/v1/whatsapp/notify", &json!({"templateName": "po_notification", "languageCode": "es", "templateParameters": ["Acme", "PO-7", "$10"]}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.")));
+    assert_eq!(app.sim_sent().await[0]["body"]["to"], "+16505551234");
+    let (status, r) = app
+        .post(
+            "/v1/whatsapp/notify",
+            &json!({"templateName": "nope", "languageCode": "es"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{r}");
+    assert_eq!(r["error"]["code"], 132001);
+    assert!(r["message"].is_string());
+    let (status, r) = app.post("/v1/whatsapp/notify", &json!({"languageCode": "es"})).await;
+    assert_eq!(status, 400, "{r}");
+    let r = app
+        .http
+        .post(format!("{}/v1/whatsapp/notify", app.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+    app.fault(json!({"code": 190, "http_status": 401, "count": 1})).await;
+    let (status, r) = app
+        .post(
+            "/v1/whatsapp/notify",
+            &json!({"templateName": "hello_world", "languageCode": "en_US"}),
+        )
+        .await;
+    assert_eq!(status, 401, "{r}");
+}
