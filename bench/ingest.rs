@@ -1,1 +1,253 @@
-fn main() {}
+//! Ingest benchmark: how many signed Meta webhooks per second `wagate serve` acknowledges —
+//! durably — and how fast, on this machine.
+//!
+//! It starts the release binary on a fresh SQLite database (or `--database-url`), sends
+//! realistic inbound-text webhooks with distinct wamids over 64 concurrent keep-alive
+//! connections for 10 s, prints acks/s, p50, p99 and errors, then checks that every acknowledged
+//! message is stored (count and content).
+//!
+//!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin ingest
+//!
+//! Options: --connections N (64), --seconds S (10), --database-url URL, --wagate PATH,
+//! --sqlite-synchronous full|normal (full).
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const APP_SECRET: &str = "bench-app-secret-0123456789abcdef";
+const WABA: &str = "102290129340398";
+const PHONE_ID: &str = "106540352242922";
+
+struct Args {
+    connections: usize,
+    seconds: u64,
+    database_url: Option<String>,
+    wagate: Option<String>,
+    sqlite_synchronous: String,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        connections: 64,
+        seconds: 10,
+        database_url: None,
+        wagate: None,
+        sqlite_synchronous: "full".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--connections" => a.connections = value()?.parse()?,
+            "--seconds" => a.seconds = value()?.parse()?,
+            "--database-url" => a.database_url = Some(value()?),
+            "--wagate" => a.wagate = Some(value()?),
+            "--sqlite-synchronous" => a.sqlite_synchronous = value()?,
+            other => bail!("unknown option {other}; see the top of bench/ingest.rs"),
+        }
+    }
+    Ok(a)
+}
+
+fn body(n: u64, sender: u64) -> (String, String) {
+    let wamid = format!("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ{n:020}");
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Customer {sender}"}},"wa_id":"1650555{sender:04}"}}],"messages":[{{"from":"1650555{sender:04}","id":"{wamid}","timestamp":"{ts}","type":"text","text":{{"body":"Hello, I would like to know where my order #{n} is. Thanks!"}}}}]}},"field":"messages"}}]}}]}}"#,
+        ts = 1_760_000_000 + n
+    );
+    (wamid, body)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let wagate = match args.wagate.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("wagate").display().to_string(),
+    };
+    let dir = std::env::temp_dir().join(format!("wagate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let config = dir.join("wagate.toml");
+    std::fs::write(
+        &config,
+        format!("[database]\nsqlite_synchronous = \"{}\"\n", args.sqlite_synchronous),
+    )?;
+    let api_key = format!("wg_bench_{}", std::process::id()) + "_0123456789abcdef";
+    let mut child = tokio::process::Command::new(&wagate)
+        .arg("serve")
+        .env("WAGATE_CONFIG", &config)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", &database_url)
+        .env("WAGATE_LOG", "warn")
+        .env("WAGATE_BOOTSTRAP_API_KEY", &api_key)
+        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
+        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .context("no output")?;
+    let base = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .map(|a| format!("http://{a}"))
+        .with_context(|| format!("unexpected first line: {first}"))?;
+    let url = format!("{base}/webhooks/whatsapp");
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .http1_only()
+        .tcp_nodelay(true)
+        .build()?;
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..args.connections {
+        let (client, url, next, errors, stop) =
+            (client.clone(), url.clone(), next.clone(), errors.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked: Vec<(u64, u32)> = Vec::with_capacity(1 << 16);
+            while !stop.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let (_, body) = body(n, worker as u64);
+                let sig = wagate_core::signature::sign_hub(APP_SECRET, body.as_bytes());
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 200 => {
+                        let _ = resp.bytes().await;
+                        acked.push((n, t.elapsed().as_micros() as u32));
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat: Vec<u32> = acked.iter().map(|a| a.1).collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let errors = errors.load(Ordering::Relaxed);
+
+    println!();
+    let db = if database_url.starts_with("sqlite") {
+        format!("SQLite, synchronous={}", args.sqlite_synchronous)
+    } else {
+        "PostgreSQL".into()
+    };
+    println!(
+        "wagate ingest benchmark ({} connections, {:.1} s, {db})",
+        args.connections, elapsed
+    );
+    println!("| metric                         | value        |");
+    println!("|--------------------------------|--------------|");
+    println!("| acknowledged webhooks          | {:>12} |", acked.len());
+    println!(
+        "| acks/s                         | {:>12.0} |",
+        acked.len() as f64 / elapsed
+    );
+    println!("| latency p50 (ms)               | {:>12.2} |", pct(0.50));
+    println!("| latency p99 (ms)               | {:>12.2} |", pct(0.99));
+    println!(
+        "| latency max (ms)               | {:>12.2} |",
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("| errors                         | {:>12} |", errors);
+
+    // Durability check: every acknowledged webhook is a stored message with its content.
+    let verify_started = Instant::now();
+    let store = wagate_store::connect(&database_url, &Default::default()).await?;
+    loop {
+        let c = store.journal_counts().await?;
+        if c.pending == 0 {
+            break;
+        }
+        if verify_started.elapsed() > Duration::from_secs(300) {
+            bail!("processing did not finish within 5 minutes ({} pending)", c.pending);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let processing_s = verify_started.elapsed().as_secs_f64();
+    let mut stored: HashMap<String, String> = HashMap::with_capacity(acked.len());
+    let mut before = None;
+    loop {
+        let page = store
+            .list_messages(&wagate_store::MessageFilter {
+                direction: Some("inbound".into()),
+                before_id: before.clone(),
+                limit: 5000,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.id.clone());
+        for m in page {
+            let content: serde_json::Value = serde_json::from_str(&m.content)?;
+            stored.insert(
+                m.wamid.unwrap_or_default(),
+                content["text"].as_str().unwrap_or_default().to_string(),
+            );
+        }
+    }
+    let mut missing = 0u64;
+    let mut wrong = 0u64;
+    for (n, _) in &acked {
+        let (wamid, _) = body(*n, 0);
+        match stored.get(&wamid) {
+            None => missing += 1,
+            Some(text) if *text != format!("Hello, I would like to know where my order #{n} is. Thanks!") => wrong += 1,
+            Some(_) => {}
+        }
+    }
+    let _ = child.kill().await;
+
+    println!("| processing drained after (s)   | {:>12.1} |", processing_s);
+    println!("| stored messages                | {:>12} |", stored.len());
+    println!("| acknowledged but missing       | {:>12} |", missing);
+    println!("| stored with wrong content      | {:>12} |", wrong);
+    let _ = std::fs::remove_dir_all(&dir);
+    if missing > 0 || wrong > 0 {
+        bail!("{missing} acknowledged webhooks are missing and {wrong} have wrong content");
+    }
+    Ok(())
+}

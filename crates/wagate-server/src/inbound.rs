@@ -234,7 +234,17 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
     loop {
         match process_pending(&state).await {
             Ok(0) => {}
-            Ok(_) => continue,
+            Ok(n) => {
+                // Under load, let a little more gather: every commit costs a sync, and SQLite
+                // has one writer, which the journal (and so every acknowledgement) shares.
+                if n < PROCESS_BATCH / 4 {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+                    }
+                }
+                continue;
+            }
             Err(e) => tracing::error!(error = %e, "webhook processing failed; will retry"),
         }
         tokio::select! {
@@ -249,9 +259,12 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
     }
 }
 
+/// The most journal entries processed in one transaction.
+const PROCESS_BATCH: usize = 1000;
+
 /// Processes one batch; returns how many journal entries it handled.
 pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::StoreError> {
-    let pending = state.store.pending_journal(0, 256).await?;
+    let pending = state.store.pending_journal(PROCESS_BATCH as i64).await?;
     if pending.is_empty() {
         return Ok(0);
     }

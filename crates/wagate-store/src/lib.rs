@@ -67,8 +67,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores webhook bodies in one transaction (group commit); returns their journal ids.
     async fn journal_webhooks(&self, entries: &[NewJournalEntry]) -> Result<Vec<i64>>;
-    /// Journalled bodies not processed yet, oldest first, after `after_id`.
-    async fn pending_journal(&self, after_id: i64, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// Journalled bodies not processed yet, oldest first.
+    async fn pending_journal(&self, limit: i64) -> Result<Vec<JournalEntry>>;
     /// Applies parsed webhooks (messages, statuses, events) and marks them processed, in one
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;

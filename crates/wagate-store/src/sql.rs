@@ -1,6 +1,9 @@
 //! The SQL both backends share, written once in the dialect SQLite and PostgreSQL have in common
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`). `impl_store!` instantiates it per backend; the
-//! backend supplies its pool, its migrations and `CLAIM_LOCK` (row locking for the queue claim).
+//! backend supplies `pool` (reads), `writer` (writes), `journal` (the webhook journal), its
+//! migrations, `CLAIM_LOCK` (row locking for the queue claim) and how journal progress is kept
+//! (`pending`, `counts`, `mark_processed`, `after_apply`). SQLite's `writer` is one connection: writers then wait their
+//! turn in the pool's queue instead of sleeping in SQLite's busy handler.
 
 macro_rules! impl_store {
     ($store:ty, $backend:literal) => {
@@ -11,7 +14,7 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> $crate::Result<()> {
-                Self::MIGRATOR.run(&self.pool).await?;
+                Self::MIGRATOR.run(&self.writer).await?;
                 Ok(())
             }
 
@@ -21,7 +24,7 @@ macro_rules! impl_store {
             }
 
             async fn upsert_account(&self, a: &$crate::NewAccount) -> $crate::Result<$crate::Account> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let now = $crate::sql::now_ms();
                 let account: $crate::Account = sqlx::query_as(
                     "INSERT INTO accounts (id, name, waba_id, created_at) VALUES ($1, $2, $3, $4)
@@ -78,7 +81,7 @@ macro_rules! impl_store {
                 .bind(&k.key_hash)
                 .bind(&k.prefix)
                 .bind($crate::sql::now_ms())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await?)
             }
 
@@ -99,7 +102,7 @@ macro_rules! impl_store {
 
             async fn journal_webhooks(&self, entries: &[$crate::NewJournalEntry]) -> $crate::Result<Vec<i64>> {
                 let mut ids = Vec::with_capacity(entries.len());
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.journal.begin().await?;
                 // Multi-row inserts: one statement per chunk keeps a large group commit cheap.
                 for chunk in entries.chunks(200) {
                     let mut qb = sqlx::QueryBuilder::new(
@@ -119,190 +122,164 @@ macro_rules! impl_store {
                 Ok(ids)
             }
 
-            async fn pending_journal(&self, after_id: i64, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
-                Ok(sqlx::query_as(
-                    "SELECT id, received_at, account_id, body FROM webhook_journal
-                     WHERE state = 'pending' AND id > $1 ORDER BY id LIMIT $2",
-                )
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
+            async fn pending_journal(&self, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
+                self.pending(limit).await
             }
 
             async fn journal_counts(&self) -> $crate::Result<$crate::JournalCounts> {
-                let rows: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT state, COUNT(*) FROM webhook_journal GROUP BY state")
-                        .fetch_all(&self.pool)
-                        .await?;
-                let mut c = $crate::JournalCounts::default();
-                for (state, n) in rows {
-                    match state.as_str() {
-                        "pending" => c.pending = n,
-                        "processed" => c.processed = n,
-                        "quarantined" => c.quarantined = n,
-                        _ => c.failed += n,
-                    }
-                }
-                Ok(c)
+                self.counts().await
             }
 
             async fn apply_webhooks(&self, batch: &[$crate::AppliedWebhook]) -> $crate::Result<$crate::ApplyStats> {
+                use std::collections::{HashMap, HashSet};
                 use wagate_core::webhook::Update;
                 let mut stats = $crate::ApplyStats::default();
-                let mut tx = self.pool.begin().await?;
                 let now = $crate::sql::now_ms();
+                let mut tx = self.writer.begin().await?;
+
+                // 1. Inbound messages: one multi-row insert; RETURNING names the new ones.
+                let mut rows: Vec<$crate::sql::InboundRow> = Vec::new();
+                let mut seen = HashSet::new();
+                let mut total_messages = 0u64;
                 for webhook in batch {
                     for (account_id, update) in &webhook.updates {
-                        let fallback_at = webhook.received_at;
+                        if let (Update::Message(m), Some(account_id)) = (update, account_id) {
+                            total_messages += 1;
+                            if seen.insert(m.wamid.clone()) {
+                                rows.push($crate::sql::InboundRow::new(account_id, m, webhook.received_at));
+                            }
+                        }
+                    }
+                }
+                let mut inserted: HashSet<String> = HashSet::new();
+                for chunk in rows.chunks(400) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO messages (id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status, content, created_at, updated_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.message_id.clone())
+                            .push_bind(r.account_id.clone())
+                            .push_bind(r.phone_number_id.clone())
+                            .push_bind("inbound")
+                            .push_bind(r.wamid.clone())
+                            .push_bind(r.wa_id.clone())
+                            .push_bind(r.message_type.clone())
+                            .push_bind("received")
+                            .push_bind(r.payload.to_string())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.push(" ON CONFLICT (wamid) DO NOTHING RETURNING wamid");
+                    let got: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted.extend(got.into_iter().map(|r| r.0));
+                }
+                stats.new_messages = inserted.len() as u64;
+                stats.duplicate_messages = total_messages - stats.new_messages;
+
+                // 2. Contacts and their windows: merged per contact first, since one statement
+                //    may not update the same row twice (PostgreSQL).
+                let mut contacts: HashMap<(String, String, String), (Option<String>, i64)> = HashMap::new();
+                for r in rows.iter().filter(|r| inserted.contains(&r.wamid)) {
+                    let Some(wa_id) = r.wa_id.clone() else { continue };
+                    let entry = contacts
+                        .entry((r.account_id.clone(), r.phone_number_id.clone(), wa_id))
+                        .or_insert((None, i64::MIN));
+                    if r.sent_at >= entry.1 {
+                        entry.1 = r.sent_at;
+                        if r.contact_name.is_some() {
+                            entry.0 = r.contact_name.clone();
+                        }
+                    }
+                }
+                let contacts: Vec<_> = contacts.into_iter().collect();
+                for chunk in contacts.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, ((account_id, phone, wa_id), (name, sent_at))| {
+                        b.push_bind(account_id.clone())
+                            .push_bind(phone.clone())
+                            .push_bind(wa_id.clone())
+                            .push_bind(name.clone())
+                            .push_bind(*sent_at)
+                            .push_bind(wagate_core::window::expires_at(*sent_at))
+                            .push_bind(now);
+                    });
+                    qb.push(
+                        " ON CONFLICT (account_id, phone_number_id, wa_id) DO UPDATE SET
+                           name = COALESCE(excluded.name, contacts.name),
+                           last_inbound_at = CASE WHEN contacts.last_inbound_at IS NULL
+                             OR excluded.last_inbound_at > contacts.last_inbound_at
+                             THEN excluded.last_inbound_at ELSE contacts.last_inbound_at END,
+                           window_expires_at = CASE WHEN contacts.window_expires_at IS NULL
+                             OR excluded.window_expires_at > contacts.window_expires_at
+                             THEN excluded.window_expires_at ELSE contacts.window_expires_at END,
+                           updated_at = excluded.updated_at",
+                    );
+                    qb.build().execute(&mut *tx).await?;
+                }
+
+                // 3. Every update in its order: statuses applied one by one (they read the
+                //    message), events collected in order.
+                let mut events: Vec<$crate::sql::NewEvent> = Vec::new();
+                let mut emitted = HashSet::new();
+                let rows_by_wamid: HashMap<&str, &$crate::sql::InboundRow> = rows.iter().map(|r| (r.wamid.as_str(), r)).collect();
+                for webhook in batch {
+                    let fallback_at = webhook.received_at;
+                    for (account_id, update) in &webhook.updates {
                         match update {
                             Update::Message(m) => {
-                                let Some(account_id) = account_id else { continue };
-                                let message_id = wagate_core::ids::message_id();
-                                let mut payload = m.payload.clone();
-                                $crate::sql::set(&mut payload, "message_id", &message_id);
-                                $crate::sql::set(&mut payload, "account", account_id);
-                                let inserted: Option<(String,)> = sqlx::query_as(
-                                    "INSERT INTO messages (id, account_id, phone_number_id, direction, wamid, wa_id,
-                                       message_type, status, content, created_at, updated_at)
-                                     VALUES ($1, $2, $3, 'inbound', $4, $5, $6, 'received', $7, $8, $8)
-                                     ON CONFLICT (wamid) DO NOTHING RETURNING id",
-                                )
-                                .bind(&message_id)
-                                .bind(account_id)
-                                .bind(&m.phone_number_id)
-                                .bind(&m.wamid)
-                                .bind(m.contact_key())
-                                .bind(&m.message_type)
-                                .bind(payload.to_string())
-                                .bind(now)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                if inserted.is_none() {
-                                    stats.duplicate_messages += 1;
-                                    continue;
+                                let Some(row) = rows_by_wamid.get(m.wamid.as_str()) else { continue };
+                                if inserted.contains(&m.wamid) && emitted.insert(m.wamid.clone()) {
+                                    events.push($crate::sql::NewEvent::new(Some(&row.account_id), "message.received", row.sent_at, &row.payload, &m.raw));
+                                    stats.events.push("message.received".into());
                                 }
-                                stats.new_messages += 1;
-                                let sent_at = m.timestamp_ms.unwrap_or(fallback_at);
-                                if let Some(wa_id) = m.contact_key() {
-                                    sqlx::query(
-                                        "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at,
-                                           window_expires_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                                         ON CONFLICT (account_id, phone_number_id, wa_id) DO UPDATE SET
-                                           name = COALESCE(excluded.name, contacts.name),
-                                           last_inbound_at = CASE WHEN contacts.last_inbound_at IS NULL
-                                             OR excluded.last_inbound_at > contacts.last_inbound_at
-                                             THEN excluded.last_inbound_at ELSE contacts.last_inbound_at END,
-                                           window_expires_at = CASE WHEN contacts.window_expires_at IS NULL
-                                             OR excluded.window_expires_at > contacts.window_expires_at
-                                             THEN excluded.window_expires_at ELSE contacts.window_expires_at END,
-                                           updated_at = excluded.updated_at",
-                                    )
-                                    .bind(account_id)
-                                    .bind(&m.phone_number_id)
-                                    .bind(wa_id)
-                                    .bind(&m.contact_name)
-                                    .bind(sent_at)
-                                    .bind(wagate_core::window::expires_at(sent_at))
-                                    .bind(now)
-                                    .execute(&mut *tx)
-                                    .await?;
-                                }
-                                Self::insert_event(&mut tx, Some(account_id), "message.received", sent_at, &payload, &m.raw, now).await?;
-                                stats.events.push("message.received".into());
                             }
                             Update::Status(s) => {
-                                let message: Option<(String, String, String)> = sqlx::query_as(
-                                    "SELECT id, account_id, status FROM messages WHERE wamid = $1",
-                                )
-                                .bind(&s.wamid)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                let mut payload = s.payload.clone();
-                                let message_id = message.as_ref().map(|m| m.0.clone());
-                                $crate::sql::set(&mut payload, "message_id", &message_id.as_deref());
-                                let inserted: Option<(i64,)> = sqlx::query_as(
-                                    "INSERT INTO message_statuses (wamid, message_id, status, occurred_at, recorded_at, payload)
-                                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wamid, status) DO NOTHING RETURNING id",
-                                )
-                                .bind(&s.wamid)
-                                .bind(&message_id)
-                                .bind(s.status.as_str())
-                                .bind(s.timestamp_ms)
-                                .bind(now)
-                                .bind(payload.to_string())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                                if inserted.is_none() {
-                                    continue;
-                                }
-                                stats.statuses += 1;
-                                let event_account = message.as_ref().map(|m| m.1.clone()).or_else(|| account_id.clone());
-                                let emit = match &message {
-                                    // Not our message (yet): order by what was recorded for the wamid.
-                                    None => {
-                                        let seen: Vec<(String,)> = sqlx::query_as(
-                                            "SELECT status FROM message_statuses WHERE wamid = $1 AND id <> $2",
-                                        )
-                                        .bind(&s.wamid)
-                                        .bind(inserted.map(|r| r.0))
-                                        .fetch_all(&mut *tx)
-                                        .await?;
-                                        let current = seen
-                                            .iter()
-                                            .filter_map(|(st,)| wagate_core::status::MessageStatus::parse(st))
-                                            .fold(wagate_core::status::MessageStatus::Accepted, |cur, st| {
-                                                if cur.advances_to(st) { st } else { cur }
-                                            });
-                                        current.advances_to(s.status)
+                                if let Some(e) = Self::apply_status(&mut tx, account_id.as_deref(), s, fallback_at, now).await? {
+                                    stats.statuses += 1;
+                                    if let Some(e) = e {
+                                        stats.events.push(e.event_type.clone());
+                                        events.push(e);
                                     }
-                                    Some((id, _, current)) => {
-                                        let current = wagate_core::status::MessageStatus::parse(current)
-                                            .unwrap_or(wagate_core::status::MessageStatus::Queued);
-                                        let advances = current.advances_to(s.status);
-                                        if advances {
-                                            Self::set_message_status(&mut tx, id, s.status, &payload, now).await?;
-                                        } else if let Some(p) = payload.get("pricing").filter(|p| !p.is_null()) {
-                                            // A late status changes nothing but may carry the only pricing.
-                                            sqlx::query("UPDATE messages SET pricing = COALESCE(pricing, $1) WHERE id = $2")
-                                                .bind(p.to_string())
-                                                .bind(id)
-                                                .execute(&mut *tx)
-                                                .await?;
-                                        }
-                                        advances
-                                    }
-                                };
-                                if emit {
-                                    let et = s.status.event_type().unwrap_or("webhook.unknown");
-                                    $crate::sql::set(&mut payload, "account", &event_account.as_deref());
-                                    Self::insert_event(&mut tx, event_account.as_deref(), et, s.timestamp_ms.unwrap_or(fallback_at), &payload, &s.raw, now).await?;
-                                    stats.events.push(et.into());
                                 }
                             }
                             Update::Other(o) => {
                                 let mut payload = o.payload.clone();
                                 $crate::sql::set(&mut payload, "account", &account_id.as_deref());
-                                Self::insert_event(&mut tx, account_id.as_deref(), o.event_type, o.occurred_ms.unwrap_or(fallback_at), &payload, &o.raw, now).await?;
+                                events.push($crate::sql::NewEvent::new(account_id.as_deref(), o.event_type, o.occurred_ms.unwrap_or(fallback_at), &payload, &o.raw));
                                 stats.events.push(o.event_type.into());
                             }
                         }
                     }
-                    let state = if webhook.error.is_some() { "failed" } else { "processed" };
-                    sqlx::query("UPDATE webhook_journal SET state = $1, processed_at = $2, error = $3 WHERE id = $4")
-                        .bind(state)
-                        .bind(now)
-                        .bind(&webhook.error)
-                        .bind(webhook.journal_id)
-                        .execute(&mut *tx)
-                        .await?;
                 }
+
+                // 4. The events, in order, in one statement per chunk.
+                for chunk in events.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw) ",
+                    );
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.id.clone())
+                            .push_bind(e.account_id.clone())
+                            .push_bind(e.event_type.clone())
+                            .push_bind(e.occurred_at)
+                            .push_bind(now)
+                            .push_bind(e.payload.clone())
+                            .push_bind(e.raw.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+
+                // 5. The journal entries are done (how that is recorded is the backend's).
+                self.mark_processed(&mut tx, batch, now).await?;
                 tx.commit().await?;
+                self.after_apply(batch, now).await?;
                 Ok(stats)
             }
 
             async fn enqueue_message(&self, m: &$crate::NewOutboundMessage) -> $crate::Result<$crate::Message> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let message: $crate::Message = sqlx::query_as(
                     "INSERT INTO messages (id, account_id, phone_number_id, direction, wa_id, message_type, status,
                        content, created_at, updated_at)
@@ -385,13 +362,13 @@ macro_rules! impl_store {
                     .bind(now_ms + lease_ms)
                     .bind(now_ms)
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.writer)
                     .await?)
             }
 
             async fn finish_send_job(&self, job: &$crate::SendJob, owner: &str, outcome: &$crate::SendOutcome, now: i64) -> $crate::Result<bool> {
                 use $crate::SendOutcome;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let (state, run_at, error) = match outcome {
                     SendOutcome::Accepted { .. } => ("done", None, None),
                     SendOutcome::Failed { error } => ("dead", None, Some(error.to_string())),
@@ -529,6 +506,82 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Records one status. `None`: a duplicate (nothing recorded). `Some(event)`: recorded,
+            /// with the event to emit when the status moves the message forward.
+            async fn apply_status(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                account_id: Option<&str>,
+                s: &wagate_core::webhook::StatusUpdate,
+                fallback_at: i64,
+                now: i64,
+            ) -> $crate::Result<Option<Option<$crate::sql::NewEvent>>> {
+                use wagate_core::status::MessageStatus;
+                let message: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT id, account_id, status FROM messages WHERE wamid = $1")
+                        .bind(&s.wamid)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let mut payload = s.payload.clone();
+                let message_id = message.as_ref().map(|m| m.0.clone());
+                $crate::sql::set(&mut payload, "message_id", &message_id.as_deref());
+                let inserted: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO message_statuses (wamid, message_id, status, occurred_at, recorded_at, payload)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wamid, status) DO NOTHING RETURNING id",
+                )
+                .bind(&s.wamid)
+                .bind(&message_id)
+                .bind(s.status.as_str())
+                .bind(s.timestamp_ms)
+                .bind(now)
+                .bind(payload.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((status_row,)) = inserted else { return Ok(None) };
+                let event_account = message.as_ref().map(|m| m.1.clone()).or_else(|| account_id.map(str::to_string));
+                let advances = match &message {
+                    // Not our message (yet): order by what was recorded for the wamid.
+                    None => {
+                        let seen: Vec<(String,)> =
+                            sqlx::query_as("SELECT status FROM message_statuses WHERE wamid = $1 AND id <> $2")
+                                .bind(&s.wamid)
+                                .bind(status_row)
+                                .fetch_all(&mut **tx)
+                                .await?;
+                        seen.iter()
+                            .filter_map(|(st,)| MessageStatus::parse(st))
+                            .fold(MessageStatus::Accepted, |cur, st| if cur.advances_to(st) { st } else { cur })
+                            .advances_to(s.status)
+                    }
+                    Some((id, _, current)) => {
+                        let current = MessageStatus::parse(current).unwrap_or(MessageStatus::Queued);
+                        let advances = current.advances_to(s.status);
+                        if advances {
+                            Self::set_message_status(tx, id, s.status, &payload, now).await?;
+                        } else if let Some(p) = payload.get("pricing").filter(|p| !p.is_null()) {
+                            // A late status changes nothing but may carry the only pricing.
+                            sqlx::query("UPDATE messages SET pricing = COALESCE(pricing, $1) WHERE id = $2")
+                                .bind(p.to_string())
+                                .bind(id)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        advances
+                    }
+                };
+                if !advances {
+                    return Ok(Some(None));
+                }
+                let event_type = s.status.event_type().unwrap_or("webhook.unknown");
+                $crate::sql::set(&mut payload, "account", &event_account.as_deref());
+                Ok(Some(Some($crate::sql::NewEvent::new(
+                    event_account.as_deref(),
+                    event_type,
+                    s.timestamp_ms.unwrap_or(fallback_at),
+                    &payload,
+                    &s.raw,
+                ))))
+            }
+
             async fn insert_event(
                 tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
                 account_id: Option<&str>,
@@ -601,5 +654,67 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn set<T: serde::Serialize + ?Sized>(payload: &mut serde_json::Value, key: &str, value: &T) {
     if let Some(obj) = payload.as_object_mut() {
         obj.insert(key.to_string(), serde_json::to_value(value).unwrap_or_default());
+    }
+}
+
+/// An inbound message as it is written.
+pub(crate) struct InboundRow {
+    pub message_id: String,
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub wamid: String,
+    pub wa_id: Option<String>,
+    pub message_type: String,
+    pub contact_name: Option<String>,
+    pub sent_at: i64,
+    pub payload: serde_json::Value,
+}
+
+impl InboundRow {
+    pub fn new(account_id: &str, m: &wagate_core::webhook::InboundMessage, received_at: i64) -> Self {
+        let message_id = wagate_core::ids::message_id();
+        let mut payload = m.payload.clone();
+        set(&mut payload, "message_id", &message_id);
+        set(&mut payload, "account", account_id);
+        Self {
+            message_id,
+            account_id: account_id.to_string(),
+            phone_number_id: m.phone_number_id.clone(),
+            wamid: m.wamid.clone(),
+            wa_id: m.contact_key().map(str::to_string),
+            message_type: m.message_type.clone(),
+            contact_name: m.contact_name.clone(),
+            sent_at: m.timestamp_ms.unwrap_or(received_at),
+            payload,
+        }
+    }
+}
+
+/// An event as it is written.
+pub(crate) struct NewEvent {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub payload: String,
+    pub raw: String,
+}
+
+impl NewEvent {
+    pub fn new(
+        account_id: Option<&str>,
+        event_type: &str,
+        occurred_at: i64,
+        payload: &serde_json::Value,
+        raw: &serde_json::Value,
+    ) -> Self {
+        Self {
+            id: wagate_core::ids::event_id(),
+            account_id: account_id.map(str::to_string),
+            event_type: event_type.to_string(),
+            occurred_at,
+            payload: payload.to_string(),
+            raw: raw.to_string(),
+        }
     }
 }

@@ -1,14 +1,22 @@
 //! The SQLite backend: one file, WAL journal, writers serialised by SQLite itself.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
 
-use crate::{ConnectOptions, Result, StoreError};
+use crate::{AppliedWebhook, ConnectOptions, JournalCounts, JournalEntry, Result, StoreError};
 
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// The webhook journal, in its own file (`<name>.journal.db`) so that acknowledging a
+    /// webhook never waits for processing's writes; only the journal writer writes to it.
+    journal: SqlitePool,
 }
 
 impl crate::sql::Backend for SqliteStore {
@@ -17,6 +25,7 @@ impl crate::sql::Backend for SqliteStore {
 
 impl SqliteStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    const JOURNAL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite-journal");
     /// SQLite serialises writers, so a claim needs no row locks.
     const CLAIM_LOCK: &'static str = "";
 
@@ -37,13 +46,112 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let journal_opts = opts.clone().filename(journal_path(opts.get_filename()));
+        let journal = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(journal_opts)
+            .await?;
+        Self::JOURNAL_MIGRATOR.run(&journal).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer, journal })
     }
+
+    async fn cursor(&self) -> Result<i64> {
+        let (last,): (i64,) = sqlx::query_as("SELECT last_id FROM journal_progress WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last)
+    }
+
+    async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
+        let after = self.cursor().await?;
+        Ok(sqlx::query_as(
+            "SELECT id, received_at, account_id, body FROM webhook_journal
+             WHERE state = 'pending' AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.journal)
+        .await?)
+    }
+
+    async fn counts(&self) -> Result<JournalCounts> {
+        let after = self.cursor().await?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT state, SUM(CASE WHEN id > $1 THEN 1 ELSE 0 END), COUNT(*) FROM webhook_journal GROUP BY state",
+        )
+        .bind(after)
+        .fetch_all(&self.journal)
+        .await?;
+        let mut c = JournalCounts::default();
+        for (state, beyond, all) in rows {
+            match state.as_str() {
+                "pending" => {
+                    c.pending = beyond;
+                    c.processed = all - beyond;
+                }
+                "quarantined" => c.quarantined = all,
+                _ => c.failed += all,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Moves the cursor in the processing transaction itself. The journal has one writer and
+    /// commits in id order, so every id below the cursor was seen.
+    async fn mark_processed(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        batch: &[AppliedWebhook],
+        _now: i64,
+    ) -> Result<()> {
+        if let Some(max) = batch.iter().map(|w| w.journal_id).max() {
+            sqlx::query(
+                "UPDATE journal_progress SET last_id = CASE WHEN $1 > last_id THEN $1 ELSE last_id END WHERE id = 1",
+            )
+            .bind(max)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Entries that could not be parsed are marked in the journal for inspection (the cursor has
+    /// already passed them).
+    async fn after_apply(&self, batch: &[AppliedWebhook], now: i64) -> Result<()> {
+        for w in batch.iter().filter(|w| w.error.is_some()) {
+            sqlx::query("UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3")
+                .bind(now)
+                .bind(&w.error)
+                .bind(w.journal_id)
+                .execute(&self.journal)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `wagate.db` → `wagate.journal.db`; any other name gets `.journal` appended.
+fn journal_path(main: &Path) -> PathBuf {
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let journal = match name.strip_suffix(".db") {
+        Some(stem) => format!("{stem}.journal.db"),
+        None => format!("{name}.journal"),
+    };
+    main.with_file_name(journal)
 }
 
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -34,6 +34,25 @@ fn applied(journal_id: i64, account: &str, body: &[u8]) -> AppliedWebhook {
     }
 }
 
+async fn enqueue(
+    store: &Arc<dyn Store>,
+    account_id: &str,
+    message_type: &str,
+    content: serde_json::Value,
+    now_ms: i64,
+) -> Message {
+    let message = NewOutboundMessage {
+        id: wagate_core::ids::message_id(),
+        account_id: account_id.to_string(),
+        phone_number_id: "106540352242922".into(),
+        wa_id: "16505551234".into(),
+        message_type: message_type.into(),
+        content,
+        now_ms,
+    };
+    store.enqueue_message(&message).await.expect("enqueue")
+}
+
 async fn story(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 
@@ -96,7 +115,7 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("journal");
     assert!(ids[0] < ids[1] && ids[1] < ids[2]);
-    let pending = store.pending_journal(0, 10).await.expect("pending");
+    let pending = store.pending_journal(10).await.expect("pending");
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].body, text);
 
@@ -107,7 +126,7 @@ async fn story(store: Arc<dyn Store>) {
         .expect("apply");
     assert_eq!((stats.new_messages, stats.duplicate_messages), (1, 1));
     assert_eq!(stats.events, vec!["message.received".to_string()]);
-    assert!(store.pending_journal(0, 10).await.expect("pending").is_empty());
+    assert!(store.pending_journal(10).await.expect("pending").is_empty());
     let counts = store.journal_counts().await.expect("counts");
     assert_eq!((counts.processed, counts.quarantined, counts.pending), (2, 1, 0));
 
@@ -122,18 +141,14 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.find_contacts(None, "16505551234").await.expect("find").len(), 1);
 
     // Outbound: message and job written together; claimed once; finished only by the lease owner.
-    let m = store
-        .enqueue_message(&NewOutboundMessage {
-            id: wagate_core::ids::message_id(),
-            account_id: a.id.clone(),
-            phone_number_id: "106540352242922".into(),
-            wa_id: "16505551234".into(),
-            message_type: "text".into(),
-            content: json!({"type": "text", "text": {"body": "hi"}}),
-            now_ms: 1000,
-        })
-        .await
-        .expect("enqueue");
+    let m = enqueue(
+        &store,
+        &a.id,
+        "text",
+        json!({"type": "text", "text": {"body": "hi"}}),
+        1000,
+    )
+    .await;
     assert_eq!(m.status, "queued");
     let jobs = store.claim_send_jobs("w1", 10, 60_000, 2000).await.expect("claim");
     assert_eq!(jobs.len(), 1);
@@ -239,18 +254,7 @@ async fn story(store: Arc<dyn Store>) {
     let wagate_core::webhook::Update::Status(s) = &early_wamid[0] else {
         panic!("status fixture")
     };
-    let m2 = store
-        .enqueue_message(&NewOutboundMessage {
-            id: wagate_core::ids::message_id(),
-            account_id: a.id.clone(),
-            phone_number_id: "106540352242922".into(),
-            wa_id: "16505551234".into(),
-            message_type: "template".into(),
-            content: json!({"type": "template"}),
-            now_ms: 6000,
-        })
-        .await
-        .expect("enqueue 2");
+    let m2 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 6000).await;
     let jobs = store.claim_send_jobs("w3", 10, 60_000, 6000).await.expect("claim");
     let accepted = SendOutcome::Accepted {
         wamid: s.wamid.clone(),
@@ -267,18 +271,7 @@ async fn story(store: Arc<dyn Store>) {
     );
 
     // A permanent failure fails the message and writes message.failed.
-    let m3 = store
-        .enqueue_message(&NewOutboundMessage {
-            id: wagate_core::ids::message_id(),
-            account_id: a.id.clone(),
-            phone_number_id: "106540352242922".into(),
-            wa_id: "16505551234".into(),
-            message_type: "template".into(),
-            content: json!({"type": "template"}),
-            now_ms: 7000,
-        })
-        .await
-        .expect("enqueue 3");
+    let m3 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 7000).await;
     let jobs = store.claim_send_jobs("w4", 10, 60_000, 7000).await.expect("claim");
     let failed = SendOutcome::Failed {
         error: json!({"code": 132001, "hint": "check the template"}),

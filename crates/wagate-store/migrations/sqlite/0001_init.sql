@@ -24,17 +24,14 @@ CREATE TABLE api_keys (
     revoked_at  INTEGER
 );
 
--- Every webhook POST body, stored before Meta gets its 200.
-CREATE TABLE webhook_journal (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at  INTEGER NOT NULL,
-    account_id   TEXT,
-    body         BLOB NOT NULL,
-    state        TEXT NOT NULL,
-    processed_at INTEGER,
-    error        TEXT
+-- How far processing has got in the webhook journal (a separate file, wagate.journal.db): the
+-- highest journal id whose updates are applied. It moves in the same transaction as the results,
+-- so after a crash processing resumes exactly where its committed work ends.
+CREATE TABLE journal_progress (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id INTEGER NOT NULL
 );
-CREATE INDEX webhook_journal_pending ON webhook_journal(state, id);
+INSERT INTO journal_progress (id, last_id) VALUES (1, 0);
 
 CREATE TABLE messages (
     id              TEXT PRIMARY KEY,
