@@ -211,7 +211,13 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
                 }
             }
         }
-        let entries: Vec<NewJournalEntry> = batch.iter().map(|r| r.entry.clone()).collect();
+        let entries: Vec<NewJournalEntry> = batch
+            .iter_mut()
+            .map(|r| NewJournalEntry {
+                body: std::mem::take(&mut r.entry.body),
+                ..r.entry.clone()
+            })
+            .collect();
         let ok = match state.store.journal_webhooks(&entries).await {
             Ok(_) => true,
             Err(e) => {

@@ -165,7 +165,7 @@ macro_rules! impl_store {
                             .push_bind(r.wa_id.clone())
                             .push_bind(r.message_type.clone())
                             .push_bind("received")
-                            .push_bind(r.payload.to_string())
+                            .push_bind(r.payload.clone())
                             .push_bind(now)
                             .push_bind(now);
                     });
@@ -231,7 +231,14 @@ macro_rules! impl_store {
                             Update::Message(m) => {
                                 let Some(row) = rows_by_wamid.get(m.wamid.as_str()) else { continue };
                                 if inserted.contains(&m.wamid) && emitted.insert(m.wamid.clone()) {
-                                    events.push($crate::sql::NewEvent::new(Some(&row.account_id), "message.received", row.sent_at, &row.payload, &m.raw));
+                                    events.push($crate::sql::NewEvent {
+                                        id: wagate_core::ids::event_id(),
+                                        account_id: Some(row.account_id.clone()),
+                                        event_type: "message.received".into(),
+                                        occurred_at: row.sent_at,
+                                        payload: row.payload.clone(),
+                                        raw: m.raw.to_string(),
+                                    });
                                     stats.events.push("message.received".into());
                                 }
                             }
@@ -667,7 +674,8 @@ pub(crate) struct InboundRow {
     pub message_type: String,
     pub contact_name: Option<String>,
     pub sent_at: i64,
-    pub payload: serde_json::Value,
+    /// The normalised payload, serialised once for the message row and its event.
+    pub payload: String,
 }
 
 impl InboundRow {
@@ -685,7 +693,7 @@ impl InboundRow {
             message_type: m.message_type.clone(),
             contact_name: m.contact_name.clone(),
             sent_at: m.timestamp_ms.unwrap_or(received_at),
-            payload,
+            payload: payload.to_string(),
         }
     }
 }
