@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wagate_core::meta::{GraphErrorBody, MetaError};
 
+use crate::body::JsonBody;
 use crate::state::{now_ms, Fault, SentRecord, SimState};
 use crate::webhooks;
 
@@ -295,7 +296,10 @@ pub async fn list_sent(State(state): State<Arc<SimState>>) -> Json<Value> {
     Json(json!({"data": state.sent()}))
 }
 
-pub async fn add_fault(State(state): State<Arc<SimState>>, Json(fault): Json<Fault>) -> (StatusCode, Json<Value>) {
+pub async fn add_fault(
+    State(state): State<Arc<SimState>>,
+    JsonBody(fault): JsonBody<Fault>,
+) -> (StatusCode, Json<Value>) {
     state.add_fault(fault.clone());
     (StatusCode::CREATED, Json(json!({"fault": fault})))
 }
@@ -311,7 +315,7 @@ pub struct Settings {
     status_delays_ms: Option<[u64; 3]>,
 }
 
-pub async fn update_settings(State(state): State<Arc<SimState>>, Json(s): Json<Settings>) -> Json<Value> {
+pub async fn update_settings(State(state): State<Arc<SimState>>, JsonBody(s): JsonBody<Settings>) -> Json<Value> {
     if let Some(url) = s.webhook_url {
         state.set_webhook_url(Some(url));
     }

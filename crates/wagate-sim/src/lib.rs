@@ -6,6 +6,7 @@
 //! inject faults.
 #![forbid(unsafe_code)]
 
+mod body;
 mod graph;
 mod state;
 mod webhooks;

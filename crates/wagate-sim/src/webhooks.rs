@@ -10,6 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use wagate_core::signature::sign_hub;
 
+use crate::body::JsonBody;
 use crate::state::{now_ms, SimState};
 
 /// Posts a signed webhook body; retries (Meta retries for days — we try a few times quickly).
@@ -122,7 +123,7 @@ pub fn spawn_statuses(
 pub async fn user_sends(
     State(state): State<Arc<SimState>>,
     Path(wa_id): Path<String>,
-    Json(mut msg): Json<Value>,
+    JsonBody(mut msg): JsonBody<Value>,
 ) -> (StatusCode, Json<Value>) {
     if state.webhook_url().is_none() {
         return (
