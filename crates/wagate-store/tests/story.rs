@@ -363,7 +363,12 @@ async fn store_story_on_sqlite() {
 #[tokio::test]
 async fn store_story_on_postgres() {
     let Some(url) = fresh_postgres_url().await else {
-        eprintln!("SKIPPED store_story_on_postgres: set WAGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test to run it");
+        // Written to the stream itself: libtest hides eprintln! output of passing tests.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED store_story_on_postgres: WAGATE_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        );
         return;
     };
     story(open(&url).await).await;
