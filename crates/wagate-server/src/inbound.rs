@@ -229,6 +229,9 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
             let _ = r.done.send(ok);
         }
         if ok {
+            state
+                .last_journal_commit
+                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
             state.wake_processor.notify_one();
         }
     }
@@ -238,15 +241,26 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
 /// left unprocessed.
 pub async fn run_processor(state: AppState, cancel: CancellationToken) {
     loop {
+        let started = tokio::time::Instant::now();
         match process_pending(&state).await {
             Ok(0) => {}
             Ok(n) => {
-                // Under load, let a little more gather: every commit costs a sync, and SQLite
-                // has one writer, which the journal (and so every acknowledgement) shares.
-                if n < PROCESS_BATCH / 4 {
+                // While webhooks are arriving, acknowledging them comes first: Meta wants a fast
+                // 200, and what is journalled is safe. Processing then takes at most about half
+                // of the time (and lets bigger batches gather, which costs fewer commits); it
+                // catches up at full speed as soon as the burst is over.
+                let arriving = now_ms() - state.last_journal_commit.load(std::sync::atomic::Ordering::Relaxed) < 200;
+                let pause = if arriving {
+                    started.elapsed().max(Duration::from_millis(25))
+                } else if n < PROCESS_BATCH / 4 {
+                    Duration::from_millis(25)
+                } else {
+                    Duration::ZERO
+                };
+                if !pause.is_zero() {
                     tokio::select! {
                         _ = cancel.cancelled() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+                        _ = tokio::time::sleep(pause) => {}
                     }
                 }
                 continue;

@@ -44,6 +44,8 @@ pub struct Inner {
     pub graph: GraphClient,
     pub journal: inbound::JournalWriter,
     pub wake_processor: Notify,
+    /// When the journal last committed (unix ms): webhooks are arriving right now.
+    pub last_journal_commit: std::sync::atomic::AtomicI64,
     pub wake_sender: Notify,
     pub sent_waiters: sender::Waiters,
     pub default_country: Option<phonenumber::country::Id>,
@@ -118,6 +120,7 @@ impl Gateway {
             graph,
             journal,
             wake_processor: Notify::new(),
+            last_journal_commit: std::sync::atomic::AtomicI64::new(0),
             wake_sender: Notify::new(),
             sent_waiters: sender::Waiters::default(),
         }));
