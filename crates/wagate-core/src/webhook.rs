@@ -616,4 +616,76 @@ mod tests {
         }
         assert!(parse_updates(b"not json").is_err());
     }
+
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_]{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "messages", "statuses", "text", "image", "read", "failed", "id", "from"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "entry",
+                        "changes",
+                        "value",
+                        "field",
+                        "id",
+                        "metadata",
+                        "phone_number_id",
+                        "messages",
+                        "statuses",
+                        "contacts",
+                        "type",
+                        "text",
+                        "body",
+                        "status",
+                        "timestamp",
+                        "errors",
+                        "from",
+                        "wa_id",
+                        "profile",
+                        "context",
+                        "interactive",
+                        "waba_info",
+                    ])
+                    .prop_map(String::from),
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever JSON arrives, parsing and routing never panic, and a JSON body always parses.
+        #[test]
+        fn any_json_parses_without_panicking(doc in json_value()) {
+            let wrapped = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": doc.clone()}]}]});
+            for v in [doc, wrapped] {
+                let bytes = serde_json::to_vec(&v).expect("serialise");
+                prop_assert!(parse_updates(&bytes).is_ok());
+                if let Ok(r) = Routing::parse(&bytes) {
+                    let _ = r.targets().count();
+                }
+            }
+        }
+
+        /// Arbitrary bytes are refused or parsed, never a panic.
+        #[test]
+        fn any_bytes_are_handled(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_updates(&bytes);
+            let _ = Routing::parse(&bytes);
+        }
+    }
 }

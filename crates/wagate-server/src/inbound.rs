@@ -265,6 +265,9 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
                 }
                 continue;
             }
+            Err(wagate_store::StoreError::Conflict(m)) => {
+                tracing::debug!(reason = %m, "another gateway processed this batch")
+            }
             Err(e) => tracing::error!(error = %e, "webhook processing failed; will retry"),
         }
         tokio::select! {

@@ -72,14 +72,25 @@ impl PgStore {
     ) -> Result<()> {
         let ok: Vec<i64> = batch
             .iter()
-            .filter(|w| w.error.is_none())
+            .filter(|w| w.error.is_none() && w.journal_id > 0)
             .map(|w| w.journal_id)
             .collect();
-        sqlx::query("UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE id = ANY($2)")
-            .bind(now)
-            .bind(&ok)
-            .execute(&mut **tx)
-            .await?;
+        // Several gateways may share the database: if another one processed (some of) these rows
+        // first, this transaction rolls back rather than apply them twice. Row locks make the
+        // second writer wait here, then see the rows no longer pending.
+        let marked = sqlx::query(
+            "UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE id = ANY($2) AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(&ok)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if marked != ok.len() as u64 {
+            return Err(crate::StoreError::Conflict(
+                "journal entries were processed by another gateway".into(),
+            ));
+        }
         for w in batch.iter().filter(|w| w.error.is_some()) {
             sqlx::query("UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3")
                 .bind(now)

@@ -127,6 +127,13 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!((stats.new_messages, stats.duplicate_messages), (1, 1));
     assert_eq!(stats.events, vec!["message.received".to_string()]);
     assert!(store.pending_journal(10).await.expect("pending").is_empty());
+    // Applying entries that were already processed (as a second gateway sharing the database
+    // might) changes nothing; PostgreSQL refuses the whole batch.
+    let again = store.apply_webhooks(&[applied(ids[0], &a.id, &text)]).await;
+    match store.backend() {
+        "postgres" => assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}"),
+        _ => assert!(again.expect("sqlite re-apply").events.is_empty()),
+    }
     let counts = store.journal_counts().await.expect("counts");
     assert_eq!((counts.processed, counts.quarantined, counts.pending), (2, 1, 0));
 
