@@ -9,5 +9,6 @@ pub mod retry;
 pub mod signature;
 pub mod status;
 pub mod time;
+pub mod validate;
 pub mod webhook;
 pub mod window;

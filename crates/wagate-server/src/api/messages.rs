@@ -229,49 +229,25 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
     })
 }
 
+/// Meta's rules for the type (core's validator), as one refusal naming every problem.
 fn validate_type(message_type: &str, obj: &serde_json::Map<String, Value>) -> ApiResult<()> {
-    let o = &obj[message_type];
-    match message_type {
-        "text" => {
-            let body = o.get("body").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "text.body",
-                    "text.body is required and must be a string",
-                    "put the message text in text.body",
-                )
-            })?;
-            let n = body.chars().count();
-            if n == 0 || n > 4096 {
-                return Err(ApiError::invalid_field(
-                    "text.body",
-                    format!("text.body has {n} characters; it must have 1 to 4096"),
-                    "shorten the text or split it into several messages",
-                )
-                .details(json!({"field": "text.body", "limit": 4096, "size": n})));
-            }
-        }
-        "template" => {
-            if o.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(ApiError::invalid_field(
-                    "template.name",
-                    "template.name is required",
-                    "give the approved template's name, e.g. hello_world",
-                ));
-            }
-            if o.pointer("/language/code")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-            {
-                return Err(ApiError::invalid_field(
-                    "template.language.code",
-                    "template.language.code is required",
-                    "give the template's language, e.g. {\"code\": \"en_US\"}",
-                ));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+    let body = Value::Object(obj.clone());
+    let Err(violations) = wagate_core::validate::check_message(message_type, &body) else {
+        return Ok(());
+    };
+    let first = &violations[0];
+    let message = if violations.len() == 1 {
+        first.message.clone()
+    } else {
+        format!(
+            "{} (and {} more problems, listed in details)",
+            first.message,
+            violations.len() - 1
+        )
+    };
+    Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        .details(json!({"field": first.field, "limit": first.limit, "size": first.size, "violations": violations}))
+        .hint("fix the named fields; the limits are Meta's (see the WhatsApp Cloud API message reference)"))
 }
 
 /// Queues a prepared send (message and job in one transaction) and wakes the sender.
