@@ -96,6 +96,11 @@ impl GraphClient {
         })
     }
 
+    /// `POST /{path}` with a JSON body (mark-as-read, typing indicator, management calls).
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> Result<Value, GraphError> {
+        self.call(reqwest::Method::POST, path, token, Some(body), "post").await
+    }
+
     /// `GET /{path}`.
     pub async fn get(&self, token: &str, path: &str) -> Result<Value, GraphError> {
         self.call(reqwest::Method::GET, path, token, None, "get").await

@@ -92,6 +92,29 @@ impl ApiError {
     }
 }
 
+impl From<wagate_graph::GraphError> for ApiError {
+    fn from(e: wagate_graph::GraphError) -> Self {
+        use wagate_graph::GraphError;
+        match &e {
+            GraphError::Meta { error, .. } => {
+                let status = if error.code == 190 {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                Self::new(status, "meta_error", format!("Meta refused: {}", error.summary()))
+                    .details(serde_json::json!({"code": error.code, "details": error.details()}))
+                    .meta(serde_json::to_value(error.as_ref()).unwrap_or_default())
+                    .hint(error.hint())
+            }
+            GraphError::Transport(_) | GraphError::Unexpected { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "meta_unreachable", e.to_string())
+                    .hint("Meta could not be reached or answered oddly; try again")
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

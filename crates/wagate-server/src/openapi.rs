@@ -14,6 +14,7 @@ use crate::api;
         api::messages::send,
         api::messages::get_one,
         api::messages::list,
+        api::messages::mark_read,
         api::notify::notify,
         api::contacts::get_contact,
         api::events::list,

@@ -128,6 +128,17 @@ pub async fn send_message(
                 "The parameter message_id is required.",
             ));
         }
+        if let Some(t) = body.get("typing_indicator") {
+            if t.get("type").and_then(Value::as_str) != Some("text") {
+                return Err(GraphFail::new(
+                    400,
+                    131009,
+                    "Parameter value is not valid",
+                    "typing_indicator.type must be text.",
+                ));
+            }
+        }
+        state.record_read(body);
         return Ok(Json(json!({"success": true})));
     }
     let to = to.ok_or_else(|| {
@@ -293,7 +304,7 @@ fn validate(state: &SimState, message_type: &str, body: &Value) -> Result<Option
 }
 
 pub async fn list_sent(State(state): State<Arc<SimState>>) -> Json<Value> {
-    Json(json!({"data": state.sent()}))
+    Json(json!({"data": state.sent(), "reads": state.reads()}))
 }
 
 pub async fn add_fault(

@@ -174,6 +174,8 @@ struct Inner {
     status_delays: [Duration; 3],
     templates: Vec<SimTemplate>,
     sent: Vec<SentRecord>,
+    /// Mark-as-read (and typing indicator) bodies received.
+    reads: Vec<Value>,
     faults: Vec<Fault>,
     /// wa_id → unix ms of the user's last message (their customer-service window).
     last_inbound: HashMap<String, i64>,
@@ -186,6 +188,7 @@ impl SimState {
             status_delays: config.status_delays,
             templates: seeded_templates(),
             sent: Vec::new(),
+            reads: Vec::new(),
             faults: Vec::new(),
             last_inbound: HashMap::new(),
         };
@@ -234,6 +237,14 @@ impl SimState {
 
     pub fn sent(&self) -> Vec<SentRecord> {
         self.lock().sent.clone()
+    }
+
+    pub fn record_read(&self, body: Value) {
+        self.lock().reads.push(body);
+    }
+
+    pub fn reads(&self) -> Vec<Value> {
+        self.lock().reads.clone()
     }
 
     pub fn add_fault(&self, f: Fault) {

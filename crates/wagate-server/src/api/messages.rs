@@ -417,3 +417,72 @@ pub async fn list(
     }
     Ok(Json(MessagePage { data, next_cursor }))
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ReadRequest {
+    /// Also show the typing indicator (until you reply, or 25 s).
+    #[serde(default)]
+    pub typing_indicator: bool,
+}
+
+/// Mark an inbound message read (blue ticks), optionally showing the typing indicator.
+#[utoipa::path(post, path = "/v1/messages/{id}/read", tag = "messages",
+    params(("id" = String, Path, description = "Id of an inbound message (msg_…)")),
+    request_body(content = ReadRequest, description = "optional"),
+    responses((status = 200, description = "{\"success\": true}"), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, description = "Meta refused", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    caller.require("send")?;
+    let req: ReadRequest = if body.is_empty() {
+        ReadRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {e}"),
+            )
+            .hint("send {} or {\"typing_indicator\": true}")
+        })?
+    };
+    let m = state
+        .store
+        .get_message(&id)
+        .await?
+        .filter(|m| caller.sees(&m.account_id))
+        .ok_or_else(|| ApiError::not_found("message", &id))?;
+    let wamid = match (m.direction.as_str(), &m.wamid) {
+        ("inbound", Some(w)) => w.clone(),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_inbound",
+                "only messages a user sent you can be marked read",
+            )
+            .hint("use the id of a message.received event's message"))
+        }
+    };
+    let account = state
+        .accounts
+        .by_id(&m.account_id)
+        .ok_or_else(|| ApiError::internal("the message's account is not configured"))?;
+    let mut meta_body = json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid});
+    if req.typing_indicator {
+        meta_body["typing_indicator"] = json!({"type": "text"});
+    }
+    state
+        .graph
+        .post(
+            &account.access_token,
+            &format!("{}/messages", m.phone_number_id),
+            &meta_body,
+        )
+        .await?;
+    Ok(Json(json!({"success": true})))
+}

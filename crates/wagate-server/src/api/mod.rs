@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/{id}", get(messages::get_one))
+        .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/events", get(events::list))
         .route("/v1/whatsapp/notify", post(notify::notify))

@@ -292,3 +292,49 @@ async fn invalid_messages_are_refused_with_the_field_path_and_nothing_is_queued(
     assert!(list["data"].as_array().expect("data").is_empty());
     assert!(app.sim_sent().await.is_empty());
 }
+
+#[tokio::test]
+async fn inbound_messages_can_be_marked_read_with_the_typing_indicator() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let (_, inbound) = app.get("/v1/messages?direction=inbound").await;
+    let id = inbound["data"][0]["id"].as_str().expect("inbound id").to_string();
+    let wamid = inbound["data"][0]["wamid"].clone();
+    let (status, r) = app
+        .post(&format!("/v1/messages/{id}/read"), &json!({"typing_indicator": true}))
+        .await;
+    assert_eq!((status, &r), (200, &json!({"success": true})));
+    assert!(app.sim_sent().await.is_empty(), "mark-read is not a message");
+    let sim: Value = app
+        .http
+        .get(format!("{}/_sim/sent", app.sim_url))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sim["reads"][0]["message_id"], wamid);
+    assert_eq!(sim["reads"][0]["status"], "read");
+    assert_eq!(sim["reads"][0]["typing_indicator"]["type"], "text");
+    // An outbound message cannot be marked read.
+    let (_, m) = app
+        .post("/v1/messages", &json!({"to": USER, "text": {"body": "hi"}}))
+        .await;
+    let (status, err) = app
+        .post(
+            &format!("/v1/messages/{}/read", m["id"].as_str().expect("id")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("not_inbound")));
+    let (status, _) = app.post("/v1/messages/msg_nope/read", &json!({})).await;
+    assert_eq!(status, 404);
+    // Meta's refusal comes back mapped, with a hint.
+    app.fault(json!({"code": 131009, "count": 1, "details": "Message with id wamid.x not found"}))
+        .await;
+    let (status, err) = app.post(&format!("/v1/messages/{id}/read"), &json!({})).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["meta"]["code"], 131009);
+    assert!(err["error"]["hint"].is_string());
+}
