@@ -581,6 +581,138 @@ fn parameter(c: &mut Check, p: &Value, field: &str, allowed: &[&str]) {
     }
 }
 
+/// Placeholders of a template text: `{{1}}`, `{{2}}` … or `{{name}}`.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        out.push(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+/// Checks a template send's parameters against the template's components from the catalog:
+/// body placeholder count (and names, for named templates), and the header's format.
+pub fn check_against_template(
+    template_components: &Value,
+    parameter_format: Option<&str>,
+    send: &Value,
+) -> Result<(), Violation> {
+    let find = |list: &Value, kind: &str| -> Option<(usize, Value)> {
+        list.as_array()?.iter().enumerate().find_map(|(i, c)| {
+            (c.get("type")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                == Some(kind))
+            .then(|| (i, c.clone()))
+        })
+    };
+    let sent = send.get("components").cloned().unwrap_or(Value::Array(vec![]));
+    let violation = |field: String, message: String, limit: Option<usize>, size: Option<usize>| Violation {
+        field,
+        message,
+        limit,
+        size,
+    };
+
+    // Body.
+    let wanted = find(template_components, "body")
+        .and_then(|(_, c)| c.get("text").and_then(Value::as_str).map(placeholders))
+        .unwrap_or_default();
+    let (field, given) = match find(&sent, "body") {
+        Some((i, c)) => (
+            format!("template.components[{i}].parameters"),
+            c.get("parameters")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ),
+        None => ("template.components".to_string(), Vec::new()),
+    };
+    if given.len() != wanted.len() {
+        return Err(violation(
+            field,
+            format!(
+                "the template's body has {} placeholder(s) but {} parameter(s) were given",
+                wanted.len(),
+                given.len()
+            ),
+            Some(wanted.len()),
+            Some(given.len()),
+        ));
+    }
+    if parameter_format.is_some_and(|f| f.eq_ignore_ascii_case("named")) {
+        for (j, p) in given.iter().enumerate() {
+            let name = p.get("parameter_name").and_then(Value::as_str).unwrap_or_default();
+            if !wanted.iter().any(|w| w == name) {
+                return Err(violation(
+                    format!("{field}[{j}].parameter_name"),
+                    format!(
+                        "`{name}` is not a placeholder of this template; it has {}",
+                        wanted.join(", ")
+                    ),
+                    None,
+                    None,
+                ));
+            }
+        }
+    }
+
+    // Header.
+    if let Some((_, header)) = find(template_components, "header") {
+        let format = header
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("TEXT")
+            .to_ascii_lowercase();
+        let sent_header = find(&sent, "header");
+        let params = sent_header
+            .as_ref()
+            .and_then(|(_, c)| c.get("parameters").and_then(Value::as_array).cloned())
+            .unwrap_or_default();
+        let field = match &sent_header {
+            Some((i, _)) => format!("template.components[{i}].parameters"),
+            None => "template.components".to_string(),
+        };
+        let needed = if format == "text" {
+            header
+                .get("text")
+                .and_then(Value::as_str)
+                .map(|t| placeholders(t).len())
+                .unwrap_or(0)
+        } else {
+            1
+        };
+        if params.len() != needed {
+            return Err(violation(
+                field,
+                format!(
+                    "the template's {format} header needs {needed} parameter(s); {} were given",
+                    params.len()
+                ),
+                Some(needed),
+                Some(params.len()),
+            ));
+        }
+        if let Some(p) = params.first() {
+            let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
+            if kind != format {
+                return Err(violation(
+                    format!("{field}[0].type"),
+                    format!("the template's header is {format}; a `{kind}` parameter was given"),
+                    None,
+                    None,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1134,6 +1266,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sends_are_checked_against_the_template() {
+        let po = json!([{"type": "BODY", "text": "Hola, {{1}} ha emitido la orden {{2}} por {{3}}."}]);
+        let three = json!({"components": [{"type": "body", "parameters": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}, {"type": "text", "text": "c"}]}]});
+        assert_eq!(check_against_template(&po, None, &three), Ok(()));
+        let one = json!({"components": [{"type": "body", "parameters": [{"type": "text", "text": "a"}]}]});
+        let v = check_against_template(&po, None, &one).expect_err("count");
+        assert_eq!(
+            (v.field.as_str(), v.limit, v.size),
+            ("template.components[0].parameters", Some(3), Some(1))
+        );
+        let v = check_against_template(&po, None, &json!({})).expect_err("missing body");
+        assert_eq!(v.field, "template.components");
+
+        let image = json!([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Order {{1}}"}]);
+        let ok = json!({"components": [{"type": "header", "parameters": [{"type": "image", "image": {"id": "1"}}]}, {"type": "body", "parameters": [{"type": "text", "text": "1"}]}]});
+        assert_eq!(check_against_template(&image, None, &ok), Ok(()));
+        let wrong = json!({"components": [{"type": "header", "parameters": [{"type": "text", "text": "x"}]}, {"type": "body", "parameters": [{"type": "text", "text": "1"}]}]});
+        assert_eq!(
+            check_against_template(&image, None, &wrong).expect_err("format").field,
+            "template.components[0].parameters[0].type"
+        );
+        let none = json!({"components": [{"type": "body", "parameters": [{"type": "text", "text": "1"}]}]});
+        assert_eq!(
+            check_against_template(&image, None, &none).expect_err("header").limit,
+            Some(1)
+        );
+
+        let named = json!([{"type": "BODY", "text": "Hi {{first_name}}, order {{order_id}}"}]);
+        let good = json!({"components": [{"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "order_id", "text": "1"}, {"type": "text", "parameter_name": "first_name", "text": "A"}]}]});
+        assert_eq!(check_against_template(&named, Some("NAMED"), &good), Ok(()));
+        let bad = json!({"components": [{"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "order", "text": "1"}, {"type": "text", "parameter_name": "first_name", "text": "A"}]}]});
+        assert_eq!(
+            check_against_template(&named, Some("named"), &bad)
+                .expect_err("name")
+                .field,
+            "template.components[0].parameters[0].parameter_name"
+        );
     }
 
     #[test]

@@ -101,6 +101,11 @@ impl GraphClient {
         self.call(reqwest::Method::POST, path, token, Some(body), "post").await
     }
 
+    /// `DELETE /{path}`.
+    pub async fn delete(&self, token: &str, path: &str) -> Result<Value, GraphError> {
+        self.call(reqwest::Method::DELETE, path, token, None, "delete").await
+    }
+
     /// `GET /{path}`.
     pub async fn get(&self, token: &str, path: &str) -> Result<Value, GraphError> {
         self.call(reqwest::Method::GET, path, token, None, "get").await

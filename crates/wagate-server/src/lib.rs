@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
-mod api;
+pub mod api;
 pub mod auth;
 pub mod config;
 mod error;
@@ -30,6 +30,7 @@ use wagate_graph::GraphClient;
 use wagate_store::Store;
 
 pub use accounts::{AccountRuntime, Accounts};
+pub use api::templates::sync_account as sync_templates;
 pub use config::Config;
 pub use error::{ApiError, ErrorBody};
 

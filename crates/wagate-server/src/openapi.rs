@@ -18,6 +18,10 @@ use crate::api;
         api::notify::notify,
         api::contacts::get_contact,
         api::events::list,
+        api::templates::list,
+        api::templates::sync,
+        api::templates::create,
+        api::templates::delete,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),
@@ -25,6 +29,7 @@ use crate::api;
         (name = "messages", description = "Send messages and follow their status"),
         (name = "contacts", description = "Contacts and their 24-hour windows"),
         (name = "events", description = "The event log"),
+        (name = "templates", description = "The template catalog, synced from Meta"),
     )
 )]
 pub struct ApiDoc;

@@ -26,6 +26,12 @@ impl GraphFail {
     }
 }
 
+impl GraphFail {
+    pub fn set_subcode(&mut self, subcode: i64) {
+        self.1.error_subcode = Some(subcode);
+    }
+}
+
 impl IntoResponse for GraphFail {
     fn into_response(self) -> Response {
         (self.0, Json(GraphErrorBody { error: self.1 })).into_response()
@@ -324,6 +330,8 @@ pub struct Settings {
     webhook_url: Option<String>,
     /// Delays in ms before the sent, delivered and read webhooks.
     status_delays_ms: Option<[u64; 3]>,
+    /// The most templates one `message_templates` page holds (Meta pages at 100 or less).
+    template_page_size: Option<usize>,
 }
 
 pub async fn update_settings(State(state): State<Arc<SimState>>, JsonBody(s): JsonBody<Settings>) -> Json<Value> {
@@ -332,6 +340,9 @@ pub async fn update_settings(State(state): State<Arc<SimState>>, JsonBody(s): Js
     }
     if let Some(d) = s.status_delays_ms {
         state.set_status_delays(d.map(std::time::Duration::from_millis));
+    }
+    if let Some(n) = s.template_page_size {
+        state.set_template_page_size(n);
     }
     Json(json!({
         "webhook_url": state.webhook_url(),

@@ -9,6 +9,7 @@
 mod body;
 mod graph;
 mod state;
+mod templates;
 mod webhooks;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{version}/{node}/messages", post(graph::send_message))
+            .route(
+                "/{version}/{node}/message_templates",
+                get(templates::list).post(templates::create).delete(templates::delete),
+            )
             .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
             .route("/_sim/sent", get(graph::list_sent))
             .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))

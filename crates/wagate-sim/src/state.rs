@@ -172,6 +172,8 @@ pub struct SimState {
 struct Inner {
     webhook_url: Option<String>,
     status_delays: [Duration; 3],
+    /// The most templates one `message_templates` page holds.
+    template_page_size: usize,
     templates: Vec<SimTemplate>,
     sent: Vec<SentRecord>,
     /// Mark-as-read (and typing indicator) bodies received.
@@ -186,6 +188,7 @@ impl SimState {
         let inner = Inner {
             webhook_url: config.webhook_url.clone(),
             status_delays: config.status_delays,
+            template_page_size: 100,
             templates: seeded_templates(),
             sent: Vec::new(),
             reads: Vec::new(),
@@ -229,6 +232,46 @@ impl SimState {
             .iter()
             .find(|t| t.name == name && t.language == language)
             .cloned()
+    }
+
+    pub fn template_page_size(&self) -> usize {
+        self.lock().template_page_size
+    }
+
+    pub fn set_template_page_size(&self, n: usize) {
+        self.lock().template_page_size = n.max(1);
+    }
+
+    pub fn templates(&self) -> Vec<SimTemplate> {
+        self.lock().templates.clone()
+    }
+
+    /// Adds a template; `false` when that name and language exist already.
+    pub fn add_template(&self, t: SimTemplate) -> bool {
+        let mut inner = self.lock();
+        if inner
+            .templates
+            .iter()
+            .any(|x| x.name == t.name && x.language == t.language)
+        {
+            return false;
+        }
+        inner.templates.push(t);
+        true
+    }
+
+    pub fn set_template_status(&self, id: &str, status: &str) {
+        if let Some(t) = self.lock().templates.iter_mut().find(|t| t.id == id) {
+            t.status = status.to_string();
+        }
+    }
+
+    /// Removes every language of a template; how many were removed.
+    pub fn remove_templates(&self, name: &str) -> usize {
+        let mut inner = self.lock();
+        let before = inner.templates.len();
+        inner.templates.retain(|t| t.name != name);
+        before - inner.templates.len()
     }
 
     pub fn record_sent(&self, r: SentRecord) {

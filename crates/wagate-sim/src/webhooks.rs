@@ -42,6 +42,15 @@ pub async fn deliver(state: &SimState, body: &Value) -> Option<u16> {
     last
 }
 
+/// Delivers a webhook of a field other than `messages` (template and account updates).
+pub async fn deliver_field(state: &SimState, field: &str, value: Value) -> Option<u16> {
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": state.config.waba_id, "time": now_ms() / 1000, "changes": [{"value": value, "field": field}]}],
+    });
+    deliver(state, &body).await
+}
+
 fn envelope(state: &SimState, value: Value) -> Value {
     json!({
         "object": "whatsapp_business_account",

@@ -89,6 +89,16 @@ pub trait Store: Send + Sync + 'static {
     async fn find_contacts(&self, account_id: Option<&str>, wa_id: &str) -> Result<Vec<Contact>>;
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+
+    /// Replaces an account's catalog with what Meta listed, and records the sync time.
+    async fn replace_templates(&self, account_id: &str, templates: &[Template], synced_at: i64) -> Result<()>;
+    async fn upsert_template(&self, template: &Template) -> Result<()>;
+    async fn list_templates(&self, account_id: Option<&str>) -> Result<Vec<Template>>;
+    /// Every language of a template name in an account.
+    async fn templates_named(&self, account_id: &str, name: &str) -> Result<Vec<Template>>;
+    async fn delete_templates(&self, account_id: &str, name: &str) -> Result<u64>;
+    /// When the account's catalog was last synced; `None`: never.
+    async fn templates_synced_at(&self, account_id: &str) -> Result<Option<i64>>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.

@@ -200,3 +200,20 @@ pub struct EventFilter {
     pub after_seq: Option<i64>,
     pub limit: i64,
 }
+
+/// A message template as Meta knows it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Template {
+    pub account_id: String,
+    pub name: String,
+    pub language: String,
+    pub template_id: Option<String>,
+    /// APPROVED, PENDING, REJECTED, PAUSED, DISABLED, …
+    pub status: String,
+    pub category: Option<String>,
+    pub parameter_format: Option<String>,
+    /// Meta's components array, as JSON.
+    pub components: Option<String>,
+    pub quality_score: Option<String>,
+    pub updated_at: i64,
+}

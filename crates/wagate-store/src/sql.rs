@@ -252,6 +252,9 @@ macro_rules! impl_store {
                                 }
                             }
                             Update::Other(o) => {
+                                if let (true, Some(account)) = (o.event_type.starts_with("template."), account_id.as_deref()) {
+                                    Self::apply_template_update(&mut tx, account, o, now).await?;
+                                }
                                 let mut payload = o.payload.clone();
                                 $crate::sql::set(&mut payload, "account", &account_id.as_deref());
                                 events.push($crate::sql::NewEvent::new(account_id.as_deref(), o.event_type, o.occurred_ms.unwrap_or(fallback_at), &payload, &o.raw));
@@ -510,6 +513,69 @@ macro_rules! impl_store {
                 qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
                 Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
+
+            async fn replace_templates(&self, account_id: &str, templates: &[$crate::Template], synced_at: i64) -> $crate::Result<()> {
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("DELETE FROM templates WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+                for t in templates {
+                    Self::write_template(&mut tx, t).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO template_syncs (account_id, synced_at) VALUES ($1, $2)
+                     ON CONFLICT (account_id) DO UPDATE SET synced_at = excluded.synced_at",
+                )
+                .bind(account_id)
+                .bind(synced_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn upsert_template(&self, t: &$crate::Template) -> $crate::Result<()> {
+                let mut tx = self.writer.begin().await?;
+                Self::write_template(&mut tx, t).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_templates(&self, account_id: Option<&str>) -> $crate::Result<Vec<$crate::Template>> {
+                Ok(sqlx::query_as(
+                    "SELECT account_id, name, language, template_id, status, category, parameter_format, components,
+                       quality_score, updated_at FROM templates WHERE ($1 IS NULL OR account_id = $1) ORDER BY name, language",
+                )
+                .bind(account_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn templates_named(&self, account_id: &str, name: &str) -> $crate::Result<Vec<$crate::Template>> {
+                Ok(sqlx::query_as(
+                    "SELECT account_id, name, language, template_id, status, category, parameter_format, components,
+                       quality_score, updated_at FROM templates WHERE account_id = $1 AND name = $2 ORDER BY language",
+                )
+                .bind(account_id)
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn delete_templates(&self, account_id: &str, name: &str) -> $crate::Result<u64> {
+                Ok(sqlx::query("DELETE FROM templates WHERE account_id = $1 AND name = $2")
+                    .bind(account_id)
+                    .bind(name)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn templates_synced_at(&self, account_id: &str) -> $crate::Result<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT synced_at FROM template_syncs WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.0))
+            }
         }
 
         impl $store {
@@ -587,6 +653,97 @@ macro_rules! impl_store {
                     &payload,
                     &s.raw,
                 ))))
+            }
+
+            async fn write_template(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                t: &$crate::Template,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO templates (account_id, name, language, template_id, status, category, parameter_format,
+                       components, quality_score, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (account_id, name, language) DO UPDATE SET
+                       template_id = COALESCE(excluded.template_id, templates.template_id),
+                       status = excluded.status,
+                       category = COALESCE(excluded.category, templates.category),
+                       parameter_format = COALESCE(excluded.parameter_format, templates.parameter_format),
+                       components = COALESCE(excluded.components, templates.components),
+                       quality_score = COALESCE(excluded.quality_score, templates.quality_score),
+                       updated_at = excluded.updated_at",
+                )
+                .bind(&t.account_id)
+                .bind(&t.name)
+                .bind(&t.language)
+                .bind(&t.template_id)
+                .bind(&t.status)
+                .bind(&t.category)
+                .bind(&t.parameter_format)
+                .bind(&t.components)
+                .bind(&t.quality_score)
+                .bind(t.updated_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// A template webhook updates the catalog at once: status, quality, category.
+            async fn apply_template_update(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                account_id: &str,
+                o: &wagate_core::webhook::OtherUpdate,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let v = &o.raw;
+                let s = |k: &str| v.get(k).and_then(|x| match x {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                });
+                let (Some(name), Some(language)) = (s("message_template_name"), s("message_template_language")) else {
+                    return Ok(());
+                };
+                let template_id = s("message_template_id");
+                let (status, quality, category) = match o.field.as_str() {
+                    "message_template_status_update" => (s("event"), None, None),
+                    "message_template_quality_update" => (None, s("new_quality_score"), None),
+                    "template_category_update" => (None, None, s("new_category")),
+                    _ => (None, None, None),
+                };
+                let updated = sqlx::query(
+                    "UPDATE templates SET status = COALESCE($1, status), quality_score = COALESCE($2, quality_score),
+                       category = COALESCE($3, category), template_id = COALESCE(template_id, $4), updated_at = $5
+                     WHERE account_id = $6 AND name = $7 AND language = $8",
+                )
+                .bind(&status)
+                .bind(&quality)
+                .bind(&category)
+                .bind(&template_id)
+                .bind(now)
+                .bind(account_id)
+                .bind(&name)
+                .bind(&language)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    if let Some(status) = status {
+                        // A template we had not seen (created elsewhere): known by name from now on.
+                        let t = $crate::Template {
+                            account_id: account_id.to_string(),
+                            name,
+                            language,
+                            template_id,
+                            status,
+                            category: s("message_template_category"),
+                            parameter_format: None,
+                            components: None,
+                            quality_score: None,
+                            updated_at: now,
+                        };
+                        Self::write_template(tx, &t).await?;
+                    }
+                }
+                Ok(())
             }
 
             async fn insert_event(

@@ -360,6 +360,64 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("scoped");
     assert!(scoped.is_empty());
+
+    template_story(&store, &a.id).await;
+}
+
+/// Templates: never synced, then replaced by a sync; webhooks update status and quality.
+async fn template_story(store: &Arc<dyn Store>, account_id: &str) {
+    assert_eq!(store.templates_synced_at(account_id).await.expect("synced"), None);
+    let t = |name: &str, language: &str, id: &str| Template {
+        account_id: account_id.to_string(),
+        name: name.into(),
+        language: language.into(),
+        template_id: Some(id.into()),
+        status: "APPROVED".into(),
+        category: Some("MARKETING".into()),
+        parameter_format: Some("POSITIONAL".into()),
+        components: Some("[]".into()),
+        quality_score: None,
+        updated_at: 1,
+    };
+    store
+        .replace_templates(account_id, &[t("old", "en", "1")], 10)
+        .await
+        .expect("sync 1");
+    let summer = [t("summer_sale", "en_US", "2"), t("summer_sale", "es", "3")];
+    store.replace_templates(account_id, &summer, 20).await.expect("sync 2");
+    assert_eq!(store.templates_synced_at(account_id).await.expect("synced"), Some(20));
+    assert_eq!(
+        store.list_templates(Some(account_id)).await.expect("list").len(),
+        2,
+        "a sync replaces the catalog"
+    );
+    for f in [
+        "message_template_status_update_paused.json",
+        "message_template_quality_update.json",
+    ] {
+        let mut w = applied(0, account_id, &fixture(f));
+        // Point the fixture at our template, whatever its name and language there.
+        for (_, u) in &mut w.updates {
+            if let wagate_core::webhook::Update::Other(o) = u {
+                o.raw["message_template_name"] = json!("summer_sale");
+                o.raw["message_template_language"] = json!("en_US");
+            }
+        }
+        store.apply_webhooks(&[w]).await.expect("template webhook");
+    }
+    let named = store.templates_named(account_id, "summer_sale").await.expect("named");
+    let en = named.iter().find(|t| t.language == "en_US").expect("en_US");
+    assert_eq!(en.status, "PAUSED");
+    assert!(en.quality_score.is_some());
+    assert_eq!(
+        named.iter().find(|t| t.language == "es").map(|t| t.status.as_str()),
+        Some("APPROVED")
+    );
+    assert_eq!(
+        store.delete_templates(account_id, "summer_sale").await.expect("delete"),
+        2
+    );
+    assert!(store.list_templates(None).await.expect("list").is_empty());
 }
 
 #[tokio::test]

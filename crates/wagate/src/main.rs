@@ -284,6 +284,25 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         KeyPolicy::WhenNone
     };
     let gateway = Gateway::start(config, listener, policy).await?;
+    // The template catalog, so that sends are checked before they are queued; webhooks keep it
+    // current from here on. In sandbox mode before the banner, so the tour sees it.
+    let accounts = gateway.state.accounts.all().to_vec();
+    let state = gateway.state.clone();
+    let sync = async move {
+        for account in &accounts {
+            match wagate_server::sync_templates(&state, account).await {
+                Ok(n) => tracing::info!(account = %account.name, templates = n, "template catalog synced"),
+                Err(e) => {
+                    tracing::warn!(account = %account.name, error = %e.message, "template catalog not synced; sends are not checked against it until POST /v1/templates/sync succeeds")
+                }
+            }
+        }
+    };
+    if sandbox.is_some() {
+        sync.await;
+    } else {
+        tokio::spawn(sync);
+    }
     match &sandbox {
         Some(sim) => sandbox::print_banner(gateway.addr, sim, gateway.new_api_key.as_deref(), &database_url),
         None => {

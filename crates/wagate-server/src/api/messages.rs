@@ -47,6 +47,9 @@ pub struct MessageView {
     pub created_at: String,
     pub updated_at: String,
     pub timeline: Vec<TimelineEntry>,
+    /// Things to know that did not stop the send (e.g. the template could not be checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +100,7 @@ pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
         message_type: m.message_type,
         status: m.status,
         timeline,
+        warnings: Vec::new(),
     }
 }
 
@@ -125,6 +129,8 @@ pub struct SendRequest {
 
 /// A send, checked and ready to queue.
 pub struct Prepared<'a> {
+    /// Things the caller should know that did not stop the send.
+    pub warnings: Vec<String>,
     pub account: &'a AccountRuntime,
     pub phone_number_id: String,
     pub wa_id: String,
@@ -206,7 +212,10 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
     obj.insert("to".into(), json!(e164.as_str()));
     obj.insert("type".into(), json!(message_type));
     let wa_id = e164.wa_id().to_string();
-    if message_type != "template" {
+    let mut warnings = Vec::new();
+    if message_type == "template" {
+        warnings.extend(crate::api::templates::check_send(state, account, &body["template"]).await?);
+    } else {
         let contact = state.store.get_contact(&account.id, &phone_number_id, &wa_id).await?;
         let expires = contact.as_ref().and_then(|c| c.window_expires_at);
         if !wagate_core::window::is_open(expires, now_ms()) {
@@ -221,6 +230,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
         }
     }
     Ok(Prepared {
+        warnings,
         account,
         phone_number_id,
         wa_id,
@@ -321,12 +331,15 @@ pub async fn send(
         }
     };
     let prepared = prepare(&state, &caller, body).await?;
+    let warnings = prepared.warnings.clone();
     let mut message = enqueue(&state, prepared).await?;
     if wait {
         message = wait_for_meta(&state, &message.id, Duration::from_secs(30)).await?;
     }
     let timeline = state.store.message_timeline(&message.id).await?;
-    Ok((StatusCode::ACCEPTED, Json(view(message, &timeline))))
+    let mut shown = view(message, &timeline);
+    shown.warnings = warnings;
+    Ok((StatusCode::ACCEPTED, Json(shown)))
 }
 
 /// A message with its status timeline.

@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod events;
 pub mod messages;
 pub mod notify;
+pub mod templates;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -20,6 +21,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/events", get(events::list))
         .route("/v1/whatsapp/notify", post(notify::notify))
+        .route("/v1/templates", get(templates::list).post(templates::create))
+        .route("/v1/templates/sync", post(templates::sync))
+        .route("/v1/templates/{name}", axum::routing::delete(templates::delete))
 }
 
 /// Page size from `?limit=`: 1–500, default 50.

@@ -6,3 +6,4 @@ mod binary;
 mod helpers;
 mod inbound;
 mod sending;
+mod templates;

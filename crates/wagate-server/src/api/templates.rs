@@ -1,0 +1,305 @@
+//! `/v1/templates`: the template catalog per account — synced from Meta (following paging),
+//! created and deleted through Meta, and kept current by template webhooks. Sends are checked
+//! against it before they are queued.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use wagate_core::time::rfc3339_ms;
+use wagate_store::Template;
+
+use crate::api::resolve_account;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::{now_ms, AccountRuntime, AppState};
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    pub name: String,
+    pub language: String,
+    /// Meta's template id.
+    pub id: Option<String>,
+    /// APPROVED, PENDING, REJECTED, PAUSED, DISABLED, …
+    pub status: String,
+    pub category: Option<String>,
+    pub parameter_format: Option<String>,
+    #[schema(value_type = Object)]
+    pub components: Value,
+    pub quality_score: Option<String>,
+    pub account: String,
+    pub updated_at: String,
+}
+
+impl From<Template> for TemplateView {
+    fn from(t: Template) -> Self {
+        Self {
+            components: t
+                .components
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .unwrap_or(Value::Null),
+            updated_at: rfc3339_ms(t.updated_at),
+            name: t.name,
+            language: t.language,
+            id: t.template_id,
+            status: t.status,
+            category: t.category,
+            parameter_format: t.parameter_format,
+            quality_score: t.quality_score,
+            account: t.account_id,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplatePage {
+    pub data: Vec<TemplateView>,
+    /// When the account's catalog was last synced from Meta; null: never.
+    pub synced_at: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AccountQuery {
+    /// Account name or id (default: the key's, or the only one).
+    pub account: Option<String>,
+}
+
+fn from_meta(account_id: &str, t: &Value, now: i64) -> Option<Template> {
+    let s = |k: &str| {
+        t.get(k).and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        })
+    };
+    Some(Template {
+        account_id: account_id.to_string(),
+        name: s("name")?,
+        language: s("language")?,
+        template_id: s("id"),
+        status: s("status").unwrap_or_else(|| "PENDING".into()),
+        category: s("category"),
+        parameter_format: s("parameter_format"),
+        components: t.get("components").map(Value::to_string),
+        quality_score: t
+            .pointer("/quality_score/score")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        updated_at: now,
+    })
+}
+
+/// Pulls an account's `message_templates` from Meta, page after page, and replaces the catalog.
+pub async fn sync_account(state: &AppState, account: &AccountRuntime) -> ApiResult<usize> {
+    let now = now_ms();
+    let mut templates = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..1000 {
+        let path = match &after {
+            Some(a) => format!("{}/message_templates?limit=100&after={a}", account.waba_id),
+            None => format!("{}/message_templates?limit=100", account.waba_id),
+        };
+        let page = state.graph.get(&account.access_token, &path).await?;
+        templates.extend(
+            page["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| from_meta(&account.id, t, now)),
+        );
+        match (
+            page.pointer("/paging/next"),
+            page.pointer("/paging/cursors/after").and_then(Value::as_str),
+        ) {
+            (Some(_), Some(a)) => after = Some(a.to_string()),
+            _ => break,
+        }
+    }
+    state.store.replace_templates(&account.id, &templates, now).await?;
+    Ok(templates.len())
+}
+
+/// The catalog.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", params(AccountQuery),
+    responses((status = 200, body = TemplatePage)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AccountQuery>,
+) -> ApiResult<Json<TemplatePage>> {
+    caller.require("read")?;
+    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    let data = state
+        .store
+        .list_templates(Some(&account.id))
+        .await?
+        .into_iter()
+        .map(TemplateView::from)
+        .collect();
+    let synced_at = state.store.templates_synced_at(&account.id).await?.map(rfc3339_ms);
+    Ok(Json(TemplatePage { data, synced_at }))
+}
+
+/// Pull the catalog from Meta.
+#[utoipa::path(post, path = "/v1/templates/sync", tag = "templates", params(AccountQuery),
+    responses((status = 200, description = "{\"synced\": n}"), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AccountQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    let n = sync_account(&state, account).await?;
+    Ok(Json(json!({"synced": n, "account": account.id})))
+}
+
+/// A template to create at Meta: Meta's own body (`name`, `language`, `category`, `components`,
+/// `parameter_format`), plus optional `account`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateTemplate {
+    name: String,
+    language: String,
+    category: String,
+    #[schema(value_type = Object)]
+    components: Value,
+    account: Option<String>,
+}
+
+/// Create a template at Meta (it starts PENDING; a webhook tells its verdict).
+#[utoipa::path(post, path = "/v1/templates", tag = "templates", request_body = CreateTemplate,
+    responses((status = 201, body = TemplateView), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(mut body): Json<Value>,
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
+    caller.require("admin")?;
+    let named = body
+        .as_object_mut()
+        .and_then(|o| o.remove("account"))
+        .and_then(|a| a.as_str().map(str::to_string));
+    let account = resolve_account(&state, &caller, named.as_deref())?;
+    for field in ["name", "language", "category"] {
+        if body.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("{field} is required"),
+                "see Meta's template creation reference",
+            ));
+        }
+    }
+    if !body.get("components").is_some_and(Value::is_array) {
+        return Err(ApiError::invalid_field(
+            "components",
+            "components must be an array with at least a BODY",
+            "e.g. [{\"type\": \"BODY\", \"text\": \"Hello {{1}}\"}]",
+        ));
+    }
+    let answer = state
+        .graph
+        .post(
+            &account.access_token,
+            &format!("{}/message_templates", account.waba_id),
+            &body,
+        )
+        .await?;
+    let mut meta = body.clone();
+    meta["id"] = answer.get("id").cloned().unwrap_or(Value::Null);
+    meta["status"] = answer.get("status").cloned().unwrap_or(json!("PENDING"));
+    if let Some(c) = answer.get("category") {
+        meta["category"] = c.clone();
+    }
+    let template = from_meta(&account.id, &meta, now_ms())
+        .ok_or_else(|| ApiError::internal("Meta's answer had no name or language"))?;
+    state.store.upsert_template(&template).await?;
+    Ok((StatusCode::CREATED, Json(template.into())))
+}
+
+/// Delete a template (every language) at Meta and from the catalog.
+#[utoipa::path(delete, path = "/v1/templates/{name}", tag = "templates",
+    params(("name" = String, Path, description = "Template name"), AccountQuery),
+    responses((status = 200, description = "{\"deleted\": n}"), (status = 422, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<AccountQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    state
+        .graph
+        .delete(
+            &account.access_token,
+            &format!("{}/message_templates?name={name}", account.waba_id),
+        )
+        .await?;
+    let deleted = state.store.delete_templates(&account.id, &name).await?;
+    Ok(Json(json!({"deleted": deleted})))
+}
+
+/// Checks a template send against the catalog. `Ok(Some(warning))` when the catalog was never
+/// synced, so nothing could be checked.
+pub async fn check_send(state: &AppState, account: &AccountRuntime, template: &Value) -> ApiResult<Option<String>> {
+    let Some(_) = state.store.templates_synced_at(&account.id).await? else {
+        return Ok(Some(format!(
+            "the template catalog of account `{}` was never synced, so this template was not checked; POST /v1/templates/sync",
+            account.name
+        )));
+    };
+    let name = template.get("name").and_then(Value::as_str).unwrap_or_default();
+    let language = template
+        .pointer("/language/code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let versions = state.store.templates_named(&account.id, name).await?;
+    let Some(t) = versions.iter().find(|t| t.language == language) else {
+        let languages: Vec<&str> = versions.iter().map(|t| t.language.as_str()).collect();
+        let hint = if languages.is_empty() {
+            "check the name, or sync the catalog if the template was created recently".to_string()
+        } else {
+            format!("this template exists in: {}", languages.join(", "))
+        };
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template_not_found",
+            format!("no template `{name}` in language `{language}` (Meta would answer 132001)"),
+        )
+        .details(json!({"field": "template.language.code", "available_languages": languages}))
+        .hint(hint));
+    };
+    if t.status != "APPROVED" {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template_not_approved",
+            format!("template `{name}` ({language}) is {}, not APPROVED", t.status),
+        )
+        .details(json!({"field": "template.name", "status": t.status}))
+        .hint("only APPROVED templates can be sent; wait for review or fix the template"));
+    }
+    let components: Value = t
+        .components
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or(Value::Null);
+    if components.is_array() {
+        if let Err(v) =
+            wagate_core::validate::check_against_template(&components, t.parameter_format.as_deref(), template)
+        {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "template_parameters",
+                format!("{} (Meta would answer 132000 or 132012)", v.message),
+            )
+            .details(json!({"field": v.field, "limit": v.limit, "size": v.size}))
+            .hint("send one parameter per placeholder, of the kind the template's header expects"));
+        }
+    }
+    Ok(None)
+}

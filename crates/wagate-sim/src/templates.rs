@@ -1,0 +1,204 @@
+//! `/{waba_id}/message_templates`: list (with paging), create (PENDING, then APPROVED or
+//! REJECTED after a delay, announced by the status webhook, as Meta does), delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::body::JsonBody;
+use crate::graph::{check_token, GraphFail};
+use crate::state::{now_ms, SimState, SimTemplate};
+use crate::webhooks;
+
+fn check_waba(state: &SimState, node: &str) -> Result<(), GraphFail> {
+    if node == state.config.waba_id {
+        Ok(())
+    } else {
+        Err(GraphFail::new(400, 100, "Unsupported get request", format!(
+            "Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+        )))
+    }
+}
+
+fn to_json(t: &SimTemplate) -> Value {
+    json!({
+        "name": t.name,
+        "parameter_format": t.parameter_format,
+        "components": t.components,
+        "language": t.language,
+        "status": t.status,
+        "category": t.category,
+        "id": t.id,
+    })
+}
+
+pub async fn list(
+    State(state): State<Arc<SimState>>,
+    Path((version, node)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    check_waba(&state, &node)?;
+    let all = state.templates();
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(25)
+        .clamp(1, state.template_page_size());
+    let start = q
+        .get("after")
+        .and_then(|a| a.strip_prefix("cursor_"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(start).take(limit).map(to_json).collect();
+    let end = start + page.len();
+    let mut paging = json!({"cursors": {"before": format!("cursor_{start}"), "after": format!("cursor_{end}")}});
+    if end < all.len() {
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        paging["next"] = json!(format!(
+            "http://{host}/{version}/{node}/message_templates?limit={limit}&after=cursor_{end}"
+        ));
+    }
+    Ok(Json(json!({"data": page, "paging": paging})))
+}
+
+pub async fn create(
+    State(state): State<Arc<SimState>>,
+    Path((_version, node)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    check_waba(&state, &node)?;
+    let invalid = |details: String| GraphFail::new(400, 100, "Invalid parameter", details);
+    let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    if name.is_empty()
+        || name.len() > 512
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(invalid(
+            "name must be 1-512 characters of lowercase letters, digits and underscores.".into(),
+        ));
+    }
+    let language = body
+        .get("language")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if language.is_empty() {
+        return Err(invalid("language is required.".into()));
+    }
+    let category = body
+        .get("category")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if !["AUTHENTICATION", "MARKETING", "UTILITY"].contains(&category.as_str()) {
+        return Err(invalid("category must be AUTHENTICATION, MARKETING or UTILITY.".into()));
+    }
+    let components = body.get("components").cloned().unwrap_or(Value::Null);
+    let has_body = components.as_array().is_some_and(|c| {
+        c.iter().any(|x| {
+            x.get("type")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+                == Some("BODY")
+        })
+    });
+    if !has_body {
+        return Err(invalid("components must include a BODY component.".into()));
+    }
+    let id = format!(
+        "{}",
+        1_000_000_000_000_000u64 + (now_ms() as u64 % 1_000_000_000) * 1000 + rand::random::<u16>() as u64 % 1000
+    );
+    let template = SimTemplate {
+        id: id.clone(),
+        name: name.clone(),
+        language: language.clone(),
+        status: "PENDING".into(),
+        category: category.clone(),
+        parameter_format: body
+            .get("parameter_format")
+            .and_then(Value::as_str)
+            .unwrap_or("POSITIONAL")
+            .to_ascii_uppercase(),
+        components,
+    };
+    if !state.add_template(template) {
+        let mut fail = GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            format!(
+                "There is already {language} content for this template. You can create a new template and try again."
+            ),
+        );
+        fail.set_subcode(2388024);
+        return Err(fail);
+    }
+    // Review: names starting with `reject` are rejected, everything else approved.
+    let verdict = if name.starts_with("reject") {
+        "REJECTED"
+    } else {
+        "APPROVED"
+    };
+    let review_state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(review_state.status_delays()[1]).await;
+        review_state.set_template_status(&id, verdict);
+        let value = json!({
+            "event": verdict,
+            "message_template_id": id.parse::<u64>().unwrap_or_default(),
+            "message_template_name": name,
+            "message_template_language": language,
+            "reason": if verdict == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
+        });
+        webhooks::deliver_field(&review_state, "message_template_status_update", value).await;
+    });
+    Ok(Json(
+        json!({"id": template_id_of(&state, &body), "status": "PENDING", "category": category}),
+    ))
+}
+
+fn template_id_of(state: &SimState, body: &Value) -> String {
+    let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
+    let language = body.get("language").and_then(Value::as_str).unwrap_or_default();
+    state.template(name, language).map(|t| t.id).unwrap_or_default()
+}
+
+pub async fn delete(
+    State(state): State<Arc<SimState>>,
+    Path((_version, node)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    check_waba(&state, &node)?;
+    let name = q.get("name").cloned().unwrap_or_default();
+    if name.is_empty() {
+        return Err(GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            "The parameter name is required.",
+        ));
+    }
+    if state.remove_templates(&name) == 0 {
+        return Err(GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            format!("Template {name} does not exist."),
+        ));
+    }
+    Ok(Json(json!({"success": true})))
+}

@@ -1,0 +1,169 @@
+//! The template catalog: sync (with paging), create → approved by webhook, delete, and sends
+//! checked against it before they are queued.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn sync(app: &TestApp) -> Value {
+    let (status, r) = app.post("/v1/templates/sync", &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    r
+}
+
+#[tokio::test]
+async fn the_catalog_syncs_from_meta_following_pages() {
+    let app = spawn_app().await;
+    let (_, before) = app.get("/v1/templates").await;
+    assert!(before["synced_at"].is_null());
+    app.http
+        .post(format!("{}/_sim/settings", app.sim_url))
+        .json(&json!({"template_page_size": 2}))
+        .send()
+        .await
+        .expect("settings");
+    let r = sync(&app).await;
+    assert_eq!(r["synced"], 3, "three seeded templates over two pages: {r}");
+    let (_, list) = app.get("/v1/templates").await;
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["hello_world", "order_shipped_image", "po_notification"]);
+    assert!(list["synced_at"].is_string());
+    assert_eq!(list["data"][2]["language"], "es");
+    assert_eq!(list["data"][2]["status"], "APPROVED");
+}
+
+#[tokio::test]
+async fn a_created_template_becomes_approved_by_webhook_and_can_be_sent_then_deleted() {
+    let app = spawn_app().await;
+    sync(&app).await;
+    let create = json!({"name": "order_update", "language": "en_US", "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Your order {{1}} is {{2}}.", "example": {"body_text": [["#1", "packed"]]}}]});
+    let (status, t) = app.post("/v1/templates", &create).await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["status"], "PENDING");
+    // Not sendable while pending.
+    let send = json!({"to": USER, "type": "template", "template": {"name": "order_update", "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "#1"}, {"type": "text", "text": "packed"}]}]}});
+    let (status, err) = app.post("/v1/messages", &send).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("template_not_approved")),
+        "{err}"
+    );
+    eventually("approved by webhook", || async {
+        let (_, list) = app.get("/v1/templates").await;
+        list["data"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "order_update" && t["status"] == "APPROVED")
+            .cloned()
+    })
+    .await;
+    let events = app.events().await;
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "template.status_updated" && e["payload"]["status"] == "APPROVED"));
+    let (status, m) = app.post("/v1/messages?wait=accepted", &send).await;
+    assert_eq!((status, m["status"].as_str()), (202, Some("accepted")), "{m}");
+
+    // A rejected one ends REJECTED.
+    let (_, _) = app.post("/v1/templates", &json!({"name": "reject_me", "language": "en_US", "category": "MARKETING", "components": [{"type": "BODY", "text": "Buy!"}]})).await;
+    eventually("rejected by webhook", || async {
+        let (_, list) = app.get("/v1/templates").await;
+        list["data"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "reject_me" && t["status"] == "REJECTED")
+            .cloned()
+    })
+    .await;
+
+    // Duplicates are Meta's error, with Meta's details.
+    let (status, err) = app.post("/v1/templates", &create).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["meta"]["error_subcode"], 2388024);
+
+    let r = app
+        .http
+        .delete(format!("{}/v1/templates/order_update", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, list) = app.get("/v1/templates").await;
+    assert!(!list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .any(|t| t["name"] == "order_update"));
+    let (status, err) = app.post("/v1/messages", &send).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("template_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn sends_are_checked_against_the_catalog_before_queueing() {
+    let app = spawn_app().await;
+    // Never synced: the send goes out, and the answer says it was not checked.
+    let (status, m) = app.post("/v1/messages", &json!({"to": USER, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}})).await;
+    assert_eq!(status, 202);
+    assert!(
+        m["warnings"][0].as_str().is_some_and(|w| w.contains("never synced")),
+        "{m}"
+    );
+    sync(&app).await;
+    let cases = [
+        (
+            json!({"name": "hello_world", "language": {"code": "pt_BR"}}),
+            "template_not_found",
+            "template.language.code",
+        ),
+        (
+            json!({"name": "nope", "language": {"code": "en_US"}}),
+            "template_not_found",
+            "template.language.code",
+        ),
+        (
+            json!({"name": "po_notification", "language": {"code": "es"}, "components": [{"type": "body", "parameters": [{"type": "text", "text": "Acme"}]}]}),
+            "template_parameters",
+            "template.components[0].parameters",
+        ),
+        (
+            json!({"name": "order_shipped_image", "language": {"code": "en_US"}, "components": [{"type": "body", "parameters": [{"type": "text", "text": "1"}, {"type": "text", "text": "Fri"}]}]}),
+            "template_parameters",
+            "template.components",
+        ),
+        (
+            json!({"name": "order_shipped_image", "language": {"code": "en_US"}, "components": [{"type": "header", "parameters": [{"type": "video", "video": {"id": "1"}}]}, {"type": "body", "parameters": [{"type": "text", "text": "1"}, {"type": "text", "text": "Fri"}]}]}),
+            "template_parameters",
+            "template.components[0].parameters[0].type",
+        ),
+    ];
+    for (template, code, field) in cases {
+        let (status, err) = app
+            .post(
+                "/v1/messages",
+                &json!({"to": USER, "type": "template", "template": template}),
+            )
+            .await;
+        assert_eq!(status, 422, "{err}");
+        assert_eq!(err["error"]["code"], code, "{err}");
+        assert_eq!(err["error"]["details"]["field"], field, "{err}");
+        assert!(err["error"]["hint"].is_string());
+    }
+    let (_, err) = app.post("/v1/messages", &json!({"to": USER, "type": "template", "template": {"name": "hello_world", "language": {"code": "pt_BR"}}})).await;
+    assert_eq!(err["error"]["details"]["available_languages"], json!(["en_US"]));
+    assert_eq!(
+        app.sim_sent().await.len(),
+        1,
+        "only the unchecked first send reached Meta"
+    );
+}
