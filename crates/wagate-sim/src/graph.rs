@@ -232,17 +232,37 @@ fn validate(state: &SimState, message_type: &str, body: &Value) -> Result<Option
                 .pointer("/language/code")
                 .and_then(Value::as_str)
                 .ok_or_else(|| missing("template['language']['code']"))?;
-            let template = state
-                .template(name, language)
-                .filter(|t| t.status == "APPROVED")
-                .ok_or_else(|| {
-                    GraphFail::new(
+            let template = state.template(name, language);
+            match template.as_ref().map(|t| t.status.as_str()) {
+                Some("APPROVED") => {}
+                Some("PAUSED") => {
+                    return Err(GraphFail::new(
+                        400,
+                        132015,
+                        "Template is paused",
+                        format!("template {name} ({language}) is paused because of low quality"),
+                    ))
+                }
+                Some("DISABLED") => {
+                    return Err(GraphFail::new(
+                        400,
+                        132016,
+                        "Template is disabled",
+                        format!("template {name} ({language}) was disabled after being paused repeatedly"),
+                    ))
+                }
+                _ => {
+                    return Err(GraphFail::new(
                         404,
                         132001,
                         "Template name does not exist in the translation",
                         format!("template name ({name}) does not exist in {language}"),
-                    )
-                })?;
+                    ))
+                }
+            }
+            let Some(template) = template else {
+                return Err(missing("template['name']"));
+            };
             let components = t
                 .get("components")
                 .and_then(Value::as_array)

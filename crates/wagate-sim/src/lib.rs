@@ -51,6 +51,7 @@ impl Simulator {
             )
             .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
             .route("/_sim/sent", get(graph::list_sent))
+            .route("/_sim/templates/{name}/status", post(templates::change_status))
             .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))
             .route("/_sim/settings", post(graph::update_settings))
             .route("/_sim/health", get(|| async { "ok" }))

@@ -260,6 +260,21 @@ impl SimState {
         true
     }
 
+    /// Sets the status of a template's languages (all, or one); returns those changed.
+    pub fn set_status_by_name(&self, name: &str, language: Option<&str>, status: &str) -> Vec<SimTemplate> {
+        let mut inner = self.lock();
+        let mut changed = Vec::new();
+        for t in inner
+            .templates
+            .iter_mut()
+            .filter(|t| t.name == name && language.is_none_or(|l| l == t.language))
+        {
+            t.status = status.to_string();
+            changed.push(t.clone());
+        }
+        changed
+    }
+
     pub fn set_template_status(&self, id: &str, status: &str) {
         if let Some(t) = self.lock().templates.iter_mut().find(|t| t.id == id) {
             t.status = status.to_string();

@@ -202,3 +202,42 @@ pub async fn delete(
     }
     Ok(Json(json!({"success": true})))
 }
+
+#[derive(serde::Deserialize)]
+pub struct StatusChange {
+    /// APPROVED, PAUSED, DISABLED, REJECTED, …
+    status: String,
+    /// One language; default: every language of the name.
+    language: Option<String>,
+}
+
+/// `POST /_sim/templates/{name}/status`: Meta changes a template's status (e.g. pauses it for low
+/// quality) and tells the gateway by webhook.
+pub async fn change_status(
+    State(state): State<Arc<SimState>>,
+    Path(name): Path<String>,
+    JsonBody(change): JsonBody<StatusChange>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let status = change.status.to_ascii_uppercase();
+    let changed = state.set_status_by_name(&name, change.language.as_deref(), &status);
+    if changed.is_empty() {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no template {name}")})),
+        );
+    }
+    for t in &changed {
+        let mut value = json!({
+            "event": status,
+            "message_template_id": t.id.parse::<u64>().unwrap_or_default(),
+            "message_template_name": t.name,
+            "message_template_language": t.language,
+            "reason": "NONE",
+        });
+        if status == "PAUSED" {
+            value["other_info"] = json!({"title": "FIRST_PAUSE", "description": "Your template has been paused for 3 hours because of low quality."});
+        }
+        webhooks::deliver_field(&state, "message_template_status_update", value).await;
+    }
+    (axum::http::StatusCode::OK, Json(json!({"updated": changed.len()})))
+}

@@ -167,3 +167,63 @@ async fn sends_are_checked_against_the_catalog_before_queueing() {
         "only the unchecked first send reached Meta"
     );
 }
+
+#[tokio::test]
+async fn a_template_paused_by_meta_is_refused_by_meta_and_then_by_the_catalog() {
+    let app = spawn_app().await;
+    let hello =
+        json!({"to": USER, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    // Meta pauses it: the webhook arrives, but this gateway's catalog was never synced, so
+    // Meta's own refusal (132015) is what the user sees, with a hint.
+    app.sim.set_webhook_url(None);
+    let r = app
+        .http
+        .post(format!("{}/_sim/templates/hello_world/status", app.sim_url))
+        .json(&json!({"status": "PAUSED"}))
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, m) = app.post("/v1/messages?wait=accepted", &hello).await;
+    assert_eq!(
+        (m["status"].as_str(), m["error"]["code"].as_i64()),
+        (Some("failed"), Some(132015)),
+        "{m}"
+    );
+    assert!(m["error"]["hint"].as_str().is_some_and(|h| h.contains("paused")));
+
+    // With a synced catalog, the pause arrives by webhook and the gateway refuses first.
+    app.sim.set_webhook_url(Some(format!("{}/webhooks/whatsapp", app.url)));
+    app.http
+        .post(format!("{}/_sim/templates/hello_world/status", app.sim_url))
+        .json(&json!({"status": "APPROVED"}))
+        .send()
+        .await
+        .expect("unpause");
+    sync(&app).await;
+    app.http
+        .post(format!("{}/_sim/templates/hello_world/status", app.sim_url))
+        .json(&json!({"status": "PAUSED"}))
+        .send()
+        .await
+        .expect("pause");
+    eventually("paused in the catalog", || async {
+        let (_, list) = app.get("/v1/templates").await;
+        list["data"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "hello_world" && t["status"] == "PAUSED")
+            .cloned()
+    })
+    .await;
+    let (status, err) = app.post("/v1/messages", &hello).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("template_not_approved")),
+        "{err}"
+    );
+    let events = app.events().await;
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "template.status_updated" && e["payload"]["status"] == "PAUSED"));
+}
