@@ -51,6 +51,12 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     Sha256::digest(a.as_bytes()).ct_eq(&Sha256::digest(b.as_bytes())).into()
 }
 
+/// SHA-256 as Meta gives it for media: base64 of the digest.
+pub fn sha256_base64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
+}
+
 /// SHA-256 hex digest (API keys are stored as this).
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

@@ -106,6 +106,27 @@ impl GraphClient {
         self.call(reqwest::Method::DELETE, path, token, None, "delete").await
     }
 
+    /// Downloads a media URL Meta gave (it needs the token too). Returns the bytes.
+    pub async fn download(&self, token: &str, url: &str) -> Result<Vec<u8>, GraphError> {
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| GraphError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| GraphError::Transport(e.to_string()))?;
+        if (200..300).contains(&status) {
+            Ok(bytes.to_vec())
+        } else {
+            Err(GraphError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            })
+        }
+    }
+
     /// `GET /{path}`.
     pub async fn get(&self, token: &str, path: &str) -> Result<Value, GraphError> {
         self.call(reqwest::Method::GET, path, token, None, "get").await

@@ -21,9 +21,17 @@ pub struct Config {
     pub default_recipient: Option<String>,
     pub webhook: WebhookConfig,
     pub sender: SenderConfig,
+    pub media: MediaConfig,
     pub database: DatabaseConfig,
     pub sandbox: SandboxConfig,
     pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub dir: std::path::PathBuf,
+    pub max_attempts: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +119,7 @@ struct FileConfig {
     phone: PhoneSection,
     webhook: WebhookConfig,
     sender: SenderConfig,
+    media: MediaConfig,
     database: DatabaseConfig,
     sandbox: SandboxConfig,
     #[serde(default)]
@@ -261,6 +270,7 @@ impl Config {
             default_recipient: none_if_empty(file.phone.default_recipient),
             webhook: file.webhook,
             sender: file.sender,
+            media: file.media,
             database: file.database,
             sandbox: file.sandbox,
             accounts: file.accounts,

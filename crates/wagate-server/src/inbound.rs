@@ -319,6 +319,9 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
         })
         .collect();
     let stats = state.store.apply_webhooks(&batch).await?;
+    if stats.new_media > 0 {
+        state.wake_media.notify_one();
+    }
     for t in &stats.events {
         metrics::counter!("wagate_events_total", "type" => t.clone()).increment(1);
     }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 mod error;
 mod inbound;
+mod media;
 pub mod openapi;
 mod sender;
 mod telemetry;
@@ -48,6 +49,7 @@ pub struct Inner {
     /// When the journal last committed (unix ms): webhooks are arriving right now.
     pub last_journal_commit: std::sync::atomic::AtomicI64,
     pub wake_sender: Notify,
+    pub wake_media: Notify,
     pub sent_waiters: sender::Waiters,
     pub default_country: Option<phonenumber::country::Id>,
 }
@@ -123,6 +125,7 @@ impl Gateway {
             wake_processor: Notify::new(),
             last_journal_commit: std::sync::atomic::AtomicI64::new(0),
             wake_sender: Notify::new(),
+            wake_media: Notify::new(),
             sent_waiters: sender::Waiters::default(),
         }));
         let addr = listener.local_addr()?;
@@ -135,6 +138,7 @@ impl Gateway {
             )),
             tokio::spawn(inbound::run_processor(state.clone(), cancel.clone())),
             tokio::spawn(sender::run(state.clone(), cancel.clone())),
+            tokio::spawn(media::run(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
         let shutdown = cancel.clone();

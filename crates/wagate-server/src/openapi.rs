@@ -22,6 +22,7 @@ use crate::api;
         api::templates::sync,
         api::templates::create,
         api::templates::delete,
+        crate::media::serve,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),
@@ -30,6 +31,7 @@ use crate::api;
         (name = "contacts", description = "Contacts and their 24-hour windows"),
         (name = "events", description = "The event log"),
         (name = "templates", description = "The template catalog, synced from Meta"),
+        (name = "media", description = "Media users sent, stored by the gateway"),
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@
 
 mod body;
 mod graph;
+mod media;
 mod state;
 mod templates;
 mod webhooks;
@@ -51,6 +52,8 @@ impl Simulator {
             )
             .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
             .route("/_sim/sent", get(graph::list_sent))
+            .route("/_sim/media/{id}", get(media::download))
+            .route("/{version}/{node}", get(media::get_url))
             .route("/_sim/templates/{name}/status", post(templates::change_status))
             .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))
             .route("/_sim/settings", post(graph::update_settings))

@@ -178,6 +178,8 @@ struct Inner {
     sent: Vec<SentRecord>,
     /// Mark-as-read (and typing indicator) bodies received.
     reads: Vec<Value>,
+    /// Media the simulator hosts: id → (bytes, mime type).
+    media: HashMap<String, (Vec<u8>, String)>,
     faults: Vec<Fault>,
     /// wa_id → unix ms of the user's last message (their customer-service window).
     last_inbound: HashMap<String, i64>,
@@ -192,6 +194,7 @@ impl SimState {
             templates: seeded_templates(),
             sent: Vec::new(),
             reads: Vec::new(),
+            media: HashMap::new(),
             faults: Vec::new(),
             last_inbound: HashMap::new(),
         };
@@ -295,6 +298,17 @@ impl SimState {
 
     pub fn sent(&self) -> Vec<SentRecord> {
         self.lock().sent.clone()
+    }
+
+    /// Hosts bytes as media; returns the media id.
+    pub fn put_media(&self, bytes: Vec<u8>, mime_type: &str) -> String {
+        let id = format!("{}", 1_000_000_000_000_000u64 + rand::random::<u32>() as u64);
+        self.lock().media.insert(id.clone(), (bytes, mime_type.to_string()));
+        id
+    }
+
+    pub fn media(&self, id: &str) -> Option<(Vec<u8>, String)> {
+        self.lock().media.get(id).cloned()
     }
 
     pub fn record_read(&self, body: Value) {

@@ -161,6 +161,30 @@ pub async fn user_sends(
             Json(json!({"error": format!("the message has type `{message_type}` but no `{message_type}` object")})),
         );
     }
+    // Media the user sends as bytes (`data_base64`) is hosted here, as Meta hosts it.
+    if let Some(media) = obj.get_mut(&message_type).and_then(Value::as_object_mut) {
+        if let Some(data) = media.remove("data_base64") {
+            use base64::Engine;
+            let Some(bytes) = data
+                .as_str()
+                .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "data_base64 is not base64"})),
+                );
+            };
+            let mime = media
+                .get("mime_type")
+                .and_then(Value::as_str)
+                .unwrap_or("application/octet-stream")
+                .to_string();
+            media.insert("sha256".into(), json!(wagate_core::signature::sha256_base64(&bytes)));
+            media.insert("mime_type".into(), json!(mime));
+            let id = state.put_media(bytes, &mime);
+            media.insert("id".into(), json!(id));
+        }
+    }
     let now = now_ms();
     let wamid = wagate_core::ids::wamid(&wa_id, false);
     obj.insert("from".into(), json!(wa_id));

@@ -99,6 +99,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_templates(&self, account_id: &str, name: &str) -> Result<u64>;
     /// When the account's catalog was last synced; `None`: never.
     async fn templates_synced_at(&self, account_id: &str) -> Result<Option<i64>>;
+
+    /// Leases up to `limit` media due for a download attempt.
+    async fn claim_media(&self, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
+    async fn finish_media(&self, id: &str, outcome: &MediaOutcome, now_ms: i64) -> Result<()>;
+    async fn get_media(&self, id: &str) -> Result<Option<Media>>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.

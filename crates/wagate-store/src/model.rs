@@ -88,6 +88,8 @@ pub struct AppliedWebhook {
 pub struct ApplyStats {
     pub new_messages: u64,
     pub duplicate_messages: u64,
+    /// Media rows created (downloads to start).
+    pub new_media: u64,
     pub statuses: u64,
     /// Event types written, one entry per event.
     pub events: Vec<String>,
@@ -216,4 +218,33 @@ pub struct Template {
     pub components: Option<String>,
     pub quality_score: Option<String>,
     pub updated_at: i64,
+}
+
+/// Media a user sent, and where its download stands.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Media {
+    pub id: String,
+    pub account_id: String,
+    pub message_id: String,
+    pub meta_media_id: String,
+    pub mime_type: Option<String>,
+    /// Meta's SHA-256 of the file (base64).
+    pub sha256: Option<String>,
+    /// `pending`, `stored` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    /// Hex SHA-256 of the stored bytes: their name in the media directory.
+    pub content_hash: Option<String>,
+    pub size: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How a media download attempt ended.
+#[derive(Debug, Clone)]
+pub enum MediaOutcome {
+    Stored { content_hash: String, size: i64 },
+    Retry { at: i64, error: String },
+    Failed { error: String },
 }

@@ -219,6 +219,30 @@ macro_rules! impl_store {
                     qb.build().execute(&mut *tx).await?;
                 }
 
+                // Media of new messages: their download starts right after this commit.
+                let media: Vec<&$crate::sql::InboundRow> =
+                    rows.iter().filter(|r| r.media.is_some() && inserted.contains(&r.wamid)).collect();
+                for chunk in media.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO media (id, account_id, message_id, meta_media_id, mime_type, sha256, state, next_attempt_at, created_at, updated_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        let m = r.media.clone().unwrap_or_default();
+                        b.push_bind(m.id)
+                            .push_bind(r.account_id.clone())
+                            .push_bind(r.message_id.clone())
+                            .push_bind(m.meta_media_id)
+                            .push_bind(m.mime_type)
+                            .push_bind(m.sha256)
+                            .push_bind("pending")
+                            .push_bind(now)
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                stats.new_media = media.len() as u64;
+
                 // 3. Every update in its order: statuses applied one by one (they read the
                 //    message), events collected in order.
                 let mut events: Vec<$crate::sql::NewEvent> = Vec::new();
@@ -576,6 +600,45 @@ macro_rules! impl_store {
                     .await?;
                 Ok(row.map(|r| r.0))
             }
+
+            async fn claim_media(&self, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::Media>> {
+                let sql = format!(
+                    "UPDATE media SET lease_until = $1, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM media WHERE state = 'pending' AND next_attempt_at <= $2
+                       AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3 {})
+                     RETURNING {}",
+                    Self::CLAIM_LOCK,
+                    $crate::sql::MEDIA_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.writer).await?)
+            }
+
+            async fn finish_media(&self, id: &str, outcome: &$crate::MediaOutcome, now: i64) -> $crate::Result<()> {
+                use $crate::MediaOutcome;
+                let q = match outcome {
+                    MediaOutcome::Stored { content_hash, size } => sqlx::query(
+                        "UPDATE media SET state = 'stored', content_hash = $1, size = $2, error = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(content_hash.clone())
+                    .bind(*size),
+                    MediaOutcome::Retry { at, error } => sqlx::query(
+                        "UPDATE media SET next_attempt_at = $1, error = $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(*at)
+                    .bind(error.clone()),
+                    MediaOutcome::Failed { error } => sqlx::query(
+                        "UPDATE media SET state = 'failed', error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(error.clone()),
+                };
+                q.bind(now).bind(id).execute(&self.writer).await?;
+                Ok(())
+            }
+
+            async fn get_media(&self, id: &str) -> $crate::Result<Option<$crate::Media>> {
+                let sql = format!("SELECT {} FROM media WHERE id = $1", $crate::sql::MEDIA_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
         }
 
         impl $store {
@@ -833,7 +896,18 @@ pub(crate) struct InboundRow {
     pub sent_at: i64,
     /// The normalised payload, serialised once for the message row and its event.
     pub payload: String,
+    pub media: Option<InboundMedia>,
 }
+
+#[derive(Clone, Default)]
+pub(crate) struct InboundMedia {
+    pub id: String,
+    pub meta_media_id: String,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+}
+
+pub(crate) const MEDIA_COLUMNS: &str = "id, account_id, message_id, meta_media_id, mime_type, sha256, state, attempts, content_hash, size, error, created_at, updated_at";
 
 impl InboundRow {
     pub fn new(account_id: &str, m: &wagate_core::webhook::InboundMessage, received_at: i64) -> Self {
@@ -841,6 +915,31 @@ impl InboundRow {
         let mut payload = m.payload.clone();
         set(&mut payload, "message_id", &message_id);
         set(&mut payload, "account", account_id);
+        // Inbound media gets our id and download URL at once; the bytes follow.
+        let media = payload
+            .pointer("/content/media/id")
+            .and_then(serde_json::Value::as_str)
+            .map(|meta_id| InboundMedia {
+                id: wagate_core::ids::new_id("med"),
+                meta_media_id: meta_id.to_string(),
+                mime_type: payload
+                    .pointer("/content/media/mime_type")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string),
+                sha256: payload
+                    .pointer("/content/media/sha256")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string),
+            });
+        if let (Some(m), Some(obj)) = (
+            &media,
+            payload
+                .pointer_mut("/content/media")
+                .and_then(serde_json::Value::as_object_mut),
+        ) {
+            obj.insert("media_id".into(), serde_json::json!(m.id));
+            obj.insert("download_url".into(), serde_json::json!(format!("/v1/media/{}", m.id)));
+        }
         Self {
             message_id,
             account_id: account_id.to_string(),
@@ -851,6 +950,7 @@ impl InboundRow {
             contact_name: m.contact_name.clone(),
             sent_at: m.timestamp_ms.unwrap_or(received_at),
             payload: payload.to_string(),
+            media,
         }
     }
 }

@@ -362,6 +362,70 @@ async fn story(store: Arc<dyn Store>) {
     assert!(scoped.is_empty());
 
     template_story(&store, &a.id).await;
+    media_story(&store, &a.id).await;
+}
+
+/// Media: a new inbound image gets a media row, leased once, retried, then stored.
+async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
+    let image = fixture("inbound_image.json");
+    let stats = store
+        .apply_webhooks(&[applied(0, account_id, &image)])
+        .await
+        .expect("image");
+    assert_eq!(stats.new_media, 1);
+    let due = store.claim_media(10, 60_000, sqlx_now()).await.expect("claim");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].meta_media_id, "1003383421387256");
+    assert_eq!(
+        due[0].sha256.as_deref(),
+        Some("SfInY0gGKTsJlUWbwxC1k+FAD0FZHvzwfpvO0zX0GUI=")
+    );
+    assert!(
+        store
+            .claim_media(10, 60_000, sqlx_now())
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased once"
+    );
+    let retry = MediaOutcome::Retry {
+        at: 0,
+        error: "503".into(),
+    };
+    store.finish_media(&due[0].id, &retry, sqlx_now()).await.expect("retry");
+    let again = store.claim_media(10, 60_000, sqlx_now()).await.expect("claim");
+    assert_eq!((again.len(), again[0].attempts), (1, 2));
+    let stored = MediaOutcome::Stored {
+        content_hash: "ab".repeat(32),
+        size: 303_833,
+    };
+    store
+        .finish_media(&again[0].id, &stored, sqlx_now())
+        .await
+        .expect("stored");
+    let m = store.get_media(&again[0].id).await.expect("get").expect("exists");
+    assert_eq!((m.state.as_str(), m.size), ("stored", Some(303_833)));
+    // The event carries the media id and its download URL.
+    let events = store
+        .list_events(&EventFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let last = events.last().expect("image event");
+    let payload: serde_json::Value = serde_json::from_str(&last.payload).expect("json");
+    assert_eq!(
+        payload["content"]["media"]["download_url"],
+        json!(format!("/v1/media/{}", m.id))
+    );
+}
+
+fn sqlx_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// Templates: never synced, then replaced by a sync; webhooks update status and quality.

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/whatsapp/notify", post(notify::notify))
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))
+        .route("/v1/media/{id}", get(crate::media::serve))
         .route("/v1/templates/{name}", axum::routing::delete(templates::delete))
 }
 

@@ -65,6 +65,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (mut config, _) = Config::load(None, &Default::default(), &Overrides::default()).expect("defaults");
     config.database_url = wagate_store::testing::fresh_database_url().await;
     config.graph_url = sim_url.clone();
+    config.media.dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("media"));
     let key = wagate_core::ids::secret("wg_test_", 16);
     config.bootstrap_api_key = Some(key.clone());
     config.accounts = vec![AccountConfig {

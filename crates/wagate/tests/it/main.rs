@@ -5,5 +5,6 @@ mod api;
 mod binary;
 mod helpers;
 mod inbound;
+mod media;
 mod sending;
 mod templates;

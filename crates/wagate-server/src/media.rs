@@ -1,0 +1,170 @@
+//! Inbound media: downloaded right after the webhook is processed — Meta's URL expires within
+//! minutes and needs the token — checked against Meta's SHA-256, and kept in a directory under
+//! the hex SHA-256 of the bytes. Failures are retried with backoff; the message and its event
+//! never wait for the download. `GET /v1/media/{id}` serves the file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use wagate_store::{Media, MediaOutcome};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::{now_ms, AppState};
+
+pub async fn run(state: AppState, cancel: CancellationToken) {
+    loop {
+        let due = match state.store.claim_media(8, 120_000, now_ms()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming media downloads failed");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = state.wake_media.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        }
+        let tasks: Vec<_> = due
+            .into_iter()
+            .map(|m| {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let outcome = download(&state, &m).await;
+                    if let MediaOutcome::Failed { error } | MediaOutcome::Retry { error, .. } = &outcome {
+                        tracing::warn!(media = %m.id, attempts = m.attempts, error = %error, "media download failed");
+                    }
+                    metrics::counter!("wagate_media_downloads_total", "result" => match outcome {
+                        MediaOutcome::Stored { .. } => "stored",
+                        MediaOutcome::Retry { .. } => "retry",
+                        MediaOutcome::Failed { .. } => "failed",
+                    })
+                    .increment(1);
+                    if let Err(e) = state.store.finish_media(&m.id, &outcome, now_ms()).await {
+                        tracing::error!(media = %m.id, error = %e, "recording a media download failed");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Where bytes with this hex SHA-256 live.
+fn path_of(state: &AppState, hash: &str) -> PathBuf {
+    state.config.media.dir.join(&hash[..2.min(hash.len())]).join(hash)
+}
+
+async fn download(state: &AppState, m: &Media) -> MediaOutcome {
+    let retry = |error: String| {
+        if m.attempts >= state.config.media.max_attempts {
+            MediaOutcome::Failed { error }
+        } else {
+            let delay = wagate_core::retry::backoff_ms(m.attempts as u32, rand::rng().random::<f64>());
+            MediaOutcome::Retry {
+                at: now_ms() + delay,
+                error,
+            }
+        }
+    };
+    let Some(account) = state.accounts.by_id(&m.account_id) else {
+        return MediaOutcome::Failed {
+            error: "the media's account is no longer configured".into(),
+        };
+    };
+    let info = match state.graph.get(&account.access_token, &m.meta_media_id).await {
+        Ok(i) => i,
+        Err(e) => return retry(format!("getting the media URL: {e}")),
+    };
+    let Some(url) = info.get("url").and_then(|u| u.as_str()) else {
+        return retry("Meta's answer had no url".into());
+    };
+    let bytes = match state.graph.download(&account.access_token, url).await {
+        Ok(b) => b,
+        Err(e) => return retry(format!("downloading: {e}")),
+    };
+    let expected = m
+        .sha256
+        .clone()
+        .or_else(|| info.get("sha256").and_then(|s| s.as_str()).map(str::to_string));
+    if let Some(expected) = expected {
+        let got = wagate_core::signature::sha256_base64(&bytes);
+        if got != expected {
+            return retry(format!(
+                "the bytes do not match Meta's sha256 (expected {expected}, got {got})"
+            ));
+        }
+    }
+    let hash = wagate_core::signature::sha256_hex(&bytes);
+    let path = path_of(state, &hash);
+    if tokio::fs::metadata(&path).await.is_err() {
+        let write = async {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            // Write beside, then rename: a reader never sees half a file.
+            let tmp = path.with_extension(format!("tmp{}", rand::rng().random::<u32>()));
+            tokio::fs::write(&tmp, &bytes).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        if let Err(e) = write.await {
+            return retry(format!("writing {}: {e}", path.display()));
+        }
+    }
+    MediaOutcome::Stored {
+        content_hash: hash,
+        size: bytes.len() as i64,
+    }
+}
+
+/// Inbound media a user sent: the stored file, with its MIME type.
+#[utoipa::path(get, path = "/v1/media/{id}", tag = "media",
+    params(("id" = String, Path, description = "Media id (med_…) from a message.received event")),
+    responses((status = 200, description = "The file, with its MIME type"), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "Still downloading", body = crate::error::ErrorBody),
+              (status = 410, description = "The download failed for good", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn serve(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    caller.require("read")?;
+    let m = state
+        .store
+        .get_media(&id)
+        .await?
+        .filter(|m| caller.sees(&m.account_id))
+        .ok_or_else(|| ApiError::not_found("media", &id))?;
+    match (m.state.as_str(), &m.content_hash) {
+        ("stored", Some(hash)) => {
+            let bytes = tokio::fs::read(path_of(&state, hash))
+                .await
+                .map_err(|e| ApiError::internal(format!("the stored file is missing: {e}")))?;
+            let mime = m.mime_type.unwrap_or_else(|| "application/octet-stream".into());
+            Ok(([("content-type", mime)], bytes).into_response())
+        }
+        ("failed", _) => Err(ApiError::new(
+            StatusCode::GONE,
+            "media_failed",
+            format!("the media could not be downloaded: {}", m.error.unwrap_or_default()),
+        )
+        .details(json!({"attempts": m.attempts}))
+        .hint("Meta keeps inbound media for 7 days; ask the user to send it again")),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "media_pending",
+            "the media is still being downloaded",
+        )
+        .details(json!({"attempts": m.attempts, "last_error": m.error}))
+        .hint("try again in a moment")),
+    }
+}

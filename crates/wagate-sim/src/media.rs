@@ -1,0 +1,70 @@
+//! Media as Meta serves it: `GET /{media-id}` answers with a URL valid for 5 minutes, and the
+//! download itself needs the bearer token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::graph::{check_token, GraphFail};
+use crate::state::{now_ms, SimState};
+
+const URL_LIFETIME_MS: i64 = 5 * 60 * 1000;
+
+pub async fn get_url(
+    State(state): State<Arc<SimState>>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    if let Some(f) = state.take_fault(&format!("/{id}"), None, None) {
+        return Err(f.into());
+    }
+    let (bytes, mime) = state.media(&id).ok_or_else(|| {
+        GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            format!("Unsupported get request. Object with ID '{id}' does not exist."),
+        )
+    })?;
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    Ok(Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{host}/_sim/media/{id}?exp={}", now_ms() + URL_LIFETIME_MS),
+        "mime_type": mime,
+        "sha256": wagate_core::signature::sha256_base64(&bytes),
+        "file_size": bytes.len().to_string(),
+        "id": id,
+    })))
+}
+
+pub async fn download(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = check_token(&state, &headers) {
+        return e.into_response();
+    }
+    if let Some(f) = state.take_fault("/_sim/media", None, None) {
+        return GraphFail::from(f).into_response();
+    }
+    let expired = q
+        .get("exp")
+        .and_then(|e| e.parse::<i64>().ok())
+        .is_none_or(|e| e < now_ms());
+    match state.media(&id) {
+        Some((bytes, mime)) if !expired => ([("content-type", mime)], bytes).into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "URL expired or media not found: fetch a new URL with GET /{media-id}",
+        )
+            .into_response(),
+    }
+}

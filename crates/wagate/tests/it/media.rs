@@ -1,0 +1,103 @@
+//! Inbound media: downloaded after the webhook, verified, stored, served; failures retried
+//! without holding back the message.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn picture() -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..20_000u32).map(|i| (i * 7 % 251) as u8));
+    bytes
+}
+
+async fn send_image(app: &TestApp, bytes: &[u8]) -> Value {
+    let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(bytes), "mime_type": "image/jpeg", "caption": "the box arrived broken"}});
+    app.user_sends(USER, image).await;
+    eventually("the image's event", || async {
+        app.events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "message.received" && e["payload"]["type"] == "image")
+    })
+    .await
+}
+
+async fn fetch(app: &TestApp, url: &str) -> (u16, Option<String>, Vec<u8>) {
+    let r = app
+        .http
+        .get(format!("{}{url}", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("get");
+    let status = r.status().as_u16();
+    let mime = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, mime, r.bytes().await.expect("bytes").to_vec())
+}
+
+#[tokio::test]
+async fn an_inbound_image_is_downloaded_and_served_byte_for_byte() {
+    let app = spawn_app().await;
+    let bytes = picture();
+    let event = send_image(&app, &bytes).await;
+    assert_eq!(event["payload"]["text"], "the box arrived broken");
+    let url = event["payload"]["content"]["media"]["download_url"]
+        .as_str()
+        .expect("download_url")
+        .to_string();
+    assert!(url.starts_with("/v1/media/med_"), "{url}");
+    let (mime, got) = eventually("the image is stored", || async {
+        let (status, mime, body) = fetch(&app, &url).await;
+        (status == 200).then_some((mime, body))
+    })
+    .await;
+    assert_eq!(mime.as_deref(), Some("image/jpeg"));
+    assert_eq!(got, bytes, "the exact bytes");
+    let r = app.http.get(format!("{}{url}", app.url)).send().await.expect("get");
+    assert_eq!(r.status().as_u16(), 401, "media needs an API key");
+    let (status, _, _) = fetch(&app, "/v1/media/med_nope").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_download_that_fails_twice_is_retried_without_holding_back_the_message() {
+    let app = spawn_app().await;
+    app.fault(json!({"code": 131000, "http_status": 500, "count": 2, "path_contains": "/_sim/media"}))
+        .await;
+    let bytes = picture();
+    let event = send_image(&app, &bytes).await;
+    // The event is there while the media is still pending (its first download failed).
+    let url = event["payload"]["content"]["media"]["download_url"]
+        .as_str()
+        .expect("download_url")
+        .to_string();
+    let (status, _, body) = fetch(&app, &url).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    let err: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(err["error"]["code"], "media_pending");
+    let got = eventually("stored after retries", || async {
+        let (status, _, body) = fetch(&app, &url).await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(got, bytes);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("wagate_media_downloads_total{result=\"retry\"}"),
+        "{metrics}"
+    );
+}
