@@ -226,3 +226,62 @@ mod tests {
         }
     }
 }
+
+/// What Meta accepts as media, by MIME type: the message type it suits and its size limit in
+/// bytes (reference/cloud-api.md §5).
+pub fn media_limit(mime_type: &str) -> Option<(&'static str, usize)> {
+    const MB: usize = 1024 * 1024;
+    let base = mime_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    Some(match base.as_str() {
+        "image/jpeg" | "image/png" => ("image", 5 * MB),
+        "image/webp" => ("sticker", 500 * 1024),
+        "video/mp4" | "video/3gpp" => ("video", 16 * MB),
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => ("audio", 16 * MB),
+        "text/plain"
+        | "application/pdf"
+        | "application/msword"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => ("document", 100 * MB),
+        _ => return None,
+    })
+}
+
+/// Every MIME type `media_limit` knows, for error messages.
+pub const MEDIA_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "video/mp4",
+    "video/3gpp",
+    "audio/aac",
+    "audio/amr",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "text/plain",
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+
+#[cfg(test)]
+mod media_tests {
+    use super::*;
+
+    #[test]
+    fn media_limits_follow_meta() {
+        assert_eq!(media_limit("image/jpeg"), Some(("image", 5 * 1024 * 1024)));
+        assert_eq!(media_limit("audio/ogg; codecs=opus").map(|l| l.0), Some("audio"));
+        assert_eq!(media_limit("image/gif"), None);
+        for t in MEDIA_TYPES {
+            assert!(media_limit(t).is_some(), "{t}");
+        }
+    }
+}

@@ -106,6 +106,47 @@ impl GraphClient {
         self.call(reqwest::Method::DELETE, path, token, None, "delete").await
     }
 
+    /// `POST /{phone_number_id}/media` (multipart): uploads a file; Meta answers with its id.
+    pub async fn upload_media(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        bytes: Vec<u8>,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str(mime_type)
+            .map_err(|e| GraphError::Unexpected {
+                status: 0,
+                body: e.to_string(),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_string())
+            .part("file", part);
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(self.url(&format!("{phone_number_id}/media")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await;
+        let result = Self::read(resp).await;
+        metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => "media")
+            .record(started.elapsed().as_secs_f64());
+        let v = result?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| GraphError::Unexpected {
+                status: 200,
+                body: v.to_string(),
+            })
+    }
+
     /// Downloads a media URL Meta gave (it needs the token too). Returns the bytes.
     pub async fn download(&self, token: &str, url: &str) -> Result<Vec<u8>, GraphError> {
         let resp = self

@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use rand::Rng;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -167,4 +168,94 @@ pub async fn serve(State(state): State<AppState>, caller: Caller, Path(id): Path
         .details(json!({"attempts": m.attempts, "last_error": m.error}))
         .hint("try again in a moment")),
     }
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// Account name or id.
+    pub account: Option<String>,
+    /// Which of the account's numbers uploads (default: its first).
+    pub phone_number_id: Option<String>,
+}
+
+/// Upload a file to Meta for sending (`multipart/form-data` with a `file` part). Its MIME type
+/// and size are checked against Meta's limits first. Answers with Meta's media id, to send as
+/// `{"image": {"id": …}}` and the like.
+#[utoipa::path(post, path = "/v1/media", tag = "media", params(UploadQuery),
+    responses((status = 201, description = "{id, mime_type, size, sha256, message_type}"),
+              (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+              (status = 422, description = "Meta refused", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<UploadQuery>,
+    mut form: Multipart,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require("send")?;
+    let account = crate::api::resolve_account(&state, &caller, q.account.as_deref())?;
+    let phone = match q.phone_number_id {
+        Some(p) if account.phone_number_ids.contains(&p) => p,
+        Some(p) => {
+            return Err(ApiError::invalid_field(
+                "phone_number_id",
+                format!("{p} is not a number of account `{}`", account.name),
+                "leave it out to use the account's first number",
+            ))
+        }
+        None => account.phone_number_ids.first().cloned().unwrap_or_default(),
+    };
+    let bad_form = |e: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_upload", e)
+            .hint("send multipart/form-data with the file in a part named `file` (curl -F file=@photo.jpg)")
+    };
+    let mut file = None;
+    let mut declared_type = None;
+    while let Some(field) = form.next_field().await.map_err(|e| bad_form(e.to_string()))? {
+        match field.name() {
+            Some("file") => {
+                let mime = field.content_type().map(str::to_string);
+                let name = field.file_name().unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(|e| bad_form(e.to_string()))?;
+                file = Some((bytes, mime, name));
+            }
+            Some("type") => declared_type = Some(field.text().await.map_err(|e| bad_form(e.to_string()))?),
+            _ => {}
+        }
+    }
+    let Some((bytes, part_type, name)) = file else {
+        return Err(bad_form("no `file` part".into()));
+    };
+    let mime = declared_type.or(part_type).unwrap_or_default();
+    let Some((kind, limit)) = wagate_core::meta::media_limit(&mime) else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("WhatsApp does not take `{mime}` files"),
+        )
+        .details(json!({"field": "file", "mime_type": mime, "allowed": wagate_core::meta::MEDIA_TYPES}))
+        .hint("convert the file to an allowed type, or give the right type (curl -F 'file=@x.jpg;type=image/jpeg')"));
+    };
+    if bytes.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "media_too_large",
+            format!(
+                "{mime} files may be at most {limit} bytes; this one has {}",
+                bytes.len()
+            ),
+        )
+        .details(json!({"field": "file", "limit": limit, "size": bytes.len()}))
+        .hint("compress or shrink the file; Meta's limits are per type"));
+    }
+    let sha256 = wagate_core::signature::sha256_base64(&bytes);
+    let size = bytes.len();
+    let id = state
+        .graph
+        .upload_media(&account.access_token, &phone, bytes.to_vec(), &mime, &name)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "mime_type": mime, "size": size, "sha256": sha256, "message_type": kind})),
+    ))
 }

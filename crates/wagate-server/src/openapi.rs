@@ -23,6 +23,7 @@ use crate::api;
         api::templates::create,
         api::templates::delete,
         crate::media::serve,
+        crate::media::upload,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -66,5 +66,88 @@ pub async fn download(
             "URL expired or media not found: fetch a new URL with GET /{media-id}",
         )
             .into_response(),
+    }
+}
+
+/// `POST /{phone-number-id}/media` (multipart: `messaging_product`, `type`, `file`).
+pub async fn upload(
+    State(state): State<Arc<SimState>>,
+    Path((_version, node)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    if node != state.config.phone_number_id {
+        return Err(GraphFail::new(
+            400,
+            100,
+            "Unsupported post request",
+            format!("Object with ID '{node}' does not exist."),
+        ));
+    }
+    if let Some(f) = state.take_fault("/media", None, None) {
+        return Err(f.into());
+    }
+    let mut file = None;
+    let mut declared = None;
+    let mut product = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("file") => {
+                let mime = field.content_type().map(str::to_string);
+                file = field.bytes().await.ok().map(|b| (b.to_vec(), mime));
+            }
+            Some("type") => declared = field.text().await.ok(),
+            Some("messaging_product") => product = field.text().await.ok(),
+            _ => {}
+        }
+    }
+    if product.as_deref() != Some("whatsapp") {
+        return Err(GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            "The parameter messaging_product is required.",
+        ));
+    }
+    let Some((bytes, part_type)) = file else {
+        return Err(GraphFail::new(
+            400,
+            131008,
+            "Required parameter is missing",
+            "The parameter file is required.",
+        ));
+    };
+    let mime = declared.or(part_type).unwrap_or_default();
+    match wagate_core::meta::media_limit(&mime) {
+        Some((_, limit)) if bytes.len() <= limit => {}
+        _ => {
+            return Err(GraphFail::new(
+                400,
+                131053,
+                "Media upload error",
+                format!("Unsupported file type or size: {mime}, {} bytes.", bytes.len()),
+            ))
+        }
+    }
+    Ok(Json(json!({"id": state.put_media(bytes, &mime)})))
+}
+
+/// `DELETE /{media-id}`.
+pub async fn delete(
+    State(state): State<Arc<SimState>>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphFail> {
+    check_token(&state, &headers)?;
+    if state.remove_media(&id) {
+        Ok(Json(json!({"success": true})))
+    } else {
+        Err(GraphFail::new(
+            400,
+            100,
+            "Invalid parameter",
+            format!("Object with ID '{id}' does not exist."),
+        ))
     }
 }

@@ -307,6 +307,10 @@ impl SimState {
         id
     }
 
+    pub fn remove_media(&self, id: &str) -> bool {
+        self.lock().media.remove(id).is_some()
+    }
+
     pub fn media(&self, id: &str) -> Option<(Vec<u8>, String)> {
         self.lock().media.get(id).cloned()
     }

@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))
         .route("/v1/media/{id}", get(crate::media::serve))
+        .route(
+            "/v1/media",
+            post(crate::media::upload).layer(axum::extract::DefaultBodyLimit::max(101 * 1024 * 1024)),
+        )
         .route("/v1/templates/{name}", axum::routing::delete(templates::delete))
 }
 

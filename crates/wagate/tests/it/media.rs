@@ -101,3 +101,78 @@ async fn a_download_that_fails_twice_is_retried_without_holding_back_the_message
         "{metrics}"
     );
 }
+
+async fn upload(app: &TestApp, bytes: Vec<u8>, mime: &str) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("photo")
+        .mime_str(mime)
+        .expect("mime");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = app
+        .http
+        .post(format!("{}/v1/media", app.url))
+        .bearer_auth(&app.key)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_uploaded_image_is_sent_by_its_id() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let bytes = picture();
+    let (status, media) = upload(&app, bytes.clone(), "image/png").await;
+    assert_eq!(status, 201, "{media}");
+    assert_eq!(media["message_type"], "image");
+    let id = media["id"].as_str().expect("id").to_string();
+    // Meta (the simulator) holds exactly these bytes.
+    let info: Value = app
+        .http
+        .get(format!("{}/v23.0/{id}", app.sim_url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["sha256"], media["sha256"]);
+    assert_eq!(info["file_size"], bytes.len().to_string());
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "image", "image": {"id": id, "caption": "your receipt"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+}
+
+#[tokio::test]
+async fn uploads_outside_metas_limits_are_refused_before_reaching_meta() {
+    let app = spawn_app().await;
+    let (status, err) = upload(&app, vec![0u8; 5 * 1024 * 1024 + 1], "image/jpeg").await;
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(err["error"]["code"], "media_too_large");
+    assert_eq!(err["error"]["details"]["limit"], 5 * 1024 * 1024);
+    assert_eq!(err["error"]["details"]["size"], 5 * 1024 * 1024 + 1);
+    let (status, err) = upload(&app, b"GIF89a".to_vec(), "image/gif").await;
+    assert_eq!(status, 415, "{err}");
+    assert!(err["error"]["details"]["allowed"]
+        .as_array()
+        .is_some_and(|a| a.contains(&json!("image/png"))));
+    let form = reqwest::multipart::Form::new().text("type", "image/png");
+    let r = app
+        .http
+        .post(format!("{}/v1/media", app.url))
+        .bearer_auth(&app.key)
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 400);
+}
