@@ -19,6 +19,9 @@ pub struct Violation {
     /// How long or how many the given value is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
+    /// The field is missing (Meta's 131008), rather than wrong (100).
+    #[serde(skip)]
+    pub missing: bool,
 }
 
 struct Check {
@@ -32,6 +35,17 @@ impl Check {
             message: message.into(),
             limit: None,
             size: None,
+            missing: false,
+        });
+    }
+
+    fn missing(&mut self, field: &str, message: impl Into<String>) {
+        self.found.push(Violation {
+            field: field.to_string(),
+            message: message.into(),
+            limit: None,
+            size: None,
+            missing: true,
         });
     }
 
@@ -41,6 +55,7 @@ impl Check {
             message: format!("{field} has {size} {what}; at most {limit} are allowed"),
             limit: Some(limit),
             size: Some(size),
+            missing: false,
         });
     }
 
@@ -61,7 +76,7 @@ impl Check {
                 None
             }
             None => {
-                self.fail(field, format!("{field} is required"));
+                self.missing(field, format!("{field} is required"));
                 None
             }
         }
@@ -89,7 +104,7 @@ impl Check {
                 None
             }
             None => {
-                self.fail(field, format!("{field} is required"));
+                self.missing(field, format!("{field} is required"));
                 None
             }
         }
@@ -105,6 +120,7 @@ impl Check {
                         message: format!("{field} has {} items; at least {min} are needed", a.len()),
                         limit: Some(min),
                         size: Some(a.len()),
+                        missing: false,
                     });
                 } else if a.len() > max {
                     self.too_long(field, "items", max, a.len());
@@ -116,7 +132,7 @@ impl Check {
                 &[]
             }
             None => {
-                self.fail(field, format!("{field} is required"));
+                self.missing(field, format!("{field} is required"));
                 &[]
             }
         }
@@ -139,7 +155,7 @@ impl Check {
         let link = v.get("link");
         match (id, link) {
             (Some(_), Some(_)) => self.fail(field, format!("{field} has both id and link; give one of them")),
-            (None, None) => self.fail(
+            (None, None) => self.missing(
                 &format!("{field}.id"),
                 format!("{field} needs an id (uploaded media) or a link (a URL)"),
             ),
@@ -270,7 +286,7 @@ fn coordinate(c: &mut Check, o: &Value, field: &str, bound: f64) {
     match n {
         Some(x) if x.abs() <= bound => {}
         Some(_) => c.fail(field, format!("{field} must be between -{bound} and {bound}")),
-        None if v.is_none() => c.fail(field, format!("{field} is required")),
+        None if v.is_none() => c.missing(field, format!("{field} is required")),
         None => c.fail(field, format!("{field} must be a number")),
     }
 }
@@ -617,6 +633,7 @@ pub fn check_against_template(
         message,
         limit,
         size,
+        missing: false,
     };
 
     // Body.

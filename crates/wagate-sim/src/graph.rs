@@ -318,6 +318,34 @@ fn validate(state: &SimState, message_type: &str, body: &Value) -> Result<Option
         "image" | "video" | "audio" | "document" | "sticker" | "location" | "contacts" | "interactive" | "reaction" => {
             obj.filter(|o| o.is_object() || o.is_array())
                 .ok_or_else(|| missing(message_type))?;
+            // Meta's own rules: a missing field is 131008, any other breach 100.
+            if let Err(found) = wagate_core::validate::check_message(message_type, body) {
+                let v = &found[0];
+                let (code, title) = if v.missing {
+                    (131008, "Required parameter is missing")
+                } else {
+                    (100, "Invalid parameter")
+                };
+                return Err(GraphFail::new(
+                    400,
+                    code,
+                    title,
+                    format!("Param {}: {}", v.field, v.message),
+                ));
+            }
+            if let Some(id) = obj.and_then(|o| o.get("id")).and_then(Value::as_str) {
+                if ["image", "video", "audio", "document", "sticker"].contains(&message_type)
+                    && state.media(id).is_none()
+                    && !id.chars().all(|c| c.is_ascii_digit())
+                {
+                    return Err(GraphFail::new(
+                        400,
+                        131053,
+                        "Media upload error",
+                        format!("Media id {id} is not valid."),
+                    ));
+                }
+            }
             Ok(None)
         }
         other => Err(GraphFail::new(

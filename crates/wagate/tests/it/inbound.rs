@@ -565,3 +565,57 @@ async fn journalled_bodies_are_processed_after_a_restart() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "message.received");
 }
+
+#[tokio::test]
+async fn every_other_webhook_field_becomes_its_event() {
+    let app = spawn_app().await;
+    let field = |field: &str, value: Value| json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 1751000000, "changes": [{"field": field, "value": value}]}]});
+    let bodies = [
+        field(
+            "user_preferences",
+            json!({"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_ID},
+            "contacts": [{"wa_id": USER, "profile": {"name": "Sheena"}}],
+            "user_preferences": [{"wa_id": USER, "detail": "User requested to stop marketing messages", "category": "marketing_messages", "value": "stop", "timestamp": 1751000000}]}),
+        ),
+        field(
+            "phone_number_name_update",
+            json!({"display_phone_number": "15550783881", "decision": "APPROVED", "requested_verified_name": "Acme Shoes", "rejection_reason": null}),
+        ),
+        field(
+            "template_category_update",
+            json!({"message_template_id": 1192339204654487u64, "message_template_name": "hello_world", "message_template_language": "en_US", "previous_category": "MARKETING", "new_category": "UTILITY"}),
+        ),
+        field(
+            "message_template_components_update",
+            json!({"message_template_id": 1192339204654487u64, "message_template_name": "hello_world", "message_template_language": "en_US", "message_template_element": "Hello!"}),
+        ),
+        field(
+            "business_capability_update",
+            json!({"max_daily_conversations_per_business": 2000}),
+        ),
+    ];
+    for b in &bodies {
+        assert_eq!(app.post_webhook(b.to_string().as_bytes()).await.status().as_u16(), 200);
+    }
+    let events = app.settled_events().await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "user.preferences_updated",
+            "phone_number.name_updated",
+            "template.category_updated",
+            "template.components_updated",
+            "webhook.unknown"
+        ]
+    );
+    assert_eq!(events[0]["payload"]["user_preferences"][0]["value"], "stop");
+    assert_eq!(events[1]["payload"]["decision"], "APPROVED");
+    assert_eq!(events[2]["payload"]["new_category"], "UTILITY");
+    assert_eq!(events[2]["payload"]["template_name"], "hello_world");
+    assert_eq!(events[4]["payload"]["field"], "business_capability_update");
+    assert_eq!(events[4]["raw"]["max_daily_conversations_per_business"], 2000);
+    for e in &events {
+        assert!(e["account"].is_string(), "{e}");
+    }
+}

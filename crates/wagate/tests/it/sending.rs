@@ -338,3 +338,56 @@ async fn inbound_messages_can_be_marked_read_with_the_typing_indicator() {
     assert_eq!(err["error"]["meta"]["code"], 131009);
     assert!(err["error"]["hint"].is_string());
 }
+
+#[tokio::test]
+async fn the_simulator_refuses_bad_messages_with_metas_codes() {
+    // Straight to the simulator, as a client that skips the gateway's checks would.
+    let app = spawn_app().await;
+    let send = |body: Value| {
+        app.http
+            .post(format!("{}/v23.0/{PHONE_ID}/messages", app.sim_url))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let cases = [
+        (
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "image", "image": {}}),
+            131008,
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "interactive", "interactive": {"type": "button", "body": {"text": "x"}, "action": {"buttons": []}}}),
+            100,
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "location", "location": {"latitude": 100, "longitude": 0}}),
+            100,
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "image", "image": {"id": "not-a-media-id"}}),
+            131053,
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "hologram", "hologram": {}}),
+            131051,
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "to": "12", "type": "text", "text": {"body": "x"}}),
+            131009,
+        ),
+        (json!({"to": USER, "type": "text", "text": {"body": "x"}}), 100),
+    ];
+    for (body, code) in cases {
+        let r = send(body.clone()).await.expect("send");
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        let err: Value = r.json().await.expect("json");
+        assert_eq!(err["error"]["code"], code, "{body}: {err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&format!("(#{code})"))),
+            "{err}"
+        );
+        assert!(err["error"]["fbtrace_id"].is_string());
+    }
+}
