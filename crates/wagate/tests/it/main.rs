@@ -3,6 +3,7 @@
 
 mod api;
 mod binary;
+mod conformance;
 mod helpers;
 mod inbound;
 mod media;
