@@ -132,7 +132,7 @@ pub fn spawn_statuses(
 pub async fn user_sends(
     State(state): State<Arc<SimState>>,
     Path(wa_id): Path<String>,
-    JsonBody(mut msg): JsonBody<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> (StatusCode, Json<Value>) {
     if state.webhook_url().is_none() {
         return (
@@ -142,38 +142,80 @@ pub async fn user_sends(
             ),
         );
     }
+    // One message object, or an array of them delivered together in one batched POST.
+    let batch = body.is_array();
+    let items = match body {
+        Value::Array(items) if !items.is_empty() => items,
+        Value::Object(_) => vec![body],
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"error": "the body must be a Meta message object such as {\"type\":\"text\",\"text\":{\"body\":\"hi\"}}, or an array of them"}),
+                ),
+            )
+        }
+    };
+    let mut name = "Sim User".to_string();
+    let mut messages = Vec::with_capacity(items.len());
+    let mut wamids = Vec::with_capacity(items.len());
+    for item in items {
+        match user_message(&state, &wa_id, item) {
+            Ok((profile, wamid, msg)) => {
+                if let Some(p) = profile {
+                    name = p;
+                }
+                wamids.push(wamid);
+                messages.push(msg);
+            }
+            Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))),
+        }
+    }
+    state.note_inbound(&wa_id, now_ms());
+    let body = envelope(
+        &state,
+        json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(&state),
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": messages,
+        }),
+    );
+    let status = deliver(&state, &body).await;
+    let code = if status.is_some_and(|s| (200..300).contains(&s)) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    if batch {
+        (code, Json(json!({"wamids": wamids, "webhook_status": status})))
+    } else {
+        (code, Json(json!({"wamid": wamids[0], "webhook_status": status})))
+    }
+}
+
+/// One message from the user, in Meta's webhook form: (profile name, wamid, message).
+fn user_message(state: &SimState, wa_id: &str, mut msg: Value) -> Result<(Option<String>, String, Value), String> {
     let Some(obj) = msg.as_object_mut() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(
-                json!({"error": "the body must be a Meta message object such as {\"type\":\"text\",\"text\":{\"body\":\"hi\"}}"}),
-            ),
+        return Err(
+            "each message must be a Meta message object such as {\"type\":\"text\",\"text\":{\"body\":\"hi\"}}".into(),
         );
     };
-    let name = obj
-        .remove("profile_name")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "Sim User".into());
+    let name = obj.remove("profile_name").and_then(|v| v.as_str().map(str::to_string));
     let message_type = obj.get("type").and_then(Value::as_str).unwrap_or("text").to_string();
     if !obj.contains_key(&message_type) && message_type != "unsupported" {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("the message has type `{message_type}` but no `{message_type}` object")})),
-        );
+        return Err(format!(
+            "the message has type `{message_type}` but no `{message_type}` object"
+        ));
     }
     // Media the user sends as bytes (`data_base64`) is hosted here, as Meta hosts it.
     if let Some(media) = obj.get_mut(&message_type).and_then(Value::as_object_mut) {
         if let Some(data) = media.remove("data_base64") {
             use base64::Engine;
-            let Some(bytes) = data
+            let bytes = data
                 .as_str()
                 .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
-            else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({"error": "data_base64 is not base64"})),
-                );
-            };
+                .ok_or_else(|| "data_base64 is not base64".to_string())?;
             let mime = media
                 .get("mime_type")
                 .and_then(Value::as_str)
@@ -185,29 +227,10 @@ pub async fn user_sends(
             media.insert("id".into(), json!(id));
         }
     }
-    let now = now_ms();
-    let wamid = wagate_core::ids::wamid(&wa_id, false);
+    let wamid = wagate_core::ids::wamid(wa_id, false);
     obj.insert("from".into(), json!(wa_id));
     obj.insert("id".into(), json!(wamid));
-    obj.insert("timestamp".into(), json!((now / 1000).to_string()));
+    obj.insert("timestamp".into(), json!((now_ms() / 1000).to_string()));
     obj.insert("type".into(), json!(message_type));
-    state.note_inbound(&wa_id, now);
-    let body = envelope(
-        &state,
-        json!({
-            "messaging_product": "whatsapp",
-            "metadata": metadata(&state),
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [msg],
-        }),
-    );
-    let status = deliver(&state, &body).await;
-    (
-        if status.is_some_and(|s| (200..300).contains(&s)) {
-            StatusCode::OK
-        } else {
-            StatusCode::BAD_GATEWAY
-        },
-        Json(json!({"wamid": wamid, "webhook_status": status})),
-    )
+    Ok((name, wamid, msg))
 }

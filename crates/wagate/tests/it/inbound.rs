@@ -619,3 +619,38 @@ async fn every_other_webhook_field_becomes_its_event() {
         assert!(e["account"].is_string(), "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_simulated_user_replies_to_our_buttons_in_a_batched_post() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let buttons = json!({"to": USER, "type": "interactive", "interactive": {"type": "button", "body": {"text": "Is this your order?"},
+        "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}, {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}});
+    let (_, ours) = app.post("/v1/messages?wait=accepted", &buttons).await;
+    let wamid = ours["wamid"].as_str().expect("wamid").to_string();
+    // Two messages in one webhook POST: the button tap (a reply to our message) and a reaction.
+    let batch = json!([
+        {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}, "context": {"from": "15550783881", "id": wamid}},
+        {"type": "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}}
+    ]);
+    let r = app
+        .http
+        .post(format!("{}/_sim/users/{USER}/messages", app.sim_url))
+        .json(&batch)
+        .send()
+        .await
+        .expect("batch");
+    let answer: Value = r.json().await.expect("json");
+    assert_eq!(answer["wamids"].as_array().map(Vec::len), Some(2), "{answer}");
+    let events = app.settled_events().await;
+    let received: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "message.received")
+        .skip(1)
+        .collect();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0]["payload"]["content"]["id"], "yes");
+    assert_eq!(received[0]["payload"]["context"]["wamid"], json!(wamid));
+    assert_eq!(received[1]["payload"]["content"]["emoji"], "👍");
+    assert_eq!(received[1]["payload"]["content"]["wamid"], json!(wamid));
+}
