@@ -679,6 +679,56 @@ pub fn check_against_template(
         }
     }
 
+    // Buttons: each button parameter must match the template's button at that index.
+    let template_buttons = find(template_components, "buttons")
+        .and_then(|(_, c)| c.get("buttons").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    for (i, c) in sent.as_array().into_iter().flatten().enumerate() {
+        if c.get("type")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some("button")
+        {
+            continue;
+        }
+        let index = match c.get("index") {
+            Some(Value::String(s)) => s.parse::<usize>().ok(),
+            Some(Value::Number(n)) => n.as_u64().map(|n| n as usize),
+            _ => None,
+        };
+        let sub_type = c
+            .get("sub_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let field = format!("template.components[{i}]");
+        let Some(button) = index.and_then(|ix| template_buttons.get(ix)) else {
+            return Err(violation(
+                format!("{field}.index"),
+                format!(
+                    "the template has {} button(s); there is none at this index",
+                    template_buttons.len()
+                ),
+                Some(template_buttons.len()),
+                None,
+            ));
+        };
+        let kind = button
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if kind != sub_type {
+            return Err(violation(
+                format!("{field}.sub_type"),
+                format!("the template's button at this index is {kind}, not {sub_type}"),
+                None,
+                None,
+            ));
+        }
+    }
+
     // Header.
     if let Some((_, header)) = find(template_components, "header") {
         let format = header
@@ -1324,6 +1374,25 @@ mod tests {
                 .expect_err("name")
                 .field,
             "template.components[0].parameters[0].parameter_name"
+        );
+    }
+
+    #[test]
+    fn button_parameters_match_the_templates_buttons() {
+        let t = json!([{"type": "BODY", "text": "Hi"}, {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop"}, {"type": "URL", "text": "Track", "url": "https://x.io/{{1}}"}]}]);
+        let ok = json!({"components": [
+            {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "STOP"}]},
+            {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "1042"}]}]});
+        assert_eq!(check_against_template(&t, None, &ok), Ok(()));
+        let wrong_kind = json!({"components": [{"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "x"}]}]});
+        assert_eq!(
+            check_against_template(&t, None, &wrong_kind).expect_err("kind").field,
+            "template.components[0].sub_type"
+        );
+        let no_button = json!({"components": [{"type": "button", "sub_type": "quick_reply", "index": "5", "parameters": [{"type": "payload", "payload": "x"}]}]});
+        assert_eq!(
+            check_against_template(&t, None, &no_button).expect_err("index").field,
+            "template.components[0].index"
         );
     }
 

@@ -772,9 +772,34 @@ macro_rules! impl_store {
                     "template_category_update" => (None, None, s("new_category")),
                     _ => (None, None, None),
                 };
+                // A components update carries the new texts and buttons: rebuild the components.
+                let components = (o.field == "message_template_components_update").then(|| {
+                    let mut c = Vec::new();
+                    if let Some(t) = s("message_template_title") {
+                        c.push(serde_json::json!({"type": "HEADER", "format": "TEXT", "text": t}));
+                    }
+                    c.push(serde_json::json!({"type": "BODY", "text": s("message_template_element").unwrap_or_default()}));
+                    if let Some(f) = s("message_template_footer") {
+                        c.push(serde_json::json!({"type": "FOOTER", "text": f}));
+                    }
+                    if let Some(b) = v.get("message_template_buttons").and_then(serde_json::Value::as_array) {
+                        let buttons: Vec<serde_json::Value> = b
+                            .iter()
+                            .map(|x| serde_json::json!({
+                                "type": x.get("message_template_button_type"),
+                                "text": x.get("message_template_button_text"),
+                                "url": x.get("message_template_button_url"),
+                                "phone_number": x.get("message_template_button_phone_number"),
+                            }))
+                            .collect();
+                        c.push(serde_json::json!({"type": "BUTTONS", "buttons": buttons}));
+                    }
+                    serde_json::Value::Array(c).to_string()
+                });
                 let updated = sqlx::query(
                     "UPDATE templates SET status = COALESCE($1, status), quality_score = COALESCE($2, quality_score),
-                       category = COALESCE($3, category), template_id = COALESCE(template_id, $4), updated_at = $5
+                       category = COALESCE($3, category), template_id = COALESCE(template_id, $4), updated_at = $5,
+                       components = COALESCE($9, components)
                      WHERE account_id = $6 AND name = $7 AND language = $8",
                 )
                 .bind(&status)
@@ -785,6 +810,7 @@ macro_rules! impl_store {
                 .bind(account_id)
                 .bind(&name)
                 .bind(&language)
+                .bind(&components)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();

@@ -477,6 +477,21 @@ async fn template_story(store: &Arc<dyn Store>, account_id: &str) {
         named.iter().find(|t| t.language == "es").map(|t| t.status.as_str()),
         Some("APPROVED")
     );
+    // A components update replaces the stored components.
+    let update = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1, "changes": [{
+        "field": "message_template_components_update",
+        "value": {"message_template_id": 2, "message_template_name": "summer_sale", "message_template_language": "en_US",
+                  "message_template_element": "Sale ends {{1}}", "message_template_footer": "Reply STOP to opt out",
+                  "message_template_buttons": [{"message_template_button_type": "QUICK_REPLY", "message_template_button_text": "Stop"}]}}]}]});
+    store
+        .apply_webhooks(&[applied(0, account_id, update.to_string().as_bytes())])
+        .await
+        .expect("components");
+    let named = store.templates_named(account_id, "summer_sale").await.expect("named");
+    let en = named.iter().find(|t| t.language == "en_US").expect("en_US");
+    let components: serde_json::Value = serde_json::from_str(en.components.as_deref().unwrap_or("null")).expect("json");
+    assert_eq!(components[0]["text"], "Sale ends {{1}}");
+    assert_eq!(components[2]["buttons"][0]["type"], "QUICK_REPLY");
     assert_eq!(
         store.delete_templates(account_id, "summer_sale").await.expect("delete"),
         2
