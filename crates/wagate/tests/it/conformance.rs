@@ -145,14 +145,8 @@ async fn what_the_gateway_sends_and_the_simulator_answers_match_metas_spec() {
     let app = spawn_app().await;
     app.open_window(USER).await;
     let mut responses = Vec::new();
-    for name in fixture_names() {
-        let is_send = name.starts_with("send_") && name.ends_with("_request.json");
-        if !is_send || (name.starts_with("send_template") && name != "send_template_hello_world_request.json") {
-            continue;
-        }
-        let body: Value = serde_json::from_slice(&fixture(&name)).expect("json");
-        let (status, m) = app.post("/v1/messages?wait=accepted", &body).await;
-        assert_eq!((status, m["status"].as_str()), (202, Some("accepted")), "{name}: {m}");
+    for (name, m) in app.send_examples("?wait=accepted").await {
+        assert_eq!(m["status"], "accepted", "{name}: {m}");
     }
     let sent = app.sim_sent().await;
     assert!(sent.len() >= 15);

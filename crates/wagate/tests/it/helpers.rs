@@ -204,6 +204,25 @@ impl TestApp {
         .await;
     }
 
+    /// Sends each of Meta's send examples (testdata/meta/send_*_request.json) through the API
+    /// (`query` such as `?wait=accepted`); returns (fixture name, message) for each. Template
+    /// examples other than hello_world name templates the simulator does not have.
+    pub async fn send_examples(&self, query: &str) -> Vec<(String, Value)> {
+        let mut sent = Vec::new();
+        for name in fixture_names() {
+            let is_send = name.starts_with("send_") && name.ends_with("_request.json");
+            if !is_send || (name.starts_with("send_template") && name != "send_template_hello_world_request.json") {
+                continue;
+            }
+            let body: Value = serde_json::from_slice(&fixture(&name)).expect("json");
+            let (status, m) = self.post(&format!("/v1/messages{query}"), &body).await;
+            assert_eq!(status, 202, "{name}: {m}");
+            sent.push((name, m));
+        }
+        assert!(sent.len() >= 15, "only {} send examples", sent.len());
+        sent
+    }
+
     /// Waits until the message reaches `status`; returns it.
     pub async fn message_reaches(&self, id: &str, status: &str) -> Value {
         eventually(&format!("message {id} reaches {status}"), || async {
