@@ -110,53 +110,57 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|s| s.split_whitespace().next())
         .map(|a| format!("http://{a}"))
         .with_context(|| format!("unexpected first line: {first}"))?;
-    let url = format!("{base}/webhooks/whatsapp");
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.connections)
-        .http1_only()
-        .tcp_nodelay(true)
-        .build()?;
+    // The load generator is lean on purpose (one hyper HTTP/1.1 connection per worker, kept
+    // alive, like wrk): it shares the machine's cores with the gateway it measures.
+    let addr = base.trim_start_matches("http://").to_string();
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..args.connections {
-        let (client, url, next, errors, stop) =
-            (client.clone(), url.clone(), next.clone(), errors.clone(), stop.clone());
+        let (addr, next, errors, stop) = (addr.clone(), next.clone(), errors.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut acked: Vec<(u64, u32)> = Vec::with_capacity(1 << 16);
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
             while !stop.load(Ordering::Relaxed) {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let (_, body) = body(n, worker as u64);
                 let sig = wagate_core::signature::sign_hub(APP_SECRET, body.as_bytes());
-                let t = Instant::now();
-                let r = client
-                    .post(&url)
+                let req = hyper::Request::post("/webhooks/whatsapp")
+                    .header("host", &addr)
                     .header("content-type", "application/json")
                     .header("x-hub-signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                match r {
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+                let t = Instant::now();
+                match sender.send_request(req).await {
                     Ok(resp) if resp.status().as_u16() == 200 => {
-                        let _ = resp.bytes().await;
+                        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
                         acked.push((n, t.elapsed().as_micros() as u32));
                     }
-                    _ => {
+                    Ok(resp) => {
+                        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
                         errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
                     }
                 }
             }
-            acked
+            anyhow::Ok(acked)
         }));
     }
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut acked = Vec::new();
     for t in tasks {
-        acked.extend(t.await?);
+        acked.extend(t.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut lat: Vec<u32> = acked.iter().map(|a| a.1).collect();
