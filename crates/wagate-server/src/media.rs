@@ -259,3 +259,33 @@ pub async fn upload(
         Json(json!({"id": id, "mime_type": mime, "size": size, "sha256": sha256, "message_type": kind})),
     ))
 }
+
+/// Puts the bytes of an event's stored media into it (`content.media.data_base64`), with its
+/// download state; media still downloading is marked so, not waited for.
+pub async fn inline_base64(state: &AppState, payload: &mut serde_json::Value) -> ApiResult<()> {
+    use base64::Engine;
+    let Some(id) = payload
+        .pointer("/content/media/media_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+    else {
+        return Ok(());
+    };
+    let Some(m) = state.store.get_media(&id).await? else {
+        return Ok(());
+    };
+    let data = match (m.state.as_str(), &m.content_hash) {
+        ("stored", Some(hash)) => tokio::fs::read(path_of(state, hash)).await.ok(),
+        _ => None,
+    };
+    if let Some(media) = payload.pointer_mut("/content/media").and_then(|v| v.as_object_mut()) {
+        media.insert("state".into(), json!(m.state));
+        if let Some(bytes) = data {
+            media.insert(
+                "data_base64".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            );
+        }
+    }
+    Ok(())
+}

@@ -68,6 +68,9 @@ pub struct EventQuery {
     #[serde(default, deserialize_with = "opt_i64")]
     #[param(value_type = Option<i64>)]
     pub limit: Option<i64>,
+    /// `base64`: put the bytes of stored media into the events (`content.media.data_base64`), for
+    /// consumers that cannot reach the download URL.
+    pub include_media: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -132,10 +135,24 @@ pub async fn list(
         after_seq: q.cursor,
         limit,
     };
+    let inline = match q.include_media.as_deref() {
+        None | Some("") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "include_media",
+                format!("include_media={other} is not supported"),
+                "use include_media=base64",
+            ))
+        }
+    };
     let rows = state.store.list_events(&filter).await?;
     let next_cursor = rows.last().map(|e| e.seq).or(q.cursor);
-    Ok(Json(EventPage {
-        data: rows.into_iter().map(EventView::from).collect(),
-        next_cursor,
-    }))
+    let mut data: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
+    if inline {
+        for e in &mut data {
+            crate::media::inline_base64(&state, &mut e.payload).await?;
+        }
+    }
+    Ok(Json(EventPage { data, next_cursor }))
 }

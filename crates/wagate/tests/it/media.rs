@@ -176,3 +176,32 @@ async fn uploads_outside_metas_limits_are_refused_before_reaching_meta() {
         .expect("post");
     assert_eq!(r.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn events_can_carry_the_media_bytes_for_consumers_without_a_shared_network() {
+    let app = spawn_app().await;
+    let bytes = picture();
+    let event = send_image(&app, &bytes).await;
+    let url = event["payload"]["content"]["media"]["download_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    eventually("stored", || async { (fetch(&app, &url).await.0 == 200).then_some(()) }).await;
+    let (status, page) = app.get("/v1/events?type=message.received&include_media=base64").await;
+    assert_eq!(status, 200, "{page}");
+    let image = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|e| e["payload"]["type"] == "image")
+        .cloned()
+        .expect("image");
+    let media = &image["payload"]["content"]["media"];
+    assert_eq!(media["state"], "stored");
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(media["data_base64"].as_str().expect("data"))
+        .expect("base64");
+    assert_eq!(data, bytes);
+    let (status, _) = app.get("/v1/events?include_media=hex").await;
+    assert_eq!(status, 400);
+}

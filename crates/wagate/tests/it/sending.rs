@@ -305,10 +305,15 @@ async fn inbound_messages_can_be_marked_read_with_the_typing_indicator() {
     assert_eq!(sim["reads"][0]["message_id"], wamid);
     assert_eq!(sim["reads"][0]["status"], "read");
     assert_eq!(sim["reads"][0]["typing_indicator"]["type"], "text");
-    // An outbound message cannot be marked read.
+    // An outbound message cannot be marked read. (Wait until it is sent, so that the fault
+    // injected below is not taken by this send.)
     let (_, m) = app
-        .post("/v1/messages", &json!({"to": USER, "text": {"body": "hi"}}))
+        .post(
+            "/v1/messages?wait=accepted",
+            &json!({"to": USER, "text": {"body": "hi"}}),
+        )
         .await;
+    assert_eq!(m["status"], "accepted", "{m}");
     let (status, err) = app
         .post(
             &format!("/v1/messages/{}/read", m["id"].as_str().expect("id")),
