@@ -172,15 +172,7 @@ async fn health_ready_and_metrics() {
 #[tokio::test]
 async fn the_openapi_document_is_generated_and_snapshotted() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/openapi.json", app.url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = app.get_json(&format!("{}/openapi.json", app.url)).await;
     for path in [
         "/v1/messages",
         "/v1/messages/{id}",

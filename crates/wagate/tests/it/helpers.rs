@@ -141,6 +141,31 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// GETs an absolute URL without an API key (metrics, the OpenAPI document, the simulator's
+    /// control API) and reads the body as JSON.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
+    /// Like `get_json`, as text.
+    pub async fn get_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text body")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
@@ -244,15 +269,7 @@ impl TestApp {
     }
 
     pub async fn sim_sent(&self) -> Vec<Value> {
-        let r: Value = self
-            .http
-            .get(format!("{}/_sim/sent", self.sim_url))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json");
+        let r = self.get_json(&format!("{}/_sim/sent", self.sim_url)).await;
         r["data"].as_array().cloned().unwrap_or_default()
     }
 }

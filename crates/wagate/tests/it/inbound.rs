@@ -105,15 +105,7 @@ async fn unknown_accounts_are_refused_or_quarantined() {
         app.gateway.state.store.journal_counts().await.expect("counts"),
         Default::default()
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text(&format!("{}/metrics", app.url)).await;
     assert!(
         metrics.contains("wagate_webhooks_rejected_total{reason=\"unknown_account\"}"),
         "{metrics}"

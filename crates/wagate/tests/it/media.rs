@@ -87,15 +87,7 @@ async fn a_download_that_fails_twice_is_retried_without_holding_back_the_message
     })
     .await;
     assert_eq!(got, bytes);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get_text(&format!("{}/metrics", app.url)).await;
     assert!(
         metrics.contains("wagate_media_downloads_total{result=\"retry\"}"),
         "{metrics}"

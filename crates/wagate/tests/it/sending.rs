@@ -293,15 +293,7 @@ async fn inbound_messages_can_be_marked_read_with_the_typing_indicator() {
         .await;
     assert_eq!((status, &r), (200, &json!({"success": true})));
     assert!(app.sim_sent().await.is_empty(), "mark-read is not a message");
-    let sim: Value = app
-        .http
-        .get(format!("{}/_sim/sent", app.sim_url))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let sim: Value = app.get_json(&format!("{}/_sim/sent", app.sim_url)).await;
     assert_eq!(sim["reads"][0]["message_id"], wamid);
     assert_eq!(sim["reads"][0]["status"], "read");
     assert_eq!(sim["reads"][0]["typing_indicator"]["type"], "text");
