@@ -159,11 +159,6 @@ impl Gateway {
         })
     }
 
-    /// A token that stops the gateway when cancelled.
-    pub fn cancel_token(&self) -> CancellationToken {
-        self.cancel.clone()
-    }
-
     /// Stops serving, lets in-flight work finish, and waits for the workers.
     pub async fn shutdown(self) {
         self.cancel.cancel();

@@ -143,7 +143,6 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
             Some(m) => SendOutcome::Accepted {
                 wamid: m.id.clone(),
                 wa_id: resp.contacts.first().and_then(|c| c.wa_id.clone()),
-                response: serde_json::to_value(&resp).unwrap_or_default(),
             },
             None => retry_or_fail(
                 state,

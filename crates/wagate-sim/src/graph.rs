@@ -92,6 +92,19 @@ pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFai
     }
 }
 
+/// Meta's answer to a call on a phone number id it does not know (or that this token cannot see).
+pub fn check_phone(state: &SimState, node: &str) -> Result<(), GraphFail> {
+    if node == state.config.phone_number_id {
+        return Ok(());
+    }
+    Err(GraphFail::new(
+        400,
+        100,
+        "Unsupported post request",
+        format!("Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+    ))
+}
+
 pub async fn send_message(
     State(state): State<Arc<SimState>>,
     Path((_version, node)): Path<(String, String)>,
@@ -99,14 +112,7 @@ pub async fn send_message(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if node != state.config.phone_number_id {
-        return Err(GraphFail::new(
-            400,
-            100,
-            "Unsupported post request",
-            format!("Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
-        ));
-    }
+    check_phone(&state, &node)?;
     let body: Value = serde_json::from_slice(&body)
         .ok()
         .filter(Value::is_object)

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::graph::{check_token, GraphFail};
+use crate::graph::{check_phone, check_token, GraphFail};
 use crate::state::{now_ms, SimState};
 
 const URL_LIFETIME_MS: i64 = 5 * 60 * 1000;
@@ -77,14 +77,7 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if node != state.config.phone_number_id {
-        return Err(GraphFail::new(
-            400,
-            100,
-            "Unsupported post request",
-            format!("Object with ID '{node}' does not exist."),
-        ));
-    }
+    check_phone(&state, &node)?;
     if let Some(f) = state.take_fault("/media", None, None) {
         return Err(f.into());
     }

@@ -158,11 +158,7 @@ pub struct SendJob {
 #[derive(Debug, Clone)]
 pub enum SendOutcome {
     /// Meta took it and answered with a wamid.
-    Accepted {
-        wamid: String,
-        wa_id: Option<String>,
-        response: Value,
-    },
+    Accepted { wamid: String, wa_id: Option<String> },
     /// It failed for good; the message becomes `failed` and a `message.failed` event is written.
     Failed { error: Value },
     /// Try again at `run_at`.

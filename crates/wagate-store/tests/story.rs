@@ -205,7 +205,6 @@ async fn story(store: Arc<dyn Store>) {
     let accepted = SendOutcome::Accepted {
         wamid: wamid.into(),
         wa_id: Some("16505551234".into()),
-        response: json!({}),
     };
     assert!(!store
         .finish_send_job(&jobs[0], "w1", &accepted, 5300)
@@ -266,7 +265,6 @@ async fn story(store: Arc<dyn Store>) {
     let accepted = SendOutcome::Accepted {
         wamid: s.wamid.clone(),
         wa_id: None,
-        response: json!({}),
     };
     assert!(store
         .finish_send_job(&jobs[0], "w3", &accepted, 6100)
