@@ -164,6 +164,8 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_GRAPH_URL",
     "WAGATE_SIM_BIND",
     "WAGATE_SIM_WEBHOOK_URL",
+    // Read by `wagate sim`; one environment file configures both processes.
+    "WAGATE_SIM_STATUS_DELAYS_MS",
     "WAGATE_BOOTSTRAP_API_KEY",
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
@@ -595,6 +597,16 @@ mod tests {
         std::fs::write(&path, "[webhook]\nmax_body_bites = 5\n").expect("write");
         let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).expect_err("invalid");
         assert!(err.to_string().contains("max_body_bites"), "{err}");
+    }
+
+    #[test]
+    fn the_simulators_variables_are_not_warned_about() {
+        let e = env(&[
+            ("WAGATE_SIM_STATUS_DELAYS_MS", "10,10,10"),
+            ("WAGATE_SIM_WEBHOOK_URL", "http://127.0.0.1:1/x"),
+        ]);
+        let (_, w) = Config::load(None, &e, &Overrides::default()).expect("valid");
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]
