@@ -80,6 +80,13 @@ pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E1
     {
         return Err(PhoneError::BadCharacters(input.to_string()));
     }
+    // Punctuation only between digits: `-16505551234`, `1650+5551234` or `16505551234-` are
+    // typos, not numbers. A leading `+` or `(` and a trailing `)` are the usual forms.
+    let starts_well = trimmed.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '(');
+    let ends_well = trimmed.ends_with(|c: char| c.is_ascii_digit() || c == ')');
+    if !starts_well || !ends_well || trimmed[1..].contains('+') {
+        return Err(PhoneError::BadCharacters(input.to_string()));
+    }
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let international = if trimmed.starts_with('+') {
         Some(digits.clone())
@@ -184,9 +191,32 @@ mod tests {
             ("+1 650", None),
             ("+999 1234567", None),
             ("+1 650 555 1234 5678 9999", None),
+            ("-16505551234", None),
+            ("16505551234-", None),
+            ("1650+5551234", None),
+            ("++16505551234", None),
+            ("./16505551234", None),
         ];
         for (input, country) in cases {
             assert!(normalize(input, *country).is_err(), "{input} should be refused");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is typed, normalising never panics, and what it accepts is E.164 (`+` and
+        /// 8 to 15 digits) that normalises to itself again.
+        #[test]
+        fn anything_typed_is_refused_or_e164(input in "[0-9+()\\-. /a]{0,24}|\\PC{0,24}", us in any::<bool>()) {
+            let country = us.then_some(country::Id::US);
+            if let Ok(n) = normalize(&input, country) {
+                let digits = &n.as_str()[1..];
+                prop_assert!(n.as_str().starts_with('+'));
+                prop_assert!(digits.chars().all(|c| c.is_ascii_digit()), "{}", n);
+                prop_assert!((8..=15).contains(&digits.len()), "{}", n);
+                prop_assert_eq!(normalize(n.as_str(), None), Ok(n.clone()));
+            }
         }
     }
 

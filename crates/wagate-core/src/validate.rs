@@ -598,6 +598,26 @@ fn parameter(c: &mut Check, p: &Value, field: &str, allowed: &[&str]) {
 }
 
 /// Placeholders of a template text: `{{1}}`, `{{2}}` … or `{{name}}`.
+/// Meta's rule for template names: 1 to 512 lowercase letters, digits and underscores. What it
+/// refuses names no template, so it must never reach Meta (or a URL) as one.
+pub fn template_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 512 {
+        return Err(format!(
+            "a template name has 1 to 512 characters; this one has {}",
+            name.chars().count()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        Some(c) => Err(format!(
+            "`{name}` is not a template name: {c:?} is not allowed (only a-z, 0-9 and _)"
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn placeholders(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = text;

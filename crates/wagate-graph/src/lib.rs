@@ -19,6 +19,34 @@ pub enum GraphError {
     /// An answer we could not read.
     #[error("unexpected answer from the Graph API (HTTP {status}): {body}")]
     Unexpected { status: u16, body: String },
+    /// A request that must not be made: a path segment that would name another object.
+    #[error("refused to call the Graph API: {0}")]
+    InvalidRequest(String),
+}
+
+/// A Graph API object path and its query. Every segment and every query value is
+/// percent-encoded when the URL is built (by the `url` crate), so no value, however it is
+/// spelt (`#`, `&`, `/`, `?`, `..`), can reach another object or add a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphPath {
+    segments: Vec<String>,
+    query: Vec<(String, String)>,
+}
+
+impl GraphPath {
+    /// `GraphPath::new([waba_id, "message_templates"])`.
+    pub fn new<S: Into<String>>(segments: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            segments: segments.into_iter().map(Into::into).collect(),
+            query: Vec::new(),
+        }
+    }
+
+    /// Adds `key=value` to the query string.
+    pub fn query(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.query.push((key.to_string(), value.into()));
+        self
+    }
 }
 
 impl GraphError {
@@ -27,7 +55,7 @@ impl GraphError {
             GraphError::Meta { error, .. } => error.class(),
             GraphError::Transport(_) => RetryClass::Retry,
             GraphError::Unexpected { status, .. } if *status >= 500 || *status == 429 => RetryClass::Retry,
-            GraphError::Unexpected { .. } => RetryClass::Fix,
+            GraphError::Unexpected { .. } | GraphError::InvalidRequest(_) => RetryClass::Fix,
         }
     }
 
@@ -43,6 +71,7 @@ impl GraphError {
             GraphError::Meta { error, .. } => error.code.to_string(),
             GraphError::Transport(_) => "transport".into(),
             GraphError::Unexpected { status, .. } => format!("http_{status}"),
+            GraphError::InvalidRequest(_) => "invalid_request".into(),
         }
     }
 }
@@ -50,7 +79,7 @@ impl GraphError {
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
-    base_url: String,
+    base_url: reqwest::Url,
     version: String,
 }
 
@@ -63,15 +92,39 @@ impl GraphClient {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| GraphError::Transport(e.to_string()))?;
+        let base_url = reqwest::Url::parse(base_url)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base())
+            .ok_or_else(|| GraphError::InvalidRequest(format!("`{base_url}` is not a base URL")))?;
         Ok(Self {
             http,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url,
             version: version.to_string(),
         })
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/{}/{}", self.base_url, self.version, path.trim_start_matches('/'))
+    /// The URL of `path` under the base URL and API version, every part percent-encoded.
+    pub fn url(&self, path: &GraphPath) -> Result<reqwest::Url, GraphError> {
+        let mut url = self.base_url.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|_| GraphError::InvalidRequest("the Graph base URL cannot take a path".into()))?;
+            segments.pop_if_empty().push(&self.version);
+            for s in &path.segments {
+                // `url` would drop these silently; an empty one would change the object named.
+                if s.is_empty() || s == "." || s == ".." {
+                    return Err(GraphError::InvalidRequest(format!(
+                        "`{s}` is not an object id or edge name"
+                    )));
+                }
+                segments.push(s);
+            }
+        }
+        if !path.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&path.query);
+        }
+        Ok(url)
     }
 
     /// `POST /{phone_number_id}/messages` with a Meta message object.
@@ -81,14 +134,9 @@ impl GraphClient {
         phone_number_id: &str,
         body: &Value,
     ) -> Result<SendResponse, GraphError> {
+        let path = GraphPath::new([phone_number_id, "messages"]);
         let v = self
-            .call(
-                reqwest::Method::POST,
-                &format!("{phone_number_id}/messages"),
-                token,
-                Some(body),
-                "messages",
-            )
+            .call(reqwest::Method::POST, &path, token, Some(body), "messages")
             .await?;
         serde_json::from_value(v.clone()).map_err(|_| GraphError::Unexpected {
             status: 200,
@@ -97,12 +145,12 @@ impl GraphClient {
     }
 
     /// `POST /{path}` with a JSON body (mark-as-read, typing indicator, management calls).
-    pub async fn post(&self, token: &str, path: &str, body: &Value) -> Result<Value, GraphError> {
+    pub async fn post(&self, token: &str, path: &GraphPath, body: &Value) -> Result<Value, GraphError> {
         self.call(reqwest::Method::POST, path, token, Some(body), "post").await
     }
 
     /// `DELETE /{path}`.
-    pub async fn delete(&self, token: &str, path: &str) -> Result<Value, GraphError> {
+    pub async fn delete(&self, token: &str, path: &GraphPath) -> Result<Value, GraphError> {
         self.call(reqwest::Method::DELETE, path, token, None, "delete").await
     }
 
@@ -126,14 +174,9 @@ impl GraphClient {
             .text("messaging_product", "whatsapp")
             .text("type", mime_type.to_string())
             .part("file", part);
+        let url = self.url(&GraphPath::new([phone_number_id, "media"]))?;
         let started = Instant::now();
-        let resp = self
-            .http
-            .post(self.url(&format!("{phone_number_id}/media")))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await;
+        let resp = self.http.post(url).bearer_auth(token).multipart(form).send().await;
         let result = Self::read(resp).await;
         metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => "media")
             .record(started.elapsed().as_secs_f64());
@@ -169,20 +212,21 @@ impl GraphClient {
     }
 
     /// `GET /{path}`.
-    pub async fn get(&self, token: &str, path: &str) -> Result<Value, GraphError> {
+    pub async fn get(&self, token: &str, path: &GraphPath) -> Result<Value, GraphError> {
         self.call(reqwest::Method::GET, path, token, None, "get").await
     }
 
     async fn call(
         &self,
         method: reqwest::Method,
-        path: &str,
+        path: &GraphPath,
         token: &str,
         body: Option<&Value>,
         endpoint: &'static str,
     ) -> Result<Value, GraphError> {
+        let url = self.url(path)?;
         let started = Instant::now();
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        let mut req = self.http.request(method, url).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -216,5 +260,63 @@ impl GraphClient {
                 body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> GraphClient {
+        GraphClient::new(base, "v23.0", Duration::from_secs(1)).expect("client")
+    }
+
+    #[test]
+    fn every_value_is_encoded_into_its_own_segment_or_parameter() {
+        let c = client("https://graph.facebook.com");
+        let path = GraphPath::new(["102290129340398", "message_templates"]).query("name", "po_notification#x");
+        assert_eq!(
+            c.url(&path).expect("url").as_str(),
+            "https://graph.facebook.com/v23.0/102290129340398/message_templates?name=po_notification%23x"
+        );
+        for (name, encoded) in [
+            ("zzz&name=order_shipped_image", "zzz%26name%3Dorder_shipped_image"),
+            ("a/b", "a%2Fb"),
+            ("a?b", "a%3Fb"),
+            ("..", ".."),
+            ("with space", "with+space"),
+            ("ünï 👋", "%C3%BCn%C3%AF+%F0%9F%91%8B"),
+        ] {
+            let url = c
+                .url(&GraphPath::new(["1", "message_templates"]).query("name", name))
+                .expect("url");
+            assert_eq!(url.query(), Some(format!("name={encoded}").as_str()), "{name}");
+            let back: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+            assert_eq!(back, vec![("name".to_string(), name.to_string())]);
+        }
+        for (segment, encoded) in [
+            ("a/b", "a%2Fb"),
+            ("x?access_token=1", "x%3Faccess_token=1"),
+            ("x#y", "x%23y"),
+            ("ünï", "%C3%BCn%C3%AF"),
+            ("a b", "a%20b"),
+        ] {
+            let url = c.url(&GraphPath::new([segment])).expect("url");
+            assert_eq!(url.path(), format!("/v23.0/{encoded}"), "{segment}");
+            assert_eq!(url.query(), None, "{segment}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_empty_ids_are_refused() {
+        let c = client("http://127.0.0.1:1/prefix/");
+        for bad in ["..", ".", ""] {
+            assert!(matches!(
+                c.url(&GraphPath::new([bad, "messages"])),
+                Err(GraphError::InvalidRequest(_))
+            ));
+        }
+        let ok = c.url(&GraphPath::new(["1", "messages"])).expect("url");
+        assert_eq!(ok.as_str(), "http://127.0.0.1:1/prefix/v23.0/1/messages");
     }
 }

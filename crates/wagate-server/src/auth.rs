@@ -62,9 +62,11 @@ impl FromRequestParts<AppState> for Caller {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("this endpoint needs an API key"))?;
+        // The scheme is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` are `Bearer`.
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
         let hash = wagate_core::signature::sha256_hex(token.as_bytes());

@@ -19,12 +19,27 @@ pub struct Config {
     pub bootstrap_api_key: Option<String>,
     pub default_country: Option<String>,
     pub default_recipient: Option<String>,
+    pub server: ServerConfig,
     pub webhook: WebhookConfig,
     pub sender: SenderConfig,
     pub media: MediaConfig,
     pub database: DatabaseConfig,
     pub sandbox: SandboxConfig,
     pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub header_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub webhook_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
+    pub upload_timeout_seconds: u64,
+    pub max_connections: usize,
+    pub max_uri_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +132,7 @@ struct FileConfig {
     api_version: String,
     bootstrap_api_key: String,
     phone: PhoneSection,
+    server: ServerConfig,
     webhook: WebhookConfig,
     sender: SenderConfig,
     media: MediaConfig,
@@ -270,6 +286,7 @@ impl Config {
             bootstrap_api_key: none_if_empty(file.bootstrap_api_key),
             default_country: none_if_empty(file.phone.default_country),
             default_recipient: none_if_empty(file.phone.default_recipient),
+            server: file.server,
             webhook: file.webhook,
             sender: file.sender,
             media: file.media,
@@ -430,6 +447,51 @@ impl Config {
             problems.push(format!(
                 "database.sqlite_synchronous = `{}`: use \"full\" or \"normal\"",
                 self.database.sqlite_synchronous
+            ));
+        }
+        let s = &self.server;
+        for (key, v) in [
+            ("server.header_timeout_seconds", s.header_timeout_seconds),
+            ("server.idle_timeout_seconds", s.idle_timeout_seconds),
+            ("server.webhook_timeout_seconds", s.webhook_timeout_seconds),
+            ("server.request_timeout_seconds", s.request_timeout_seconds),
+            ("server.upload_timeout_seconds", s.upload_timeout_seconds),
+        ] {
+            if v == 0 {
+                problems.push(format!("{key} = 0: use at least 1 (seconds)"));
+            }
+        }
+        if s.max_connections < 16 {
+            problems.push(format!(
+                "server.max_connections = {}: use at least 16 (the default is 10000)",
+                s.max_connections
+            ));
+        }
+        if s.max_uri_bytes < 1024 || s.max_uri_bytes > crate::limits::HYPER_MAX_URI {
+            problems.push(format!(
+                "server.max_uri_bytes = {}: use 1024 to {}",
+                s.max_uri_bytes,
+                crate::limits::HYPER_MAX_URI
+            ));
+        }
+        if s.max_header_bytes < 4096 || s.max_header_bytes > crate::limits::HYPER_MAX_BUF / 2 {
+            problems.push(format!(
+                "server.max_header_bytes = {}: use 4096 to {}",
+                s.max_header_bytes,
+                crate::limits::HYPER_MAX_BUF / 2
+            ));
+        }
+        if s.max_headers < 16 || s.max_headers > crate::limits::HYPER_MAX_HEADERS {
+            problems.push(format!(
+                "server.max_headers = {}: use 16 to {}",
+                s.max_headers,
+                crate::limits::HYPER_MAX_HEADERS
+            ));
+        }
+        if self.sender.graph_timeout_seconds >= s.request_timeout_seconds {
+            problems.push(format!(
+                "server.request_timeout_seconds = {} must exceed sender.graph_timeout_seconds = {}, or ?wait=accepted is cut off before Meta answers",
+                s.request_timeout_seconds, self.sender.graph_timeout_seconds
             ));
         }
         if self.sender.concurrency == 0 {

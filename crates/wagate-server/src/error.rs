@@ -1,13 +1,17 @@
 //! The API's one error type and its one mapping to the HTTP error body:
 //! `{"error": {"code", "message", "details", "meta", "hint"}}`.
 
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 use wagate_store::StoreError;
+
+use crate::AppState;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -107,6 +111,8 @@ impl From<wagate_graph::GraphError> for ApiError {
                     .meta(serde_json::to_value(error.as_ref()).unwrap_or_default())
                     .hint(error.hint())
             }
+            GraphError::InvalidRequest(m) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", m.clone())
+                .hint("an id or name in this request cannot be sent to Meta as it is spelt"),
             GraphError::Transport(_) | GraphError::Unexpected { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, "meta_unreachable", e.to_string())
                     .hint("Meta could not be reached or answered oddly; try again")
@@ -146,3 +152,146 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Gives every error the framework answers by itself the one error body: extractor rejections
+/// (a query or JSON body that does not deserialise, a missing multipart boundary), 404 and 405,
+/// 408 from the route deadlines, 413 from the body limits. An answer that already carries the
+/// body passes unchanged.
+pub async fn one_error_shape(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let allowed = allow
+        .as_ref()
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut out = framework_error(&state, status, &method, &path, &text, &allowed).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
+}
+
+/// The framework's own refusal (`text` is what it said), as an [`ApiError`].
+fn framework_error(
+    state: &AppState,
+    status: StatusCode,
+    method: &Method,
+    path: &str,
+    text: &str,
+    allowed: &str,
+) -> ApiError {
+    let said = |prefix: &str| text.strip_prefix(prefix).map(str::trim);
+    match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            if let Some(rest) = said("Failed to deserialize query string:") {
+                // serde_path_to_error puts the field first: `limit: invalid digit found in string`.
+                let (field, problem) = rest.split_once(": ").unwrap_or(("query", rest));
+                return ApiError::invalid_field(
+                    field,
+                    format!("query parameter `{field}`: {problem}"),
+                    format!("fix `{field}` in the query string; see /openapi.json for its type"),
+                )
+                .details(json!({"field": field, "problem": problem}));
+            }
+            if let Some(rest) = said("Failed to parse the request body as JSON:") {
+                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {rest}"))
+                    .details(json!({"field": "body"}))
+                    .hint("send a JSON object; check quotes, commas and brackets");
+            }
+            if let Some(rest) = said("Failed to deserialize the JSON body into the target type:") {
+                let field = rest.split_once(": ").map(|(f, _)| f).unwrap_or("body");
+                return ApiError::invalid_field(field, format!("the body does not fit: {rest}"), "see /openapi.json for the body's shape");
+            }
+            if text.contains("boundary") || text.to_ascii_lowercase().contains("multipart") {
+                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", format!("the body is not multipart/form-data: {text}"))
+                    .details(json!({"field": "body"}))
+                    .hint("send multipart/form-data with a `file` part, e.g. curl -F file=@photo.jpg");
+            }
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", non_empty(text, "the request is malformed"))
+                .hint("see /openapi.json for this endpoint's parameters")
+        }
+        StatusCode::NOT_FOUND => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {method} {path}"))
+            .details(json!({"field": "path"}))
+            .hint("see /openapi.json for the API"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .details(json!({"field": "method", "allowed": allowed.split(',').map(str::trim).filter(|m| !m.is_empty()).collect::<Vec<_>>()}))
+        .hint(format!("use one of: {allowed}")),
+        StatusCode::REQUEST_TIMEOUT => {
+            metrics::counter!("wagate_connections_closed_total", "reason" => "request_timeout").increment(1);
+            let (key, secs) = deadline_of(state, path);
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request was not received and answered within {secs} s"),
+            )
+            .details(json!({"field": "body", "limit_seconds": secs}))
+            .hint(format!("send the whole request promptly; the deadline is {key}"))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            let (key, limit) = body_limit_of(state, path);
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than the {limit} bytes allowed here"))
+                .details(json!({"field": "body", "limit": limit}))
+                .hint(format!("send a smaller body; the limit is {key}"))
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            non_empty(text, "the body's Content-Type is not accepted here"),
+        )
+        .details(json!({"field": "content-type"}))
+        .hint("send `Content-Type: application/json` (multipart/form-data for media uploads)"),
+        other => ApiError::new(other, "http_error", non_empty(text, other.canonical_reason().unwrap_or("error")))
+            .hint("see /openapi.json for the API"),
+    }
+}
+
+fn non_empty(text: &str, fallback: &str) -> String {
+    if text.is_empty() {
+        fallback.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The deadline that applies to `path`, and its configuration key.
+fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
+    let s = &state.config.server;
+    if path.starts_with("/webhooks/") {
+        ("server.webhook_timeout_seconds", s.webhook_timeout_seconds)
+    } else if path == "/v1/media" {
+        ("server.upload_timeout_seconds", s.upload_timeout_seconds)
+    } else {
+        ("server.request_timeout_seconds", s.request_timeout_seconds)
+    }
+}
+
+/// The body limit that applies to `path`, and where it comes from.
+fn body_limit_of(state: &AppState, path: &str) -> (&'static str, usize) {
+    if path.starts_with("/webhooks/") {
+        ("webhook.max_body_bytes", state.config.webhook.max_body_bytes)
+    } else if path == "/v1/media" {
+        ("100 MiB, Meta's largest media file", crate::api::MEDIA_UPLOAD_LIMIT)
+    } else {
+        ("2 MiB for API requests", crate::api::API_BODY_LIMIT)
+    }
+}

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use wagate_core::signature::{constant_time_eq, verify_hub, SignatureError};
-use wagate_core::webhook::{parse_updates, Routing};
+use wagate_core::webhook::{parse_updates, Routing, Update, INVALID};
 use wagate_store::{AppliedWebhook, NewJournalEntry};
 
 use crate::error::ApiError;
@@ -50,8 +50,21 @@ fn verify_with(state: &AppState, account: Option<&str>, q: &HashMap<String, Stri
     if mode == Some("subscribe") && matched {
         (StatusCode::OK, [("content-type", "text/plain")], challenge).into_response()
     } else {
-        metrics::counter!("wagate_webhooks_rejected_total", "reason" => "verify_token").increment(1);
-        (StatusCode::FORBIDDEN, "verification failed: hub.mode must be subscribe and hub.verify_token must match the account's verify token").into_response()
+        let (field, message) = if mode != Some("subscribe") {
+            ("hub.mode", "hub.mode must be `subscribe`")
+        } else {
+            (
+                "hub.verify_token",
+                "hub.verify_token does not match the account's verify token",
+            )
+        };
+        reject(
+            "verify_token",
+            ApiError::new(StatusCode::FORBIDDEN, "verification_failed", message)
+                .details(serde_json::json!({"field": field}))
+                .hint("in Meta's App Dashboard (WhatsApp > Configuration), enter the verify_token configured for this account"),
+        )
+        .into_response()
     }
 }
 
@@ -293,29 +306,38 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
     }
     let batch: Vec<AppliedWebhook> = pending
         .iter()
-        .map(|entry| match parse_updates(&entry.body) {
-            Ok(updates) => AppliedWebhook {
+        .map(|entry| {
+            let updates: Vec<(Option<String>, Update)> = parse_updates(&entry.body)
+                .into_iter()
+                .map(|u| {
+                    let account = state
+                        .accounts
+                        .route(u.waba_id(), u.phone_number_id())
+                        .map(|a| a.id.clone())
+                        .or_else(|| entry.account_id.clone());
+                    (account, u)
+                })
+                .collect();
+            let mut error = None;
+            for (_, u) in &updates {
+                if let Update::Other(o) = u {
+                    if o.event_type == INVALID {
+                        let reason = o.payload["reason"].as_str().unwrap_or_default();
+                        tracing::warn!(journal_id = entry.id, %reason, "an acknowledged webhook could not be processed; kept as a webhook.invalid event");
+                        metrics::counter!("wagate_webhooks_invalid_total").increment(1);
+                        if o.payload["path"].is_null() {
+                            // The whole body is unusable: the journal row says so too.
+                            error = Some(reason.to_string());
+                        }
+                    }
+                }
+            }
+            AppliedWebhook {
                 journal_id: entry.id,
                 received_at: entry.received_at,
-                updates: updates
-                    .into_iter()
-                    .map(|u| {
-                        let account = state
-                            .accounts
-                            .route(u.waba_id(), u.phone_number_id())
-                            .map(|a| a.id.clone())
-                            .or_else(|| entry.account_id.clone());
-                        (account, u)
-                    })
-                    .collect(),
-                error: None,
-            },
-            Err(e) => AppliedWebhook {
-                journal_id: entry.id,
-                received_at: entry.received_at,
-                updates: vec![],
-                error: Some(e.to_string()),
-            },
+                updates,
+                error,
+            }
         })
         .collect();
     let stats = state.store.apply_webhooks(&batch).await?;

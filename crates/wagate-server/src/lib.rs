@@ -12,9 +12,11 @@ pub mod auth;
 pub mod config;
 mod error;
 mod inbound;
+pub mod limits;
 mod media;
 pub mod openapi;
 mod sender;
+mod serve;
 mod telemetry;
 
 use std::net::SocketAddr;
@@ -141,13 +143,14 @@ impl Gateway {
             tokio::spawn(media::run(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
-        let shutdown = cancel.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "server stopped");
-            }
-        });
+        let s = &state.config.server;
+        let connection_limits = serve::Limits {
+            header_timeout: Duration::from_secs(s.header_timeout_seconds),
+            idle_timeout: Duration::from_secs(s.idle_timeout_seconds),
+            max_connections: limits::connection_cap(s.max_connections),
+            max_buf_size: limits::HYPER_MAX_BUF,
+        };
+        let server = tokio::spawn(serve::serve(listener, app, connection_limits, cancel.clone()));
         Ok(Gateway {
             addr,
             state,
@@ -204,25 +207,51 @@ async fn ensure_api_key(
     Ok(Some(secret))
 }
 
-/// Every route of the gateway.
+/// Every route of the gateway, with the limits and the one error body around them.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.config.webhook.max_body_bytes;
+    use axum::http::{header, HeaderValue, StatusCode};
+    let limits = &state.config.server;
+    let webhook_deadline = tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(limits.webhook_timeout_seconds),
+    );
     Router::new()
         .route("/webhooks/whatsapp", get(inbound::verify).post(inbound::receive))
         .route(
             "/webhooks/whatsapp/{account}",
             get(inbound::verify_account).post(inbound::receive_account),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .merge(api::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.webhook.max_body_bytes,
+        ))
+        .layer(webhook_deadline)
+        .merge(api::routes(limits))
         .route("/health", get(telemetry::health))
         .route("/ready", get(telemetry::ready))
         .route("/metrics", get(telemetry::metrics))
         .route("/openapi.json", get(openapi::serve))
-        .fallback(|| async {
-            ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-                .hint("see /openapi.json for the API")
+        .fallback(|uri: axum::http::Uri, method: axum::http::Method| async move {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such endpoint: {method} {}", uri.path()),
+            )
+            .details(serde_json::json!({"field": "path"}))
+            .hint("see /openapi.json for the API")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::one_error_shape,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::check_request,
+        ))
+        // The verify endpoint echoes Meta's challenge: no browser may read an answer as HTML.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state(state)
 }
 

@@ -85,7 +85,14 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
             error: "the media's account is no longer configured".into(),
         };
     };
-    let info = match state.graph.get(&account.access_token, &m.meta_media_id).await {
+    let info = match state
+        .graph
+        .get(
+            &account.access_token,
+            &wagate_graph::GraphPath::new([m.meta_media_id.as_str()]),
+        )
+        .await
+    {
         Ok(i) => i,
         Err(e) => return retry(format!("getting the media URL: {e}")),
     };

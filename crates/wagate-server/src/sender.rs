@@ -190,5 +190,6 @@ pub fn graph_error_json(e: &GraphError) -> Value {
         GraphError::Unexpected { status, body } => {
             json!({"code": "unexpected_response", "title": format!("HTTP {status}"), "details": body, "hint": "Meta answered something unexpected", "retry": "retry"})
         }
+        GraphError::InvalidRequest(m) => local_error("invalid_request", m),
     }
 }

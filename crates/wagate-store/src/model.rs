@@ -80,7 +80,8 @@ pub struct AppliedWebhook {
     pub journal_id: i64,
     pub received_at: i64,
     pub updates: Vec<(Option<String>, Update)>,
-    /// Set when the body could not be parsed at all; the entry is marked failed with it.
+    /// Set when the body could not be parsed at all: the entry is marked failed with this reason
+    /// (its `webhook.invalid` event is among the updates).
     pub error: Option<String>,
 }
 

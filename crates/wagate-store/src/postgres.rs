@@ -92,12 +92,20 @@ impl PgStore {
             ));
         }
         for w in batch.iter().filter(|w| w.error.is_some()) {
-            sqlx::query("UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3")
-                .bind(now)
-                .bind(&w.error)
-                .bind(w.journal_id)
-                .execute(&mut **tx)
-                .await?;
+            let marked = sqlx::query(
+                "UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(&w.error)
+            .bind(w.journal_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if marked != 1 && w.journal_id > 0 {
+                return Err(crate::StoreError::Conflict(
+                    "a journal entry was processed by another gateway".into(),
+                ));
+            }
         }
         Ok(())
     }

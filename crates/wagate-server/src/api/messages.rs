@@ -408,12 +408,23 @@ pub async fn list(
             "use inbound or outbound",
         ));
     }
+    if let Some(c) = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty() && !wagate_core::ids::is_id("msg", c))
+    {
+        return Err(ApiError::invalid_field(
+            "cursor",
+            format!("cursor `{c}` is not a cursor of this list"),
+            "pass the next_cursor of the previous page as it was given, or leave cursor out for the first page",
+        ));
+    }
     let filter = MessageFilter {
         account_id,
         direction: q.direction,
         status: q.status,
         wa_id: q.wa_id.map(|w| w.chars().filter(char::is_ascii_digit).collect()),
-        before_id: q.cursor,
+        before_id: q.cursor.filter(|c| !c.is_empty()),
         limit: limit + 1,
     };
     let mut rows = state.store.list_messages(&filter).await?;
@@ -493,7 +504,7 @@ pub async fn mark_read(
         .graph
         .post(
             &account.access_token,
-            &format!("{}/messages", m.phone_number_id),
+            &wagate_graph::GraphPath::new([m.phone_number_id.as_str(), "messages"]),
             &meta_body,
         )
         .await?;

@@ -6,14 +6,32 @@ pub mod messages;
 pub mod notify;
 pub mod templates;
 
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Deserializer};
+use tower_http::timeout::TimeoutLayer;
 
+use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// Largest JSON body of an API request.
+pub const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest media upload: Meta's largest file (documents, 100 MB), with room for the form.
+pub const MEDIA_UPLOAD_LIMIT: usize = 101 * 1024 * 1024;
+
+/// Every `/v1` route, each bounded by its deadline (`server.request_timeout_seconds`, uploads
+/// `server.upload_timeout_seconds`) and its body limit.
+pub fn routes(limits: &ServerConfig) -> Router<AppState> {
+    let deadline = |secs: u64| TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(secs));
+    let upload = Router::new()
+        .route("/v1/media", post(crate::media::upload))
+        .layer(DefaultBodyLimit::max(MEDIA_UPLOAD_LIMIT))
+        .layer(deadline(limits.upload_timeout_seconds));
     Router::new()
         .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/{id}", get(messages::get_one))
@@ -24,11 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))
         .route("/v1/media/{id}", get(crate::media::serve))
-        .route(
-            "/v1/media",
-            post(crate::media::upload).layer(axum::extract::DefaultBodyLimit::max(101 * 1024 * 1024)),
-        )
         .route("/v1/templates/{name}", axum::routing::delete(templates::delete))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(deadline(limits.request_timeout_seconds))
+        .merge(upload)
 }
 
 /// Page size from `?limit=`: 1–500, default 50.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use wagate_core::time::rfc3339_ms;
+use wagate_graph::GraphPath;
 use wagate_store::Template;
 
 use crate::api::resolve_account;
@@ -98,10 +99,10 @@ pub async fn sync_account(state: &AppState, account: &AccountRuntime) -> ApiResu
     let mut templates = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..1000 {
-        let path = match &after {
-            Some(a) => format!("{}/message_templates?limit=100&after={a}", account.waba_id),
-            None => format!("{}/message_templates?limit=100", account.waba_id),
-        };
+        let mut path = GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("limit", "100");
+        if let Some(a) = &after {
+            path = path.query("after", a.as_str());
+        }
         let page = state.graph.get(&account.access_token, &path).await?;
         templates.extend(
             page["data"]
@@ -194,6 +195,7 @@ pub async fn create(
             ));
         }
     }
+    check_name(body["name"].as_str().unwrap_or_default())?;
     if !body.get("components").is_some_and(Value::is_array) {
         return Err(ApiError::invalid_field(
             "components",
@@ -205,7 +207,7 @@ pub async fn create(
         .graph
         .post(
             &account.access_token,
-            &format!("{}/message_templates", account.waba_id),
+            &GraphPath::new([account.waba_id.as_str(), "message_templates"]),
             &body,
         )
         .await?;
@@ -232,16 +234,27 @@ pub async fn delete(
     Query(q): Query<AccountQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
+    check_name(&name)?;
     let account = resolve_account(&state, &caller, q.account.as_deref())?;
     state
         .graph
         .delete(
             &account.access_token,
-            &format!("{}/message_templates?name={name}", account.waba_id),
+            &GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("name", name.as_str()),
         )
         .await?;
     let deleted = state.store.delete_templates(&account.id, &name).await?;
     Ok(Json(json!({"deleted": deleted})))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    wagate_core::validate::template_name(name).map_err(|problem| {
+        ApiError::invalid_field(
+            "name",
+            problem,
+            "use the template's name as Meta shows it, e.g. order_shipped (GET /v1/templates lists them)",
+        )
+    })
 }
 
 /// Checks a template send against the catalog. `Ok(Some(warning))` when the catalog was never
