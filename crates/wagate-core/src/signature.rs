@@ -21,24 +21,25 @@ pub fn sign_hub(app_secret: &str, body: &[u8]) -> String {
 }
 
 /// Checks a header against the raw body with any of the app secrets, in constant time per secret.
+/// Returns the position of the secret that signed it.
 pub fn verify_hub<'a>(
     header: Option<&str>,
     body: &[u8],
     secrets: impl IntoIterator<Item = &'a str>,
-) -> Result<(), SignatureError> {
+) -> Result<usize, SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_part = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     let expected = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
     if expected.len() != 32 {
         return Err(SignatureError::Malformed);
     }
-    for secret in secrets {
+    for (i, secret) in secrets.into_iter().enumerate() {
         let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
             continue;
         };
         mac.update(body);
         if mac.verify_slice(&expected).is_ok() {
-            return Ok(());
+            return Ok(i);
         }
     }
     Err(SignatureError::Mismatch)
@@ -97,7 +98,8 @@ mod tests {
         assert_eq!(sign_hub("0123456789abcdef0123456789abcdef", body), header);
         assert_eq!(
             verify_hub(Some(header), body, ["other", "0123456789abcdef0123456789abcdef"]),
-            Ok(())
+            Ok(1),
+            "the position of the secret that signed it"
         );
         assert_eq!(verify_hub(None, body, ["x"]), Err(SignatureError::Missing));
         assert_eq!(verify_hub(Some("sha1=ab"), body, ["x"]), Err(SignatureError::Malformed));

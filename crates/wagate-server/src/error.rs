@@ -79,6 +79,17 @@ impl ApiError {
             .hint(hint)
     }
 
+    /// A body that is not JSON (or not the JSON expected).
+    pub fn invalid_json(problem: impl std::fmt::Display, hint: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {problem}"),
+        )
+        .details(json!({"field": "body"}))
+        .hint(hint)
+    }
+
     pub fn not_found(what: &str, id: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} with id `{id}`")).hint(format!(
             "check the {what} id; it may belong to an account your API key cannot see"
@@ -210,9 +221,7 @@ fn framework_error(
                 .details(json!({"field": field, "problem": problem}));
             }
             if let Some(rest) = said("Failed to parse the request body as JSON:") {
-                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {rest}"))
-                    .details(json!({"field": "body"}))
-                    .hint("send a JSON object; check quotes, commas and brackets");
+                return ApiError::invalid_json(rest, "send a JSON object; check quotes, commas and brackets");
             }
             if let Some(rest) = said("Failed to deserialize the JSON body into the target type:") {
                 let field = rest.split_once(": ").map(|(f, _)| f).unwrap_or("body");

@@ -104,12 +104,13 @@ async fn receive_with(
         None => None,
     };
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
-    let secrets: Vec<&str> = match scoped {
-        Some(a) => vec![a.app_secret.as_str()],
-        None => state.accounts.all().iter().map(|a| a.app_secret.as_str()).collect(),
+    let candidates: Vec<&crate::AccountRuntime> = match scoped {
+        Some(a) => vec![a],
+        None => state.accounts.all().iter().collect(),
     };
-    if let Err(e) = verify_hub(header, &body, secrets) {
-        return Err(match e {
+    let signer = match verify_hub(header, &body, candidates.iter().map(|a| a.app_secret.as_str())) {
+        Ok(i) => candidates.get(i).copied(),
+        Err(e) => return Err(match e {
             SignatureError::Missing => reject(
                 "signature_missing",
                 ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
@@ -121,19 +122,12 @@ async fn receive_with(
                     "check that the account's app_secret is the App Secret of the Meta app that sends these webhooks",
                 ),
             ),
-        });
-    }
-    let routing = Routing::parse(&body).map_err(|e| {
-        reject(
-            "malformed",
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_webhook",
-                format!("the body is not a JSON webhook: {e}"),
-            ),
-        )
-    })?;
-    let mut account_id = scoped.map(|a| a.id.clone());
+        }),
+    };
+    // A signed body is Meta's, whatever its shape: it is kept, and one that cannot be processed
+    // becomes a `webhook.invalid` event (refusing it would only make Meta retry it for days).
+    let routing = Routing::parse(&body);
+    let mut account_id = None;
     let mut unknown = None;
     for (waba, phone) in routing.targets() {
         match state.accounts.route(waba, phone) {
@@ -143,6 +137,8 @@ async fn receive_with(
             _ => unknown = Some((waba.map(str::to_string), phone.map(str::to_string))),
         }
     }
+    // A body that names no account (it is not of Meta's shape) belongs to the one that signed it.
+    let account_id = account_id.or_else(|| scoped.or(signer).map(|a| a.id.clone()));
     let mut journal_state = "pending";
     if let Some((waba, phone)) = unknown {
         if state.config.webhook.unknown_accounts == "quarantine" {

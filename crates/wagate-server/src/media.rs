@@ -214,6 +214,7 @@ pub async fn upload(
     };
     let bad_form = |e: String| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_upload", e)
+            .details(json!({"field": "file"}))
             .hint("send multipart/form-data with the file in a part named `file` (curl -F file=@photo.jpg)")
     };
     let mut file = None;

@@ -311,14 +311,8 @@ pub async fn send(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
     caller.require("send")?;
-    let body: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-        .hint("send a JSON object with Content-Type: application/json")
-    })?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid_json(e, "send a JSON object with Content-Type: application/json"))?;
     let wait = match q.wait.as_deref() {
         None => false,
         Some("accepted") => true,
@@ -466,14 +460,8 @@ pub async fn mark_read(
     let req: ReadRequest = if body.is_empty() {
         ReadRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not valid JSON: {e}"),
-            )
-            .hint("send {} or {\"typing_indicator\": true}")
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_json(e, "send {} or {\"typing_indicator\": true}"))?
     };
     let m = state
         .store

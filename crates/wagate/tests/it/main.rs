@@ -2,10 +2,12 @@
 //! database per test (PostgreSQL when WAGATE_TEST_POSTGRES_URL is set, else SQLite).
 
 mod api;
+mod bad_input;
 mod binary;
 mod conformance;
 mod helpers;
 mod inbound;
 mod media;
 mod sending;
+mod slow_clients;
 mod templates;

@@ -1,0 +1,266 @@
+//! The real binary under idle and slow connections, with small limits configured: Meta's
+//! webhooks and `/health` still get through, and every slow or idle socket is closed within
+//! its configured time.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+use tokio::time::Instant;
+
+use crate::helpers::{APP_SECRET, PHONE_ID, TOKEN, USER, VERIFY_TOKEN, WABA};
+
+const HEADER_TIMEOUT: u64 = 1;
+const IDLE_TIMEOUT: u64 = 2;
+const WEBHOOK_TIMEOUT: u64 = 2;
+const MAX_CONNECTIONS: usize = 64;
+/// Slack on top of a configured time before a socket must be closed (a loaded CI machine).
+const SLACK: Duration = Duration::from_secs(3);
+
+/// Reads until the server closes the socket; returns what it sent, or `None` if it stays open
+/// past `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn webhook_body(wamid: &str) -> Vec<u8> {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_ID},
+        "contacts": [{"profile": {"name": "Sheena"}, "wa_id": USER}],
+        "messages": [{"from": USER, "id": wamid, "timestamp": "1751000000", "type": "text", "text": {"body": "still here"}}]}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_cannot_lock_out_meta() {
+    let sim = wagate_sim::Simulator::new(wagate_sim::SimConfig {
+        access_token: TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        ..wagate_sim::SimConfig::default()
+    });
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+    tokio::spawn(sim.serve(sim_listener, std::future::pending()));
+
+    let dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("slow"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("wagate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nidle_timeout_seconds = {IDLE_TIMEOUT}\n\
+             webhook_timeout_seconds = {WEBHOOK_TIMEOUT}\nrequest_timeout_seconds = 10\nmax_connections = {MAX_CONNECTIONS}\n\
+             [sender]\ngraph_timeout_seconds = 5\n"
+        ),
+    )
+    .expect("config");
+    let db = match wagate_store::testing::fresh_postgres_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("wagate.db").display()),
+    };
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_LOG", "warn")
+        .env("WAGATE_CONFIG", &config)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", &db)
+        .env("WAGATE_GRAPH_URL", &sim_url)
+        .env("WAGATE_BOOTSTRAP_API_KEY", &key)
+        .env("WHATSAPP_ACCESS_TOKEN", TOKEN)
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .current_dir(&dir)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wagate serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(rest) = line.strip_prefix("wagate listening on http://") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the gateway starts")
+    .expect("the listening line");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    // Over twice the connection cap of idle sockets.
+    let mut idle = Vec::new();
+    for _ in 0..(MAX_CONNECTIONS * 2 + 20) {
+        idle.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    // Slowloris: a request head trickled one line at a time, never finished.
+    let mut slowloris = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(format!("POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: 1\r\n").as_bytes())
+            .await
+            .expect("write");
+        slowloris.push((Instant::now(), s));
+    }
+    let trickle: Vec<_> = slowloris
+        .into_iter()
+        .map(|(started, mut s)| {
+            tokio::spawn(async move {
+                for n in 0..40 {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    if s.write_all(format!("X-More-{n}: 1\r\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                (started, s)
+            })
+        })
+        .collect();
+    // A signed webhook whose body comes at one byte every 250 ms.
+    let mut slow_bodies = Vec::new();
+    for i in 0..5 {
+        let body = webhook_body(&format!("wamid.slowbody{i}"));
+        let sig = wagate_core::signature::sign_hub(APP_SECRET, &body);
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(
+            format!(
+                "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {sig}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+        slow_bodies.push((Instant::now(), body, s));
+    }
+    let dribble: Vec<_> = slow_bodies
+        .into_iter()
+        .map(|(started, body, mut s)| {
+            tokio::spawn(async move {
+                for b in body.iter().take(40) {
+                    if s.write_all(&[*b]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                (started, s)
+            })
+        })
+        .collect();
+
+    // Meta and a health check get through at once, on new connections, under all of that.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let base = format!("http://{addr}");
+    for i in 0..5 {
+        let health = http.get(format!("{base}/health")).send().await.expect("health answers");
+        assert_eq!(health.status().as_u16(), 200);
+        let body = webhook_body(&format!("wamid.meta{i}"));
+        let r = http
+            .post(format!("{base}/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                wagate_core::signature::sign_hub(APP_SECRET, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("a signed webhook is answered");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+
+    // Every trickled head is cut off once its head took longer than the header timeout.
+    for t in trickle {
+        let (started, mut s) = t.await.expect("trickle");
+        let waited = started.elapsed();
+        let within = (Duration::from_secs(HEADER_TIMEOUT) + SLACK).saturating_sub(waited);
+        assert!(
+            closed_within(&mut s, within).await.is_some(),
+            "a trickled head was still open after {:?}",
+            started.elapsed()
+        );
+    }
+    // Every slow body is answered 408 in the error shape and closed.
+    for d in dribble {
+        let (started, mut s) = d.await.expect("dribble");
+        let within = (Duration::from_secs(WEBHOOK_TIMEOUT) + SLACK).saturating_sub(started.elapsed());
+        let got = closed_within(&mut s, within)
+            .await
+            .unwrap_or_else(|| panic!("a slow body was still open after {:?}", started.elapsed()));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    }
+    // Every idle socket is closed: the oldest to make room, the rest after the idle timeout.
+    let idle_started = Instant::now();
+    for mut s in idle {
+        let within = (Duration::from_secs(IDLE_TIMEOUT) + SLACK).saturating_sub(idle_started.elapsed());
+        assert!(
+            closed_within(&mut s, within).await.is_some(),
+            "an idle socket stayed open"
+        );
+    }
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for reason in ["header_timeout", "idle_timeout", "evicted", "request_timeout"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("wagate_connections_closed_total") && l.contains(&format!("reason=\"{reason}\"")))
+            .unwrap_or_else(|| panic!("no {reason} count in:\n{metrics}"));
+        let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_default();
+        assert!(n >= 1.0, "{line}");
+    }
+    // The webhooks that got through were journalled and processed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: serde_json::Value = http
+            .get(format!("{base}/v1/events?type=message.received"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
+        let n = events["data"].as_array().map(Vec::len).unwrap_or_default();
+        if n == 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{events}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.start_kill();
+}
