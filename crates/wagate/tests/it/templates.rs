@@ -227,3 +227,74 @@ async fn a_template_paused_by_meta_is_refused_by_meta_and_then_by_the_catalog() 
         .iter()
         .any(|e| e["type"] == "template.status_updated" && e["payload"]["status"] == "PAUSED"));
 }
+
+/// Template names go into Meta's query string (`DELETE /{waba}/message_templates?name=`): a name
+/// spelt with URL metacharacters must arrive as that one name and reach no other template.
+#[tokio::test]
+async fn names_with_url_metacharacters_reach_no_other_template_at_meta() {
+    let app = spawn_app().await;
+    let names = || async {
+        let r: Value = app
+            .http
+            .get(format!("{}/v23.0/{WABA}/message_templates?limit=100", app.sim_url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let mut n: Vec<String> = r["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .collect();
+        n.sort();
+        n
+    };
+    sync(&app).await;
+    let before = names().await;
+    assert!(before.contains(&"po_notification".to_string()), "{before:?}");
+    for name in [
+        "po_notification#x",
+        "zzz&name=order_shipped_image",
+        "po_notification&name=hello_world",
+        "hello_world/../po_notification",
+        "hello_world?name=po_notification",
+        "..",
+        "hello world",
+        "héllo 👋",
+        "%70o_notification",
+    ] {
+        let path = wagate_graph::GraphPath::new([WABA, "message_templates"]).query("name", name);
+        let err = app
+            .gateway
+            .state
+            .graph
+            .delete(TOKEN, &path)
+            .await
+            .expect_err("no template has this name");
+        // The simulator names what it was asked to delete: exactly the name given.
+        let said = err.meta().and_then(|m| m.details()).unwrap_or_default();
+        assert_eq!(said, format!("Template {name} does not exist."), "{name}");
+    }
+    assert_eq!(names().await, before, "a delete reached another template");
+
+    // Through the gateway, such a name is refused before Meta is asked, and nothing changes.
+    for encoded in ["po_notification%23x", "zzz%26name%3Dorder_shipped_image", "hello_world%2F..%2Fx"] {
+        let r = app
+            .http
+            .delete(format!("{}/v1/templates/{encoded}", app.url))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status().as_u16(), 400, "{encoded}");
+        let e: Value = r.json().await.expect("json");
+        assert_eq!(e["error"]["details"]["field"], "name", "{e}");
+    }
+    assert_eq!(names().await, before);
+    let (_, catalog) = app.get("/v1/templates").await;
+    assert!(catalog["data"].as_array().is_some_and(|d| d.iter().any(|t| t["name"] == "po_notification")));
+}
