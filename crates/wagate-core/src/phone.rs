@@ -93,6 +93,8 @@ pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E1
     } else {
         digits.strip_prefix("00").map(str::to_string)
     };
+    // The digits of the number itself (without an international `00`).
+    let typed = international.clone().unwrap_or_else(|| digits.clone());
     let as_international = |d: &str| phonenumber::parse(None, format!("+{d}"));
     let parsed = match (international, default_country) {
         (Some(d), _) => as_international(&d),
@@ -125,7 +127,37 @@ pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E1
     if !is_possible(&parsed) {
         return Err(PhoneError::Impossible(input.to_string()));
     }
-    Ok(E164(parsed.format().mode(Mode::E164).to_string()))
+    let e164 = parsed.format().mode(Mode::E164).to_string();
+    // Never another number than the one typed. libphonenumber strips what it takes for a trunk
+    // prefix, which is right for `+49 (0)30…` but once read `+7 888 285 752 291` as
+    // `+7 828 575 2291`: the digits typed must be the number, with at most the country code
+    // and the country's trunk prefix before it.
+    let national = format!(
+        "{}{}",
+        "0".repeat(usize::from(parsed.national().zeros())),
+        parsed.national().value()
+    );
+    let code = parsed.code().value().to_string();
+    let trunk = parsed
+        .metadata(&DATABASE)
+        .and_then(|m| m.national_prefix())
+        .unwrap_or_default();
+    let readings = [
+        format!("{code}{national}"),
+        format!("{code}{trunk}{national}"),
+        national.clone(),
+        format!("{trunk}{national}"),
+    ];
+    if !readings.contains(&typed) {
+        return Err(PhoneError::Unparseable(
+            input.to_string(),
+            format!("it reads as {e164}, which is not the digits typed"),
+        ));
+    }
+    if e164.len() > 16 {
+        return Err(PhoneError::Impossible(input.to_string()));
+    }
+    Ok(E164(e164))
 }
 
 fn is_possible(n: &phonenumber::PhoneNumber) -> bool {
@@ -134,12 +166,13 @@ fn is_possible(n: &phonenumber::PhoneNumber) -> bool {
     }
     let len = n.national().to_string().len() as u16 + u16::from(n.national().zeros());
     // The data keeps possible lengths on the number types (the general descriptor is often empty).
+    // Local lengths (dialled without the area code) do not count: WhatsApp needs the whole number.
     let fits = |meta: &phonenumber::Metadata| {
         let d = meta.descriptors();
         [Some(d.general()), d.fixed_line(), d.mobile()]
             .into_iter()
             .flatten()
-            .any(|desc| desc.possible_length().contains(&len) || desc.possible_local_length().contains(&len))
+            .any(|desc| desc.possible_length().contains(&len))
     };
     // A number no region's patterns claim (such as +1 555 test numbers) has no metadata of its
     // own; then any region of its country code decides whether the length is possible.
@@ -196,6 +229,14 @@ mod tests {
             ("1650+5551234", None),
             ("++16505551234", None),
             ("./16505551234", None),
+            // Local numbers without their area code, found by the fuzzer (bench/fuzz.rs).
+            ("49159", None),
+            ("+1 555 1234", None),
+            ("(70-1/87", Some(country::Id::US)),
+            // Read by libphonenumber as +7 828 575 2291: digits typed would be dropped.
+            ("+7888285752291", None),
+            // E.164 has at most 15 digits.
+            ("+49 3071090 64489 740", None),
         ];
         for (input, country) in cases {
             assert!(normalize(input, *country).is_err(), "{input} should be refused");
@@ -206,7 +247,7 @@ mod tests {
 
     proptest! {
         /// Whatever is typed, normalising never panics, and what it accepts is E.164 (`+` and
-        /// 8 to 15 digits) that normalises to itself again.
+        /// at most 15 digits), ends with the digits typed, and normalises to itself again.
         #[test]
         fn anything_typed_is_refused_or_e164(input in "[0-9+()\\-. /a]{0,24}|\\PC{0,24}", us in any::<bool>()) {
             let country = us.then_some(country::Id::US);
@@ -214,7 +255,9 @@ mod tests {
                 let digits = &n.as_str()[1..];
                 prop_assert!(n.as_str().starts_with('+'));
                 prop_assert!(digits.chars().all(|c| c.is_ascii_digit()), "{}", n);
-                prop_assert!((8..=15).contains(&digits.len()), "{}", n);
+                prop_assert!(digits.len() <= 15, "{}", n);
+                let typed: String = input.chars().filter(char::is_ascii_digit).collect();
+                prop_assert!(typed.ends_with(&digits[digits.len().saturating_sub(4)..]), "{} from {}", n, input);
                 prop_assert_eq!(normalize(n.as_str(), None), Ok(n.clone()));
             }
         }

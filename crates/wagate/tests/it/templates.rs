@@ -282,7 +282,11 @@ async fn names_with_url_metacharacters_reach_no_other_template_at_meta() {
     assert_eq!(names().await, before, "a delete reached another template");
 
     // Through the gateway, such a name is refused before Meta is asked, and nothing changes.
-    for encoded in ["po_notification%23x", "zzz%26name%3Dorder_shipped_image", "hello_world%2F..%2Fx"] {
+    for encoded in [
+        "po_notification%23x",
+        "zzz%26name%3Dorder_shipped_image",
+        "hello_world%2F..%2Fx",
+    ] {
         let r = app
             .http
             .delete(format!("{}/v1/templates/{encoded}", app.url))
@@ -296,5 +300,7 @@ async fn names_with_url_metacharacters_reach_no_other_template_at_meta() {
     }
     assert_eq!(names().await, before);
     let (_, catalog) = app.get("/v1/templates").await;
-    assert!(catalog["data"].as_array().is_some_and(|d| d.iter().any(|t| t["name"] == "po_notification")));
+    assert!(catalog["data"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|t| t["name"] == "po_notification")));
 }
