@@ -614,6 +614,38 @@ mod tests {
     }
 
     #[test]
+    fn server_limits_are_checked_with_one_line_each() {
+        let dir = std::env::temp_dir().join(format!("wagate-cfg-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let file = dir.join("wagate.toml");
+        std::fs::write(
+            &file,
+            "[server]\nheader_timeout_seconds = 0\nrequest_timeout_seconds = 20\nmax_connections = 3\nmax_uri_bytes = 10\n[sender]\ngraph_timeout_seconds = 30\n",
+        )
+        .expect("write");
+        let errors = Config::load(Some(&file), &env(&[]), &Overrides::default())
+            .expect_err("bad limits")
+            .0;
+        for key in [
+            "server.header_timeout_seconds",
+            "server.request_timeout_seconds",
+            "server.max_connections",
+            "server.max_uri_bytes",
+        ] {
+            assert_eq!(
+                errors.iter().filter(|l| l.starts_with(key)).count(),
+                1,
+                "{key}: {errors:?}"
+            );
+        }
+        let (c, _) = Config::load(None, &env(&[]), &Overrides::default()).expect("defaults");
+        assert_eq!(
+            (c.server.header_timeout_seconds, c.server.max_connections),
+            (10, 10_000)
+        );
+    }
+
+    #[test]
     fn meta_variables_make_an_account() {
         let e = env(&[
             ("WHATSAPP_ACCESS_TOKEN", "tok"),
