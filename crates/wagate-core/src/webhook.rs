@@ -215,6 +215,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "user.preferences_updated",
     "webhook.unknown",
     "webhook.invalid",
+    "hook.disabled",
 ];
 
 /// The event of an acknowledged webhook (or a part of one) that cannot be processed: not JSON,

@@ -23,6 +23,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub sender: SenderConfig,
     pub media: MediaConfig,
+    pub hooks: HooksConfig,
     pub database: DatabaseConfig,
     pub sandbox: SandboxConfig,
     pub accounts: Vec<AccountConfig>,
@@ -40,6 +41,51 @@ pub struct ServerConfig {
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    pub retry_schedule_seconds: Vec<u64>,
+    pub allow_private_networks: bool,
+    pub timeout_seconds: u64,
+    pub concurrency_per_hook: usize,
+    pub response_excerpt_bytes: usize,
+    pub disable_after_seconds: u64,
+    /// Hooks defined in the file (`[[hooks.hook]]`).
+    #[serde(default)]
+    pub hook: Vec<HookConfig>,
+}
+
+/// A hook from the configuration file.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub secret: Option<String>,
+    pub description: Option<String>,
+    pub format: Option<String>,
+    pub media: Option<String>,
+}
+
+impl std::fmt::Debug for HookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +182,7 @@ struct FileConfig {
     webhook: WebhookConfig,
     sender: SenderConfig,
     media: MediaConfig,
+    hooks: HooksConfig,
     database: DatabaseConfig,
     sandbox: SandboxConfig,
     #[serde(default)]
@@ -185,6 +232,8 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY",
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
+    "WAGATE_HOOKS_RETRY_SCHEDULE",
+    "WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS",
     "WAGATE_LOG",
     "WAGATE_TEST_POSTGRES_URL",
 ];
@@ -290,6 +339,7 @@ impl Config {
             webhook: file.webhook,
             sender: file.sender,
             media: file.media,
+            hooks: file.hooks,
             database: file.database,
             sandbox: file.sandbox,
             accounts: file.accounts,
@@ -314,6 +364,27 @@ impl Config {
         }
         if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
             c.default_country = Some(v);
+        }
+        if let Some(v) = e(&["WAGATE_HOOKS_RETRY_SCHEDULE"], &mut problems) {
+            match v
+                .split(',')
+                .map(|s| s.trim().parse::<u64>())
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(schedule) => c.hooks.retry_schedule_seconds = schedule,
+                Err(_) => problems.push(format!(
+                    "WAGATE_HOOKS_RETRY_SCHEDULE = `{v}`: use comma-separated seconds, e.g. 5,300,1800"
+                )),
+            }
+        }
+        if let Some(v) = e(&["WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS"], &mut problems) {
+            match v.as_str() {
+                "true" | "1" => c.hooks.allow_private_networks = true,
+                "false" | "0" => c.hooks.allow_private_networks = false,
+                _ => problems.push(format!(
+                    "WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS = `{v}`: use true or false"
+                )),
+            }
         }
         if let Some(v) = e(&["WHATSAPP_API_VERSION"], &mut problems) {
             c.api_version = v;
@@ -493,6 +564,32 @@ impl Config {
                 "server.request_timeout_seconds = {} must exceed sender.graph_timeout_seconds = {}, or ?wait=accepted is cut off before Meta answers",
                 s.request_timeout_seconds, self.sender.graph_timeout_seconds
             ));
+        }
+        if self.hooks.retry_schedule_seconds.is_empty() {
+            problems.push("hooks.retry_schedule_seconds is empty: give at least one delay, e.g. [5, 300]".into());
+        }
+        if self.hooks.timeout_seconds == 0 || self.hooks.concurrency_per_hook == 0 {
+            problems.push("hooks.timeout_seconds and hooks.concurrency_per_hook must be at least 1".into());
+        }
+        let mut hook_names = std::collections::HashSet::new();
+        for (i, h) in self.hooks.hook.iter().enumerate() {
+            if !hook_names.insert(h.name.clone()) {
+                problems.push(format!("hooks.hook[{i}] ({}): the name is used twice", h.name));
+            }
+            if let Err(e) = crate::hooks::check_url_syntax(&h.url) {
+                problems.push(format!("hooks.hook[{i}] ({}).url: {e}", h.name));
+            }
+            for p in &h.events {
+                if let Err(e) = wagate_core::hooks::check_pattern(p) {
+                    problems.push(format!("hooks.hook[{i}] ({}).events: {e}", h.name));
+                }
+            }
+            for k in h.headers.keys().filter(|k| wagate_core::hooks::reserved_header(k)) {
+                problems.push(format!(
+                    "hooks.hook[{i}] ({}).headers: `{k}` is set by wagate itself",
+                    h.name
+                ));
+            }
         }
         if self.sender.concurrency == 0 {
             problems.push("sender.concurrency = 0: use at least 1".into());

@@ -337,6 +337,9 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
         })
         .collect();
     let stats = state.store.apply_webhooks(&batch).await?;
+    if !stats.events.is_empty() {
+        state.wake_hooks.notify_one();
+    }
     if stats.new_media > 0 {
         state.wake_media.notify_one();
     }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod error;
+pub mod hooks;
 mod inbound;
 pub mod limits;
 mod media;
@@ -18,6 +19,7 @@ pub mod openapi;
 mod sender;
 mod serve;
 mod telemetry;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct Inner {
     pub last_journal_commit: std::sync::atomic::AtomicI64,
     pub wake_sender: Notify,
     pub wake_media: Notify,
+    /// New events: the hook fan-out looks at once.
+    pub wake_hooks: Notify,
+    /// New or due deliveries, or a freed delivery slot.
+    pub wake_deliveries: Notify,
     pub sent_waiters: sender::Waiters,
     pub default_country: Option<phonenumber::country::Id>,
 }
@@ -71,6 +77,8 @@ pub enum StartError {
     Graph(#[from] wagate_graph::GraphError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// A running gateway.
@@ -128,8 +136,14 @@ impl Gateway {
             last_journal_commit: std::sync::atomic::AtomicI64::new(0),
             wake_sender: Notify::new(),
             wake_media: Notify::new(),
+            wake_hooks: Notify::new(),
+            wake_deliveries: Notify::new(),
             sent_waiters: sender::Waiters::default(),
         }));
+        let applied = hooks::apply_config_hooks(&state).await.map_err(StartError::Config)?;
+        if applied > 0 {
+            tracing::info!(hooks = applied, "hooks from the configuration applied");
+        }
         let addr = listener.local_addr()?;
         let journal_stop = CancellationToken::new();
         let tasks = vec![
@@ -141,6 +155,8 @@ impl Gateway {
             tokio::spawn(inbound::run_processor(state.clone(), cancel.clone())),
             tokio::spawn(sender::run(state.clone(), cancel.clone())),
             tokio::spawn(media::run(state.clone(), cancel.clone())),
+            tokio::spawn(workers::hooks::run_fan_out(state.clone(), cancel.clone())),
+            tokio::spawn(workers::hooks::run_delivery(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
         let s = &state.config.server;

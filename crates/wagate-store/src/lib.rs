@@ -5,6 +5,7 @@
 //! The store knows no HTTP: it takes and returns records and core types.
 #![forbid(unsafe_code)]
 
+pub mod hooks;
 mod model;
 mod postgres;
 mod sql;
@@ -13,6 +14,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use hooks::{Attempt, Delivery, DeliveryOutcome, Hook, HookHealth, HookStore};
 pub use model::*;
 
 /// The store's one error type.
@@ -49,7 +51,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything the gateway keeps.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: HookStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;

@@ -116,3 +116,4 @@ impl PgStore {
 }
 
 crate::sql::impl_store!(PgStore, "postgres");
+crate::hooks::impl_hook_store!(PgStore);

@@ -160,3 +160,4 @@ fn journal_path(main: &Path) -> PathBuf {
 }
 
 crate::sql::impl_store!(SqliteStore, "sqlite");
+crate::hooks::impl_hook_store!(SqliteStore);

@@ -156,3 +156,103 @@ pub async fn list(
     }
     Ok(Json(EventPage { data, next_cursor }))
 }
+
+/// One event, with its deliveries to each hook (state, attempts, last error).
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", params(("id" = String, Path)),
+    responses((status = 200, description = "the event and its `deliveries`"), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require("read")?;
+    let event = state
+        .store
+        .get_event(&id)
+        .await?
+        .filter(|e| e.account_id.as_deref().is_none_or(|a| caller.sees(a)))
+        .ok_or_else(|| ApiError::not_found("event", &id))?;
+    let deliveries: Vec<Value> = state
+        .store
+        .deliveries_of_event(&id)
+        .await?
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "hook_id": d.hook_id,
+                "state": d.state,
+                "attempts": d.attempts,
+                "next_attempt_at": (d.state == "pending").then(|| rfc3339_ms(d.next_attempt_at)),
+                "last_error": d.last_error,
+                "updated_at": rfc3339_ms(d.updated_at),
+            })
+        })
+        .collect();
+    let mut v = serde_json::to_value(EventView::from(event)).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["deliveries"] = Value::Array(deliveries);
+    Ok(Json(v))
+}
+
+/// The body of `POST /v1/events/{id}/replay`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventReplay {
+    /// Only to this hook (default: every enabled hook that takes the event).
+    pub hook: Option<String>,
+}
+
+/// Deliver one event again.
+#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "events", params(("id" = String, Path)), request_body = EventReplay,
+    responses((status = 202, description = "{\"queued\": n}"), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    caller.require("admin")?;
+    let r: EventReplay = if body.iter().all(u8::is_ascii_whitespace) {
+        EventReplay::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_json(e, "send {} or {\"hook\": \"hook_…\"}"))?
+    };
+    let event = state
+        .store
+        .get_event(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", &id))?;
+    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+    let hooks = state.store.list_hooks().await?;
+    if let Some(h) = &r.hook {
+        if !hooks.iter().any(|x| &x.id == h) {
+            return Err(ApiError::invalid_field(
+                "hook",
+                format!("no hook `{h}`"),
+                "use an id from GET /v1/hooks",
+            ));
+        }
+    }
+    let mut queued = 0;
+    for hook in hooks.iter().filter(|h| h.enabled) {
+        let chosen = match &r.hook {
+            Some(only) => &hook.id == only,
+            None => {
+                crate::workers::hooks::filter_of(hook).matches(&event.event_type, event.account_id.as_deref(), &payload)
+            }
+        };
+        if chosen {
+            state
+                .store
+                .add_deliveries(&hook.id, &[(event.id.clone(), event.seq)], None, crate::now_ms())
+                .await?;
+            queued += 1;
+        }
+    }
+    state.wake_deliveries.notify_one();
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(serde_json::json!({"queued": queued})),
+    ))
+}

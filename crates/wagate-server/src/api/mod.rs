@@ -2,6 +2,7 @@
 
 pub mod contacts;
 pub mod events;
+pub mod hooks;
 pub mod messages;
 pub mod notify;
 pub mod templates;
@@ -38,6 +39,17 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::get_one))
+        .route("/v1/events/{id}/replay", post(events::replay))
+        .route("/v1/hooks", post(hooks::create).get(hooks::list))
+        .route(
+            "/v1/hooks/{id}",
+            get(hooks::get_one).patch(hooks::update).delete(hooks::delete),
+        )
+        .route("/v1/hooks/{id}/secret/rotate", post(hooks::rotate))
+        .route("/v1/hooks/{id}/enable", post(hooks::enable))
+        .route("/v1/hooks/{id}/attempts", get(hooks::attempts))
+        .route("/v1/hooks/{id}/replay", post(hooks::replay))
         .route("/v1/whatsapp/notify", post(notify::notify))
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))

@@ -240,6 +240,11 @@ fn auth_cases() -> Vec<Case> {
         ("DELETE", "/v1/templates/hello_world"),
         ("GET", "/v1/media/med_x"),
         ("POST", "/v1/media"),
+        ("GET", "/v1/hooks"),
+        ("POST", "/v1/hooks"),
+        ("PATCH", "/v1/hooks/hook_x"),
+        ("POST", "/v1/hooks/hook_x/replay"),
+        ("GET", "/v1/events/evt_x"),
     ];
     let mut cases = Vec::new();
     for (method, path) in endpoints {
@@ -635,6 +640,134 @@ fn api_cases() -> Vec<Case> {
         )
         .header("x-big", "a".repeat(40 * 1024)),
     ]);
+    let hook = |name: &str, body: Value| case(name, "POST", "/v1/hooks", 400, "invalid_request").json(body);
+    let url = "https://example.com/hook";
+    cases.extend([
+        hook("hook without a url", json!({"events": ["message.*"]})),
+        hook("hook with a url that is not one", json!({"url": "not a url"})),
+        hook("hook with an ftp url", json!({"url": "ftp://example.com/x"})),
+        hook(
+            "hook with credentials in the url",
+            json!({"url": "https://u:p@example.com/x"}),
+        ),
+        hook("hook to loopback", json!({"url": "http://127.0.0.1:9/x"})),
+        hook("hook to localhost", json!({"url": "http://localhost:9/x"})),
+        hook(
+            "hook to the cloud metadata address",
+            json!({"url": "http://169.254.169.254/latest/meta-data"}),
+        ),
+        hook("hook to a private network", json!({"url": "http://10.0.0.1/x"})),
+        hook("hook to IPv6 loopback", json!({"url": "http://[::1]/x"})),
+        hook(
+            "hook to a mapped IPv4 loopback",
+            json!({"url": "http://[::ffff:127.0.0.1]/x"}),
+        ),
+        hook(
+            "hook with an unknown event type",
+            json!({"url": url, "events": ["message.exploded"]}),
+        ),
+        hook(
+            "hook with events as a string",
+            json!({"url": url, "events": "message.*"}),
+        ),
+        hook(
+            "hook overriding the signature header",
+            json!({"url": url, "headers": {"webhook-signature": "v1,x"}}),
+        ),
+        hook(
+            "hook overriding Meta's signature header",
+            json!({"url": url, "headers": {"X-Hub-Signature-256": "x"}}),
+        ),
+        hook(
+            "hook with a header name that is not one",
+            json!({"url": url, "headers": {"bad header": "x"}}),
+        ),
+        hook(
+            "hook in the meta format (not yet)",
+            json!({"url": url, "format": "meta"}),
+        ),
+        hook("hook in an unknown format", json!({"url": url, "format": "xml"})),
+        hook(
+            "hook with an unknown media mode",
+            json!({"url": url, "media": "inline"}),
+        ),
+        hook("hook asking for order (not yet)", json!({"url": url, "ordered": true})),
+        hook(
+            "hook for an unknown account",
+            json!({"url": url, "accounts": ["nosuch"]}),
+        ),
+        hook("hook with an unknown field", json!({"url": url, "colour": "blue"})),
+        case("hook that is not JSON", "POST", "/v1/hooks", 400, "invalid_request")
+            .header("content-type", "application/json")
+            .raw("{"),
+        case(
+            "a hook that does not exist",
+            "GET",
+            "/v1/hooks/hook_nope",
+            404,
+            "not_found",
+        ),
+        case(
+            "update of a hook that does not exist",
+            "PATCH",
+            "/v1/hooks/hook_nope",
+            404,
+            "not_found",
+        )
+        .json(json!({"url": url})),
+        case(
+            "delete of a hook that does not exist",
+            "DELETE",
+            "/v1/hooks/hook_nope",
+            404,
+            "not_found",
+        ),
+        case(
+            "enable of a hook that does not exist",
+            "POST",
+            "/v1/hooks/hook_nope/enable",
+            404,
+            "not_found",
+        ),
+        case(
+            "rotate of a hook that does not exist",
+            "POST",
+            "/v1/hooks/hook_nope/secret/rotate",
+            404,
+            "not_found",
+        ),
+        case(
+            "attempts of a hook that does not exist",
+            "GET",
+            "/v1/hooks/hook_nope/attempts",
+            404,
+            "not_found",
+        ),
+        case(
+            "replay of a hook that does not exist",
+            "POST",
+            "/v1/hooks/hook_nope/replay",
+            404,
+            "not_found",
+        )
+        .json(json!({"since": "2026-01-01T00:00:00Z"})),
+        case(
+            "an event that does not exist",
+            "GET",
+            "/v1/events/evt_nope",
+            404,
+            "not_found",
+        ),
+        case(
+            "replay of an event that does not exist",
+            "POST",
+            "/v1/events/evt_nope/replay",
+            404,
+            "not_found",
+        )
+        .json(json!({})),
+        case("PUT on hooks", "PUT", "/v1/hooks", 405, "method_not_allowed"),
+    ]);
     let mut many = case("too many headers", "GET", "/health", 431, "headers_too_large").auth(Auth::None);
     for i in 0..120 {
         many = many.header(&format!("x-h-{i}"), "1");
@@ -740,6 +873,8 @@ async fn every_bad_request_is_refused_in_the_one_error_shape_and_changes_nothing
     );
     assert_eq!(app.message_count().await, messages_before, "a refusal stored a message");
     assert!(app.sim_sent().await.is_empty(), "a refusal reached Meta");
+    let (_, hooks) = app.get("/v1/hooks").await;
+    assert_eq!(hooks["data"], json!([]), "a refused hook was saved");
     let (status, _) = app.get("/v1/events?limit=1").await;
     assert_eq!(status, 200);
     let health = app.get_text(&format!("{}/health", app.url)).await;

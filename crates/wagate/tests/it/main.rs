@@ -6,6 +6,7 @@ mod bad_input;
 mod binary;
 mod conformance;
 mod helpers;
+mod hooks;
 mod inbound;
 mod media;
 mod sending;

@@ -1,0 +1,517 @@
+//! `/v1/hooks`: the user's services that receive events. Create (the secret is shown this once),
+//! list, get (with health), update, delete, rotate the secret, enable, the attempts, replay.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use wagate_core::hooks::{check_pattern, reserved_header};
+use wagate_core::time::{parse_time_ms, rfc3339_ms};
+use wagate_store::{EventFilter, Hook, HookHealth};
+
+use crate::api::{opt_i64, page_limit};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::workers::hooks::filter_of;
+use crate::{now_ms, AppState};
+
+/// How long the previous secret keeps signing after a rotation.
+const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
+
+/// A hook, as the API shows it (never with its secret, except right after creation or
+/// rotation).
+#[derive(Serialize, ToSchema)]
+pub struct HookView {
+    /// `hook_…`
+    pub id: String,
+    /// Set for hooks from the configuration file.
+    pub name: Option<String>,
+    pub url: String,
+    pub description: Option<String>,
+    /// `event` (wagate's event JSON, signed per Standard Webhooks).
+    pub format: String,
+    /// Event type patterns; empty: every event.
+    pub events: Vec<String>,
+    /// Account names; empty: every account.
+    pub accounts: Vec<String>,
+    /// Contacts (wa_id or user id); empty: every contact.
+    pub contacts: Vec<String>,
+    pub headers: BTreeMap<String, String>,
+    /// `link`, `base64` or `both`.
+    pub media: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// `api` or `config`.
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub health: Option<Value>,
+    /// Only in the answer to creation and rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
+    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    HookView {
+        id: h.id.clone(),
+        name: h.name.clone(),
+        url: h.url.clone(),
+        description: h.description.clone(),
+        format: h.format.clone(),
+        events: list(&h.events),
+        accounts: list(&h.accounts)
+            .iter()
+            .map(|id| {
+                state
+                    .accounts
+                    .by_id(id)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_else(|| id.clone())
+            })
+            .collect(),
+        contacts: list(&h.contacts),
+        headers: serde_json::from_str(&h.headers).unwrap_or_default(),
+        media: h.media.clone(),
+        enabled: h.enabled,
+        disabled_reason: h.disabled_reason.clone(),
+        source: h.source.clone(),
+        created_at: rfc3339_ms(h.created_at),
+        updated_at: rfc3339_ms(h.updated_at),
+        health: health.map(|x| {
+            let total = x.attempts_succeeded + x.attempts_failed;
+            json!({
+                "attempts_succeeded": x.attempts_succeeded,
+                "attempts_failed": x.attempts_failed,
+                "success_rate": if total > 0 { Some(x.attempts_succeeded as f64 / total as f64) } else { None },
+                "pending": x.pending,
+                "failed": x.failed,
+                "last_error": x.last_error,
+                "last_attempt_at": x.last_attempt_at.map(rfc3339_ms),
+                "failing_since": h.failing_since.map(rfc3339_ms),
+            })
+        }),
+        secret: None,
+    }
+}
+
+/// The body of `POST /v1/hooks` and `PATCH /v1/hooks/{id}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookRequest {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub format: Option<String>,
+    pub accounts: Option<Vec<String>>,
+    pub contacts: Option<Vec<String>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub media: Option<String>,
+    pub ordered: Option<bool>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+fn parse_request(body: &Bytes) -> ApiResult<HookRequest> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { "body".to_string() } else { field };
+        ApiError::invalid_field(
+            &field,
+            format!("the hook is not valid: {}", e.inner()),
+            "send {\"url\": \"https://…\", \"events\": [\"message.*\"]}; see /openapi.json for every field",
+        )
+    })
+}
+
+/// Applies a request to a hook, checking each field.
+async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> {
+    if let Some(url) = r.url {
+        crate::hooks::check_url_target(&url, state.config.hooks.allow_private_networks)
+            .await
+            .map_err(|e| ApiError::invalid_field("url", e, "give the https URL of your service"))?;
+        h.url = url;
+    }
+    if let Some(events) = r.events {
+        if let Some(e) = events.iter().find_map(|p| check_pattern(p).err()) {
+            return Err(
+                ApiError::invalid_field("events", e, "use event types or patterns such as message.*")
+                    .details(json!({"field": "events", "allowed": wagate_core::webhook::EVENT_TYPES})),
+            );
+        }
+        h.events = serde_json::to_string(&events).unwrap_or_default();
+    }
+    if let Some(format) = r.format {
+        match format.as_str() {
+            "event" => h.format = format,
+            "meta" => {
+                return Err(ApiError::invalid_field(
+                    "format",
+                    "the `meta` format (Meta's body re-signed) is not available yet",
+                    "use format \"event\"",
+                ))
+            }
+            other => {
+                return Err(ApiError::invalid_field(
+                    "format",
+                    format!("`{other}` is not a format"),
+                    "use \"event\"",
+                ))
+            }
+        }
+    }
+    if let Some(accounts) = r.accounts {
+        let ids = crate::hooks::account_ids(state, &accounts).map_err(|e| {
+            ApiError::invalid_field(
+                "accounts",
+                e,
+                "use account names from GET /v1/accounts or the configuration",
+            )
+        })?;
+        h.accounts = serde_json::to_string(&ids).unwrap_or_default();
+    }
+    if let Some(contacts) = r.contacts {
+        h.contacts = serde_json::to_string(&contacts).unwrap_or_default();
+    }
+    if let Some(headers) = r.headers {
+        if let Some(k) = headers.keys().find(|k| reserved_header(k)) {
+            return Err(ApiError::invalid_field(
+                "headers",
+                format!("`{k}` is set by wagate itself and cannot be overridden"),
+                "remove it; the webhook-* signature headers are always sent",
+            ));
+        }
+        if let Some(k) = headers
+            .iter()
+            .find(|(k, v)| {
+                axum::http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                    || axum::http::HeaderValue::from_str(v).is_err()
+            })
+            .map(|(k, _)| k)
+        {
+            return Err(ApiError::invalid_field(
+                "headers",
+                format!("`{k}` is not a valid header name or value"),
+                "use plain ASCII header names and values",
+            ));
+        }
+        h.headers = serde_json::to_string(&headers).unwrap_or_default();
+    }
+    if let Some(media) = r.media {
+        if !["link", "base64", "both"].contains(&media.as_str()) {
+            return Err(ApiError::invalid_field(
+                "media",
+                format!("`{media}` is not a media mode"),
+                "use link, base64 or both",
+            ));
+        }
+        h.media = media;
+    }
+    if r.ordered == Some(true) {
+        return Err(ApiError::invalid_field(
+            "ordered",
+            "ordered delivery per contact is not available yet",
+            "leave `ordered` out; events carry their time and sequence for ordering on your side",
+        ));
+    }
+    if let Some(d) = r.description {
+        h.description = Some(d);
+    }
+    if let Some(e) = r.enabled {
+        h.enabled = e;
+    }
+    Ok(())
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<Hook> {
+    state
+        .store
+        .get_hook(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hook", id))
+}
+
+/// Register a hook; the answer carries its secret, this once.
+#[utoipa::path(post, path = "/v1/hooks", tag = "hooks", request_body = HookRequest,
+    responses((status = 201, body = HookView), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<HookView>)> {
+    caller.require("admin")?;
+    let r = parse_request(&body)?;
+    if r.url.is_none() {
+        return Err(ApiError::invalid_field(
+            "url",
+            "url is required",
+            "give the https URL of your service",
+        ));
+    }
+    let now = now_ms();
+    let mut hook = Hook {
+        id: wagate_core::ids::new_id("hook"),
+        name: None,
+        url: String::new(),
+        description: None,
+        format: "event".into(),
+        events: "[]".into(),
+        accounts: "[]".into(),
+        contacts: "[]".into(),
+        headers: "{}".into(),
+        media: "link".into(),
+        enabled: true,
+        disabled_reason: None,
+        secret: wagate_core::hooks::new_secret(),
+        previous_secret: None,
+        previous_secret_until: None,
+        cursor_seq: 0,
+        source: "api".into(),
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&state, &mut hook, r).await?;
+    let saved = state.store.save_hook(&hook).await?;
+    state.wake_hooks.notify_one();
+    let mut v = view(&state, &saved, None);
+    v.secret = Some(saved.secret.clone());
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HookList {
+    pub data: Vec<HookView>,
+}
+
+/// Every hook.
+#[utoipa::path(get, path = "/v1/hooks", tag = "hooks", responses((status = 200, body = HookList)), security(("api_key" = [])))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<HookList>> {
+    caller.require("admin")?;
+    let hooks = state.store.list_hooks().await?;
+    Ok(Json(HookList {
+        data: hooks.iter().map(|h| view(&state, h, None)).collect(),
+    }))
+}
+
+/// A hook with its health: success rate, backlog, last error.
+#[utoipa::path(get, path = "/v1/hooks/{id}", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, body = HookView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HookView>> {
+    caller.require("admin")?;
+    let hook = find(&state, &id).await?;
+    let health = state.store.hook_health(&id).await?;
+    Ok(Json(view(&state, &hook, Some(health))))
+}
+
+/// Change a hook's fields.
+#[utoipa::path(patch, path = "/v1/hooks/{id}", tag = "hooks", params(("id" = String, Path)), request_body = HookRequest,
+    responses((status = 200, body = HookView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<HookView>> {
+    caller.require("admin")?;
+    let mut hook = find(&state, &id).await?;
+    let mut r = parse_request(&body)?;
+    let enabled = r.enabled.take();
+    apply(&state, &mut hook, r).await?;
+    hook.updated_at = now_ms();
+    state.store.save_hook(&hook).await?;
+    if let Some(on) = enabled {
+        let reason = (!on).then_some("disabled through the API");
+        state.store.set_hook_enabled(&id, on, reason, now_ms()).await?;
+    }
+    state.wake_hooks.notify_one();
+    state.wake_deliveries.notify_one();
+    let saved = find(&state, &id).await?;
+    Ok(Json(view(&state, &saved, None)))
+}
+
+/// Delete a hook with its deliveries and attempts.
+#[utoipa::path(delete, path = "/v1/hooks/{id}", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, description = "{\"deleted\": true}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    if !state.store.delete_hook(&id).await? {
+        return Err(ApiError::not_found("hook", &id));
+    }
+    Ok(Json(json!({"deleted": true})))
+}
+
+/// A new secret; the previous one keeps signing beside it for 24 hours.
+#[utoipa::path(post, path = "/v1/hooks/{id}/secret/rotate", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, description = "{\"secret\", \"previous_secret_valid_until\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    find(&state, &id).await?;
+    let secret = wagate_core::hooks::new_secret();
+    let until = now_ms() + ROTATION_OVERLAP_MS;
+    state.store.rotate_hook_secret(&id, &secret, until, now_ms()).await?;
+    Ok(Json(
+        json!({"secret": secret, "previous_secret_valid_until": rfc3339_ms(until)}),
+    ))
+}
+
+/// Turn a disabled hook back on. It takes new events from now on, and what was pending when it
+/// was disabled; replay brings what happened in between.
+#[utoipa::path(post, path = "/v1/hooks/{id}/enable", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, body = HookView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HookView>> {
+    caller.require("admin")?;
+    find(&state, &id).await?;
+    state.store.set_hook_enabled(&id, true, None, now_ms()).await?;
+    state.wake_hooks.notify_one();
+    state.wake_deliveries.notify_one();
+    let hook = find(&state, &id).await?;
+    Ok(Json(view(&state, &hook, None)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AttemptQuery {
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub cursor: Option<i64>,
+}
+
+/// The hook's attempts, newest first.
+#[utoipa::path(get, path = "/v1/hooks/{id}/attempts", tag = "hooks", params(("id" = String, Path), AttemptQuery),
+    responses((status = 200, description = "{\"data\": [...], \"next_cursor\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require("admin")?;
+    find(&state, &id).await?;
+    let limit = page_limit(q.limit)?;
+    let rows = state.store.list_attempts(&id, q.cursor, limit + 1).await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].id);
+    let data: Vec<Value> = rows.iter().take(limit as usize).map(attempt_json).collect();
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+}
+
+pub fn attempt_json(a: &wagate_store::Attempt) -> Value {
+    json!({
+        "id": a.id,
+        "event_id": a.event_id,
+        "attempted_at": rfc3339_ms(a.attempted_at),
+        "succeeded": a.succeeded,
+        "status_code": a.status_code,
+        "error": a.error,
+        "latency_ms": a.latency_ms,
+        "response_excerpt": a.response_excerpt,
+    })
+}
+
+/// The body of `POST /v1/hooks/{id}/replay`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// From this time (RFC 3339 or unix seconds).
+    pub since: String,
+    /// Up to this time; default now.
+    pub until: Option<String>,
+    /// Only the events whose delivery to this hook failed.
+    #[serde(default)]
+    pub only_failed: bool,
+}
+
+fn time_field(name: &str, v: &str) -> ApiResult<i64> {
+    parse_time_ms(v).ok_or_else(|| {
+        ApiError::invalid_field(
+            name,
+            format!("{name} = `{v}` is not a time"),
+            "use RFC 3339 (2026-01-31T12:00:00Z) or unix seconds",
+        )
+    })
+}
+
+/// Deliver again every event in a time range that this hook takes (or only the failed ones).
+#[utoipa::path(post, path = "/v1/hooks/{id}/replay", tag = "hooks", params(("id" = String, Path)), request_body = ReplayRequest,
+    responses((status = 202, description = "{\"queued\": n}"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require("admin")?;
+    let hook = find(&state, &id).await?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let r: ReplayRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::invalid_field(
+            if field == "." { "body" } else { &field },
+            format!("the replay is not valid: {}", e.inner()),
+            "send {\"since\": \"2026-01-31T12:00:00Z\"}",
+        )
+    })?;
+    let since = time_field("since", &r.since)?;
+    let until = match &r.until {
+        Some(u) => time_field("until", u)?,
+        None => now_ms() + 1,
+    };
+    if until <= since {
+        return Err(ApiError::invalid_field(
+            "until",
+            "until is not after since",
+            "give a range that is not empty",
+        ));
+    }
+    let now = now_ms();
+    let queued = if r.only_failed {
+        state.store.retry_failed_deliveries(&id, since, until, now).await?
+    } else {
+        let filter = filter_of(&hook);
+        let mut after = None;
+        let mut queued = 0u64;
+        loop {
+            let page = state
+                .store
+                .list_events(&EventFilter {
+                    since_ms: Some(since),
+                    until_ms: Some(until),
+                    after_seq: after,
+                    limit: 500,
+                    ..EventFilter::default()
+                })
+                .await?;
+            let Some(last) = page.last().map(|e| e.seq) else { break };
+            let taken: Vec<(String, i64)> = page
+                .iter()
+                .filter(|e| {
+                    let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+                    filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
+                })
+                .map(|e| (e.id.clone(), e.seq))
+                .collect();
+            state.store.add_deliveries(&id, &taken, None, now).await?;
+            queued += taken.len() as u64;
+            after = Some(last);
+        }
+        queued
+    };
+    state.wake_deliveries.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued}))))
+}

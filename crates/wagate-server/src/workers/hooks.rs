@@ -1,0 +1,385 @@
+//! Delivering events to hooks, in two loops.
+//!
+//! - **Fan-out** reads the event log from each enabled hook's cursor, decides in core which
+//!   events the hook takes, and records them as deliveries while moving the cursor, in one
+//!   transaction (the cursor only moves from where it was read, so two gateways never fan out
+//!   the same events twice).
+//! - **Delivery** leases due deliveries per hook, no more than the hook's free concurrency,
+//!   sends each (signed per Standard Webhooks), and records the attempt and its outcome under the
+//!   lease: success; a retry at the next step of the schedule (or later, if the receiver's
+//!   `Retry-After` asks); failed when the schedule runs out; or the hook disabled (410 Gone, or
+//!   every attempt failing for `hooks.disable_after_seconds`), with a `hook.disabled` event.
+//!
+//! At least once: a delivery whose outcome was not recorded (a crash mid-call) goes out again
+//! when its lease runs out; receivers deduplicate by `webhook-id`, which is the event id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use wagate_core::hooks::{next_attempt_in_ms, parse_retry_after, HookFilter};
+use wagate_store::{Attempt, Delivery, DeliveryOutcome, EventFilter, Hook};
+
+use crate::api::events::EventView;
+use crate::{now_ms, AppState};
+
+/// Events read per hook per fan-out round.
+const FAN_OUT_BATCH: i64 = 500;
+
+/// The filter a stored hook stands for.
+pub fn filter_of(h: &Hook) -> HookFilter {
+    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    HookFilter {
+        events: list(&h.events),
+        accounts: list(&h.accounts),
+        contacts: list(&h.contacts),
+    }
+}
+
+/// Turns new events into deliveries, until cancelled.
+pub async fn run_fan_out(state: AppState, cancel: CancellationToken) {
+    let mut last_backlog = Instant::now();
+    loop {
+        let moved = match fan_out_once(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "hook fan-out failed; will retry");
+                0
+            }
+        };
+        if last_backlog.elapsed() > Duration::from_secs(5) {
+            last_backlog = Instant::now();
+            report_backlog(&state).await;
+        }
+        if moved > 0 {
+            state.wake_deliveries.notify_one();
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = state.wake_hooks.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+/// One round over the enabled hooks; returns how many events were read.
+pub async fn fan_out_once(state: &AppState) -> Result<usize, wagate_store::StoreError> {
+    let mut read = 0;
+    for hook in state.store.list_hooks().await?.into_iter().filter(|h| h.enabled) {
+        let events = state
+            .store
+            .list_events(&EventFilter {
+                after_seq: Some(hook.cursor_seq),
+                limit: FAN_OUT_BATCH,
+                ..EventFilter::default()
+            })
+            .await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            continue;
+        };
+        let filter = filter_of(&hook);
+        let taken: Vec<(String, i64)> = events
+            .iter()
+            .filter(|e| {
+                let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+                filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
+            })
+            .map(|e| (e.id.clone(), e.seq))
+            .collect();
+        state
+            .store
+            .add_deliveries(&hook.id, &taken, Some((hook.cursor_seq, last)), now_ms())
+            .await?;
+        read += events.len();
+    }
+    Ok(read)
+}
+
+async fn report_backlog(state: &AppState) {
+    let Ok(hooks) = state.store.list_hooks().await else {
+        return;
+    };
+    for h in hooks {
+        if let Ok(health) = state.store.hook_health(&h.id).await {
+            metrics::gauge!("wagate_hook_backlog", "hook" => h.id.clone()).set(health.pending as f64);
+        }
+    }
+}
+
+/// Sends due deliveries, each hook within its concurrency, until cancelled.
+pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
+    let client = match crate::hooks::http_client(&state.config.hooks) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the hook HTTP client; hooks are not delivered");
+            return;
+        }
+    };
+    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let per_hook = state.config.hooks.concurrency_per_hook;
+    // A lease outlives the call it covers: the timeout, and time to record the outcome.
+    let lease_ms = (state.config.hooks.timeout_seconds as i64 + 30) * 1000;
+    let tasks = tokio_util::task::TaskTracker::new();
+    loop {
+        let mut claimed = 0;
+        match state.store.list_hooks().await {
+            Ok(hooks) => {
+                for hook in hooks.into_iter().filter(|h| h.enabled) {
+                    let sem = limits
+                        .entry(hook.id.clone())
+                        .or_insert_with(|| Arc::new(Semaphore::new(per_hook)))
+                        .clone();
+                    let free = sem.available_permits();
+                    if free == 0 {
+                        continue;
+                    }
+                    let token: i64 = rand::rng().random_range(1..i64::MAX);
+                    let batch = match state
+                        .store
+                        .claim_deliveries(&hook.id, token, free as i64, lease_ms, now_ms())
+                        .await
+                    {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::error!(error = %e, "claiming hook deliveries failed");
+                            continue;
+                        }
+                    };
+                    claimed += batch.len();
+                    let hook = Arc::new(hook);
+                    for d in batch {
+                        let Ok(permit) = sem.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let (state, client, hook) = (state.clone(), client.clone(), hook.clone());
+                        tasks.spawn(async move {
+                            deliver(&state, &client, &hook, d, token).await;
+                            drop(permit);
+                            state.wake_deliveries.notify_one();
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing hooks failed"),
+        }
+        if claimed > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = state.wake_deliveries.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// What the receiver answered.
+struct Answer {
+    status: Option<u16>,
+    error: Option<String>,
+    retry_after: Option<u64>,
+    excerpt: Option<String>,
+    latency_ms: i64,
+}
+
+/// One attempt of one delivery: send, then record the outcome under the lease.
+async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Delivery, token: i64) {
+    let started_at = now_ms();
+    let answer = match state.store.get_event(&d.event_id).await {
+        Ok(Some(event)) => send(state, client, hook, event).await,
+        Ok(None) => Answer {
+            status: None,
+            error: Some("the event no longer exists (pruned)".into()),
+            retry_after: None,
+            excerpt: None,
+            latency_ms: 0,
+        },
+        Err(e) => {
+            // Not the receiver's fault: leave the lease to run out and try again then.
+            tracing::error!(error = %e, "reading an event for delivery failed");
+            return;
+        }
+    };
+    let ok = answer.status.is_some_and(|s| (200..300).contains(&s));
+    let attempts = d.attempts as u32 + 1;
+    let disable_after_ms = state.config.hooks.disable_after_seconds as i64 * 1000;
+    let failing_too_long = hook
+        .failing_since
+        .is_some_and(|since| started_at - since >= disable_after_ms);
+    let outcome = if ok {
+        DeliveryOutcome::Succeeded
+    } else if answer.status == Some(410) {
+        DeliveryOutcome::DisableHook {
+            reason: "the receiver answered 410 Gone".into(),
+        }
+    } else if failing_too_long {
+        DeliveryOutcome::DisableHook {
+            reason: format!(
+                "every attempt failed for {} hours",
+                state.config.hooks.disable_after_seconds / 3600
+            ),
+        }
+    } else if answer.error.as_deref().is_some_and(|e| e.contains("no longer exists")) {
+        DeliveryOutcome::GaveUp
+    } else {
+        match next_attempt_in_ms(&state.config.hooks.retry_schedule_seconds, attempts, answer.retry_after) {
+            Some(ms) => DeliveryOutcome::Retry { at: now_ms() + ms },
+            None => DeliveryOutcome::GaveUp,
+        }
+    };
+    let error = match (&answer.error, answer.status) {
+        (Some(e), _) => Some(e.clone()),
+        (None, Some(s)) if !ok => Some(format!("HTTP {s}")),
+        _ => None,
+    };
+    let attempt = Attempt {
+        id: 0,
+        delivery_id: d.id,
+        hook_id: hook.id.clone(),
+        event_id: d.event_id.clone(),
+        attempted_at: started_at,
+        succeeded: ok,
+        status_code: answer.status.map(i64::from),
+        error,
+        latency_ms: answer.latency_ms,
+        response_excerpt: answer.excerpt,
+    };
+    let result = match &outcome {
+        DeliveryOutcome::Succeeded => "succeeded",
+        DeliveryOutcome::Retry { .. } => "retry",
+        DeliveryOutcome::GaveUp => "failed",
+        DeliveryOutcome::DisableHook { .. } => "disabled",
+    };
+    metrics::counter!("wagate_hook_deliveries_total", "result" => result).increment(1);
+    metrics::histogram!("wagate_hook_delivery_duration_seconds").record(answer.latency_ms as f64 / 1000.0);
+    match state
+        .store
+        .finish_delivery(&d, token, &attempt, &outcome, now_ms())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            delivery = d.id,
+            "a hook delivery's lease was lost before its outcome was recorded; it will go out again"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, delivery = d.id, "recording a hook delivery failed; it will go out again")
+        }
+    }
+    if let DeliveryOutcome::DisableHook { reason } = &outcome {
+        tracing::warn!(hook = %hook.id, url = %hook.url, %reason, "hook disabled; POST /v1/hooks/{{id}}/enable turns it back on");
+        let payload = json!({"hook_id": hook.id, "name": hook.name, "url": hook.url, "reason": reason});
+        if let Err(e) = state
+            .store
+            .append_event(None, "hook.disabled", &payload, now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "could not record the hook.disabled event");
+        }
+        state.wake_hooks.notify_one();
+    }
+}
+
+/// Builds the signed request and sends it.
+async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, event: wagate_store::Event) -> Answer {
+    let fail = |error: String| Answer {
+        status: None,
+        error: Some(error),
+        retry_after: None,
+        excerpt: None,
+        latency_ms: 0,
+    };
+    let Ok(url) = reqwest::Url::parse(&hook.url) else {
+        return fail(format!("`{}` is not a URL", hook.url));
+    };
+    if !crate::hooks::literal_ip_allowed(&url, state.config.hooks.allow_private_networks) {
+        return fail("the hook's address is loopback, private or link-local".into());
+    }
+    let event_id = event.id.clone();
+    let mut view = EventView::from(event);
+    if matches!(hook.media.as_str(), "base64" | "both") {
+        if let Err(e) = crate::media::inline_base64(state, &mut view.payload).await {
+            tracing::warn!(error = ?e.message, "media could not be put into a delivery; it goes out without the bytes");
+        }
+    }
+    let body = match serde_json::to_vec(&view) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("the event could not be serialised: {e}")),
+    };
+    let now = now_ms();
+    let timestamp = now / 1000;
+    let mut secrets = vec![hook.secret.as_str()];
+    if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+        if until > now {
+            secrets.push(prev.as_str());
+        }
+    }
+    let mut req = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header(
+            "webhook-signature",
+            wagate_core::hooks::signature_header(secrets, &event_id, timestamp, &body),
+        );
+    let headers: HashMap<String, String> = serde_json::from_str(&hook.headers).unwrap_or_default();
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let started = Instant::now();
+    let resp = req.body(body).send().await;
+    let mut resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            let mut a = fail(describe(&e));
+            a.latency_ms = started.elapsed().as_millis() as i64;
+            return a;
+        }
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now_ms()));
+    // The answer is read up to the cap, never whole.
+    let cap = state.config.hooks.response_excerpt_bytes;
+    let mut excerpt = Vec::new();
+    while excerpt.len() < cap {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(cap - excerpt.len())]),
+            _ => break,
+        }
+    }
+    Answer {
+        status: Some(status),
+        error: None,
+        retry_after,
+        excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).to_string()),
+        latency_ms: started.elapsed().as_millis() as i64,
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        format!("timed out: {text}")
+    } else {
+        text
+    }
+}

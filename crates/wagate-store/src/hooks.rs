@@ -1,0 +1,490 @@
+//! Hooks, their deliveries and attempts. Kept apart from `sql.rs`: `impl_hook_store!` is
+//! instantiated per backend like `impl_store!`, in the dialect both share. Which events a hook
+//! takes is decided in core; the store persists the decisions (fan-out, leases, outcomes).
+
+use async_trait::async_trait;
+
+use crate::{Event, Result};
+
+/// A hook as stored. JSON columns hold lists (`events`, `accounts`, `contacts`) and the
+/// `headers` object.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Hook {
+    pub id: String,
+    /// Set for hooks from the configuration file (`[[hooks]] name = …`).
+    pub name: Option<String>,
+    pub url: String,
+    pub description: Option<String>,
+    pub format: String,
+    pub events: String,
+    pub accounts: String,
+    pub contacts: String,
+    pub headers: String,
+    pub media: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
+    /// Events up to this sequence have been considered for this hook.
+    pub cursor_seq: i64,
+    /// `api` or `config`.
+    pub source: String,
+    /// Since when every attempt has failed (none succeeded since).
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One event to deliver to one hook.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: i64,
+    pub hook_id: String,
+    pub event_id: String,
+    pub event_seq: i64,
+    /// `pending`, `succeeded` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_token: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One try of a delivery.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Attempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub hook_id: String,
+    pub event_id: String,
+    pub attempted_at: i64,
+    pub succeeded: bool,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+    pub response_excerpt: Option<String>,
+}
+
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    Succeeded,
+    /// Try again at this time (unix ms).
+    Retry {
+        at: i64,
+    },
+    /// The schedule ran out.
+    GaveUp,
+    /// The receiver asked to stop (410), or the hook failed for too long: the delivery stays
+    /// pending (it goes out when the hook is enabled again) and the hook is disabled.
+    DisableHook {
+        reason: String,
+    },
+}
+
+/// How a hook did: counts of attempts and the last error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookHealth {
+    pub attempts_succeeded: i64,
+    pub attempts_failed: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    /// Creates a hook; it takes events from now on (earlier ones by replay). With a `name`, the
+    /// hook of that name is updated instead (configuration hooks), keeping its secret unless
+    /// one is given and its cursor.
+    async fn save_hook(&self, hook: &Hook) -> Result<Hook>;
+    async fn list_hooks(&self) -> Result<Vec<Hook>>;
+    async fn get_hook(&self, id: &str) -> Result<Option<Hook>>;
+    async fn delete_hook(&self, id: &str) -> Result<bool>;
+    /// Enables or disables a hook. Enabling a disabled hook moves its cursor to the end of the
+    /// log: what happened while it was off comes by replay, if wanted.
+    async fn set_hook_enabled(&self, id: &str, enabled: bool, reason: Option<&str>, now: i64) -> Result<bool>;
+    async fn rotate_hook_secret(&self, id: &str, secret: &str, previous_until: i64, now: i64) -> Result<bool>;
+    /// Adds deliveries of these events (id, sequence) to a hook; with `cursor` (from, to) also
+    /// moves the hook's cursor, only if it still stands at `from` (one fan-out wins).
+    async fn add_deliveries(
+        &self,
+        hook_id: &str,
+        events: &[(String, i64)],
+        cursor: Option<(i64, i64)>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Makes the hook's failed deliveries of events that occurred in [since, until) pending again.
+    async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> Result<u64>;
+    /// Leases up to `limit` due deliveries of one hook, oldest first.
+    async fn claim_deliveries(
+        &self,
+        hook_id: &str,
+        token: i64,
+        limit: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Vec<Delivery>>;
+    /// Records an attempt and its outcome; `false` (nothing changed) when the lease was lost.
+    async fn finish_delivery(
+        &self,
+        delivery: &Delivery,
+        token: i64,
+        attempt: &Attempt,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<bool>;
+    async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<Attempt>>;
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
+    async fn hook_health(&self, hook_id: &str) -> Result<HookHealth>;
+    async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// Appends an event of the gateway's own (e.g. `hook.disabled`).
+    async fn append_event(
+        &self,
+        account_id: Option<&str>,
+        event_type: &str,
+        payload: &serde_json::Value,
+        now: i64,
+    ) -> Result<()>;
+}
+
+pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "id, hook_id, event_id, event_seq, state, attempts, next_attempt_at, lease_token, last_error, created_at, updated_at";
+
+macro_rules! impl_hook_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::hooks::HookStore for $store {
+            async fn save_hook(&self, h: &$crate::hooks::Hook) -> $crate::Result<$crate::hooks::Hook> {
+                use $crate::hooks::HOOK_COLUMNS;
+                let mut tx = self.writer.begin().await?;
+                let (max_seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(&mut *tx).await?;
+                let conflict = if h.name.is_some() {
+                    // A configuration hook: the file decides its settings; its secret and cursor stay.
+                    "ON CONFLICT (name) DO UPDATE SET url = excluded.url, description = excluded.description,
+                       format = excluded.format, events = excluded.events, accounts = excluded.accounts,
+                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media,
+                       secret = CASE WHEN excluded.secret = '' THEN hooks.secret ELSE excluded.secret END,
+                       updated_at = excluded.updated_at"
+                } else {
+                    "ON CONFLICT (id) DO UPDATE SET url = excluded.url, description = excluded.description,
+                       format = excluded.format, events = excluded.events, accounts = excluded.accounts,
+                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media,
+                       enabled = excluded.enabled, updated_at = excluded.updated_at"
+                };
+                let sql = format!(
+                    "INSERT INTO hooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                     {conflict} RETURNING {HOOK_COLUMNS}"
+                );
+                let saved: $crate::hooks::Hook = sqlx::query_as(&sql)
+                    .bind(&h.id)
+                    .bind(&h.name)
+                    .bind(&h.url)
+                    .bind(&h.description)
+                    .bind(&h.format)
+                    .bind(&h.events)
+                    .bind(&h.accounts)
+                    .bind(&h.contacts)
+                    .bind(&h.headers)
+                    .bind(&h.media)
+                    .bind(h.enabled)
+                    .bind(&h.disabled_reason)
+                    .bind(&h.secret)
+                    .bind(&h.previous_secret)
+                    .bind(h.previous_secret_until)
+                    .bind(max_seq.unwrap_or(0))
+                    .bind(&h.source)
+                    .bind(h.failing_since)
+                    .bind(h.created_at)
+                    .bind(h.updated_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(saved)
+            }
+
+            async fn list_hooks(&self) -> $crate::Result<Vec<$crate::hooks::Hook>> {
+                let sql = format!("SELECT {} FROM hooks ORDER BY created_at, id", $crate::hooks::HOOK_COLUMNS);
+                Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+            }
+
+            async fn get_hook(&self, id: &str) -> $crate::Result<Option<$crate::hooks::Hook>> {
+                let sql = format!("SELECT {} FROM hooks WHERE id = $1", $crate::hooks::HOOK_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn delete_hook(&self, id: &str) -> $crate::Result<bool> {
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("DELETE FROM hook_attempts WHERE hook_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM hook_deliveries WHERE hook_id = $1").bind(id).execute(&mut *tx).await?;
+                let n = sqlx::query("DELETE FROM hooks WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn set_hook_enabled(&self, id: &str, enabled: bool, reason: Option<&str>, now: i64) -> $crate::Result<bool> {
+                let n = sqlx::query(
+                    "UPDATE hooks SET
+                       cursor_seq = CASE WHEN $1 AND NOT enabled THEN (SELECT COALESCE(MAX(seq), 0) FROM events) ELSE cursor_seq END,
+                       enabled = $1, disabled_reason = $2,
+                       failing_since = CASE WHEN $1 THEN NULL ELSE failing_since END, updated_at = $3 WHERE id = $4",
+                )
+                .bind(enabled)
+                .bind(reason)
+                .bind(now)
+                .bind(id)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn rotate_hook_secret(&self, id: &str, secret: &str, previous_until: i64, now: i64) -> $crate::Result<bool> {
+                let n = sqlx::query(
+                    "UPDATE hooks SET previous_secret = secret, previous_secret_until = $1, secret = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(previous_until)
+                .bind(secret)
+                .bind(now)
+                .bind(id)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn add_deliveries(&self, hook_id: &str, events: &[(String, i64)], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
+                let mut tx = self.writer.begin().await?;
+                if let Some((from, to)) = cursor {
+                    let moved = sqlx::query("UPDATE hooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3")
+                        .bind(to)
+                        .bind(hook_id)
+                        .bind(from)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if moved != 1 {
+                        return Ok(false);
+                    }
+                }
+                for chunk in events.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO hook_deliveries (hook_id, event_id, event_seq, state, attempts, next_attempt_at, created_at, updated_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, (event_id, seq)| {
+                        b.push_bind(hook_id)
+                            .push_bind(event_id.clone())
+                            .push_bind(*seq)
+                            .push_bind("pending")
+                            .push_bind(0i64)
+                            .push_bind(now)
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> $crate::Result<u64> {
+                Ok(sqlx::query(
+                    "UPDATE hook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
+                     WHERE hook_id = $2 AND state = 'failed'
+                       AND event_id IN (SELECT id FROM events WHERE occurred_at >= $3 AND occurred_at < $4)",
+                )
+                .bind(now)
+                .bind(hook_id)
+                .bind(since)
+                .bind(until)
+                .execute(&self.writer)
+                .await?
+                .rows_affected())
+            }
+
+            async fn claim_deliveries(&self, hook_id: &str, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+                let sql = format!(
+                    "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2
+                     WHERE id IN (SELECT id FROM hook_deliveries
+                       WHERE hook_id = $5 AND state = 'pending' AND next_attempt_at <= $3
+                         AND (lease_until IS NULL OR lease_until < $3)
+                       ORDER BY next_attempt_at, id LIMIT $4 {})
+                     RETURNING {}",
+                    Self::CLAIM_LOCK,
+                    $crate::hooks::DELIVERY_COLUMNS
+                );
+                let mut claimed: Vec<$crate::hooks::Delivery> = sqlx::query_as(&sql)
+                    .bind(token)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(limit)
+                    .bind(hook_id)
+                    .fetch_all(&self.writer)
+                    .await?;
+                claimed.sort_by_key(|d| (d.next_attempt_at, d.id));
+                Ok(claimed)
+            }
+
+            async fn finish_delivery(
+                &self,
+                d: &$crate::hooks::Delivery,
+                token: i64,
+                a: &$crate::hooks::Attempt,
+                outcome: &$crate::hooks::DeliveryOutcome,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                use $crate::hooks::DeliveryOutcome;
+                let mut tx = self.writer.begin().await?;
+                let (state, next) = match outcome {
+                    DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
+                    DeliveryOutcome::Retry { at } => ("pending", *at),
+                    DeliveryOutcome::GaveUp => ("failed", d.next_attempt_at),
+                    DeliveryOutcome::DisableHook { .. } => ("pending", now),
+                };
+                // The fence: only the holder of this lease records the outcome.
+                let fenced = sqlx::query(
+                    "UPDATE hook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2,
+                       last_error = $3, lease_token = NULL, lease_until = NULL, updated_at = $4
+                     WHERE id = $5 AND lease_token = $6 AND state = 'pending'",
+                )
+                .bind(state)
+                .bind(next)
+                .bind(&a.error)
+                .bind(now)
+                .bind(d.id)
+                .bind(token)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if fenced != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(d.id)
+                .bind(&d.hook_id)
+                .bind(&d.event_id)
+                .bind(a.attempted_at)
+                .bind(a.succeeded)
+                .bind(a.status_code)
+                .bind(&a.error)
+                .bind(a.latency_ms)
+                .bind(&a.response_excerpt)
+                .execute(&mut *tx)
+                .await?;
+                if a.succeeded {
+                    sqlx::query("UPDATE hooks SET failing_since = NULL WHERE id = $1")
+                        .bind(&d.hook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                } else {
+                    sqlx::query("UPDATE hooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2")
+                        .bind(a.attempted_at)
+                        .bind(&d.hook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let DeliveryOutcome::DisableHook { reason } = outcome {
+                    sqlx::query("UPDATE hooks SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
+                        .bind(reason)
+                        .bind(now)
+                        .bind(&d.hook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt
+                     FROM hook_attempts WHERE hook_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                )
+                .bind(hook_id)
+                .bind(before_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn deliveries_of_event(&self, event_id: &str) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+                let sql = format!(
+                    "SELECT {} FROM hook_deliveries WHERE event_id = $1 ORDER BY id",
+                    $crate::hooks::DELIVERY_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(event_id).fetch_all(&self.pool).await?)
+            }
+
+            async fn hook_health(&self, hook_id: &str) -> $crate::Result<$crate::hooks::HookHealth> {
+                let (ok, bad): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT SUM(CASE WHEN succeeded THEN 1 ELSE 0 END), SUM(CASE WHEN succeeded THEN 0 ELSE 1 END)
+                     FROM hook_attempts WHERE hook_id = $1",
+                )
+                .bind(hook_id)
+                .fetch_one(&self.pool)
+                .await?;
+                let (pending, failed): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END)
+                     FROM hook_deliveries WHERE hook_id = $1",
+                )
+                .bind(hook_id)
+                .fetch_one(&self.pool)
+                .await?;
+                let last: Option<(i64, Option<String>)> = sqlx::query_as(
+                    "SELECT attempted_at, error FROM hook_attempts WHERE hook_id = $1 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(hook_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let last_error: Option<(Option<String>,)> = sqlx::query_as(
+                    "SELECT error FROM hook_attempts WHERE hook_id = $1 AND NOT succeeded ORDER BY id DESC LIMIT 1",
+                )
+                .bind(hook_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok($crate::hooks::HookHealth {
+                    attempts_succeeded: ok.unwrap_or(0),
+                    attempts_failed: bad.unwrap_or(0),
+                    pending: pending.unwrap_or(0),
+                    failed: failed.unwrap_or(0),
+                    last_error: last_error.and_then(|e| e.0),
+                    last_attempt_at: last.map(|l| l.0),
+                })
+            }
+
+            async fn get_event(&self, id: &str) -> $crate::Result<Option<$crate::Event>> {
+                Ok(sqlx::query_as(
+                    "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn append_event(&self, account_id: Option<&str>, event_type: &str, payload: &serde_json::Value, now: i64) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw) VALUES ($1, $2, $3, $4, $4, $5, $6)",
+                )
+                .bind(wagate_core::ids::event_id())
+                .bind(account_id)
+                .bind(event_type)
+                .bind(now)
+                .bind(payload.to_string())
+                .bind("{}")
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_hook_store;

@@ -1,0 +1,444 @@
+//! Hooks: events delivered to a capture receiver on 127.0.0.1:0, signed per Standard Webhooks
+//! (checked with the independent `standardwebhooks` crate), retried from the store, recorded,
+//! and replayable.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::helpers::*;
+
+/// What the receiver got, and what it answers next (status, Retry-After); then 200.
+#[derive(Default)]
+struct Captured {
+    got: Vec<(HeaderMap, Bytes)>,
+    answers: VecDeque<(u16, Option<&'static str>)>,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    inner: Arc<Mutex<Captured>>,
+}
+
+async fn receive(
+    State(inner): State<Arc<Mutex<Captured>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let mut c = inner.lock().expect("lock");
+    c.got.push((headers, body));
+    match c.answers.pop_front() {
+        Some((status, retry_after)) => {
+            let status = StatusCode::from_u16(status).expect("status");
+            match retry_after {
+                Some(r) => (status, [("retry-after", r)], "not now").into_response(),
+                None => (status, "failing on purpose").into_response(),
+            }
+        }
+        None => (StatusCode::OK, "thanks").into_response(),
+    }
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        Self::on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
+    }
+
+    async fn on(listener: TcpListener) -> Self {
+        let inner = Arc::new(Mutex::new(Captured::default()));
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, inner }
+    }
+
+    fn answer(&self, status: u16, times: usize, retry_after: Option<&'static str>) {
+        let mut c = self.inner.lock().expect("lock");
+        for _ in 0..times {
+            c.answers.push_back((status, retry_after));
+        }
+    }
+
+    fn got(&self) -> Vec<(HeaderMap, Value)> {
+        self.inner
+            .lock()
+            .expect("lock")
+            .got
+            .iter()
+            .map(|(h, b)| (h.clone(), serde_json::from_slice(b).unwrap_or(Value::Null)))
+            .collect()
+    }
+
+    fn raw(&self) -> Vec<(HeaderMap, Bytes)> {
+        self.inner.lock().expect("lock").got.clone()
+    }
+
+    async fn has(&self, n: usize) -> Vec<(HeaderMap, Value)> {
+        eventually(&format!("the receiver has {n} deliveries"), || async {
+            let got = self.got();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+}
+
+/// A gateway whose hooks may reach 127.0.0.1 and retry at once.
+async fn app_with_hooks(schedule: Vec<u64>) -> TestApp {
+    spawn_app_with(|c| {
+        c.hooks.allow_private_networks = true;
+        c.hooks.retry_schedule_seconds = schedule;
+    })
+    .await
+}
+
+impl TestApp {
+    async fn create_hook(&self, body: Value) -> Value {
+        let (status, hook) = self.post("/v1/hooks", &body).await;
+        assert_eq!(status, 201, "{hook}");
+        hook
+    }
+
+    async fn attempts(&self, hook_id: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/v1/hooks/{hook_id}/attempts")).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    let wh = standardwebhooks::Webhook::new(secret).map_err(|e| e.to_string())?;
+    wh.verify(body, headers).map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_users_message_reaches_the_hook_signed_per_standard_webhooks() {
+    let app = app_with_hooks(vec![0]).await;
+    let receiver = Receiver::start().await;
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"], "headers": {"X-Api-Key": "k1"}, "description": "CRM"}))
+        .await;
+    let secret = hook["secret"].as_str().expect("the secret, shown once").to_string();
+    assert!(secret.starts_with("whsec_"), "{hook}");
+    let id = hook["id"].as_str().expect("id").to_string();
+    let (_, listed) = app.get("/v1/hooks").await;
+    assert!(
+        listed["data"][0].get("secret").is_none(),
+        "the secret is never shown again: {listed}"
+    );
+
+    app.user_sends(USER, text("Where is my order?")).await;
+    let got = receiver.has(1).await;
+    let (headers, body) = &got[0];
+    assert_eq!(body["type"], "message.received");
+    assert_eq!(body["payload"]["text"], "Where is my order?");
+    assert_eq!(
+        headers["webhook-id"].to_str().ok(),
+        body["id"].as_str(),
+        "webhook-id is the event id"
+    );
+    assert_eq!(headers["x-api-key"], "k1");
+    assert_eq!(headers["content-type"], "application/json");
+    let raw = receiver.raw();
+    verify(&secret, &raw[0].0, &raw[0].1).expect("the standardwebhooks crate verifies our signature");
+    assert!(verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &raw[0].0, &raw[0].1).is_err());
+    let mut tampered = raw[0].1.to_vec();
+    tampered[10] ^= 1;
+    assert!(verify(&secret, &raw[0].0, &tampered).is_err());
+
+    // Every attempt is recorded; the hook's health and the event's deliveries show it.
+    let attempts = eventually("the attempt is recorded", || async {
+        let a = app.attempts(&id).await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(attempts[0]["succeeded"], true);
+    assert_eq!(attempts[0]["status_code"], 200);
+    assert_eq!(attempts[0]["response_excerpt"], "thanks");
+    let (_, h) = app.get(&format!("/v1/hooks/{id}")).await;
+    assert_eq!(h["health"]["success_rate"], 1.0, "{h}");
+    assert_eq!(h["description"], "CRM");
+    let (_, e) = app
+        .get(&format!("/v1/events/{}", body["id"].as_str().unwrap_or_default()))
+        .await;
+    assert_eq!(e["deliveries"][0]["state"], "succeeded", "{e}");
+    assert_eq!(e["deliveries"][0]["hook_id"], id.as_str());
+
+    // Only what the filter takes: the statuses of our own sends do not reach this hook.
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "on its way"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().unwrap_or_default(), "read").await;
+    app.user_sends(USER, text("thanks")).await;
+    let got = receiver.has(2).await;
+    assert!(got.iter().all(|(_, b)| b["type"] == "message.received"), "{got:?}");
+}
+
+#[tokio::test]
+async fn failures_are_retried_from_the_store_until_the_receiver_takes_it() {
+    let app = app_with_hooks(vec![0, 0, 0, 0]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, 3, None);
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.*"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default().to_string();
+    app.user_sends(USER, text("hello")).await;
+    let got = receiver.has(4).await;
+    let ids: Vec<&str> = got.iter().filter_map(|(h, _)| h["webhook-id"].to_str().ok()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] == w[1]),
+        "one event, the same webhook-id each time: {ids:?}"
+    );
+    let attempts = eventually("four attempts recorded", || async {
+        let a = app.attempts(&id).await;
+        (a.len() == 4).then_some(a)
+    })
+    .await;
+    let codes: Vec<i64> = attempts.iter().filter_map(|a| a["status_code"].as_i64()).collect();
+    assert_eq!(codes, vec![200, 500, 500, 500], "newest first");
+    assert_eq!(attempts[1]["error"], "HTTP 500");
+    assert_eq!(attempts[1]["response_excerpt"], "failing on purpose");
+    let (_, h) = app.get(&format!("/v1/hooks/{id}")).await;
+    assert_eq!(h["health"]["attempts_failed"], 3);
+    assert_eq!(h["health"]["pending"], 0);
+}
+
+#[tokio::test]
+async fn a_delivery_that_runs_out_of_retries_fails_and_can_be_replayed() {
+    let app = app_with_hooks(vec![0]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(503, 2, None);
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default().to_string();
+    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 60_000);
+    app.user_sends(USER, text("hello")).await;
+    receiver.has(2).await;
+    eventually("the delivery is failed", || async {
+        let (_, h) = app.get(&format!("/v1/hooks/{id}")).await;
+        (h["health"]["failed"] == 1).then_some(())
+    })
+    .await;
+    let (status, r) = app
+        .post(
+            &format!("/v1/hooks/{id}/replay"),
+            &json!({"since": since, "only_failed": true}),
+        )
+        .await;
+    assert_eq!((status, r["queued"].as_u64()), (202, Some(1)), "{r}");
+    let got = receiver.has(3).await;
+    assert_eq!(got[2].0["webhook-id"], got[0].0["webhook-id"]);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let app = app_with_hooks(vec![0, 0]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(429, 1, Some("120"));
+    app.create_hook(json!({"url": receiver.url, "events": ["message.received"]}))
+        .await;
+    app.user_sends(USER, text("hello")).await;
+    let got = receiver.has(1).await;
+    let event_id = got[0].1["id"].as_str().unwrap_or_default().to_string();
+    let e = eventually("the retry is scheduled", || async {
+        let (_, e) = app.get(&format!("/v1/events/{event_id}")).await;
+        (e["deliveries"][0]["attempts"] == 1).then_some(e)
+    })
+    .await;
+    let next = e["deliveries"][0]["next_attempt_at"].as_str().unwrap_or_default();
+    let next_ms = wagate_core::time::parse_time_ms(next).unwrap_or_default();
+    assert!(
+        next_ms - wagate_server::now_ms() > 100_000,
+        "the receiver asked for 120 s, the schedule says 0: {e}"
+    );
+    assert_eq!(receiver.got().len(), 1);
+}
+
+#[tokio::test]
+async fn gone_disables_the_hook_tells_the_others_and_enable_turns_it_back_on() {
+    let app = app_with_hooks(vec![0]).await;
+    let leaving = Receiver::start().await;
+    let watcher = Receiver::start().await;
+    leaving.answer(410, 1, None);
+    let gone = app
+        .create_hook(json!({"url": leaving.url, "events": ["message.received"]}))
+        .await;
+    let gone_id = gone["id"].as_str().unwrap_or_default().to_string();
+    app.create_hook(json!({"url": watcher.url, "events": ["hook.disabled"]}))
+        .await;
+    app.user_sends(USER, text("hello")).await;
+    let told = watcher.has(1).await;
+    assert_eq!(told[0].1["type"], "hook.disabled");
+    assert_eq!(told[0].1["payload"]["hook_id"], gone_id.as_str());
+    assert!(told[0].1["payload"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("410"));
+    let (_, h) = app.get(&format!("/v1/hooks/{gone_id}")).await;
+    assert_eq!(h["enabled"], false);
+    assert!(h["disabled_reason"].as_str().unwrap_or_default().contains("410"), "{h}");
+
+    // Disabled: nothing more goes out. Enabled again: the pending delivery goes out.
+    app.user_sends(USER, text("while disabled")).await;
+    let (status, h) = app.post(&format!("/v1/hooks/{gone_id}/enable"), &json!({})).await;
+    assert_eq!((status, &h["enabled"]), (200, &json!(true)), "{h}");
+    let got = leaving.has(2).await;
+    assert_eq!(
+        got[1].1["payload"]["text"], "hello",
+        "the delivery that was refused with 410 goes out again"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_a_while_gets_everything_afterwards_even_across_a_restart() {
+    let db = wagate_store::testing::fresh_database_url().await;
+    let hooks_config = |c: &mut wagate_server::Config| {
+        c.database_url = db.clone();
+        c.hooks.allow_private_networks = true;
+        c.hooks.retry_schedule_seconds = vec![0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+    };
+    // A port with nobody listening: every attempt is refused.
+    let parked = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = parked.local_addr().expect("addr");
+    drop(parked);
+    let app = spawn_app_with(&hooks_config).await;
+    let hook = app
+        .create_hook(json!({"url": format!("http://{addr}/hook"), "events": ["message.received"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default().to_string();
+    for i in 0..5 {
+        app.user_sends(USER, text(&format!("message {i}"))).await;
+    }
+    eventually("attempts fail while the receiver is down", || async {
+        let a = app.attempts(&id).await;
+        (a.len() >= 5 && a.iter().all(|x| x["succeeded"] == false)).then_some(())
+    })
+    .await;
+    let attempts = app.attempts(&id).await;
+    assert!(
+        attempts[0]["error"].as_str().unwrap_or_default().contains("onnect"),
+        "{attempts:?}"
+    );
+    // The gateway restarts; the deliveries are in the store, not in memory.
+    app.gateway.shutdown().await;
+    let app = spawn_app_with(&hooks_config).await;
+    let receiver = Receiver::on(TcpListener::bind(addr).await.expect("the same port again")).await;
+    let got = receiver.has(5).await;
+    let mut texts: Vec<String> = got
+        .iter()
+        .filter_map(|(_, b)| b["payload"]["text"].as_str().map(str::to_string))
+        .collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts, (0..5).map(|i| format!("message {i}")).collect::<Vec<_>>());
+    eventually("nothing pending", || async {
+        let (_, h) = app.get(&format!("/v1/hooks/{id}")).await;
+        (h["health"]["pending"] == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replay_since_a_time_delivers_exactly_the_matching_events() {
+    let app = app_with_hooks(vec![0]).await;
+    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 1000);
+    app.user_sends(USER, text("before the hook 1")).await;
+    app.user_sends("16505550000", text("another contact")).await;
+    app.user_sends(USER, text("before the hook 2")).await;
+    let events = eventually("three messages", || async {
+        let e = app.settled_events().await;
+        (e.iter().filter(|e| e["type"] == "message.received").count() == 3).then_some(e)
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"], "contacts": [USER]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default();
+    // A new hook takes what comes from now on: nothing of the past arrives by itself.
+    let (status, r) = app
+        .post(&format!("/v1/hooks/{id}/replay"), &json!({"since": since}))
+        .await;
+    assert_eq!((status, r["queued"].as_u64()), (202, Some(2)), "{r}");
+    let got = receiver.has(2).await;
+    let mut texts: Vec<&str> = got.iter().filter_map(|(_, b)| b["payload"]["text"].as_str()).collect();
+    texts.sort();
+    assert_eq!(texts, vec!["before the hook 1", "before the hook 2"]);
+    // One event again, by id.
+    let first = events.iter().find(|e| e["type"] == "message.received").expect("event");
+    let (status, r) = app
+        .post(
+            &format!("/v1/events/{}/replay", first["id"].as_str().unwrap_or_default()),
+            &json!({"hook": id}),
+        )
+        .await;
+    assert_eq!((status, r["queued"].as_u64()), (202, Some(1)), "{r}");
+    receiver.has(3).await;
+    assert_eq!(receiver.got().len(), 3);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_for_a_day() {
+    let app = app_with_hooks(vec![0]).await;
+    let receiver = Receiver::start().await;
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"]}))
+        .await;
+    let old = hook["secret"].as_str().unwrap_or_default().to_string();
+    let id = hook["id"].as_str().unwrap_or_default();
+    let (status, r) = app.post(&format!("/v1/hooks/{id}/secret/rotate"), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    let new = r["secret"].as_str().unwrap_or_default().to_string();
+    assert_ne!(old, new);
+    app.user_sends(USER, text("after rotation")).await;
+    receiver.has(1).await;
+    let raw = receiver.raw();
+    let sig = raw[0].0["webhook-signature"].to_str().unwrap_or_default();
+    assert_eq!(sig.split(' ').count(), 2, "{sig}");
+    verify(&new, &raw[0].0, &raw[0].1).expect("the new secret verifies");
+    verify(&old, &raw[0].0, &raw[0].1).expect("the old secret still verifies");
+}
+
+#[tokio::test]
+async fn hooks_from_the_configuration_are_applied_at_start() {
+    let receiver = Receiver::start().await;
+    let url = receiver.url.clone();
+    let app = spawn_app_with(move |c| {
+        c.hooks.allow_private_networks = true;
+        c.hooks.hook = vec![wagate_server::config::HookConfig {
+            name: "archive".into(),
+            url,
+            events: vec!["message.*".into()],
+            accounts: vec!["acme".into()],
+            contacts: vec![],
+            headers: Default::default(),
+            secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            description: None,
+            format: None,
+            media: None,
+        }];
+    })
+    .await;
+    let (_, hooks) = app.get("/v1/hooks").await;
+    assert_eq!(hooks["data"][0]["name"], "archive", "{hooks}");
+    assert_eq!(hooks["data"][0]["source"], "config");
+    assert_eq!(hooks["data"][0]["accounts"], json!(["acme"]));
+    app.user_sends(USER, text("to the archive")).await;
+    receiver.has(1).await;
+    let raw = receiver.raw();
+    verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &raw[0].0, &raw[0].1).expect("signed with the configured secret");
+}
