@@ -223,7 +223,6 @@ pub async fn replay(
         .get_event(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("event", &id))?;
-    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     let hooks = state.store.list_hooks().await?;
     if let Some(h) = &r.hook {
         if !hooks.iter().any(|x| &x.id == h) {
@@ -239,7 +238,8 @@ pub async fn replay(
         let chosen = match &r.hook {
             Some(only) => &hook.id == only,
             None => {
-                crate::workers::hooks::filter_of(hook).matches(&event.event_type, event.account_id.as_deref(), &payload)
+                let filter = crate::workers::hooks::filter_of(hook);
+                !crate::workers::hooks::matching(&filter, std::slice::from_ref(&event)).is_empty()
             }
         };
         if chosen {

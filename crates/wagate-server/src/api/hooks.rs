@@ -498,14 +498,7 @@ pub async fn replay(
                 })
                 .await?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
-            let taken: Vec<(String, i64)> = page
-                .iter()
-                .filter(|e| {
-                    let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-                    filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
-                })
-                .map(|e| (e.id.clone(), e.seq))
-                .collect();
+            let taken = crate::workers::hooks::matching(&filter, &page);
             state.store.add_deliveries(&id, &taken, None, now).await?;
             queued += taken.len() as u64;
             after = Some(last);

@@ -40,6 +40,18 @@ pub fn filter_of(h: &Hook) -> HookFilter {
     }
 }
 
+/// The events (id, sequence) a hook with this filter takes.
+pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<(String, i64)> {
+    events
+        .iter()
+        .filter(|e| {
+            let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+            filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
+        })
+        .map(|e| (e.id.clone(), e.seq))
+        .collect()
+}
+
 /// Turns new events into deliveries, until cancelled.
 pub async fn run_fan_out(state: AppState, cancel: CancellationToken) {
     let mut last_backlog = Instant::now();
@@ -82,15 +94,7 @@ pub async fn fan_out_once(state: &AppState) -> Result<usize, wagate_store::Store
         let Some(last) = events.last().map(|e| e.seq) else {
             continue;
         };
-        let filter = filter_of(&hook);
-        let taken: Vec<(String, i64)> = events
-            .iter()
-            .filter(|e| {
-                let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-                filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
-            })
-            .map(|e| (e.id.clone(), e.seq))
-            .collect();
+        let taken = matching(&filter_of(&hook), &events);
         state
             .store
             .add_deliveries(&hook.id, &taken, Some((hook.cursor_seq, last)), now_ms())
