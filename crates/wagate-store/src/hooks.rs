@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Event, Result};
+use crate::{Event, JournalEntry, Result};
 
 /// A hook as stored. JSON columns hold lists (`events`, `accounts`, `contacts`) and the
 /// `headers` object.
@@ -118,7 +118,17 @@ pub trait HookStore: Send + Sync {
         cursor: Option<(i64, i64)>,
         now: i64,
     ) -> Result<bool>;
-    /// Makes the hook's failed deliveries of events that occurred in [since, until) pending again.
+    /// Journalled webhook bodies (not quarantined) after `after_id`, received in [since, until)
+    /// when given: what `meta`-format hooks deliver.
+    async fn journal_page(
+        &self,
+        after_id: i64,
+        since: Option<i64>,
+        until: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>>;
+    async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>>;
+    /// Makes the hook's failed deliveries created in [since, until) pending again.
     async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> Result<u64>;
     /// Leases up to `limit` due deliveries of one hook, oldest first.
     async fn claim_deliveries(
@@ -162,8 +172,12 @@ macro_rules! impl_hook_store {
         impl $crate::hooks::HookStore for $store {
             async fn save_hook(&self, h: &$crate::hooks::Hook) -> $crate::Result<$crate::hooks::Hook> {
                 use $crate::hooks::HOOK_COLUMNS;
+                // A new hook starts at the end of what it reads: the event log, or for the `meta`
+                // format the webhook journal.
+                let (max_journal,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM webhook_journal").fetch_one(&self.journal).await?;
                 let mut tx = self.writer.begin().await?;
                 let (max_seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(&mut *tx).await?;
+                let start = if h.format == "meta" { max_journal } else { max_seq };
                 let conflict = if h.name.is_some() {
                     // A configuration hook: the file decides its settings; its secret and cursor stay.
                     "ON CONFLICT (name) DO UPDATE SET url = excluded.url, description = excluded.description,
@@ -197,7 +211,7 @@ macro_rules! impl_hook_store {
                     .bind(&h.secret)
                     .bind(&h.previous_secret)
                     .bind(h.previous_secret_until)
-                    .bind(max_seq.unwrap_or(0))
+                    .bind(start.unwrap_or(0))
                     .bind(&h.source)
                     .bind(h.failing_since)
                     .bind(h.created_at)
@@ -292,11 +306,32 @@ macro_rules! impl_hook_store {
                 Ok(true)
             }
 
+            async fn journal_page(&self, after_id: i64, since: Option<i64>, until: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, received_at, account_id, body FROM webhook_journal
+                     WHERE id > $1 AND state <> 'quarantined'
+                       AND ($2 IS NULL OR received_at >= $2) AND ($3 IS NULL OR received_at < $3)
+                     ORDER BY id LIMIT $4",
+                )
+                .bind(after_id)
+                .bind(since)
+                .bind(until)
+                .bind(limit)
+                .fetch_all(&self.journal)
+                .await?)
+            }
+
+            async fn journal_entry(&self, id: i64) -> $crate::Result<Option<$crate::JournalEntry>> {
+                Ok(sqlx::query_as("SELECT id, received_at, account_id, body FROM webhook_journal WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.journal)
+                    .await?)
+            }
+
             async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> $crate::Result<u64> {
                 Ok(sqlx::query(
                     "UPDATE hook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
-                     WHERE hook_id = $2 AND state = 'failed'
-                       AND event_id IN (SELECT id FROM events WHERE occurred_at >= $3 AND occurred_at < $4)",
+                     WHERE hook_id = $2 AND state = 'failed' AND created_at >= $3 AND created_at < $4",
                 )
                 .bind(now)
                 .bind(hook_id)

@@ -41,6 +41,8 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
         ..SimConfig::default()
     };
     config.graph_url = format!("http://{addr}");
+    // In the sandbox, the receiver of a hook is a developer's local service.
+    config.hooks.allow_private_networks = true;
     config.accounts = vec![AccountConfig {
         name: "sandbox".into(),
         waba_id: sim_config.waba_id.clone(),

@@ -225,16 +225,26 @@ pub async fn replay(
         .ok_or_else(|| ApiError::not_found("event", &id))?;
     let hooks = state.store.list_hooks().await?;
     if let Some(h) = &r.hook {
-        if !hooks.iter().any(|x| &x.id == h) {
-            return Err(ApiError::invalid_field(
-                "hook",
-                format!("no hook `{h}`"),
-                "use an id from GET /v1/hooks",
-            ));
+        match hooks.iter().find(|x| &x.id == h) {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "hook",
+                    format!("no hook `{h}`"),
+                    "use an id from GET /v1/hooks",
+                ))
+            }
+            Some(x) if x.format == "meta" => {
+                return Err(ApiError::invalid_field(
+                    "hook",
+                    "a meta-format hook takes Meta's bodies, not events",
+                    "replay it with POST /v1/hooks/{id}/replay and a time range",
+                ))
+            }
+            Some(_) => {}
         }
     }
     let mut queued = 0;
-    for hook in hooks.iter().filter(|h| h.enabled) {
+    for hook in hooks.iter().filter(|h| h.enabled && h.format == "event") {
         let chosen = match &r.hook {
             Some(only) => &hook.id == only,
             None => {

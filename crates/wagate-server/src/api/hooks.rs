@@ -116,6 +116,9 @@ pub struct HookRequest {
     pub ordered: Option<bool>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// The secret to sign with, instead of a generated one: for `meta`, the app secret your bot
+    /// already checks (at least 16 characters); for `event`, a `whsec_…` key of 24 to 64 bytes.
+    pub secret: Option<String>,
 }
 
 fn parse_request(body: &Bytes) -> ApiResult<HookRequest> {
@@ -149,23 +152,18 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
         h.events = serde_json::to_string(&events).unwrap_or_default();
     }
     if let Some(format) = r.format {
-        match format.as_str() {
-            "event" => h.format = format,
-            "meta" => {
-                return Err(ApiError::invalid_field(
-                    "format",
-                    "the `meta` format (Meta's body re-signed) is not available yet",
-                    "use format \"event\"",
-                ))
-            }
-            other => {
-                return Err(ApiError::invalid_field(
-                    "format",
-                    format!("`{other}` is not a format"),
-                    "use \"event\"",
-                ))
-            }
+        if !["event", "meta"].contains(&format.as_str()) {
+            return Err(ApiError::invalid_field(
+                "format",
+                format!("`{format}` is not a format"),
+                "use \"event\" (wagate's events) or \"meta\" (Meta's webhook bodies, re-signed)",
+            ));
         }
+        h.format = format;
+    }
+    if let Some(secret) = r.secret {
+        check_secret(&h.format, &secret)?;
+        h.secret = secret;
     }
     if let Some(accounts) = r.accounts {
         let ids = crate::hooks::account_ids(state, &accounts).map_err(|e| {
@@ -227,7 +225,35 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
     if let Some(e) = r.enabled {
         h.enabled = e;
     }
+    if h.format == "meta" && (h.events != "[]" || h.contacts != "[]") {
+        return Err(ApiError::invalid_field(
+            if h.events != "[]" { "events" } else { "contacts" },
+            "a `meta`-format hook receives Meta's webhook bodies whole, as Meta sent them; they are not split by event or contact",
+            "leave out events and contacts (filter by accounts), or use format \"event\"",
+        ));
+    }
     Ok(())
+}
+
+fn check_secret(format: &str, secret: &str) -> ApiResult<()> {
+    let ok = if format == "meta" {
+        secret.len() >= 16
+    } else {
+        use base64::Engine;
+        secret
+            .strip_prefix("whsec_")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .is_some_and(|k| (24..=64).contains(&k.len()))
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "secret",
+            "the secret is not usable for this format",
+            "for meta: the app secret your bot checks (16 characters or more); for event: whsec_ and 24 to 64 bytes in base64, or leave it out to have one made",
+        ))
+    }
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Hook> {
@@ -482,6 +508,18 @@ pub async fn replay(
     let now = now_ms();
     let queued = if r.only_failed {
         state.store.retry_failed_deliveries(&id, since, until, now).await?
+    } else if hook.format == "meta" {
+        let filter = filter_of(&hook);
+        let (mut after, mut queued) = (0i64, 0u64);
+        loop {
+            let page = state.store.journal_page(after, Some(since), Some(until), 500).await?;
+            let Some(last) = page.last().map(|e| e.id) else { break };
+            let taken = crate::workers::hooks::matching_bodies(&filter, &page);
+            state.store.add_deliveries(&id, &taken, None, now).await?;
+            queued += taken.len() as u64;
+            after = last;
+        }
+        queued
     } else {
         let filter = filter_of(&hook);
         let mut after = None;

@@ -40,6 +40,25 @@ pub fn filter_of(h: &Hook) -> HookFilter {
     }
 }
 
+/// The delivery key of a journalled body (what `meta`-format hooks deliver).
+pub fn journal_key(id: i64) -> String {
+    format!("journal_{id}")
+}
+
+/// The journalled bodies (key, id) a `meta`-format hook takes: those of its accounts.
+pub fn matching_bodies(filter: &HookFilter, entries: &[wagate_store::JournalEntry]) -> Vec<(String, i64)> {
+    entries
+        .iter()
+        .filter(|e| {
+            filter.accounts.is_empty()
+                || e.account_id
+                    .as_deref()
+                    .is_some_and(|a| filter.accounts.iter().any(|x| x == a))
+        })
+        .map(|e| (journal_key(e.id), e.id))
+        .collect()
+}
+
 /// The events (id, sequence) a hook with this filter takes.
 pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<(String, i64)> {
     events
@@ -83,6 +102,22 @@ pub async fn run_fan_out(state: AppState, cancel: CancellationToken) {
 pub async fn fan_out_once(state: &AppState) -> Result<usize, wagate_store::StoreError> {
     let mut read = 0;
     for hook in state.store.list_hooks().await?.into_iter().filter(|h| h.enabled) {
+        if hook.format == "meta" {
+            let bodies = state
+                .store
+                .journal_page(hook.cursor_seq, None, None, FAN_OUT_BATCH)
+                .await?;
+            let Some(last) = bodies.last().map(|e| e.id) else {
+                continue;
+            };
+            let taken = matching_bodies(&filter_of(&hook), &bodies);
+            state
+                .store
+                .add_deliveries(&hook.id, &taken, Some((hook.cursor_seq, last)), now_ms())
+                .await?;
+            read += bodies.len();
+            continue;
+        }
         let events = state
             .store
             .list_events(&EventFilter {
@@ -196,8 +231,17 @@ struct Answer {
 /// One attempt of one delivery: send, then record the outcome under the lease.
 async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Delivery, token: i64) {
     let started_at = now_ms();
-    let answer = match state.store.get_event(&d.event_id).await {
-        Ok(Some(event)) => send(state, client, hook, event).await,
+    let found = if hook.format == "meta" {
+        state
+            .store
+            .journal_entry(d.event_seq)
+            .await
+            .map(|j| j.map(|j| Payload::Meta(j.body)))
+    } else {
+        state.store.get_event(&d.event_id).await.map(|e| e.map(Payload::Event))
+    };
+    let answer = match found {
+        Ok(Some(payload)) => send(state, client, hook, &d.event_id, payload).await,
         Ok(None) => Answer {
             status: None,
             error: Some("the event no longer exists (pruned)".into()),
@@ -291,8 +335,16 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
     }
 }
 
+/// What a delivery carries.
+enum Payload {
+    /// wagate's event, signed per Standard Webhooks.
+    Event(wagate_store::Event),
+    /// Meta's body as received, re-signed with `X-Hub-Signature-256`.
+    Meta(Vec<u8>),
+}
+
 /// Builds the signed request and sends it.
-async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, event: wagate_store::Event) -> Answer {
+async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, key: &str, payload: Payload) -> Answer {
     let fail = |error: String| Answer {
         status: None,
         error: Some(error),
@@ -306,34 +358,45 @@ async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, event: wa
     if !crate::hooks::literal_ip_allowed(&url, state.config.hooks.allow_private_networks) {
         return fail("the hook's address is loopback, private or link-local".into());
     }
-    let event_id = event.id.clone();
-    let mut view = EventView::from(event);
-    if matches!(hook.media.as_str(), "base64" | "both") {
-        if let Err(e) = crate::media::inline_base64(state, &mut view.payload).await {
-            tracing::warn!(error = ?e.message, "media could not be put into a delivery; it goes out without the bytes");
-        }
-    }
-    let body = match serde_json::to_vec(&view) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("the event could not be serialised: {e}")),
-    };
     let now = now_ms();
-    let timestamp = now / 1000;
-    let mut secrets = vec![hook.secret.as_str()];
-    if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
-        if until > now {
-            secrets.push(prev.as_str());
+    let mut req = client.post(url).header("content-type", "application/json");
+    let body = match payload {
+        Payload::Meta(body) => {
+            // As Meta signs: HMAC-SHA256 of the raw bytes, the hook's secret as the app secret.
+            req = req.header(
+                "x-hub-signature-256",
+                wagate_core::signature::sign_hub(&hook.secret, &body),
+            );
+            body
         }
-    }
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &event_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header(
-            "webhook-signature",
-            wagate_core::hooks::signature_header(secrets, &event_id, timestamp, &body),
-        );
+        Payload::Event(event) => {
+            let mut view = EventView::from(event);
+            if matches!(hook.media.as_str(), "base64" | "both") {
+                if let Err(e) = crate::media::inline_base64(state, &mut view.payload).await {
+                    tracing::warn!(error = ?e.message, "media could not be put into a delivery; it goes out without the bytes");
+                }
+            }
+            let body = match serde_json::to_vec(&view) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("the event could not be serialised: {e}")),
+            };
+            let timestamp = now / 1000;
+            let mut secrets = vec![hook.secret.as_str()];
+            if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+                if until > now {
+                    secrets.push(prev.as_str());
+                }
+            }
+            req = req
+                .header("webhook-id", key)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header(
+                    "webhook-signature",
+                    wagate_core::hooks::signature_header(secrets, key, timestamp, &body),
+                );
+            body
+        }
+    };
     let headers: HashMap<String, String> = serde_json::from_str(&hook.headers).unwrap_or_default();
     for (k, v) in &headers {
         req = req.header(k.as_str(), v.as_str());

@@ -683,8 +683,16 @@ fn api_cases() -> Vec<Case> {
             json!({"url": url, "headers": {"bad header": "x"}}),
         ),
         hook(
-            "hook in the meta format (not yet)",
-            json!({"url": url, "format": "meta"}),
+            "meta hook with an event filter",
+            json!({"url": url, "format": "meta", "events": ["message.*"]}),
+        ),
+        hook(
+            "meta hook with a short secret",
+            json!({"url": url, "format": "meta", "secret": "short"}),
+        ),
+        hook(
+            "event hook with a secret that is not whsec_",
+            json!({"url": url, "secret": "0123456789abcdef0123"}),
         ),
         hook("hook in an unknown format", json!({"url": url, "format": "xml"})),
         hook(
