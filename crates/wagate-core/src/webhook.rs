@@ -216,6 +216,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "webhook.unknown",
     "webhook.invalid",
     "hook.disabled",
+    "hook.reply_failed",
 ];
 
 /// The event of an acknowledged webhook (or a part of one) that cannot be processed: not JSON,

@@ -32,6 +32,16 @@ impl Caller {
         }
     }
 
+    /// The gateway itself, sending for one account (a hook's reply goes through the same checks
+    /// as any send).
+    pub fn for_account(account_id: &str) -> Self {
+        Self {
+            key_id: "gateway".into(),
+            account_id: Some(account_id.to_string()),
+            scopes: vec!["send".into()],
+        }
+    }
+
     /// Whether the key may see data of `account_id`.
     pub fn sees(&self, account_id: &str) -> bool {
         self.account_id.as_deref().is_none_or(|a| a == account_id)

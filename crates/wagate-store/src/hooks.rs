@@ -66,6 +66,9 @@ pub struct Attempt {
     pub error: Option<String>,
     pub latency_ms: i64,
     pub response_excerpt: Option<String>,
+    /// The reply a two-way bot asked for: the message sent, or why it was refused.
+    pub reply_message_id: Option<String>,
+    pub reply_error: Option<String>,
 }
 
 /// What a delivery attempt came to.
@@ -400,8 +403,8 @@ macro_rules! impl_hook_store {
                     return Ok(false);
                 }
                 sqlx::query(
-                    "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt, reply_message_id, reply_error)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(d.id)
                 .bind(&d.hook_id)
@@ -412,6 +415,8 @@ macro_rules! impl_hook_store {
                 .bind(&a.error)
                 .bind(a.latency_ms)
                 .bind(&a.response_excerpt)
+                .bind(&a.reply_message_id)
+                .bind(&a.reply_error)
                 .execute(&mut *tx)
                 .await?;
                 if a.succeeded {
@@ -440,7 +445,8 @@ macro_rules! impl_hook_store {
 
             async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt
+                    "SELECT id, delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt,
+                       reply_message_id, reply_error
                      FROM hook_attempts WHERE hook_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
                 )
                 .bind(hook_id)

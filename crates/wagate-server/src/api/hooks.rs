@@ -447,6 +447,8 @@ pub fn attempt_json(a: &wagate_store::Attempt) -> Value {
         "error": a.error,
         "latency_ms": a.latency_ms,
         "response_excerpt": a.response_excerpt,
+        "reply": (a.reply_message_id.is_some() || a.reply_error.is_some())
+            .then(|| json!({"message_id": a.reply_message_id, "error": a.reply_error})),
     })
 }
 

@@ -225,7 +225,46 @@ struct Answer {
     error: Option<String>,
     retry_after: Option<u64>,
     excerpt: Option<String>,
+    /// The answer's body, up to [`REPLY_MAX`] (a two-way bot's reply is read from it).
+    body: Vec<u8>,
     latency_ms: i64,
+}
+
+/// The most of an answer read to find a reply in it.
+const REPLY_MAX: usize = 64 * 1024;
+
+/// The event a delivery carried, as far as a reply needs it.
+struct ReplyTo {
+    event_id: String,
+    event_type: String,
+    account_id: Option<String>,
+    payload: Value,
+}
+
+/// A two-way bot's `{"reply": <message object>}`: sent to the event's contact through the
+/// normal send path, with all its checks, as a reply to the message. Returns the message id.
+async fn send_reply(state: &AppState, to: &ReplyTo, mut reply: Value) -> Result<String, String> {
+    let account_id = to.account_id.clone().ok_or("the event has no account")?;
+    let contact = wagate_core::hooks::event_contact(&to.payload)
+        .ok_or("the event has no contact to reply to")?
+        .to_string();
+    let obj = reply.as_object_mut().ok_or("`reply` must be a message object")?;
+    obj.insert("to".into(), json!(contact));
+    obj.insert("account".into(), json!(account_id));
+    if let Some(p) = to.payload.get("phone_number_id").filter(|p| p.is_string()) {
+        obj.insert("phone_number_id".into(), p.clone());
+    }
+    if to.event_type == "message.received" && !obj.contains_key("context") {
+        obj.insert("context".into(), json!({"message_id": to.payload["wamid"]}));
+    }
+    let caller = crate::auth::Caller::for_account(&account_id);
+    let prepared = crate::api::messages::prepare(state, &caller, reply)
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    let message = crate::api::messages::enqueue(state, prepared)
+        .await
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    Ok(message.id)
 }
 
 /// One attempt of one delivery: send, then record the outcome under the lease.
@@ -240,6 +279,15 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
     } else {
         state.store.get_event(&d.event_id).await.map(|e| e.map(Payload::Event))
     };
+    let reply_to = match &found {
+        Ok(Some(Payload::Event(e))) => Some(ReplyTo {
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            account_id: e.account_id.clone(),
+            payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+        }),
+        _ => None,
+    };
     let answer = match found {
         Ok(Some(payload)) => send(state, client, hook, &d.event_id, payload).await,
         Ok(None) => Answer {
@@ -247,6 +295,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
             error: Some("the event no longer exists (pruned)".into()),
             retry_after: None,
             excerpt: None,
+            body: Vec::new(),
             latency_ms: 0,
         },
         Err(e) => {
@@ -256,6 +305,17 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
         }
     };
     let ok = answer.status.is_some_and(|s| (200..300).contains(&s));
+    // A two-way bot answers with the reply to send.
+    let reply = match (&reply_to, ok) {
+        (Some(to), true) => match serde_json::from_slice::<Value>(&answer.body)
+            .ok()
+            .and_then(|mut v| v.get_mut("reply").map(Value::take))
+        {
+            Some(message) => Some(send_reply(state, to, message).await),
+            None => None,
+        },
+        _ => None,
+    };
     let attempts = d.attempts as u32 + 1;
     let disable_after_ms = state.config.hooks.disable_after_seconds as i64 * 1000;
     let failing_too_long = hook
@@ -298,7 +358,21 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
         error,
         latency_ms: answer.latency_ms,
         response_excerpt: answer.excerpt,
+        reply_message_id: reply.as_ref().and_then(|r| r.as_ref().ok().cloned()),
+        reply_error: reply.as_ref().and_then(|r| r.as_ref().err().cloned()),
     };
+    if let (Some(Err(error)), Some(to)) = (&reply, &reply_to) {
+        tracing::warn!(hook = %hook.id, event = %to.event_id, %error, "a hook's reply was refused");
+        let payload = json!({"hook_id": hook.id, "event_id": to.event_id, "error": error});
+        if let Err(e) = state
+            .store
+            .append_event(to.account_id.as_deref(), "hook.reply_failed", &payload, now_ms())
+            .await
+        {
+            tracing::error!(error = %e, "could not record the hook.reply_failed event");
+        }
+        state.wake_hooks.notify_one();
+    }
     let result = match &outcome {
         DeliveryOutcome::Succeeded => "succeeded",
         DeliveryOutcome::Retry { .. } => "retry",
@@ -350,6 +424,7 @@ async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, key: &str
         error: Some(error),
         retry_after: None,
         excerpt: None,
+        body: Vec::new(),
         latency_ms: 0,
     };
     let Ok(url) = reqwest::Url::parse(&hook.url) else {
@@ -417,21 +492,29 @@ async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, key: &str
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, now_ms()));
-    // The answer is read up to the cap, never whole.
+    // The answer is read up to a cap, never whole: what a reply may need of a success, and
+    // the excerpt kept with the attempt otherwise.
     let cap = state.config.hooks.response_excerpt_bytes;
-    let mut excerpt = Vec::new();
-    while excerpt.len() < cap {
+    let limit = if (200..300).contains(&status) {
+        cap.max(REPLY_MAX)
+    } else {
+        cap
+    };
+    let mut body = Vec::new();
+    while body.len() < limit {
         match resp.chunk().await {
-            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(cap - excerpt.len())]),
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
             _ => break,
         }
     }
+    let excerpt = &body[..body.len().min(cap)];
     Answer {
         status: Some(status),
         error: None,
         retry_after,
-        excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).to_string()),
+        excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(excerpt).to_string()),
         latency_ms: started.elapsed().as_millis() as i64,
+        body,
     }
 }
 

@@ -52,7 +52,10 @@ CREATE TABLE hook_attempts (
     status_code      BIGINT,
     error            TEXT,
     latency_ms       BIGINT NOT NULL,
-    response_excerpt TEXT
+    response_excerpt TEXT,
+    -- A two-way bot's answer: the message sent as the reply, or why it was refused.
+    reply_message_id TEXT,
+    reply_error      TEXT
 );
 CREATE INDEX hook_attempts_hook ON hook_attempts(hook_id, id);
 CREATE INDEX hook_attempts_event ON hook_attempts(event_id);

@@ -19,6 +19,8 @@ use crate::helpers::*;
 struct Captured {
     got: Vec<(HeaderMap, Bytes)>,
     answers: VecDeque<(u16, Option<&'static str>)>,
+    /// The body of the next successful answers (a two-way bot's reply).
+    success_body: Option<String>,
 }
 
 #[derive(Clone)]
@@ -42,7 +44,10 @@ async fn receive(
                 None => (status, "failing on purpose").into_response(),
             }
         }
-        None => (StatusCode::OK, "thanks").into_response(),
+        None => match &c.success_body {
+            Some(b) => (StatusCode::OK, [("content-type", "application/json")], b.clone()).into_response(),
+            None => (StatusCode::OK, "thanks").into_response(),
+        },
     }
 }
 
@@ -66,6 +71,10 @@ impl Receiver {
         for _ in 0..times {
             c.answers.push_back((status, retry_after));
         }
+    }
+
+    fn answer_with(&self, body: Value) {
+        self.inner.lock().expect("lock").success_body = Some(body.to_string());
     }
 
     fn got(&self) -> Vec<(HeaderMap, Value)> {
@@ -488,4 +497,61 @@ async fn a_meta_format_hook_gets_metas_bytes_resigned_with_the_bots_secret() {
     let again = bot.raw();
     assert!(again[2..].iter().any(|r| r.1.as_ref() == sent.as_slice()));
     assert!(again[2..].iter().any(|r| r.1.as_ref() == batch.as_slice()));
+}
+
+/// A two-way bot answers a message with the reply to send; wagate sends it as a reply to that
+/// message, through the normal checks. A refused reply is recorded and becomes an event.
+#[tokio::test]
+async fn a_two_way_bots_reply_goes_out_and_a_refused_one_is_never_silently_lost() {
+    let app = app_with_hooks(vec![0]).await;
+    let bot = Receiver::start().await;
+    bot.answer_with(json!({"reply": {"type": "text", "text": {"body": "It ships today!"}}}));
+    let hook = app
+        .create_hook(json!({"url": bot.url, "events": ["message.received"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default().to_string();
+    let sent = app.user_sends(USER, text("Where is my order?")).await;
+    let wamid = sent["wamid"].as_str().unwrap_or_default().to_string();
+    let reply = eventually("the reply reaches Meta", || async {
+        app.sim_sent()
+            .await
+            .into_iter()
+            .find(|m| m["body"]["text"]["body"] == "It ships today!" || m["text"]["body"] == "It ships today!")
+    })
+    .await;
+    let reply_text = reply.to_string();
+    assert!(
+        reply_text.contains(&wamid),
+        "sent as a reply to the user's message: {reply}"
+    );
+    let attempts = eventually("the attempt names the reply", || async {
+        let a = app.attempts(&id).await;
+        a.first().filter(|a| a["reply"]["message_id"].is_string()).cloned()
+    })
+    .await;
+    let message_id = attempts["reply"]["message_id"].as_str().unwrap_or_default();
+    app.message_reaches(message_id, "read").await;
+
+    // A reply that fails the checks: recorded on the attempt, and an event.
+    bot.answer_with(json!({"reply": {"type": "text", "text": {"body": ""}}}));
+    app.user_sends(USER, text("And my invoice?")).await;
+    let failed = eventually("the refusal is recorded", || async {
+        let a = app.attempts(&id).await;
+        a.into_iter().find(|a| a["reply"]["error"].is_string())
+    })
+    .await;
+    assert_eq!(failed["succeeded"], true, "the delivery itself succeeded");
+    assert!(
+        failed["reply"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("text.body"),
+        "{failed}"
+    );
+    let events = eventually("a hook.reply_failed event", || async {
+        let (_, e) = app.get("/v1/events?type=hook.reply_failed").await;
+        e["data"].as_array().filter(|d| !d.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!(events[0]["payload"]["hook_id"], id.as_str());
 }
