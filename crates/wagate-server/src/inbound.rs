@@ -339,6 +339,7 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
     let stats = state.store.apply_webhooks(&batch).await?;
     if !stats.events.is_empty() {
         state.wake_hooks.notify_one();
+        state.events_written.send_modify(|n| *n += 1);
     }
     if stats.new_media > 0 {
         state.wake_media.notify_one();

@@ -58,6 +58,8 @@ pub struct Inner {
     pub wake_hooks: Notify,
     /// New or due deliveries, or a freed delivery slot.
     pub wake_deliveries: Notify,
+    /// Bumped when events are written: every live stream (`/v1/events/stream`) looks.
+    pub events_written: tokio::sync::watch::Sender<u64>,
     pub sent_waiters: sender::Waiters,
     pub default_country: Option<phonenumber::country::Id>,
 }
@@ -138,6 +140,7 @@ impl Gateway {
             wake_media: Notify::new(),
             wake_hooks: Notify::new(),
             wake_deliveries: Notify::new(),
+            events_written: tokio::sync::watch::Sender::new(0),
             sent_waiters: sender::Waiters::default(),
         }));
         let applied = hooks::apply_config_hooks(&state).await.map_err(StartError::Config)?;

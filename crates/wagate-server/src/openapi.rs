@@ -19,6 +19,7 @@ use crate::api;
         api::contacts::get_contact,
         api::events::list,
         api::events::get_one,
+        api::events::stream,
         api::events::replay,
         api::hooks::create,
         api::hooks::list,

@@ -155,6 +155,8 @@ pub trait HookStore: Send + Sync {
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
     async fn hook_health(&self, hook_id: &str) -> Result<HookHealth>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// The sequence of the newest event (0 when there is none).
+    async fn last_event_seq(&self) -> Result<i64>;
     /// Appends an event of the gateway's own (e.g. `hook.disabled`).
     async fn append_event(
         &self,
@@ -508,6 +510,11 @@ macro_rules! impl_hook_store {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?)
+            }
+
+            async fn last_event_seq(&self) -> $crate::Result<i64> {
+                let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(&self.pool).await?;
+                Ok(max.unwrap_or(0))
             }
 
             async fn append_event(&self, account_id: Option<&str>, event_type: &str, payload: &serde_json::Value, now: i64) -> $crate::Result<()> {

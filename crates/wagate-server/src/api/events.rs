@@ -81,6 +81,32 @@ pub struct EventPage {
     pub next_cursor: Option<i64>,
 }
 
+/// The type and account filters of an event query, checked.
+fn filters(state: &AppState, caller: &Caller, q: &EventQuery) -> ApiResult<(Vec<String>, Option<String>)> {
+    let event_types: Vec<String> = q
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = event_types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+        return Err(ApiError::invalid_field(
+            "type",
+            format!("`{bad}` is not an event type"),
+            "use the types listed in details",
+        )
+        .details(serde_json::json!({"field": "type", "allowed": EVENT_TYPES})));
+    }
+    let account_id = match q.account.as_deref() {
+        Some(a) => Some(resolve_account(state, caller, Some(a))?.id.clone()),
+        None => caller.account_id.clone(),
+    };
+    Ok((event_types, account_id))
+}
+
 fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
@@ -106,27 +132,7 @@ pub async fn list(
 ) -> ApiResult<Json<EventPage>> {
     caller.require("read")?;
     let limit = page_limit(q.limit)?;
-    let event_types: Vec<String> = q
-        .types
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect();
-    if let Some(bad) = event_types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
-        return Err(ApiError::invalid_field(
-            "type",
-            format!("`{bad}` is not an event type"),
-            "use the types listed in details",
-        )
-        .details(serde_json::json!({"field": "type", "allowed": EVENT_TYPES})));
-    }
-    let account_id = match q.account.as_deref() {
-        Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone(),
-    };
+    let (event_types, account_id) = filters(&state, &caller, &q)?;
     let filter = EventFilter {
         account_id,
         event_types,
@@ -265,4 +271,81 @@ pub async fn replay(
         axum::http::StatusCode::ACCEPTED,
         Json(serde_json::json!({"queued": queued})),
     ))
+}
+
+/// The event log live, as Server-Sent Events (`id` is the sequence, `event` the type, `data`
+/// the event as `GET /v1/events` shows it). Same filters as the list. It starts after
+/// `Last-Event-ID` (or `cursor`), else with the events that come from now on; a client that
+/// reconnects with the last id it saw gets every event after it, once, in order.
+#[utoipa::path(get, path = "/v1/events/stream", tag = "events", params(EventQuery),
+    responses((status = 200, description = "text/event-stream"), (status = 400, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<EventQuery>,
+) -> ApiResult<axum::response::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, axum::Error>>>> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    caller.require("read")?;
+    let (event_types, account_id) = filters(&state, &caller, &q)?;
+    let last_id = match headers.get("last-event-id").map(|v| v.to_str().map(str::trim)) {
+        Some(Ok(v)) => Some(v.parse::<i64>().map_err(|_| {
+            ApiError::invalid_field(
+                "last-event-id",
+                format!("Last-Event-ID `{v}` is not an event sequence"),
+                "send back the id of the last event received",
+            )
+        })?),
+        Some(Err(_)) => {
+            return Err(ApiError::invalid_field(
+                "last-event-id",
+                "Last-Event-ID is not text",
+                "send back the id of the last event received",
+            ))
+        }
+        None => q.cursor,
+    };
+    let after = match last_id {
+        Some(n) => n,
+        None => state.store.last_event_seq().await?,
+    };
+    let inline = q.include_media.as_deref() == Some("base64");
+    let filter = EventFilter {
+        account_id,
+        event_types,
+        since_ms: None,
+        until_ms: None,
+        after_seq: Some(after),
+        limit: 100,
+    };
+    let written = state.events_written.subscribe();
+    let start = (state, filter, std::collections::VecDeque::<Event>::new(), written);
+    let events = futures_util::stream::unfold(start, move |(state, mut filter, mut buffer, mut written)| async move {
+        loop {
+            if let Some(e) = buffer.pop_front() {
+                filter.after_seq = Some(e.seq);
+                let (seq, kind) = (e.seq, e.event_type.clone());
+                let mut view = EventView::from(e);
+                if inline {
+                    let _ = crate::media::inline_base64(&state, &mut view.payload).await;
+                }
+                let item = SseEvent::default().id(seq.to_string()).event(kind).json_data(view);
+                return Some((item, (state, filter, buffer, written)));
+            }
+            match state.store.list_events(&filter).await {
+                Ok(rows) if !rows.is_empty() => buffer.extend(rows),
+                result => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "the event stream could not read the log; retrying");
+                    }
+                    tokio::select! {
+                        _ = written.changed() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

@@ -39,6 +39,7 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/events", get(events::list))
+        .route("/v1/events/stream", get(events::stream))
         .route("/v1/events/{id}", get(events::get_one))
         .route("/v1/events/{id}/replay", post(events::replay))
         .route("/v1/hooks", post(hooks::create).get(hooks::list))

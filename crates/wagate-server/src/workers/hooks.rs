@@ -364,14 +364,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
     if let (Some(Err(error)), Some(to)) = (&reply, &reply_to) {
         tracing::warn!(hook = %hook.id, event = %to.event_id, %error, "a hook's reply was refused");
         let payload = json!({"hook_id": hook.id, "event_id": to.event_id, "error": error});
-        if let Err(e) = state
-            .store
-            .append_event(to.account_id.as_deref(), "hook.reply_failed", &payload, now_ms())
-            .await
-        {
-            tracing::error!(error = %e, "could not record the hook.reply_failed event");
-        }
-        state.wake_hooks.notify_one();
+        emit(state, to.account_id.as_deref(), "hook.reply_failed", &payload).await;
     }
     let result = match &outcome {
         DeliveryOutcome::Succeeded => "succeeded",
@@ -398,15 +391,22 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
     if let DeliveryOutcome::DisableHook { reason } = &outcome {
         tracing::warn!(hook = %hook.id, url = %hook.url, %reason, "hook disabled; POST /v1/hooks/{{id}}/enable turns it back on");
         let payload = json!({"hook_id": hook.id, "name": hook.name, "url": hook.url, "reason": reason});
-        if let Err(e) = state
-            .store
-            .append_event(None, "hook.disabled", &payload, now_ms())
-            .await
-        {
-            tracing::error!(error = %e, "could not record the hook.disabled event");
-        }
-        state.wake_hooks.notify_one();
+        emit(state, None, "hook.disabled", &payload).await;
     }
+}
+
+/// Records an event of the gateway's own, and lets hooks and streams see it.
+async fn emit(state: &AppState, account_id: Option<&str>, event_type: &str, payload: &Value) {
+    if let Err(e) = state
+        .store
+        .append_event(account_id, event_type, payload, now_ms())
+        .await
+    {
+        tracing::error!(error = %e, event_type, "could not record an event");
+        return;
+    }
+    state.wake_hooks.notify_one();
+    state.events_written.send_modify(|n| *n += 1);
 }
 
 /// What a delivery carries.

@@ -245,6 +245,7 @@ fn auth_cases() -> Vec<Case> {
         ("PATCH", "/v1/hooks/hook_x"),
         ("POST", "/v1/hooks/hook_x/replay"),
         ("GET", "/v1/events/evt_x"),
+        ("GET", "/v1/events/stream"),
     ];
     let mut cases = Vec::new();
     for (method, path) in endpoints {
@@ -775,6 +776,28 @@ fn api_cases() -> Vec<Case> {
         )
         .json(json!({})),
         case("PUT on hooks", "PUT", "/v1/hooks", 405, "method_not_allowed"),
+        case(
+            "stream with a Last-Event-ID that is not one",
+            "GET",
+            "/v1/events/stream",
+            400,
+            "invalid_request",
+        )
+        .header("last-event-id", "yesterday"),
+        case(
+            "stream of an unknown type",
+            "GET",
+            "/v1/events/stream?type=message.exploded",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "stream with a garbage cursor",
+            "GET",
+            "/v1/events/stream?cursor=garbage",
+            400,
+            "invalid_request",
+        ),
     ]);
     let mut many = case("too many headers", "GET", "/health", 431, "headers_too_large").auth(Auth::None);
     for i in 0..120 {

@@ -555,3 +555,117 @@ async fn a_two_way_bots_reply_goes_out_and_a_refused_one_is_never_silently_lost(
     .await;
     assert_eq!(events[0]["payload"]["hook_id"], id.as_str());
 }
+
+/// Reads Server-Sent Events from a raw connection: (id, type, data) of each event, until `n`.
+async fn read_sse(stream: &mut tokio::net::TcpStream, mut text: String, n: usize) -> Vec<(i64, String, Value)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // Each event is written whole; chunk-size lines of the chunked encoding are skipped.
+        let mut events = Vec::new();
+        let (mut id, mut kind) = (None, None);
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.trim().parse::<i64>().ok();
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                kind = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                if let (Some(i), Some(k), Ok(d)) = (id, kind.clone(), serde_json::from_str::<Value>(v)) {
+                    events.push((i, k, d));
+                }
+            }
+        }
+        if events.len() >= n {
+            return events;
+        }
+        let read = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} events arrived:\n{text}", events.len()))
+            .expect("read");
+        assert!(read > 0, "the stream closed:\n{text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..read]));
+    }
+}
+
+/// Opens the stream and waits for its response head; returns what came after the head.
+async fn open_stream(app: &TestApp, last_event_id: Option<i64>) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let resume = last_event_id
+        .map(|i| format!("Last-Event-ID: {i}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!(
+            "GET /v1/events/stream?type=message.received HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n{resume}\r\n",
+            app.key
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the stream answers")
+            .expect("read");
+        assert!(n > 0, "closed before the head: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("content-type: text/event-stream"),
+        "{text}"
+    );
+    let rest = text
+        .split_once("\r\n\r\n")
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_default();
+    (s, rest)
+}
+
+#[tokio::test]
+async fn the_live_stream_resumes_from_last_event_id_without_gaps_or_duplicates() {
+    let app = spawn_app().await;
+    app.user_sends(USER, text("before the stream")).await;
+    app.settled_events().await;
+    let (mut live, rest) = open_stream(&app, None).await;
+    // The stream is open once its head arrived; what is sent after is on it.
+    for i in 0..3 {
+        app.user_sends(USER, text(&format!("live {i}"))).await;
+    }
+    let first = read_sse(&mut live, rest, 3).await;
+    let texts: Vec<&str> = first
+        .iter()
+        .filter_map(|(_, _, d)| d["payload"]["text"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["live 0", "live 1", "live 2"],
+        "only what came after it opened"
+    );
+    assert!(first
+        .iter()
+        .all(|(_, k, d)| k == "message.received" && d["type"] == "message.received"));
+    assert!(first.windows(2).all(|w| w[0].0 < w[1].0), "in sequence order");
+    let last_seen = first[2].0;
+    drop(live);
+    for i in 0..2 {
+        app.user_sends(USER, text(&format!("while away {i}"))).await;
+    }
+    let (mut resumed, rest) = open_stream(&app, Some(last_seen)).await;
+    let again = read_sse(&mut resumed, rest, 2).await;
+    let texts: Vec<&str> = again
+        .iter()
+        .filter_map(|(_, _, d)| d["payload"]["text"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["while away 0", "while away 1"],
+        "every event after the last one seen, once"
+    );
+    assert!(again[0].0 > last_seen);
+}
