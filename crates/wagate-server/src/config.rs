@@ -75,6 +75,8 @@ pub struct HookConfig {
     pub description: Option<String>,
     pub format: Option<String>,
     pub media: Option<String>,
+    #[serde(default)]
+    pub ordered: bool,
 }
 
 impl std::fmt::Debug for HookConfig {

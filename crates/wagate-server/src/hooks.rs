@@ -160,6 +160,7 @@ fn from_config(h: &HookConfig, accounts: Vec<String>, now: i64) -> Hook {
         contacts: json_list(&h.contacts),
         headers: serde_json::to_string(&h.headers).unwrap_or_else(|_| "{}".into()),
         media: h.media.clone().unwrap_or_else(|| "link".into()),
+        ordered: h.ordered,
         enabled: true,
         disabled_reason: None,
         // Empty keeps the stored secret of a hook saved before.

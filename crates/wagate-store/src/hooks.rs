@@ -21,6 +21,8 @@ pub struct Hook {
     pub contacts: String,
     pub headers: String,
     pub media: String,
+    /// Per contact, one delivery at a time: the next waits for the previous one's success.
+    pub ordered: bool,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub secret: String,
@@ -34,6 +36,14 @@ pub struct Hook {
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// What to deliver: an event (or journalled body) and the contact it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub event_id: String,
+    pub seq: i64,
+    pub contact: Option<String>,
 }
 
 /// One event to deliver to one hook.
@@ -117,7 +127,7 @@ pub trait HookStore: Send + Sync {
     async fn add_deliveries(
         &self,
         hook_id: &str,
-        events: &[(String, i64)],
+        deliveries: &[NewDelivery],
         cursor: Option<(i64, i64)>,
         now: i64,
     ) -> Result<bool>;
@@ -134,9 +144,11 @@ pub trait HookStore: Send + Sync {
     /// Makes the hook's failed deliveries created in [since, until) pending again.
     async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> Result<u64>;
     /// Leases up to `limit` due deliveries of one hook, oldest first.
+    /// (With `ordered`, only the oldest pending delivery of each contact.)
     async fn claim_deliveries(
         &self,
         hook_id: &str,
+        ordered: bool,
         token: i64,
         limit: i64,
         lease_ms: i64,
@@ -167,7 +179,7 @@ pub trait HookStore: Send + Sync {
     ) -> Result<()>;
 }
 
-pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
+pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, ordered, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
 pub(crate) const DELIVERY_COLUMNS: &str =
     "id, hook_id, event_id, event_seq, state, attempts, next_attempt_at, lease_token, last_error, created_at, updated_at";
 
@@ -187,17 +199,17 @@ macro_rules! impl_hook_store {
                     // A configuration hook: the file decides its settings; its secret and cursor stay.
                     "ON CONFLICT (name) DO UPDATE SET url = excluded.url, description = excluded.description,
                        format = excluded.format, events = excluded.events, accounts = excluded.accounts,
-                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media,
+                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media, ordered = excluded.ordered,
                        secret = CASE WHEN excluded.secret = '' THEN hooks.secret ELSE excluded.secret END,
                        updated_at = excluded.updated_at"
                 } else {
                     "ON CONFLICT (id) DO UPDATE SET url = excluded.url, description = excluded.description,
                        format = excluded.format, events = excluded.events, accounts = excluded.accounts,
-                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media,
+                       contacts = excluded.contacts, headers = excluded.headers, media = excluded.media, ordered = excluded.ordered,
                        enabled = excluded.enabled, updated_at = excluded.updated_at"
                 };
                 let sql = format!(
-                    "INSERT INTO hooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                    "INSERT INTO hooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
                      {conflict} RETURNING {HOOK_COLUMNS}"
                 );
                 let saved: $crate::hooks::Hook = sqlx::query_as(&sql)
@@ -211,6 +223,7 @@ macro_rules! impl_hook_store {
                     .bind(&h.contacts)
                     .bind(&h.headers)
                     .bind(&h.media)
+                    .bind(h.ordered)
                     .bind(h.enabled)
                     .bind(&h.disabled_reason)
                     .bind(&h.secret)
@@ -277,7 +290,7 @@ macro_rules! impl_hook_store {
                 Ok(n == 1)
             }
 
-            async fn add_deliveries(&self, hook_id: &str, events: &[(String, i64)], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
+            async fn add_deliveries(&self, hook_id: &str, events: &[$crate::hooks::NewDelivery], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
                 let mut tx = self.writer.begin().await?;
                 if let Some((from, to)) = cursor {
                     let moved = sqlx::query("UPDATE hooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3")
@@ -293,12 +306,13 @@ macro_rules! impl_hook_store {
                 }
                 for chunk in events.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO hook_deliveries (hook_id, event_id, event_seq, state, attempts, next_attempt_at, created_at, updated_at) ",
+                        "INSERT INTO hook_deliveries (hook_id, event_id, event_seq, contact, state, attempts, next_attempt_at, created_at, updated_at) ",
                     );
-                    qb.push_values(chunk, |mut b, (event_id, seq)| {
+                    qb.push_values(chunk, |mut b, d| {
                         b.push_bind(hook_id)
-                            .push_bind(event_id.clone())
-                            .push_bind(*seq)
+                            .push_bind(d.event_id.clone())
+                            .push_bind(d.seq)
+                            .push_bind(d.contact.clone())
                             .push_bind("pending")
                             .push_bind(0i64)
                             .push_bind(now)
@@ -347,13 +361,16 @@ macro_rules! impl_hook_store {
                 .rows_affected())
             }
 
-            async fn claim_deliveries(&self, hook_id: &str, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+            async fn claim_deliveries(&self, hook_id: &str, ordered: bool, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
                 let sql = format!(
                     "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2
-                     WHERE id IN (SELECT id FROM hook_deliveries
-                       WHERE hook_id = $5 AND state = 'pending' AND next_attempt_at <= $3
-                         AND (lease_until IS NULL OR lease_until < $3)
-                       ORDER BY next_attempt_at, id LIMIT $4 {})
+                     WHERE id IN (SELECT d.id FROM hook_deliveries d
+                       WHERE d.hook_id = $5 AND d.state = 'pending' AND d.next_attempt_at <= $3
+                         AND (d.lease_until IS NULL OR d.lease_until < $3)
+                         AND ($6 = FALSE OR d.contact IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM hook_deliveries p
+                           WHERE p.hook_id = d.hook_id AND p.contact = d.contact AND p.state = 'pending' AND p.id < d.id))
+                       ORDER BY d.next_attempt_at, d.id LIMIT $4 {})
                      RETURNING {}",
                     Self::CLAIM_LOCK,
                     $crate::hooks::DELIVERY_COLUMNS
@@ -364,6 +381,7 @@ macro_rules! impl_hook_store {
                     .bind(now)
                     .bind(limit)
                     .bind(hook_id)
+                    .bind(ordered)
                     .fetch_all(&self.writer)
                     .await?;
                 claimed.sort_by_key(|d| (d.next_attempt_at, d.id));

@@ -261,7 +261,20 @@ pub async fn replay(
         if chosen {
             state
                 .store
-                .add_deliveries(&hook.id, &[(event.id.clone(), event.seq)], None, crate::now_ms())
+                .add_deliveries(
+                    &hook.id,
+                    &[wagate_store::NewDelivery {
+                        event_id: event.id.clone(),
+                        seq: event.seq,
+                        contact: serde_json::from_str::<Value>(&event.payload)
+                            .ok()
+                            .as_ref()
+                            .and_then(wagate_core::hooks::event_contact)
+                            .map(str::to_string),
+                    }],
+                    None,
+                    crate::now_ms(),
+                )
                 .await?;
             queued += 1;
         }

@@ -44,6 +44,8 @@ pub struct HookView {
     pub headers: BTreeMap<String, String>,
     /// `link`, `base64` or `both`.
     pub media: String,
+    /// Per contact, one delivery at a time, in order.
+    pub ordered: bool,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     /// `api` or `config`.
@@ -80,6 +82,7 @@ fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
         contacts: list(&h.contacts),
         headers: serde_json::from_str(&h.headers).unwrap_or_default(),
         media: h.media.clone(),
+        ordered: h.ordered,
         enabled: h.enabled,
         disabled_reason: h.disabled_reason.clone(),
         source: h.source.clone(),
@@ -212,12 +215,8 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
         }
         h.media = media;
     }
-    if r.ordered == Some(true) {
-        return Err(ApiError::invalid_field(
-            "ordered",
-            "ordered delivery per contact is not available yet",
-            "leave `ordered` out; events carry their time and sequence for ordering on your side",
-        ));
+    if let Some(ordered) = r.ordered {
+        h.ordered = ordered;
     }
     if let Some(d) = r.description {
         h.description = Some(d);
@@ -293,6 +292,7 @@ pub async fn create(
         contacts: "[]".into(),
         headers: "{}".into(),
         media: "link".into(),
+        ordered: false,
         enabled: true,
         disabled_reason: None,
         secret: wagate_core::hooks::new_secret(),

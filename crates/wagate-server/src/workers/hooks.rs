@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use wagate_core::hooks::{next_attempt_in_ms, parse_retry_after, HookFilter};
-use wagate_store::{Attempt, Delivery, DeliveryOutcome, EventFilter, Hook};
+use wagate_store::{Attempt, Delivery, DeliveryOutcome, EventFilter, Hook, NewDelivery};
 
 use crate::api::events::EventView;
 use crate::{now_ms, AppState};
@@ -45,8 +45,8 @@ pub fn journal_key(id: i64) -> String {
     format!("journal_{id}")
 }
 
-/// The journalled bodies (key, id) a `meta`-format hook takes: those of its accounts.
-pub fn matching_bodies(filter: &HookFilter, entries: &[wagate_store::JournalEntry]) -> Vec<(String, i64)> {
+/// The journalled bodies a `meta`-format hook takes: those of its accounts.
+pub fn matching_bodies(filter: &HookFilter, entries: &[wagate_store::JournalEntry]) -> Vec<NewDelivery> {
     entries
         .iter()
         .filter(|e| {
@@ -55,19 +55,28 @@ pub fn matching_bodies(filter: &HookFilter, entries: &[wagate_store::JournalEntr
                     .as_deref()
                     .is_some_and(|a| filter.accounts.iter().any(|x| x == a))
         })
-        .map(|e| (journal_key(e.id), e.id))
+        .map(|e| NewDelivery {
+            event_id: journal_key(e.id),
+            seq: e.id,
+            contact: None,
+        })
         .collect()
 }
 
-/// The events (id, sequence) a hook with this filter takes.
-pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<(String, i64)> {
+/// The events a hook with this filter takes, each with the contact it is about.
+pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<NewDelivery> {
     events
         .iter()
-        .filter(|e| {
+        .filter_map(|e| {
             let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-            filter.matches(&e.event_type, e.account_id.as_deref(), &payload)
+            filter
+                .matches(&e.event_type, e.account_id.as_deref(), &payload)
+                .then(|| NewDelivery {
+                    event_id: e.id.clone(),
+                    seq: e.seq,
+                    contact: wagate_core::hooks::event_contact(&payload).map(str::to_string),
+                })
         })
-        .map(|e| (e.id.clone(), e.seq))
         .collect()
 }
 
@@ -180,7 +189,7 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
                     let token: i64 = rand::rng().random_range(1..i64::MAX);
                     let batch = match state
                         .store
-                        .claim_deliveries(&hook.id, token, free as i64, lease_ms, now_ms())
+                        .claim_deliveries(&hook.id, hook.ordered, token, free as i64, lease_ms, now_ms())
                         .await
                     {
                         Ok(b) => b,

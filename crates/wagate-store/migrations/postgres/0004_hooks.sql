@@ -12,6 +12,7 @@ CREATE TABLE hooks (
     contacts              TEXT NOT NULL,
     headers               TEXT NOT NULL,
     media                 TEXT NOT NULL,
+    ordered               BOOLEAN NOT NULL,
     enabled               BOOLEAN NOT NULL,
     disabled_reason       TEXT,
     secret                TEXT NOT NULL,
@@ -29,6 +30,8 @@ CREATE TABLE hook_deliveries (
     hook_id         TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
     event_id        TEXT NOT NULL,
     event_seq       BIGINT NOT NULL,
+    -- The contact the event is about: an ordered hook delivers one at a time per contact.
+    contact         TEXT,
     state           TEXT NOT NULL,
     attempts        BIGINT NOT NULL,
     next_attempt_at BIGINT NOT NULL,
@@ -41,6 +44,7 @@ CREATE TABLE hook_deliveries (
 CREATE INDEX hook_deliveries_due ON hook_deliveries(state, next_attempt_at);
 CREATE INDEX hook_deliveries_event ON hook_deliveries(event_id);
 CREATE INDEX hook_deliveries_hook ON hook_deliveries(hook_id, state);
+CREATE INDEX hook_deliveries_contact ON hook_deliveries(hook_id, contact, state, id);
 
 CREATE TABLE hook_attempts (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

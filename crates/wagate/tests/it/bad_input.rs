@@ -700,7 +700,10 @@ fn api_cases() -> Vec<Case> {
             "hook with an unknown media mode",
             json!({"url": url, "media": "inline"}),
         ),
-        hook("hook asking for order (not yet)", json!({"url": url, "ordered": true})),
+        hook(
+            "hook with order that is not a boolean",
+            json!({"url": url, "ordered": "yes"}),
+        ),
         hook(
             "hook for an unknown account",
             json!({"url": url, "accounts": ["nosuch"]}),

@@ -439,6 +439,7 @@ async fn hooks_from_the_configuration_are_applied_at_start() {
             description: None,
             format: None,
             media: None,
+            ordered: false,
         }];
     })
     .await;
@@ -668,4 +669,34 @@ async fn the_live_stream_resumes_from_last_event_id_without_gaps_or_duplicates()
         "every event after the last one seen, once"
     );
     assert!(again[0].0 > last_seen);
+}
+
+/// An ordered hook gets a contact's events one at a time: the next waits until the previous
+/// one succeeded, however many retries that takes.
+#[tokio::test]
+async fn an_ordered_hook_gets_each_contacts_events_in_order_across_retries() {
+    let app = app_with_hooks(vec![0, 0, 0, 0]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(500, 2, None);
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"], "ordered": true}))
+        .await;
+    assert_eq!(hook["ordered"], true);
+    // One batched webhook: all four are pending at once, as after a receiver outage.
+    let batch: Vec<Value> = (0..4).map(|i| text(&format!("in order {i}"))).collect();
+    app.user_sends(USER, Value::Array(batch)).await;
+    let got = receiver.has(6).await;
+    let texts: Vec<&str> = got.iter().filter_map(|(_, b)| b["payload"]["text"].as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "in order 0",
+            "in order 0",
+            "in order 0",
+            "in order 1",
+            "in order 2",
+            "in order 3"
+        ],
+        "the first is retried twice before the next goes"
+    );
 }
