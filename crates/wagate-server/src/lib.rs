@@ -58,10 +58,21 @@ pub struct Inner {
     pub wake_hooks: Notify,
     /// New or due deliveries, or a freed delivery slot.
     pub wake_deliveries: Notify,
+    /// Bumped when a hook is created, changed or deleted: the delivery loop reads them again.
+    pub hooks_version: std::sync::atomic::AtomicU64,
     /// Bumped when events are written: every live stream (`/v1/events/stream`) looks.
     pub events_written: tokio::sync::watch::Sender<u64>,
     pub sent_waiters: sender::Waiters,
     pub default_country: Option<phonenumber::country::Id>,
+}
+
+impl Inner {
+    /// A hook changed: deliveries use its new settings from now on.
+    pub fn hooks_changed(&self) {
+        self.hooks_version.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.wake_hooks.notify_one();
+        self.wake_deliveries.notify_one();
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -140,6 +151,7 @@ impl Gateway {
             wake_media: Notify::new(),
             wake_hooks: Notify::new(),
             wake_deliveries: Notify::new(),
+            hooks_version: std::sync::atomic::AtomicU64::new(0),
             events_written: tokio::sync::watch::Sender::new(0),
             sent_waiters: sender::Waiters::default(),
         }));

@@ -98,6 +98,15 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// An attempt made under a lease, with its outcome, to record.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub delivery: Delivery,
+    pub token: i64,
+    pub attempt: Attempt,
+    pub outcome: DeliveryOutcome,
+}
+
 /// How a hook did: counts of attempts and the last error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookHealth {
@@ -154,19 +163,15 @@ pub trait HookStore: Send + Sync {
         lease_ms: i64,
         now: i64,
     ) -> Result<Vec<Delivery>>;
-    /// Records an attempt and its outcome; `false` (nothing changed) when the lease was lost.
-    async fn finish_delivery(
-        &self,
-        delivery: &Delivery,
-        token: i64,
-        attempt: &Attempt,
-        outcome: &DeliveryOutcome,
-        now: i64,
-    ) -> Result<bool>;
+    /// Records attempts and their outcomes in one transaction (a group commit); for each, `false`
+    /// (nothing changed) when its lease was lost.
+    async fn finish_deliveries(&self, finished: &[Finished], now: i64) -> Result<Vec<bool>>;
     async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<Attempt>>;
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
     async fn hook_health(&self, hook_id: &str) -> Result<HookHealth>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// The events with these ids (those that exist), in no particular order.
+    async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
     /// The sequence of the newest event (0 when there is none).
     async fn last_event_seq(&self) -> Result<i64>;
     /// Appends an event of the gateway's own (e.g. `hook.disabled`).
@@ -367,6 +372,7 @@ macro_rules! impl_hook_store {
                      WHERE id IN (SELECT d.id FROM hook_deliveries d
                        WHERE d.hook_id = $5 AND d.state = 'pending' AND d.next_attempt_at <= $3
                          AND (d.lease_until IS NULL OR d.lease_until < $3)
+                         AND EXISTS (SELECT 1 FROM hooks h WHERE h.id = d.hook_id AND h.enabled)
                          AND ($6 = FALSE OR d.contact IS NULL OR NOT EXISTS (
                            SELECT 1 FROM hook_deliveries p
                            WHERE p.hook_id = d.hook_id AND p.contact = d.contact AND p.state = 'pending' AND p.id < d.id))
@@ -388,79 +394,78 @@ macro_rules! impl_hook_store {
                 Ok(claimed)
             }
 
-            async fn finish_delivery(
-                &self,
-                d: &$crate::hooks::Delivery,
-                token: i64,
-                a: &$crate::hooks::Attempt,
-                outcome: &$crate::hooks::DeliveryOutcome,
-                now: i64,
-            ) -> $crate::Result<bool> {
+            async fn finish_deliveries(&self, finished: &[$crate::hooks::Finished], now: i64) -> $crate::Result<Vec<bool>> {
                 use $crate::hooks::DeliveryOutcome;
                 let mut tx = self.writer.begin().await?;
-                let (state, next) = match outcome {
-                    DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
-                    DeliveryOutcome::Retry { at } => ("pending", *at),
-                    DeliveryOutcome::GaveUp => ("failed", d.next_attempt_at),
-                    DeliveryOutcome::DisableHook { .. } => ("pending", now),
-                };
-                // The fence: only the holder of this lease records the outcome.
-                let fenced = sqlx::query(
-                    "UPDATE hook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2,
-                       last_error = $3, lease_token = NULL, lease_until = NULL, updated_at = $4
-                     WHERE id = $5 AND lease_token = $6 AND state = 'pending'",
-                )
-                .bind(state)
-                .bind(next)
-                .bind(&a.error)
-                .bind(now)
-                .bind(d.id)
-                .bind(token)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if fenced != 1 {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt, reply_message_id, reply_error)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(d.id)
-                .bind(&d.hook_id)
-                .bind(&d.event_id)
-                .bind(a.attempted_at)
-                .bind(a.succeeded)
-                .bind(a.status_code)
-                .bind(&a.error)
-                .bind(a.latency_ms)
-                .bind(&a.response_excerpt)
-                .bind(&a.reply_message_id)
-                .bind(&a.reply_error)
-                .execute(&mut *tx)
-                .await?;
-                if a.succeeded {
-                    sqlx::query("UPDATE hooks SET failing_since = NULL WHERE id = $1")
-                        .bind(&d.hook_id)
-                        .execute(&mut *tx)
-                        .await?;
-                } else {
-                    sqlx::query("UPDATE hooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2")
-                        .bind(a.attempted_at)
-                        .bind(&d.hook_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                if let DeliveryOutcome::DisableHook { reason } = outcome {
-                    sqlx::query("UPDATE hooks SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
-                        .bind(reason)
-                        .bind(now)
-                        .bind(&d.hook_id)
-                        .execute(&mut *tx)
-                        .await?;
+                let mut recorded = Vec::with_capacity(finished.len());
+                for f in finished {
+                    let (d, token, a, outcome) = (&f.delivery, f.token, &f.attempt, &f.outcome);
+                    let (state, next) = match outcome {
+                        DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
+                        DeliveryOutcome::Retry { at } => ("pending", *at),
+                        DeliveryOutcome::GaveUp => ("failed", d.next_attempt_at),
+                        DeliveryOutcome::DisableHook { .. } => ("pending", now),
+                    };
+                    // The fence: only the holder of this lease records the outcome.
+                    let fenced = sqlx::query(
+                        "UPDATE hook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2,
+                           last_error = $3, lease_token = NULL, lease_until = NULL, updated_at = $4
+                         WHERE id = $5 AND lease_token = $6 AND state = 'pending'",
+                    )
+                    .bind(state)
+                    .bind(next)
+                    .bind(&a.error)
+                    .bind(now)
+                    .bind(d.id)
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if fenced != 1 {
+                        recorded.push(false);
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt, reply_message_id, reply_error)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(d.id)
+                    .bind(&d.hook_id)
+                    .bind(&d.event_id)
+                    .bind(a.attempted_at)
+                    .bind(a.succeeded)
+                    .bind(a.status_code)
+                    .bind(&a.error)
+                    .bind(a.latency_ms)
+                    .bind(&a.response_excerpt)
+                    .bind(&a.reply_message_id)
+                    .bind(&a.reply_error)
+                    .execute(&mut *tx)
+                    .await?;
+                    if a.succeeded {
+                        sqlx::query("UPDATE hooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+                            .bind(&d.hook_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        sqlx::query("UPDATE hooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
+                            .bind(a.attempted_at)
+                            .bind(&d.hook_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if let DeliveryOutcome::DisableHook { reason } = outcome {
+                        sqlx::query("UPDATE hooks SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
+                            .bind(reason)
+                            .bind(now)
+                            .bind(&d.hook_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    recorded.push(true);
                 }
                 tx.commit().await?;
-                Ok(true)
+                Ok(recorded)
             }
 
             async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {
@@ -528,6 +533,22 @@ macro_rules! impl_hook_store {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?)
+            }
+
+            async fn get_events(&self, ids: &[String]) -> $crate::Result<Vec<$crate::Event>> {
+                let mut found = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE id IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(id.clone());
+                    }
+                    qb.push(")");
+                    found.extend(qb.build_query_as::<$crate::Event>().fetch_all(&self.pool).await?);
+                }
+                Ok(found)
             }
 
             async fn last_event_seq(&self) -> $crate::Result<i64> {

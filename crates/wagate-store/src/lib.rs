@@ -14,7 +14,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-pub use hooks::{Attempt, Delivery, DeliveryOutcome, Hook, HookHealth, HookStore, NewDelivery};
+pub use hooks::{Attempt, Delivery, DeliveryOutcome, Finished, Hook, HookHealth, HookStore, NewDelivery};
 pub use model::*;
 
 /// The store's one error type.

@@ -193,8 +193,13 @@ pub struct Event {
 pub struct EventFilter {
     pub account_id: Option<String>,
     pub event_types: Vec<String>,
+    /// When it happened (Meta's time where Meta gave one).
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// When the gateway stored it (replay: what arrived during an outage, even if Meta's
+    /// delivery was late).
+    pub stored_since_ms: Option<i64>,
+    pub stored_until_ms: Option<i64>,
     /// Only events after this sequence number (the cursor of the previous page).
     pub after_seq: Option<i64>,
     pub limit: i64,

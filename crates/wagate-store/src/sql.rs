@@ -531,6 +531,12 @@ macro_rules! impl_store {
                 if let Some(u) = f.until_ms {
                     qb.push(" AND occurred_at < ").push_bind(u);
                 }
+                if let Some(s) = f.stored_since_ms {
+                    qb.push(" AND created_at >= ").push_bind(s);
+                }
+                if let Some(u) = f.stored_until_ms {
+                    qb.push(" AND created_at < ").push_bind(u);
+                }
                 if let Some(c) = f.after_seq {
                     qb.push(" AND seq > ").push_bind(c);
                 }

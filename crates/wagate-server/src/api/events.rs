@@ -140,6 +140,7 @@ pub async fn list(
         until_ms: time_param("until", q.until.as_deref())?,
         after_seq: q.cursor,
         limit,
+        ..EventFilter::default()
     };
     let inline = match q.include_media.as_deref() {
         None | Some("") => false,
@@ -331,6 +332,7 @@ pub async fn stream(
         until_ms: None,
         after_seq: Some(after),
         limit: 100,
+        ..EventFilter::default()
     };
     let written = state.events_written.subscribe();
     let start = (state, filter, std::collections::VecDeque::<Event>::new(), written);

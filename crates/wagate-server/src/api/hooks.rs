@@ -306,7 +306,7 @@ pub async fn create(
     };
     apply(&state, &mut hook, r).await?;
     let saved = state.store.save_hook(&hook).await?;
-    state.wake_hooks.notify_one();
+    state.hooks_changed();
     let mut v = view(&state, &saved, None);
     v.secret = Some(saved.secret.clone());
     Ok((StatusCode::CREATED, Json(v)))
@@ -361,8 +361,7 @@ pub async fn update(
         let reason = (!on).then_some("disabled through the API");
         state.store.set_hook_enabled(&id, on, reason, now_ms()).await?;
     }
-    state.wake_hooks.notify_one();
-    state.wake_deliveries.notify_one();
+    state.hooks_changed();
     let saved = find(&state, &id).await?;
     Ok(Json(view(&state, &saved, None)))
 }
@@ -375,6 +374,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     if !state.store.delete_hook(&id).await? {
         return Err(ApiError::not_found("hook", &id));
     }
+    state.hooks_changed();
     Ok(Json(json!({"deleted": true})))
 }
 
@@ -387,6 +387,7 @@ pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let secret = wagate_core::hooks::new_secret();
     let until = now_ms() + ROTATION_OVERLAP_MS;
     state.store.rotate_hook_secret(&id, &secret, until, now_ms()).await?;
+    state.hooks_changed();
     Ok(Json(
         json!({"secret": secret, "previous_secret_valid_until": rfc3339_ms(until)}),
     ))
@@ -404,8 +405,7 @@ pub async fn enable(
     caller.require("admin")?;
     find(&state, &id).await?;
     state.store.set_hook_enabled(&id, true, None, now_ms()).await?;
-    state.wake_hooks.notify_one();
-    state.wake_deliveries.notify_one();
+    state.hooks_changed();
     let hook = find(&state, &id).await?;
     Ok(Json(view(&state, &hook, None)))
 }
@@ -456,7 +456,8 @@ pub fn attempt_json(a: &wagate_store::Attempt) -> Value {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// From this time (RFC 3339 or unix seconds).
+    /// Events stored from this time on (RFC 3339 or unix seconds): what arrived during an
+    /// outage, even when Meta delivered it late.
     pub since: String,
     /// Up to this time; default now.
     pub until: Option<String>,
@@ -530,8 +531,8 @@ pub async fn replay(
             let page = state
                 .store
                 .list_events(&EventFilter {
-                    since_ms: Some(since),
-                    until_ms: Some(until),
+                    stored_since_ms: Some(since),
+                    stored_until_ms: Some(until),
                     after_seq: after,
                     limit: 500,
                     ..EventFilter::default()

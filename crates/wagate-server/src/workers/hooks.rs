@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use wagate_core::hooks::{next_attempt_in_ms, parse_retry_after, HookFilter};
-use wagate_store::{Attempt, Delivery, DeliveryOutcome, EventFilter, Hook, NewDelivery};
+use wagate_store::{Attempt, Delivery, DeliveryOutcome, EventFilter, Finished, Hook, NewDelivery};
 
 use crate::api::events::EventView;
 use crate::{now_ms, AppState};
@@ -173,47 +174,75 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
     // A lease outlives the call it covers: the timeout, and time to record the outcome.
     let lease_ms = (state.config.hooks.timeout_seconds as i64 + 30) * 1000;
     let tasks = tokio_util::task::TaskTracker::new();
+    let (outcomes, recorded) = mpsc::channel::<(Finished, Arc<Hook>)>(4096);
+    let writer = tokio::spawn(run_outcome_writer(state.clone(), recorded));
+    // The hooks, read again at most every second (a claim itself checks that its hook is
+    // still enabled); changes to a hook reach deliveries within that second.
+    let mut hooks_read: Option<(Instant, u64, Vec<Hook>)> = None;
     loop {
         let mut claimed = 0;
-        match state.store.list_hooks().await {
-            Ok(hooks) => {
-                for hook in hooks.into_iter().filter(|h| h.enabled) {
-                    let sem = limits
-                        .entry(hook.id.clone())
-                        .or_insert_with(|| Arc::new(Semaphore::new(per_hook)))
-                        .clone();
-                    let free = sem.available_permits();
-                    if free == 0 {
+        let version = state.hooks_version.load(std::sync::atomic::Ordering::Acquire);
+        if hooks_read
+            .as_ref()
+            .is_none_or(|(at, v, _)| *v != version || at.elapsed() > Duration::from_secs(1))
+        {
+            match state.store.list_hooks().await {
+                Ok(hooks) => hooks_read = Some((Instant::now(), version, hooks)),
+                Err(e) => tracing::error!(error = %e, "listing hooks failed"),
+            }
+        }
+        if let Some((_, _, hooks)) = &hooks_read {
+            for hook in hooks.iter().filter(|h| h.enabled) {
+                let sem = limits
+                    .entry(hook.id.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(per_hook)))
+                    .clone();
+                let free = sem.available_permits();
+                // Claim in bites (each claim is a write): when a quarter is free, or all.
+                if free == 0 || (free < per_hook.div_ceil(4) && free < per_hook) {
+                    continue;
+                }
+                let token: i64 = rand::rng().random_range(1..i64::MAX);
+                let batch = match state
+                    .store
+                    .claim_deliveries(&hook.id, hook.ordered, token, free as i64, lease_ms, now_ms())
+                    .await
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming hook deliveries failed");
                         continue;
                     }
-                    let token: i64 = rand::rng().random_range(1..i64::MAX);
-                    let batch = match state
-                        .store
-                        .claim_deliveries(&hook.id, hook.ordered, token, free as i64, lease_ms, now_ms())
-                        .await
-                    {
-                        Ok(b) => b,
+                };
+                claimed += batch.len();
+                let hook = Arc::new(hook.clone());
+                // The batch's events in one read.
+                let mut events: HashMap<String, wagate_store::Event> = if hook.format == "event" {
+                    let ids: Vec<String> = batch.iter().map(|d| d.event_id.clone()).collect();
+                    match state.store.get_events(&ids).await {
+                        Ok(found) => found.into_iter().map(|e| (e.id.clone(), e)).collect(),
                         Err(e) => {
-                            tracing::error!(error = %e, "claiming hook deliveries failed");
+                            // The leases run out and the deliveries are claimed again.
+                            tracing::error!(error = %e, "reading events for delivery failed");
                             continue;
                         }
-                    };
-                    claimed += batch.len();
-                    let hook = Arc::new(hook);
-                    for d in batch {
-                        let Ok(permit) = sem.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        let (state, client, hook) = (state.clone(), client.clone(), hook.clone());
-                        tasks.spawn(async move {
-                            deliver(&state, &client, &hook, d, token).await;
-                            drop(permit);
-                            state.wake_deliveries.notify_one();
-                        });
                     }
+                } else {
+                    HashMap::new()
+                };
+                for d in batch {
+                    let Ok(permit) = sem.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    let event = events.remove(&d.event_id);
+                    let (state, client, hook, outcomes) =
+                        (state.clone(), client.clone(), hook.clone(), outcomes.clone());
+                    tasks.spawn(async move {
+                        deliver(&state, &client, hook, d, event, token, &outcomes).await;
+                        drop(permit);
+                    });
                 }
             }
-            Err(e) => tracing::error!(error = %e, "listing hooks failed"),
         }
         if claimed > 0 {
             continue;
@@ -226,6 +255,46 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
     }
     tasks.close();
     tasks.wait().await;
+    // The last outcomes are recorded before the worker ends.
+    drop(outcomes);
+    let _ = writer.await;
+}
+
+/// Records delivery outcomes as they come, whatever has gathered in one transaction (a group
+/// commit: one fsync for many deliveries), then acts on what was recorded.
+async fn run_outcome_writer(state: AppState, mut recorded: mpsc::Receiver<(Finished, Arc<Hook>)>) {
+    const BATCH: usize = 512;
+    let mut batch = Vec::with_capacity(BATCH);
+    while recorded.recv_many(&mut batch, BATCH).await > 0 {
+        let finished: Vec<Finished> = batch.iter().map(|(f, _)| f.clone()).collect();
+        let result = state.store.finish_deliveries(&finished, now_ms()).await;
+        match result {
+            Ok(done) => {
+                for (ok, (f, hook)) in done.into_iter().zip(batch.drain(..)) {
+                    if !ok {
+                        tracing::warn!(
+                            delivery = f.delivery.id,
+                            "a hook delivery's lease was lost before its outcome was recorded; it will go out again"
+                        );
+                        continue;
+                    }
+                    if let DeliveryOutcome::DisableHook { reason } = &f.outcome {
+                        tracing::warn!(hook = %hook.id, url = %hook.url, %reason, "hook disabled; POST /v1/hooks/{{id}}/enable turns it back on");
+                        let payload = json!({"hook_id": hook.id, "name": hook.name, "url": hook.url, "reason": reason});
+                        emit(&state, None, "hook.disabled", &payload).await;
+                        state.hooks_changed();
+                    }
+                }
+            }
+            Err(e) => {
+                // Not recorded: the leases run out and the deliveries go out again.
+                tracing::error!(error = %e, n = batch.len(), "recording hook deliveries failed; they will go out again");
+                batch.clear();
+            }
+        }
+        // Recorded outcomes free ordered contacts and make retries due.
+        state.wake_deliveries.notify_one();
+    }
 }
 
 /// What the receiver answered.
@@ -276,8 +345,16 @@ async fn send_reply(state: &AppState, to: &ReplyTo, mut reply: Value) -> Result<
     Ok(message.id)
 }
 
-/// One attempt of one delivery: send, then record the outcome under the lease.
-async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Delivery, token: i64) {
+/// One attempt of one delivery: send, then hand the outcome to the writer.
+async fn deliver(
+    state: &AppState,
+    client: &reqwest::Client,
+    hook: Arc<Hook>,
+    d: Delivery,
+    event: Option<wagate_store::Event>,
+    token: i64,
+    outcomes: &mpsc::Sender<(Finished, Arc<Hook>)>,
+) {
     let started_at = now_ms();
     let found = if hook.format == "meta" {
         state
@@ -286,7 +363,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
             .await
             .map(|j| j.map(|j| Payload::Meta(j.body)))
     } else {
-        state.store.get_event(&d.event_id).await.map(|e| e.map(Payload::Event))
+        Ok(event.map(Payload::Event))
     };
     let reply_to = match &found {
         Ok(Some(Payload::Event(e))) => Some(ReplyTo {
@@ -298,7 +375,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
         _ => None,
     };
     let answer = match found {
-        Ok(Some(payload)) => send(state, client, hook, &d.event_id, payload).await,
+        Ok(Some(payload)) => send(state, client, &hook, &d.event_id, payload).await,
         Ok(None) => Answer {
             status: None,
             error: Some("the event no longer exists (pruned)".into()),
@@ -383,24 +460,14 @@ async fn deliver(state: &AppState, client: &reqwest::Client, hook: &Hook, d: Del
     };
     metrics::counter!("wagate_hook_deliveries_total", "result" => result).increment(1);
     metrics::histogram!("wagate_hook_delivery_duration_seconds").record(answer.latency_ms as f64 / 1000.0);
-    match state
-        .store
-        .finish_delivery(&d, token, &attempt, &outcome, now_ms())
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            delivery = d.id,
-            "a hook delivery's lease was lost before its outcome was recorded; it will go out again"
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, delivery = d.id, "recording a hook delivery failed; it will go out again")
-        }
-    }
-    if let DeliveryOutcome::DisableHook { reason } = &outcome {
-        tracing::warn!(hook = %hook.id, url = %hook.url, %reason, "hook disabled; POST /v1/hooks/{{id}}/enable turns it back on");
-        let payload = json!({"hook_id": hook.id, "name": hook.name, "url": hook.url, "reason": reason});
-        emit(state, None, "hook.disabled", &payload).await;
+    let finished = Finished {
+        delivery: d,
+        token,
+        attempt,
+        outcome,
+    };
+    if outcomes.send((finished, hook)).await.is_err() {
+        tracing::error!("the outcome writer has stopped; the delivery will go out again");
     }
 }
 

@@ -1,0 +1,388 @@
+//! Hook delivery benchmark: inbound messages in (signed Meta webhooks, as the simulator sends
+//! them) → `wagate serve` (release, fresh SQLite database) → one local receiver hook. Prints a
+//! table of:
+//!
+//! - sustained: events delivered per second end to end while webhooks arrive as fast as the
+//!   gateway takes them, and the latency from Meta's acknowledged POST to the receiver;
+//! - paced: the same latency at 1,000 events/s;
+//! - backlog: how fast a backlog of events drains once the receiver is back (the events arrive
+//!   while the hook is off, then are replayed to it at once).
+//!
+//!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin hooks
+//!
+//! Options: --sustained N (30000), --paced-seconds S (10), --backlog N (100000),
+//! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --wagate PATH.
+
+use std::convert::Infallible;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const APP_SECRET: &str = "bench-app-secret-0123456789abcdef";
+const WABA: &str = "102290129340398";
+const PHONE_ID: &str = "106540352242922";
+
+struct Args {
+    sustained: u64,
+    paced_seconds: u64,
+    backlog: u64,
+    concurrency: Option<usize>,
+    wagate: Option<String>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        sustained: 30_000,
+        paced_seconds: 10,
+        backlog: 100_000,
+        concurrency: None,
+        wagate: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--sustained" => a.sustained = value()?.parse()?,
+            "--paced-seconds" => a.paced_seconds = value()?.parse()?,
+            "--backlog" => a.backlog = value()?.parse()?,
+            "--concurrency" => a.concurrency = Some(value()?.parse()?),
+            "--wagate" => a.wagate = Some(value()?),
+            other => bail!("unknown option {other}; see the top of bench/hooks.rs"),
+        }
+    }
+    Ok(a)
+}
+
+/// Message `n` as Meta sends it; its number is in the text the receiver reads back.
+fn body(n: u64) -> String {
+    let sender = n % 1000;
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Customer {sender}"}},"wa_id":"1650555{sender:04}"}}],"messages":[{{"from":"1650555{sender:04}","id":"wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ{n:020}","timestamp":"{ts}","type":"text","text":{{"body":"order #{n}"}}}}]}},"field":"messages"}}]}}]}}"#,
+        ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    )
+}
+
+/// Per message number: when Meta's POST was acknowledged and when the receiver had it
+/// (µs since the start; 0 = not yet).
+struct Clock {
+    start: Instant,
+    acked: Vec<AtomicU64>,
+    arrived: Vec<AtomicU64>,
+    received: AtomicU64,
+    duplicates: AtomicU64,
+}
+
+impl Clock {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64 + 1
+    }
+}
+
+async fn receiver(clock: Arc<Clock>) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let clock = clock.clone();
+                    async move {
+                        let bytes = http_body_util::BodyExt::collect(req.into_body())
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let n = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+                            v["payload"]["text"]
+                                .as_str()
+                                .and_then(|t| t.strip_prefix("order #")?.parse::<usize>().ok())
+                        });
+                        if let Some(slot) = n.and_then(|n| clock.arrived.get(n)) {
+                            if slot
+                                .compare_exchange(0, clock.now(), Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok()
+                            {
+                                clock.received.fetch_add(1, Ordering::Relaxed);
+                            } else {
+                                clock.duplicates.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(b"ok"),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(url)
+}
+
+/// Sends messages `range` over `connections` kept-alive connections; `per_second` paces them.
+async fn send(
+    addr: &str,
+    clock: &Arc<Clock>,
+    range: std::ops::Range<u64>,
+    connections: usize,
+    per_second: Option<u64>,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicU64::new(range.start));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, next, clock, end) = (addr.to_string(), next.clone(), clock.clone(), range.end);
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return anyhow::Ok(());
+                }
+                if let Some(rate) = per_second {
+                    let due = started + Duration::from_secs_f64((n - range.start) as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let body = body(n);
+                let sig = wagate_core::signature::sign_hub(APP_SECRET, body.as_bytes());
+                let req = hyper::Request::post("/webhooks/whatsapp")
+                    .header("host", &addr)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sig)
+                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+                let resp = sender.send_request(req).await?;
+                let status = resp.status().as_u16();
+                let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+                if status != 200 {
+                    bail!("webhook {n} answered {status}");
+                }
+                if let Some(slot) = clock.acked.get(n as usize) {
+                    slot.store(clock.now(), Ordering::Release);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+async fn wait_received(clock: &Clock, want: u64, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    let mut report = Instant::now();
+    while clock.received.load(Ordering::Relaxed) < want {
+        if report.elapsed() > Duration::from_secs(5) {
+            report = Instant::now();
+            eprintln!("… {} of {want} delivered", clock.received.load(Ordering::Relaxed));
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {want} events reached the receiver",
+                clock.received.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Latency percentiles (ms) and the end-to-end rate of messages `range`.
+fn measure(clock: &Clock, range: std::ops::Range<u64>) -> (f64, f64, f64, f64) {
+    let pairs: Vec<(u64, u64)> = range
+        .map(|n| {
+            (
+                clock.acked[n as usize].load(Ordering::Acquire),
+                clock.arrived[n as usize].load(Ordering::Acquire),
+            )
+        })
+        .collect();
+    let mut lat: Vec<u64> = pairs.iter().map(|(a, r)| r.saturating_sub(*a)).collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len() - 1))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let first = pairs.iter().map(|p| p.0).min().unwrap_or(0);
+    let last = pairs.iter().map(|p| p.1).max().unwrap_or(0);
+    let rate = pairs.len() as f64 / ((last - first) as f64 / 1e6);
+    (rate, pct(0.5), pct(0.99), *lat.last().unwrap_or(&0) as f64 / 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let wagate = match args.wagate.clone() {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("wagate").display().to_string(),
+    };
+    let paced = 1000 * args.paced_seconds;
+    let total = args.sustained + paced + args.backlog;
+    let clock = Arc::new(Clock {
+        start: Instant::now(),
+        acked: (0..total).map(|_| AtomicU64::new(0)).collect(),
+        arrived: (0..total).map(|_| AtomicU64::new(0)).collect(),
+        received: AtomicU64::new(0),
+        duplicates: AtomicU64::new(0),
+    });
+    let hook_url = receiver(clock.clone()).await?;
+
+    let dir = std::env::temp_dir().join(format!("wagate-bench-hooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let database_url = format!("sqlite://{}", dir.join("bench.db").display());
+    let api_key = format!("wg_bench_{}_0123456789abcdef", std::process::id());
+    let config = dir.join("wagate.toml");
+    std::fs::write(
+        &config,
+        match args.concurrency {
+            Some(n) => format!("[hooks]\nconcurrency_per_hook = {n}\n"),
+            None => String::new(),
+        },
+    )?;
+    let mut child = tokio::process::Command::new(&wagate)
+        .arg("serve")
+        .env("WAGATE_CONFIG", &config)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", &database_url)
+        .env("WAGATE_LOG", "warn")
+        .env("WAGATE_BOOTSTRAP_API_KEY", &api_key)
+        .env("WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
+        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .context("no output")?;
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .with_context(|| format!("unexpected first line: {first}"))?
+        .to_string();
+    let api = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Value| {
+        api.request(method, format!("http://{addr}{path}"))
+            .bearer_auth(&api_key)
+            .json(&body)
+            .send()
+    };
+    let hook: Value = call(
+        reqwest::Method::POST,
+        "/v1/hooks",
+        json!({"url": hook_url, "events": ["message.received"]}),
+    )
+    .await?
+    .json()
+    .await?;
+    let hook_id = hook["id"].as_str().context("hook id")?.to_string();
+
+    // Sustained: as fast as the gateway takes webhooks.
+    let t = Instant::now();
+    send(&addr, &clock, 0..args.sustained, 32, None).await?;
+    let ingest_rate = args.sustained as f64 / t.elapsed().as_secs_f64();
+    eprintln!(
+        "sustained: {} webhooks acknowledged at {ingest_rate:.0}/s",
+        args.sustained
+    );
+    wait_received(&clock, args.sustained, Duration::from_secs(600)).await?;
+    let sustained = measure(&clock, 0..args.sustained);
+
+    // Paced: 1,000 events/s.
+    let range = args.sustained..args.sustained + paced;
+    send(&addr, &clock, range.clone(), 8, Some(1000)).await?;
+    wait_received(&clock, args.sustained + paced, Duration::from_secs(120)).await?;
+    let at_1000 = measure(&clock, range);
+
+    // Backlog: the events arrive while the hook is off, then are replayed to it at once.
+    call(
+        reqwest::Method::PATCH,
+        &format!("/v1/hooks/{hook_id}"),
+        json!({"enabled": false}),
+    )
+    .await?;
+    // Everything stored from now on is the backlog (the earlier phases are all delivered).
+    let since = wagate_core::time::rfc3339_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64,
+    );
+    let range = args.sustained + paced..total;
+    send(&addr, &clock, range.clone(), 32, None).await?;
+    let store = wagate_store::connect(&database_url, &Default::default()).await?;
+    while store.journal_counts().await?.pending > 0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    call(reqwest::Method::POST, &format!("/v1/hooks/{hook_id}/enable"), json!({})).await?;
+    let drain_started = Instant::now();
+    let replay: Value = call(
+        reqwest::Method::POST,
+        &format!("/v1/hooks/{hook_id}/replay"),
+        json!({"since": since}),
+    )
+    .await?
+    .json()
+    .await?;
+    let queued_after = drain_started.elapsed().as_secs_f64();
+    wait_received(&clock, total, Duration::from_secs(1800)).await?;
+    let drain_s = drain_started.elapsed().as_secs_f64();
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!("wagate hook delivery benchmark (SQLite, synchronous=full, one local receiver)");
+    println!("| measure                                   | value        |");
+    println!("|-------------------------------------------|--------------|");
+    println!("| sustained: webhooks acknowledged          | {:>12} |", args.sustained);
+    println!("| sustained: acks/s                         | {:>12.0} |", ingest_rate);
+    println!("| sustained: events delivered/s, end to end | {:>12.0} |", sustained.0);
+    println!(
+        "| sustained: latency p50 / p99 (ms)         | {:>5.1} / {:>5.1} |",
+        sustained.1, sustained.2
+    );
+    println!(
+        "| 1,000/s: latency p50 / p99 / max (ms)     | {:>4.1}/{:>4.1}/{:>4.0} |",
+        at_1000.1, at_1000.2, at_1000.3
+    );
+    println!(
+        "| backlog: events replayed                  | {:>12} |",
+        replay["queued"]
+    );
+    println!("| backlog: queued in (s)                    | {:>12.1} |", queued_after);
+    println!("| backlog: drained in (s)                   | {:>12.1} |", drain_s);
+    println!(
+        "| backlog: drain rate (events/s)            | {:>12.0} |",
+        args.backlog as f64 / drain_s
+    );
+    println!(
+        "| duplicates at the receiver                | {:>12} |",
+        clock.duplicates.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
