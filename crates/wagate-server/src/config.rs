@@ -235,6 +235,9 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
+    // Read by the CLI (`wagate events replay`), which talks to a running gateway.
+    "WAGATE_URL",
+    "WAGATE_API_KEY",
     "WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS",
     "WAGATE_LOG",
     "WAGATE_TEST_POSTGRES_URL",

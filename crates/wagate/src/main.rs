@@ -1,6 +1,7 @@
 //! The `wagate` binary: commands and wiring only.
 #![forbid(unsafe_code)]
 
+mod replay;
 mod sandbox;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Events: replay them to a hook.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Apply the database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -74,6 +80,34 @@ enum ConfigCommand {
     Print,
     /// Check the configuration and print problems, one per line.
     Check,
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Deliver past events to a hook again (through a running gateway's API), with progress.
+    Replay {
+        /// The hook's id (hook_…).
+        #[arg(long)]
+        hook: String,
+        /// From this time: RFC 3339 (2026-01-31T12:00:00Z) or unix seconds.
+        #[arg(long)]
+        since: String,
+        /// Up to this time; default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only the events whose delivery to this hook failed.
+        #[arg(long)]
+        only_failed: bool,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An admin API key.
+        #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// Seconds to follow the deliveries after queueing them.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -184,6 +218,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )?;
             create_key(&config, &name, account.as_deref(), &scopes).await
+        }
+        Command::Events {
+            command:
+                EventsCommand::Replay {
+                    hook,
+                    since,
+                    until,
+                    only_failed,
+                    url,
+                    api_key,
+                    wait,
+                },
+        } => {
+            replay::run(replay::ReplayArgs {
+                url,
+                api_key,
+                hook,
+                since,
+                until,
+                only_failed,
+                wait: Duration::from_secs(wait),
+            })
+            .await
         }
         Command::Migrate { database_url } => {
             let config = load(

@@ -700,3 +700,64 @@ async fn an_ordered_hook_gets_each_contacts_events_in_order_across_retries() {
         "the first is retried twice before the next goes"
     );
 }
+
+/// `wagate events replay` queues a range to a hook through the API and follows the deliveries.
+#[tokio::test]
+async fn the_cli_replays_a_range_to_a_hook_and_sums_it_up() {
+    let app = app_with_hooks(vec![0]).await;
+    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 1000);
+    app.user_sends(USER, text("first")).await;
+    app.user_sends(USER, text("second")).await;
+    eventually("both stored", || async {
+        let e = app.settled_events().await;
+        (e.iter().filter(|e| e["type"] == "message.received").count() == 2).then_some(())
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let hook = app
+        .create_hook(json!({"url": receiver.url, "events": ["message.received"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap_or_default();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_API_KEY", &app.key)
+        .args([
+            "events", "replay", "--hook", id, "--since", &since, "--url", &app.url, "--wait", "20",
+        ])
+        .output()
+        .await
+        .expect("run wagate events replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("replayed 2 events to hook {id}: 2 delivered, 0 still pending")),
+        "{stdout}"
+    );
+    assert_eq!(receiver.has(2).await.len(), 2);
+
+    // A mistake gets one clear line and a failing exit.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_API_KEY", &app.key)
+        .args([
+            "events",
+            "replay",
+            "--hook",
+            "hook_nope",
+            "--since",
+            "yesterday",
+            "--url",
+            &app.url,
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since `yesterday` is not a time"));
+}
