@@ -16,6 +16,8 @@ pub struct Config {
     pub database_url: String,
     pub graph_url: String,
     pub api_version: String,
+    /// The gateway's public address, for links it gives out; `None`: relative paths.
+    pub public_url: Option<String>,
     pub bootstrap_api_key: Option<String>,
     pub default_country: Option<String>,
     pub default_recipient: Option<String>,
@@ -52,6 +54,9 @@ pub struct HooksConfig {
     pub concurrency_per_hook: usize,
     pub response_excerpt_bytes: usize,
     pub disable_after_seconds: u64,
+    pub media_link_seconds: u64,
+    pub media_max_bytes: usize,
+    pub media_wait_seconds: u64,
     /// Hooks defined in the file (`[[hooks.hook]]`).
     #[serde(default)]
     pub hook: Vec<HookConfig>,
@@ -178,6 +183,7 @@ struct FileConfig {
     database_url: String,
     graph_url: String,
     api_version: String,
+    public_url: String,
     bootstrap_api_key: String,
     phone: PhoneSection,
     server: ServerConfig,
@@ -235,6 +241,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
+    "WAGATE_PUBLIC_URL",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
     "WAGATE_API_KEY",
@@ -337,6 +344,7 @@ impl Config {
             database_url: file.database_url,
             graph_url: file.graph_url,
             api_version: file.api_version,
+            public_url: none_if_empty(file.public_url.trim_end_matches('/').to_string()),
             bootstrap_api_key: none_if_empty(file.bootstrap_api_key),
             default_country: none_if_empty(file.phone.default_country),
             default_recipient: none_if_empty(file.phone.default_recipient),
@@ -369,6 +377,9 @@ impl Config {
         }
         if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
             c.default_country = Some(v);
+        }
+        if let Some(v) = e(&["WAGATE_PUBLIC_URL"], &mut problems) {
+            c.public_url = Some(v.trim_end_matches('/').to_string());
         }
         if let Some(v) = e(&["WAGATE_HOOKS_RETRY_SCHEDULE"], &mut problems) {
             match v
@@ -569,6 +580,13 @@ impl Config {
                 "server.request_timeout_seconds = {} must exceed sender.graph_timeout_seconds = {}, or ?wait=accepted is cut off before Meta answers",
                 s.request_timeout_seconds, self.sender.graph_timeout_seconds
             ));
+        }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                problems.push(format!(
+                    "public_url (WAGATE_PUBLIC_URL) = `{u}` is not an http(s) URL: use the address others reach the gateway at, e.g. https://wagate.example.com"
+                ));
+            }
         }
         if self.hooks.retry_schedule_seconds.is_empty() {
             problems.push("hooks.retry_schedule_seconds is empty: give at least one delay, e.g. [5, 300]".into());

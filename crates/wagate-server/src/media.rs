@@ -139,19 +139,37 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
 
 /// Inbound media a user sent: the stored file, with its MIME type.
 #[utoipa::path(get, path = "/v1/media/{id}", tag = "media",
-    params(("id" = String, Path, description = "Media id (med_…) from a message.received event")),
+    params(("id" = String, Path, description = "Media id (med_…) from a message.received event"), MediaLink),
     responses((status = 200, description = "The file, with its MIME type"), (status = 404, body = crate::error::ErrorBody),
               (status = 409, description = "Still downloading", body = crate::error::ErrorBody),
               (status = 410, description = "The download failed for good", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
-pub async fn serve(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    caller.require("read")?;
+pub async fn serve(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<String>,
+    Query(link): Query<MediaLink>,
+) -> ApiResult<Response> {
+    // Who asks comes first: without a key or a signed link nothing says whether the id exists.
+    let caller = match (&link.signature, caller) {
+        (Some(_), _) => None,
+        (None, Ok(caller)) => {
+            caller.require("read")?;
+            Some(caller)
+        }
+        (None, Err(e)) => return Err(e),
+    };
     let m = state
         .store
         .get_media(&id)
         .await?
-        .filter(|m| caller.sees(&m.account_id))
         .ok_or_else(|| ApiError::not_found("media", &id))?;
+    match (&link.signature, caller) {
+        // A link given to a hook: its signature, not an API key.
+        (Some(signature), _) => check_link(&state, &m, &link, signature).await?,
+        (None, Some(caller)) if !caller.sees(&m.account_id) => return Err(ApiError::not_found("media", &id)),
+        _ => {}
+    }
     match (m.state.as_str(), &m.content_hash) {
         ("stored", Some(hash)) => {
             let bytes = tokio::fs::read(path_of(&state, hash))
@@ -175,6 +193,56 @@ pub async fn serve(State(state): State<AppState>, caller: Caller, Path(id): Path
         .details(json!({"attempts": m.attempts, "last_error": m.error}))
         .hint("try again in a moment")),
     }
+}
+
+/// The query of a media link given to a hook.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct MediaLink {
+    /// The hook the link was given to.
+    pub hook: Option<String>,
+    /// Unix seconds after which the link no longer works.
+    pub expires: Option<i64>,
+    pub signature: Option<String>,
+}
+
+async fn check_link(state: &AppState, m: &wagate_store::Media, link: &MediaLink, signature: &str) -> ApiResult<()> {
+    let refused = |why: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "media_link_invalid",
+            format!("this media link does not work: {why}"),
+        )
+        .details(json!({"field": "signature"}))
+        .hint("use the signed_url of a recent delivery, or GET /v1/media/{id} with an API key")
+    };
+    let (Some(hook_id), Some(expires)) = (&link.hook, link.expires) else {
+        return Err(refused("it lacks hook or expires"));
+    };
+    if expires < crate::now_ms() / 1000 {
+        return Err(refused("it has expired"));
+    }
+    let hook = state
+        .store
+        .get_hook(hook_id)
+        .await?
+        .ok_or_else(|| refused("its hook no longer exists"))?;
+    let mut secrets = vec![hook.secret.as_str()];
+    if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+        if until > crate::now_ms() {
+            secrets.push(prev.as_str());
+        }
+    }
+    if !secrets
+        .iter()
+        .any(|s| wagate_core::hooks::media_link_valid(s, &m.id, expires, signature))
+    {
+        return Err(refused("the signature does not match"));
+    }
+    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+    if !(accounts.is_empty() || accounts.contains(&m.account_id)) {
+        return Err(refused("the media is not of the hook's accounts"));
+    }
+    Ok(())
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -271,6 +339,16 @@ pub async fn upload(
 /// Puts the bytes of an event's stored media into it (`content.media.data_base64`), with its
 /// download state; media still downloading is marked so, not waited for.
 pub async fn inline_base64(state: &AppState, payload: &mut serde_json::Value) -> ApiResult<()> {
+    media_into(state, payload, Some(usize::MAX)).await
+}
+
+/// Puts the media's download state into an event payload and, with `bytes_up_to`, its bytes
+/// when the file is no larger (else says why they were left out).
+pub async fn media_into(
+    state: &AppState,
+    payload: &mut serde_json::Value,
+    bytes_up_to: Option<usize>,
+) -> ApiResult<()> {
     use base64::Engine;
     let Some(id) = payload
         .pointer("/content/media/media_id")
@@ -282,12 +360,22 @@ pub async fn inline_base64(state: &AppState, payload: &mut serde_json::Value) ->
     let Some(m) = state.store.get_media(&id).await? else {
         return Ok(());
     };
-    let data = match (m.state.as_str(), &m.content_hash) {
-        ("stored", Some(hash)) => tokio::fs::read(path_of(state, hash)).await.ok(),
+    let too_large = bytes_up_to.is_some_and(|cap| m.size.is_some_and(|size| size as usize > cap));
+    let data = match (m.state.as_str(), &m.content_hash, bytes_up_to) {
+        ("stored", Some(hash), Some(_)) if !too_large => tokio::fs::read(path_of(state, hash)).await.ok(),
         _ => None,
     };
     if let Some(media) = payload.pointer_mut("/content/media").and_then(|v| v.as_object_mut()) {
         media.insert("state".into(), json!(m.state));
+        if too_large {
+            media.insert(
+                "data_omitted".into(),
+                json!(format!(
+                    "{} bytes, more than hooks.media_max_bytes; use the link",
+                    m.size.unwrap_or_default()
+                )),
+            );
+        }
         if let Some(bytes) = data {
             media.insert(
                 "data_base64".into(),

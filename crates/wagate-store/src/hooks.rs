@@ -91,6 +91,11 @@ pub enum DeliveryOutcome {
     },
     /// The schedule ran out.
     GaveUp,
+    /// Not sent yet (its media is still downloading): due again at this time, no attempt
+    /// counted.
+    Postpone {
+        at: i64,
+    },
     /// The receiver asked to stop (410), or the hook failed for too long: the delivery stays
     /// pending (it goes out when the hook is enabled again) and the hook is disabled.
     DisableHook {
@@ -400,11 +405,26 @@ macro_rules! impl_hook_store {
                 let mut recorded = Vec::with_capacity(finished.len());
                 for f in finished {
                     let (d, token, a, outcome) = (&f.delivery, f.token, &f.attempt, &f.outcome);
+                    if let DeliveryOutcome::Postpone { at } = outcome {
+                        let n = sqlx::query(
+                            "UPDATE hook_deliveries SET next_attempt_at = $1, lease_token = NULL, lease_until = NULL, updated_at = $2
+                             WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
+                        )
+                        .bind(at)
+                        .bind(now)
+                        .bind(d.id)
+                        .bind(token)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        recorded.push(n == 1);
+                        continue;
+                    }
                     let (state, next) = match outcome {
                         DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
                         DeliveryOutcome::Retry { at } => ("pending", *at),
                         DeliveryOutcome::GaveUp => ("failed", d.next_attempt_at),
-                        DeliveryOutcome::DisableHook { .. } => ("pending", now),
+                        DeliveryOutcome::DisableHook { .. } | DeliveryOutcome::Postpone { .. } => ("pending", now),
                     };
                     // The fence: only the holder of this lease records the outcome.
                     let fenced = sqlx::query(

@@ -365,6 +365,34 @@ async fn deliver(
     } else {
         Ok(event.map(Payload::Event))
     };
+    // A message whose media is still downloading waits for it, a bounded time.
+    if let Ok(Some(Payload::Event(e))) = &found {
+        if media_pending(state, e).await
+            && started_at - e.created_at < state.config.hooks.media_wait_seconds as i64 * 1000
+        {
+            let finished = Finished {
+                delivery: d,
+                token,
+                attempt: Attempt {
+                    id: 0,
+                    delivery_id: 0,
+                    hook_id: hook.id.clone(),
+                    event_id: String::new(),
+                    attempted_at: started_at,
+                    succeeded: false,
+                    status_code: None,
+                    error: None,
+                    latency_ms: 0,
+                    response_excerpt: None,
+                    reply_message_id: None,
+                    reply_error: None,
+                },
+                outcome: DeliveryOutcome::Postpone { at: started_at + 500 },
+            };
+            let _ = outcomes.send((finished, hook)).await;
+            return;
+        }
+    }
     let reply_to = match &found {
         Ok(Some(Payload::Event(e))) => Some(ReplyTo {
             event_id: e.id.clone(),
@@ -457,6 +485,7 @@ async fn deliver(
         DeliveryOutcome::Retry { .. } => "retry",
         DeliveryOutcome::GaveUp => "failed",
         DeliveryOutcome::DisableHook { .. } => "disabled",
+        DeliveryOutcome::Postpone { .. } => "postponed",
     };
     metrics::counter!("wagate_hook_deliveries_total", "result" => result).increment(1);
     metrics::histogram!("wagate_hook_delivery_duration_seconds").record(answer.latency_ms as f64 / 1000.0);
@@ -468,6 +497,49 @@ async fn deliver(
     };
     if outcomes.send((finished, hook)).await.is_err() {
         tracing::error!("the outcome writer has stopped; the delivery will go out again");
+    }
+}
+
+/// Whether the event carries media that is still being downloaded.
+async fn media_pending(state: &AppState, e: &wagate_store::Event) -> bool {
+    let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+    let Some(id) = payload.pointer("/content/media/media_id").and_then(Value::as_str) else {
+        return false;
+    };
+    matches!(state.store.get_media(id).await, Ok(Some(m)) if m.state == "pending")
+}
+
+/// The media of an event as this hook wants it: a signed link that needs no API key, the
+/// bytes inline (up to `hooks.media_max_bytes`), or both; always with the download state.
+async fn media_for_hook(state: &AppState, hook: &Hook, payload: &mut Value) {
+    let Some(id) = payload
+        .pointer("/content/media/media_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    if matches!(hook.media.as_str(), "link" | "both") {
+        let expires = now_ms() / 1000 + state.config.hooks.media_link_seconds as i64;
+        let signature = wagate_core::hooks::media_link_signature(&hook.secret, &id, expires);
+        let base = state.config.public_url.as_deref().unwrap_or("");
+        if let Some(media) = payload.pointer_mut("/content/media").and_then(Value::as_object_mut) {
+            media.insert(
+                "signed_url".into(),
+                json!(format!(
+                    "{base}/v1/media/{id}?hook={}&expires={expires}&signature={signature}",
+                    hook.id
+                )),
+            );
+            media.insert(
+                "signed_url_expires_at".into(),
+                json!(wagate_core::time::rfc3339_ms(expires * 1000)),
+            );
+        }
+    }
+    let bytes = matches!(hook.media.as_str(), "base64" | "both").then_some(state.config.hooks.media_max_bytes);
+    if let Err(e) = crate::media::media_into(state, payload, bytes).await {
+        tracing::warn!(error = ?e.message, "media could not be put into a delivery; it goes out without it");
     }
 }
 
@@ -522,11 +594,7 @@ async fn send(state: &AppState, client: &reqwest::Client, hook: &Hook, key: &str
         }
         Payload::Event(event) => {
             let mut view = EventView::from(event);
-            if matches!(hook.media.as_str(), "base64" | "both") {
-                if let Err(e) = crate::media::inline_base64(state, &mut view.payload).await {
-                    tracing::warn!(error = ?e.message, "media could not be put into a delivery; it goes out without the bytes");
-                }
-            }
+            media_for_hook(state, hook, &mut view.payload).await;
             let body = match serde_json::to_vec(&view) {
                 Ok(b) => b,
                 Err(e) => return fail(format!("the event could not be serialised: {e}")),

@@ -761,3 +761,50 @@ async fn the_cli_replays_a_range_to_a_hook_and_sums_it_up() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since `yesterday` is not a time"));
 }
+
+/// Media in deliveries: the event waits for a download still in progress, then carries the
+/// bytes inline and a link the receiver can use without an API key, only as signed.
+#[tokio::test]
+async fn a_hook_gets_the_media_inline_and_a_signed_link_once_it_is_downloaded() {
+    use base64::Engine;
+    let app = app_with_hooks(vec![0]).await;
+    let receiver = Receiver::start().await;
+    app.create_hook(json!({"url": receiver.url, "events": ["message.received"], "media": "both"}))
+        .await;
+    // The first download fails, so the media is still pending when the event is made.
+    app.fault(json!({"code": 131000, "http_status": 500, "count": 1, "path_contains": "/_sim/media"}))
+        .await;
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes), "mime_type": "image/jpeg"}});
+    app.user_sends(USER, image).await;
+    let got = receiver.has(1).await;
+    let media = &got[0].1["payload"]["content"]["media"];
+    assert_eq!(
+        media["state"], "stored",
+        "the delivery waited for the download: {media}"
+    );
+    let inline = base64::engine::general_purpose::STANDARD
+        .decode(media["data_base64"].as_str().unwrap_or_default())
+        .expect("base64");
+    assert_eq!(inline, bytes);
+    let link = media["signed_url"].as_str().expect("a signed link").to_string();
+    let anonymous = reqwest::Client::new();
+    let r = anonymous.get(format!("{}{link}", app.url)).send().await.expect("get");
+    assert_eq!(r.status().as_u16(), 200, "no API key needed");
+    assert_eq!(r.bytes().await.expect("bytes").as_ref(), bytes.as_slice());
+    for (what, tampered) in [
+        ("another expiry", link.replace("&expires=", "&expires=9")),
+        ("another signature", format!("{}x", link)),
+        (
+            "no signature",
+            link.split("&signature=").next().unwrap_or_default().to_string(),
+        ),
+    ] {
+        let r = anonymous
+            .get(format!("{}{tampered}", app.url))
+            .send()
+            .await
+            .expect("get");
+        assert!(matches!(r.status().as_u16(), 401 | 403), "{what}: {}", r.status());
+    }
+}
