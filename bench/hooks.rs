@@ -14,18 +14,16 @@
 //! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --wagate PATH.
 
 use std::convert::Infallible;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-const APP_SECRET: &str = "bench-app-secret-0123456789abcdef";
-const WABA: &str = "102290129340398";
-const PHONE_ID: &str = "106540352242922";
+mod common;
+
+use common::{APP_SECRET, PHONE_ID, WABA};
 
 struct Args {
     sustained: u64,
@@ -231,10 +229,7 @@ fn measure(clock: &Clock, range: std::ops::Range<u64>) -> (f64, f64, f64, f64) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let wagate = match args.wagate.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("wagate").display().to_string(),
-    };
+    let wagate = common::wagate_path(args.wagate.clone())?;
     let paced = 1000 * args.paced_seconds;
     let total = args.sustained + paced + args.backlog;
     let clock = Arc::new(Clock {
@@ -258,34 +253,15 @@ async fn main() -> anyhow::Result<()> {
             None => String::new(),
         },
     )?;
-    let mut child = tokio::process::Command::new(&wagate)
-        .arg("serve")
-        .env("WAGATE_CONFIG", &config)
-        .env("WAGATE_BIND", "127.0.0.1:0")
-        .env("WAGATE_DATABASE_URL", &database_url)
-        .env("WAGATE_LOG", "warn")
-        .env("WAGATE_BOOTSTRAP_API_KEY", &api_key)
-        .env("WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
-        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
-        .env("WHATSAPP_WABA_ID", WABA)
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
-        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await??
-        .context("no output")?;
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .with_context(|| format!("unexpected first line: {first}"))?
-        .to_string();
+    let mut running = common::start_wagate(
+        &wagate,
+        &database_url,
+        &config,
+        &api_key,
+        &[("WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await?;
+    let addr = running.addr.clone();
     let api = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Value| {
         api.request(method, format!("http://{addr}{path}"))
@@ -352,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
     let queued_after = drain_started.elapsed().as_secs_f64();
     wait_received(&clock, total, Duration::from_secs(1800)).await?;
     let drain_s = drain_started.elapsed().as_secs_f64();
-    let _ = child.kill().await;
+    let _ = running.child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();

@@ -12,17 +12,15 @@
 //! --sqlite-synchronous full|normal (full).
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-const APP_SECRET: &str = "bench-app-secret-0123456789abcdef";
-const WABA: &str = "102290129340398";
-const PHONE_ID: &str = "106540352242922";
+mod common;
+
+use common::{APP_SECRET, PHONE_ID, WABA};
 
 struct Args {
     connections: usize,
@@ -67,10 +65,7 @@ fn body(n: u64, sender: u64) -> (String, String) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let wagate = match args.wagate.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("wagate").display().to_string(),
-    };
+    let wagate = common::wagate_path(args.wagate.clone())?;
     let dir = std::env::temp_dir().join(format!("wagate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let database_url = args
@@ -83,33 +78,8 @@ async fn main() -> anyhow::Result<()> {
         format!("[database]\nsqlite_synchronous = \"{}\"\n", args.sqlite_synchronous),
     )?;
     let api_key = format!("wg_bench_{}", std::process::id()) + "_0123456789abcdef";
-    let mut child = tokio::process::Command::new(&wagate)
-        .arg("serve")
-        .env("WAGATE_CONFIG", &config)
-        .env("WAGATE_BIND", "127.0.0.1:0")
-        .env("WAGATE_DATABASE_URL", &database_url)
-        .env("WAGATE_LOG", "warn")
-        .env("WAGATE_BOOTSTRAP_API_KEY", &api_key)
-        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
-        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
-        .env("WHATSAPP_WABA_ID", WABA)
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
-        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await??
-        .context("no output")?;
-    let base = first
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .map(|a| format!("http://{a}"))
-        .with_context(|| format!("unexpected first line: {first}"))?;
+    let mut running = common::start_wagate(&wagate, &database_url, &config, &api_key, &[]).await?;
+    let base = format!("http://{}", running.addr);
 
     // The load generator is lean on purpose (one hyper HTTP/1.1 connection per worker, kept
     // alive, like wrk): it shares the machine's cores with the gateway it measures.
@@ -243,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
             Some(_) => {}
         }
     }
-    let _ = child.kill().await;
+    let _ = running.child.kill().await;
 
     println!("| processing drained after (s)   | {:>12.1} |", processing_s);
     println!("| stored messages                | {:>12} |", stored.len());

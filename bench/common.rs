@@ -1,0 +1,70 @@
+//! What the benchmarks share: the account they play Meta for, and starting the release binary
+//! on a fresh database.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub const APP_SECRET: &str = "bench-app-secret-0123456789abcdef";
+pub const WABA: &str = "102290129340398";
+pub const PHONE_ID: &str = "106540352242922";
+
+/// The `wagate` binary: the one given, else the one built beside this benchmark.
+pub fn wagate_path(given: Option<String>) -> anyhow::Result<String> {
+    Ok(match given {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("wagate").display().to_string(),
+    })
+}
+
+/// A running `wagate serve` and its address (`127.0.0.1:port`).
+pub struct Running {
+    pub child: tokio::process::Child,
+    pub addr: String,
+}
+
+/// Starts `wagate serve` with one account (Meta unreachable: the benchmarks play Meta
+/// themselves), the configuration file and the extra variables given.
+pub async fn start_wagate(
+    wagate: &str,
+    database_url: &str,
+    config: &std::path::Path,
+    api_key: &str,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Running> {
+    let mut command = tokio::process::Command::new(wagate);
+    command
+        .arg("serve")
+        .env("WAGATE_CONFIG", config)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", database_url)
+        .env("WAGATE_LOG", "warn")
+        .env("WAGATE_BOOTSTRAP_API_KEY", api_key)
+        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
+        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .context("no output")?;
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .with_context(|| format!("unexpected first line: {first}"))?
+        .to_string();
+    Ok(Running { child, addr })
+}
