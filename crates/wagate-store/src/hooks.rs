@@ -108,7 +108,8 @@ pub enum DeliveryOutcome {
 pub struct Finished {
     pub delivery: Delivery,
     pub token: i64,
-    pub attempt: Attempt,
+    /// What was sent and answered; `None` when nothing was sent (a postponed delivery).
+    pub attempt: Option<Attempt>,
     pub outcome: DeliveryOutcome,
 }
 
@@ -404,8 +405,13 @@ macro_rules! impl_hook_store {
                 let mut tx = self.writer.begin().await?;
                 let mut recorded = Vec::with_capacity(finished.len());
                 for f in finished {
-                    let (d, token, a, outcome) = (&f.delivery, f.token, &f.attempt, &f.outcome);
-                    if let DeliveryOutcome::Postpone { at } = outcome {
+                    let (d, token, outcome) = (&f.delivery, f.token, &f.outcome);
+                    let (Some(a), false) = (&f.attempt, matches!(outcome, DeliveryOutcome::Postpone { .. })) else {
+                        // Nothing was sent: the delivery is only due again later.
+                        let at = match outcome {
+                            DeliveryOutcome::Postpone { at } => *at,
+                            _ => now,
+                        };
                         let n = sqlx::query(
                             "UPDATE hook_deliveries SET next_attempt_at = $1, lease_token = NULL, lease_until = NULL, updated_at = $2
                              WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
@@ -419,7 +425,7 @@ macro_rules! impl_hook_store {
                         .rows_affected();
                         recorded.push(n == 1);
                         continue;
-                    }
+                    };
                     let (state, next) = match outcome {
                         DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
                         DeliveryOutcome::Retry { at } => ("pending", *at),

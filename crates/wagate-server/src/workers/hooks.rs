@@ -373,20 +373,7 @@ async fn deliver(
             let finished = Finished {
                 delivery: d,
                 token,
-                attempt: Attempt {
-                    id: 0,
-                    delivery_id: 0,
-                    hook_id: hook.id.clone(),
-                    event_id: String::new(),
-                    attempted_at: started_at,
-                    succeeded: false,
-                    status_code: None,
-                    error: None,
-                    latency_ms: 0,
-                    response_excerpt: None,
-                    reply_message_id: None,
-                    reply_error: None,
-                },
+                attempt: None,
                 outcome: DeliveryOutcome::Postpone { at: started_at + 500 },
             };
             let _ = outcomes.send((finished, hook)).await;
@@ -492,7 +479,7 @@ async fn deliver(
     let finished = Finished {
         delivery: d,
         token,
-        attempt,
+        attempt: Some(attempt),
         outcome,
     };
     if outcomes.send((finished, hook)).await.is_err() {
