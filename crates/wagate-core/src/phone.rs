@@ -68,6 +68,13 @@ pub fn parse_country(code: &str) -> Result<country::Id, PhoneError> {
     country::Id::from_str(&code.trim().to_ascii_uppercase()).map_err(|_| PhoneError::BadCountry(code.to_string()))
 }
 
+/// The ISO 3166 region (`US`, `DE`) of an international number given as digits (a WhatsApp id),
+/// when its country code is known.
+pub fn region_of(wa_id: &str) -> Option<String> {
+    let parsed = phonenumber::parse(None, format!("+{wa_id}")).ok()?;
+    parsed.country().id().map(|id| format!("{id:?}"))
+}
+
 /// Normalises what a user typed into E.164.
 pub fn normalize(input: &str, default_country: Option<country::Id>) -> Result<E164, PhoneError> {
     let trimmed = input.trim();

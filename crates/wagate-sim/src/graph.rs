@@ -1,8 +1,10 @@
 //! The Graph API endpoints the simulator serves, with Meta's checks and error bodies.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,6 +29,10 @@ impl GraphFail {
 }
 
 impl GraphFail {
+    pub fn from_error(status: StatusCode, error: MetaError) -> Self {
+        Self(status, error)
+    }
+
     pub fn set_subcode(&mut self, subcode: i64) {
         self.1.error_subcode = Some(subcode);
     }
@@ -38,33 +44,108 @@ impl IntoResponse for GraphFail {
     }
 }
 
-impl From<Fault> for GraphFail {
-    fn from(f: Fault) -> Self {
-        let info_title = f.title.unwrap_or_else(|| default_title(f.code).to_string());
-        let details = f
-            .details
-            .unwrap_or_else(|| format!("Injected by the simulator: error {}", f.code));
-        GraphFail::new(f.http_status, f.code, &info_title, details)
+/// The error an injected fault answers with, when it has a code.
+pub fn fault_error(f: &Fault) -> Option<GraphFail> {
+    let code = f.code?;
+    let title = f.title.clone().unwrap_or_else(|| default_title(code).to_string());
+    let details = f
+        .details
+        .clone()
+        .unwrap_or_else(|| format!("Injected by the simulator: error {code}"));
+    Some(GraphFail::new(f.http_status, code, &title, details))
+}
+
+/// Applies the first fault matching a call: waits its delay, then fails the call when the
+/// fault has a code. A fault without a code lets the call succeed; its delay is returned
+/// instead, for calls that do their work first and answer late (a send accepted, then
+/// answered after N ms).
+pub async fn fault_gate(
+    state: &SimState,
+    path: &str,
+    message_type: Option<&str>,
+    to: Option<&str>,
+) -> Result<Option<Duration>, GraphFail> {
+    let Some(f) = state.take_fault(path, message_type, to) else {
+        return Ok(None);
+    };
+    let delay = f.delay_ms.map(Duration::from_millis);
+    match fault_error(&f) {
+        Some(e) => {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            Err(e)
+        }
+        None => Ok(delay),
     }
 }
 
-fn default_title(code: i64) -> &'static str {
+/// Meta's title for an error code (cloud-api.md §3.2); the message is `(#code) title`.
+pub fn default_title(code: i64) -> &'static str {
     match code {
+        0 => "AuthException",
+        1 => "API Unknown",
+        2 => "API Service",
+        3 => "API Method",
         4 => "Application request limit reached",
+        10 => "Permission denied",
+        33 => "Parameter value is not valid",
         100 => "Invalid parameter",
+        190 => "Error validating access token",
+        200..=299 => "Permission error",
+        368 => "Temporarily blocked for policies violations",
+        80007 => "Rate limit issues",
+        80008 => "There have been too many calls to this WhatsApp Business account",
+        130429 => "Rate limit hit",
+        130472 => "User's number is part of an experiment",
+        130497 => "Business account is restricted from messaging users in this country",
         131000 => "Something went wrong",
+        131005 => "Access denied",
         131008 => "Required parameter is missing",
         131009 => "Parameter value is not valid",
+        131016 => "Service unavailable",
+        131021 => "Recipient cannot be sender",
         131026 => "Message undeliverable",
         131030 => "Recipient phone number not in allowed list",
+        131031 => "Business Account locked",
+        131037 => "WhatsApp provided number needs display name approval before message can be sent",
+        131042 => "Business eligibility payment issue",
+        131045 => "Incorrect certificate",
         131047 => "Re-engagement message",
+        131048 => "Spam rate limit hit",
+        131049 => "This message was not delivered to maintain healthy ecosystem engagement",
+        131050 => "User has stopped marketing messages",
+        131051 => "Unsupported message type",
+        131052 => "Media download error",
+        131053 => "Media upload error",
         131056 => "(Business Account, Consumer Account) pair rate limit hit",
-        130429 => "Rate limit hit",
+        131057 => "Account in maintenance mode",
+        131062 => "Business-scoped user ID recipients not supported",
+        131063 => "Marketing templates are disabled for the Cloud API",
+        131064 => "Messaging limit reached due to template classification violations",
         132000 => "Number of parameters does not match the expected number of params",
         132001 => "Template name does not exist in the translation",
+        132005 => "Translated text too long",
+        132007 => "Template format character policy violated",
+        132008 => "Template parameter value is not valid",
+        132012 => "Parameter format does not match format in the created template",
+        132015 => "Template is paused",
+        132016 => "Template is disabled",
+        132018 => "There was an issue with the parameters in your template",
+        132068 => "Flow is in blocked state",
+        132069 => "Flow is in throttled state",
+        133000 => "Incomplete deregistration",
+        133004 => "Server temporarily unavailable",
+        133005 => "Two step verification PIN mismatch",
+        133006 => "Phone number re-verification needed",
+        133008 => "Too many two step verification PIN guesses",
+        133009 => "Two step verification PIN guessed too fast",
         133010 => "Account not registered",
-        190 => "Error validating access token",
-        _ => "Simulated error",
+        133015 => "Please wait a few minutes before attempting to register this phone number",
+        133016 => "Account register deregister rate limit exceeded",
+        135000 => "Generic user error",
+        137000 => "Identity key mismatch",
+        _ => "Unknown error",
     }
 }
 
@@ -92,36 +173,104 @@ pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFai
     }
 }
 
+/// Graph's answer for an object id it does not know (or this token cannot see): code 100,
+/// subcode 33, as in the fixture `error_100_unsupported_post.json`.
+pub fn unknown_object(method: &str, id: &str) -> GraphFail {
+    let mut e = MetaError::new(100, "", "");
+    e.message = Some(format!(
+        "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+        method.to_ascii_lowercase()
+    ));
+    e.kind = Some("GraphMethodException".into());
+    e.error_subcode = Some(33);
+    e.error_data = None;
+    GraphFail(StatusCode::BAD_REQUEST, e)
+}
+
 /// Meta's answer to a call on a phone number id it does not know (or that this token cannot see).
 pub fn check_phone(state: &SimState, node: &str) -> Result<(), GraphFail> {
     if node == state.config.phone_number_id {
         return Ok(());
     }
-    Err(GraphFail::new(
-        400,
-        100,
-        "Unsupported post request",
-        format!("Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
-    ))
+    Err(unknown_object("post", node))
+}
+
+/// Graph takes parameters from the query string as well as the body, and decodes JSON-encoded
+/// values of object and array parameters (whatsapp-api-js sends `contacts` as a JSON string).
+/// Body values win over query values. Scalars that may legitimately look like JSON
+/// (`biz_opaque_callback_data`) are left as they are.
+pub fn merge_params(body: &mut serde_json::Map<String, Value>, query: &HashMap<String, String>) {
+    for (k, v) in query {
+        if k != "access_token" && !body.contains_key(k) {
+            body.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    const SCALARS: [&str; 9] = [
+        "messaging_product",
+        "recipient_type",
+        "to",
+        "recipient",
+        "type",
+        "status",
+        "message_id",
+        "biz_opaque_callback_data",
+        "access_token",
+    ];
+    for (k, v) in body.iter_mut() {
+        if SCALARS.contains(&k.as_str()) {
+            continue;
+        }
+        if let Value::String(text) = v {
+            let t = text.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                if let Ok(decoded @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(text) {
+                    *v = decoded;
+                }
+            }
+        }
+    }
 }
 
 pub async fn send_message(
     State(state): State<Arc<SimState>>,
     Path((_version, node)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
     check_phone(&state, &node)?;
-    let body: Value = serde_json::from_slice(&body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| GraphFail::new(400, 100, "Invalid parameter", "The request body must be a JSON object."))?;
+    let mut body = if body.is_empty() {
+        serde_json::Map::new()
+    } else {
+        serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .ok_or_else(|| GraphFail::new(400, 100, "Invalid parameter", "The request body must be a JSON object."))?
+    };
+    merge_params(&mut body, &query);
+    let body = Value::Object(body);
     let message_type = body.get("type").and_then(Value::as_str).unwrap_or("text").to_string();
-    let to = body.get("to").and_then(Value::as_str).map(str::to_string);
-    if let Some(f) = state.take_fault("/messages", Some(&message_type), to.as_deref()) {
-        return Err(f.into());
+    let to = body
+        .get("to")
+        .or_else(|| body.get("recipient"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let late = fault_gate(&state, "/messages", Some(&message_type), to.as_deref()).await?;
+    let answer = accept_send(&state, &node, &message_type, to, body)?;
+    if let Some(d) = late {
+        tokio::time::sleep(d).await;
     }
+    Ok(answer)
+}
+
+fn accept_send(
+    state: &Arc<SimState>,
+    node: &str,
+    message_type: &str,
+    to: Option<String>,
+    body: Value,
+) -> Result<Json<Value>, GraphFail> {
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
         return Err(GraphFail::new(
             400,
@@ -132,12 +281,20 @@ pub async fn send_message(
     }
     // Mark as read (and typing indicator) share the endpoint.
     if body.get("status").and_then(Value::as_str) == Some("read") {
-        if body.get("message_id").and_then(Value::as_str).is_none() {
+        let Some(message_id) = body.get("message_id").and_then(Value::as_str) else {
             return Err(GraphFail::new(
                 400,
                 131008,
                 "Required parameter is missing",
                 "The parameter message_id is required.",
+            ));
+        };
+        if !state.knows_inbound_wamid(message_id) {
+            return Err(GraphFail::new(
+                400,
+                131009,
+                "Parameter value is not valid",
+                format!("Invalid message_id: {message_id} is not a message this phone number received."),
             ));
         }
         if let Some(t) = body.get("typing_indicator") {
@@ -161,33 +318,55 @@ pub async fn send_message(
             "The parameter to is required.",
         )
     })?;
-    let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
-    if wa_id.len() < 7 || wa_id.len() > 15 {
-        return Err(GraphFail::new(
-            400,
-            131009,
-            "Parameter value is not valid",
-            format!("The parameter to ({to}) is not a valid phone number."),
-        ));
-    }
-    let category = validate(&state, &message_type, &body)?;
-    let wamid = wagate_core::ids::wamid(&wa_id, true);
+    // A business-scoped user id (`US.1349…`) names a user without their phone number.
+    let by_user_id = to.contains('.') && !to.starts_with('+');
+    let recipient = if by_user_id {
+        state.find_user(&to).ok_or_else(|| {
+            GraphFail::new(
+                400,
+                131009,
+                "Parameter value is not valid",
+                format!("The recipient {to} is not a known business-scoped user id."),
+            )
+        })?
+    } else {
+        let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
+        if wa_id.len() < 7 || wa_id.len() > 15 {
+            return Err(GraphFail::new(
+                400,
+                131009,
+                "Parameter value is not valid",
+                format!("The parameter to ({to}) is not a valid phone number."),
+            ));
+        }
+        state.user_for_wa_id(&wa_id)
+    };
+    let category = validate(state, message_type, &body)?;
+    let identity = recipient.wa_id.clone().unwrap_or_else(|| recipient.user_id.clone());
+    let wamid = wagate_core::ids::wamid(&identity, true);
     state.record_sent(SentRecord {
         wamid: wamid.clone(),
-        phone_number_id: node.clone(),
+        phone_number_id: node.to_string(),
         to: to.clone(),
         body: body.clone(),
         received_at_ms: now_ms(),
     });
-    let window_open = state.window_open(&wa_id, now_ms());
-    let fails_131047 = category.is_none() && !window_open;
+    let window_open = state.window_open(&identity, now_ms()) || state.window_open(&recipient.user_id, now_ms());
+    let contact = if by_user_id {
+        json!({"input": to, "user_id": recipient.user_id})
+    } else {
+        json!({"input": to, "wa_id": identity})
+    };
     webhooks::spawn_statuses(
         state.clone(),
-        wamid.clone(),
-        wa_id.clone(),
-        category.clone(),
-        fails_131047,
-        body.get("biz_opaque_callback_data").cloned(),
+        webhooks::StatusPlan {
+            wamid: wamid.clone(),
+            recipient,
+            fails_131047: category.is_none() && !window_open,
+            template_category: category,
+            only_sent: message_type == "reaction",
+            biz_opaque: body.get("biz_opaque_callback_data").cloned(),
+        },
     );
     let mut message = json!({"id": wamid});
     if message_type == "template" {
@@ -195,7 +374,7 @@ pub async fn send_message(
     }
     Ok(Json(json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": wa_id}],
+        "contacts": [contact],
         "messages": [message],
     })))
 }
@@ -380,15 +559,35 @@ pub async fn list_faults(State(state): State<Arc<SimState>>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     webhook_url: Option<String>,
     /// Delays in ms before the sent, delivered and read webhooks.
     status_delays_ms: Option<[u64; 3]>,
     /// The most templates one `message_templates` page holds (Meta pages at 100 or less).
     template_page_size: Option<usize>,
+    /// The Graph version the app's webhooks follow (`v23.0`; from v24 statuses have no
+    /// `conversation`).
+    webhook_version: Option<String>,
+    /// Whether webhooks carry parent business-scoped user ids.
+    parent_user_ids: Option<bool>,
+    /// Multiplies Meta's seven-day webhook retry schedule (`0.001`: minutes instead of days).
+    webhook_retry_scale: Option<f64>,
 }
 
-pub async fn update_settings(State(state): State<Arc<SimState>>, JsonBody(s): JsonBody<Settings>) -> Json<Value> {
+pub async fn update_settings(
+    State(state): State<Arc<SimState>>,
+    JsonBody(s): JsonBody<Settings>,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let bad = |msg: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": msg})));
+    if let Some(v) = &s.webhook_version {
+        if !v.starts_with('v') || crate::state::major_version(v) == u32::MAX {
+            return Err(bad("webhook_version must look like v23.0"));
+        }
+    }
+    if s.webhook_retry_scale.is_some_and(|x| !(x > 0.0 && x <= 1.0)) {
+        return Err(bad("webhook_retry_scale must be above 0 and at most 1"));
+    }
     if let Some(url) = s.webhook_url {
         state.set_webhook_url(Some(url));
     }
@@ -398,8 +597,20 @@ pub async fn update_settings(State(state): State<Arc<SimState>>, JsonBody(s): Js
     if let Some(n) = s.template_page_size {
         state.set_template_page_size(n);
     }
-    Json(json!({
+    if let Some(v) = s.webhook_version {
+        state.set_webhook_version(v);
+    }
+    if let Some(p) = s.parent_user_ids {
+        state.set_parent_user_ids(p);
+    }
+    if let Some(x) = s.webhook_retry_scale {
+        state.set_webhook_retry_scale(x);
+    }
+    Ok(Json(json!({
         "webhook_url": state.webhook_url(),
         "status_delays_ms": state.status_delays().map(|d| d.as_millis() as u64),
-    }))
+        "webhook_version": state.webhook_version(),
+        "parent_user_ids": state.parent_user_ids(),
+        "webhook_retry_scale": state.webhook_retry_scale(),
+    })))
 }

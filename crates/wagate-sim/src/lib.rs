@@ -9,6 +9,9 @@
 mod body;
 mod graph;
 mod media;
+mod metajson;
+mod nodes;
+mod samples;
 mod state;
 mod templates;
 mod webhooks;
@@ -20,6 +23,19 @@ use axum::Router;
 
 use state::SimState;
 pub use state::{SimConfig, SimTemplate};
+
+/// Graph accepts the token as `?access_token=` as well as in `Authorization`.
+async fn token_from_query(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key("authorization") {
+        let query = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(req.uri());
+        if let Some(token) = query.ok().and_then(|q| q.0.get("access_token").cloned()) {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {token}")) {
+                req.headers_mut().insert("authorization", v);
+            }
+        }
+    }
+    req
+}
 
 /// The simulator. Cheap to clone; all clones share one world.
 #[derive(Clone)]
@@ -46,6 +62,12 @@ impl Simulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{version}/{node}/messages", post(graph::send_message))
+            .route("/{version}/{node}/phone_numbers", get(nodes::phone_numbers))
+            .route(
+                "/{version}/{node}/whatsapp_business_profile",
+                get(nodes::get_profile).post(nodes::update_profile),
+            )
+            .route("/_sim/users", post(nodes::create_user).get(nodes::list_users))
             .route(
                 "/{version}/{node}/message_templates",
                 get(templates::list).post(templates::create).delete(templates::delete),
@@ -53,12 +75,15 @@ impl Simulator {
             .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
             .route("/_sim/sent", get(graph::list_sent))
             .route("/_sim/media/{id}", get(media::download))
-            .route("/{version}/{node}", get(media::get_url).delete(media::delete))
+            .route("/{version}/{node}", get(nodes::get_node).delete(media::delete))
             .route("/{version}/{node}/media", post(media::upload))
             .route("/_sim/templates/{name}/status", post(templates::change_status))
             .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))
             .route("/_sim/settings", post(graph::update_settings))
             .route("/_sim/health", get(|| async { "ok" }))
+            .fallback(nodes::fallback)
+            .method_not_allowed_fallback(nodes::fallback)
+            .layer(axum::middleware::map_request(token_from_query))
             .with_state(self.state.clone())
     }
 
@@ -68,6 +93,11 @@ impl Simulator {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if self.state.base_url().is_none() {
+            if let Ok(addr) = listener.local_addr() {
+                self.state.set_base_url(format!("http://{addr}"));
+            }
+        }
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await

@@ -10,10 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::graph::{check_phone, check_token, GraphFail};
+use crate::graph::{check_phone, check_token, fault_gate, unknown_object, GraphFail};
 use crate::state::{now_ms, SimState};
 
 const URL_LIFETIME_MS: i64 = 5 * 60 * 1000;
+
+/// How long the `url` in an inbound media webhook works (Meta keeps webhook media 7 days).
+pub const INBOUND_URL_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
 pub async fn get_url(
     State(state): State<Arc<SimState>>,
@@ -21,17 +24,8 @@ pub async fn get_url(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if let Some(f) = state.take_fault(&format!("/{id}"), None, None) {
-        return Err(f.into());
-    }
-    let (bytes, mime) = state.media(&id).ok_or_else(|| {
-        GraphFail::new(
-            400,
-            100,
-            "Invalid parameter",
-            format!("Unsupported get request. Object with ID '{id}' does not exist."),
-        )
-    })?;
+    fault_gate(&state, &format!("/{id}"), None, None).await?;
+    let (bytes, mime) = state.media(&id).ok_or_else(|| unknown_object("get", &id))?;
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     Ok(Json(json!({
         "messaging_product": "whatsapp",
@@ -52,8 +46,8 @@ pub async fn download(
     if let Err(e) = check_token(&state, &headers) {
         return e.into_response();
     }
-    if let Some(f) = state.take_fault("/_sim/media", None, None) {
-        return GraphFail::from(f).into_response();
+    if let Err(e) = fault_gate(&state, "/_sim/media", None, None).await {
+        return e.into_response();
     }
     let expired = q
         .get("exp")
@@ -73,17 +67,18 @@ pub async fn download(
 pub async fn upload(
     State(state): State<Arc<SimState>>,
     Path((_version, node)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
     check_phone(&state, &node)?;
-    if let Some(f) = state.take_fault("/media", None, None) {
-        return Err(f.into());
-    }
+    fault_gate(&state, "/media", None, None).await?;
     let mut file = None;
-    let mut declared = None;
-    let mut product = None;
+    // Graph takes parameters from the query string too (whatsapp-api-js puts
+    // `messaging_product` there); form fields win.
+    let mut declared = q.get("type").cloned();
+    let mut product = q.get("messaging_product").cloned();
     while let Ok(Some(field)) = form.next_field().await {
         match field.name() {
             Some("file") => {
@@ -136,11 +131,6 @@ pub async fn delete(
     if state.remove_media(&id) {
         Ok(Json(json!({"success": true})))
     } else {
-        Err(GraphFail::new(
-            400,
-            100,
-            "Invalid parameter",
-            format!("Object with ID '{id}' does not exist."),
-        ))
+        Err(unknown_object("delete", &id))
     }
 }

@@ -16,9 +16,16 @@ pub struct SimConfig {
     pub waba_id: String,
     pub phone_number_id: String,
     pub display_phone_number: String,
+    /// The business's verified display name.
+    pub verified_name: String,
     pub webhook_url: Option<String>,
     /// Delay before each status webhook: sent, delivered, read.
     pub status_delays: [Duration; 3],
+    /// The Graph API version the app's webhooks follow (`v23.0`): up to v23 statuses carry
+    /// `conversation`, from v24 they do not.
+    pub webhook_version: String,
+    /// Multiplies Meta's webhook retry schedule (7 days); `0.001` turns days into minutes for tests.
+    pub webhook_retry_scale: f64,
 }
 
 impl Default for SimConfig {
@@ -29,12 +36,15 @@ impl Default for SimConfig {
             waba_id: "102290129340398".into(),
             phone_number_id: "106540352242922".into(),
             display_phone_number: "15550783881".into(),
+            verified_name: "Lucky Shrub".into(),
             webhook_url: None,
             status_delays: [
                 Duration::from_millis(50),
                 Duration::from_millis(100),
                 Duration::from_millis(100),
             ],
+            webhook_version: "v23.0".into(),
+            webhook_retry_scale: 1.0,
         }
     }
 }
@@ -119,6 +129,37 @@ fn seeded_templates() -> Vec<SimTemplate> {
     ]
 }
 
+/// A simulated WhatsApp user. `wa_id` is absent for a user known only by username, as Meta
+/// now allows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimUser {
+    pub wa_id: Option<String>,
+    /// Business-scoped user id (`US.13491208655302741918`), stable for this business.
+    pub user_id: String,
+    /// Parent business-scoped user id (`US.ENT.…`), sent when parent ids are enabled.
+    pub parent_user_id: String,
+    pub username: Option<String>,
+    pub name: String,
+}
+
+/// A business-scoped id: `CC.` and digits derived from the business and the user, so a user
+/// keeps one id across restarts of the simulator, as with Meta.
+fn scoped_id(country: &str, business: &str, identity: &str, parent: bool) -> String {
+    let key = if parent { "parent" } else { "user" };
+    let mac = wagate_core::signature::sign_hub(business, format!("{key}:{identity}").as_bytes());
+    let digits: String = mac
+        .trim_start_matches("sha256=")
+        .bytes()
+        .map(|b| char::from(b'0' + b % 10))
+        .take(20)
+        .collect();
+    if parent {
+        format!("{country}.ENT.{digits}")
+    } else {
+        format!("{country}.{digits}")
+    }
+}
+
 /// A send the simulator received.
 #[derive(Debug, Clone, Serialize)]
 pub struct SentRecord {
@@ -129,11 +170,16 @@ pub struct SentRecord {
     pub received_at_ms: i64,
 }
 
-/// Makes the next `count` matching calls fail with a Meta error.
+/// Makes the next `count` matching calls fail with a Meta error, answer late, or both.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
-    /// Meta error code to answer with (e.g. 131056).
-    pub code: i64,
+    /// Meta error code to answer with (e.g. 131056). Without it the call succeeds, after
+    /// `delay_ms`: a send is accepted (recorded, statuses follow) but answered late.
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// Answer only after this many milliseconds.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
     /// HTTP status of the answer (default 400).
     #[serde(default = "default_fault_status")]
     pub http_status: u16,
@@ -183,6 +229,18 @@ struct Inner {
     faults: Vec<Fault>,
     /// wa_id → unix ms of the user's last message (their customer-service window).
     last_inbound: HashMap<String, i64>,
+    /// Simulated users, in creation order.
+    users: Vec<SimUser>,
+    /// Wamids of the messages users sent (what mark-as-read may name).
+    inbound_wamids: std::collections::HashSet<String>,
+    /// Whether webhooks carry parent business-scoped ids (a business setting at Meta).
+    parent_user_ids: bool,
+    webhook_version: String,
+    webhook_retry_scale: f64,
+    /// The simulator's own address (`http://127.0.0.1:8090`), for media URLs in webhooks.
+    base_url: Option<String>,
+    /// The business profile of the phone number.
+    business_profile: serde_json::Map<String, Value>,
 }
 
 impl SimState {
@@ -197,6 +255,25 @@ impl SimState {
             media: HashMap::new(),
             faults: Vec::new(),
             last_inbound: HashMap::new(),
+            users: Vec::new(),
+            inbound_wamids: Default::default(),
+            parent_user_ids: false,
+            webhook_version: config.webhook_version.clone(),
+            webhook_retry_scale: config.webhook_retry_scale,
+            base_url: None,
+            business_profile: json!({
+                "about": "Plants delivered to your door.",
+                "address": "1 Hacker Way, Menlo Park, CA 94025",
+                "description": "A simulated business.",
+                "email": "hello@example.com",
+                "messaging_product": "whatsapp",
+                "profile_picture_url": "",
+                "websites": ["https://www.example.com/"],
+                "vertical": "RETAIL",
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         };
         Self {
             config,
@@ -348,16 +425,166 @@ impl SimState {
         Some(fault)
     }
 
-    pub fn note_inbound(&self, wa_id: &str, at_ms: i64) {
-        self.lock().last_inbound.insert(wa_id.to_string(), at_ms);
+    /// The user wrote: their customer-service window opens, under each of their ids.
+    pub fn note_inbound(&self, user: &SimUser, at_ms: i64) {
+        let mut inner = self.lock();
+        inner.last_inbound.insert(user.user_id.clone(), at_ms);
+        if let Some(w) = &user.wa_id {
+            inner.last_inbound.insert(w.clone(), at_ms);
+        }
     }
 
-    pub fn window_open(&self, wa_id: &str, now_ms: i64) -> bool {
+    /// Whether the window of the user with this wa_id or user id is open.
+    pub fn window_open(&self, key: &str, now_ms: i64) -> bool {
         self.lock()
             .last_inbound
-            .get(wa_id)
+            .get(key)
             .is_some_and(|t| now_ms - t < wagate_core::window::WINDOW_MS)
     }
+
+    /// The user with this wa_id, user id or username (`@name` or `name`).
+    pub fn find_user(&self, key: &str) -> Option<SimUser> {
+        let bare = key.strip_prefix('@').unwrap_or(key);
+        self.lock()
+            .users
+            .iter()
+            .find(|u| {
+                u.wa_id.as_deref() == Some(key)
+                    || u.user_id == key
+                    || u.parent_user_id == key
+                    || u.username.as_deref() == Some(bare)
+            })
+            .cloned()
+    }
+
+    /// Creates a user; `Err` when the wa_id or username is taken.
+    pub fn create_user(
+        &self,
+        wa_id: Option<String>,
+        username: Option<String>,
+        name: Option<String>,
+        country: Option<String>,
+    ) -> Result<SimUser, String> {
+        let country = country
+            .map(|c| c.to_ascii_uppercase())
+            .or_else(|| wa_id.as_deref().and_then(wagate_core::phone::region_of))
+            .unwrap_or_else(|| "US".into());
+        let identity = wa_id
+            .clone()
+            .or_else(|| username.as_ref().map(|u| format!("@{u}")))
+            .ok_or("a user needs a wa_id or a username")?;
+        let business = self.config.waba_id.clone();
+        let user = SimUser {
+            user_id: scoped_id(&country, &business, &identity, false),
+            parent_user_id: scoped_id(&country, &business, &identity, true),
+            name: name.unwrap_or_else(|| "Sim User".into()),
+            wa_id,
+            username,
+        };
+        let mut inner = self.lock();
+        if let Some(taken) = inner.users.iter().find(|u| {
+            (user.wa_id.is_some() && u.wa_id == user.wa_id) || (user.username.is_some() && u.username == user.username)
+        }) {
+            return Err(format!(
+                "a user with this wa_id or username exists already: {}",
+                taken.user_id
+            ));
+        }
+        inner.users.push(user.clone());
+        Ok(user)
+    }
+
+    /// The user with this wa_id, created on first use (as every phone number is a user).
+    pub fn user_for_wa_id(&self, wa_id: &str) -> SimUser {
+        if let Some(u) = self.find_user(wa_id) {
+            return u;
+        }
+        self.create_user(Some(wa_id.to_string()), None, None, None)
+            .ok()
+            .or_else(|| self.find_user(wa_id))
+            .unwrap_or_else(|| SimUser {
+                wa_id: Some(wa_id.to_string()),
+                user_id: scoped_id("US", &self.config.waba_id, wa_id, false),
+                parent_user_id: scoped_id("US", &self.config.waba_id, wa_id, true),
+                username: None,
+                name: "Sim User".into(),
+            })
+    }
+
+    pub fn set_profile_name(&self, user_id: &str, name: &str) {
+        if let Some(u) = self.lock().users.iter_mut().find(|u| u.user_id == user_id) {
+            u.name = name.to_string();
+        }
+    }
+
+    pub fn users(&self) -> Vec<SimUser> {
+        self.lock().users.clone()
+    }
+
+    pub fn note_inbound_wamid(&self, wamid: &str) {
+        self.lock().inbound_wamids.insert(wamid.to_string());
+    }
+
+    pub fn knows_inbound_wamid(&self, wamid: &str) -> bool {
+        self.lock().inbound_wamids.contains(wamid)
+    }
+
+    pub fn parent_user_ids(&self) -> bool {
+        self.lock().parent_user_ids
+    }
+
+    pub fn set_parent_user_ids(&self, on: bool) {
+        self.lock().parent_user_ids = on;
+    }
+
+    pub fn webhook_version(&self) -> String {
+        self.lock().webhook_version.clone()
+    }
+
+    pub fn set_webhook_version(&self, v: String) {
+        self.lock().webhook_version = v;
+    }
+
+    pub fn webhook_retry_scale(&self) -> f64 {
+        self.lock().webhook_retry_scale
+    }
+
+    pub fn set_webhook_retry_scale(&self, scale: f64) {
+        self.lock().webhook_retry_scale = scale;
+    }
+
+    pub fn base_url(&self) -> Option<String> {
+        self.lock().base_url.clone()
+    }
+
+    pub fn set_base_url(&self, url: String) {
+        self.lock().base_url = Some(url);
+    }
+
+    pub fn business_profile(&self) -> serde_json::Map<String, Value> {
+        self.lock().business_profile.clone()
+    }
+
+    pub fn update_business_profile(&self, fields: serde_json::Map<String, Value>) {
+        let mut inner = self.lock();
+        for (k, v) in fields {
+            inner.business_profile.insert(k, v);
+        }
+    }
+
+    pub fn template_by_id(&self, id: &str) -> Option<SimTemplate> {
+        self.lock().templates.iter().find(|t| t.id == id).cloned()
+    }
+}
+
+/// The major version number of `v23.0` (23); unknown forms count as the newest.
+pub fn major_version(version: &str) -> u32 {
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(u32::MAX)
 }
 
 pub fn now_ms() -> i64 {

@@ -18,13 +18,23 @@ fn check_waba(state: &SimState, node: &str) -> Result<(), GraphFail> {
     if node == state.config.waba_id {
         Ok(())
     } else {
-        Err(GraphFail::new(400, 100, "Unsupported get request", format!(
-            "Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
-        )))
+        Err(crate::graph::unknown_object("get", node))
     }
 }
 
-fn to_json(t: &SimTemplate) -> Value {
+/// The fields Graph returns for a template when `fields` is not given.
+pub const DEFAULT_FIELDS: [&str; 7] = [
+    "name",
+    "parameter_format",
+    "components",
+    "language",
+    "status",
+    "category",
+    "id",
+];
+
+/// A template as Graph shows it, with every field the simulator knows (`select` narrows it).
+pub fn to_json(t: &SimTemplate) -> Value {
     json!({
         "name": t.name,
         "parameter_format": t.parameter_format,
@@ -33,8 +43,16 @@ fn to_json(t: &SimTemplate) -> Value {
         "status": t.status,
         "category": t.category,
         "id": t.id,
+        "quality_score": {
+            "score": if t.status == "APPROVED" { "GREEN" } else { "UNKNOWN" },
+            "date": now_ms() / 1000,
+        },
+        "message_send_ttl_seconds": -1,
     })
 }
+
+/// The most templates one WhatsApp Business Account may have (unverified business portfolio).
+const TEMPLATE_LIMIT: usize = 250;
 
 pub async fn list(
     State(state): State<Arc<SimState>>,
@@ -44,7 +62,21 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
     check_waba(&state, &node)?;
-    let all = state.templates();
+    let every = state.templates();
+    // Graph's filters: each takes a comma-separated list; `name` matches part of the name.
+    let any_of = |key: &str, value: &str| {
+        q.get(key)
+            .is_none_or(|list| list.split(',').any(|x| x.trim().eq_ignore_ascii_case(value)))
+    };
+    let all: Vec<&SimTemplate> = every
+        .iter()
+        .filter(|t| {
+            any_of("status", &t.status)
+                && any_of("category", &t.category)
+                && any_of("language", &t.language)
+                && q.get("name").is_none_or(|n| t.name.contains(n.as_str()))
+        })
+        .collect();
     let limit = q
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -55,16 +87,50 @@ pub async fn list(
         .and_then(|a| a.strip_prefix("cursor_"))
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(0);
-    let page: Vec<Value> = all.iter().skip(start).take(limit).map(to_json).collect();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|t| {
+            let obj = to_json(t).as_object().cloned().unwrap_or_default();
+            crate::nodes::select(obj, q.get("fields"), &DEFAULT_FIELDS)
+        })
+        .collect();
     let end = start + page.len();
     let mut paging = json!({"cursors": {"before": format!("cursor_{start}"), "after": format!("cursor_{end}")}});
     if end < all.len() {
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        paging["next"] = json!(format!(
-            "http://{host}/{version}/{node}/message_templates?limit={limit}&after=cursor_{end}"
-        ));
+        let base = format!("http://{host}/{version}/{node}/message_templates");
+        let mut params = vec![("limit", limit.to_string()), ("after", format!("cursor_{end}"))];
+        for key in ["fields", "summary", "status", "category", "language", "name"] {
+            if let Some(v) = q.get(key) {
+                params.push((key, v.clone()));
+            }
+        }
+        if let Ok(next) = reqwest::Url::parse_with_params(&base, &params) {
+            paging["next"] = json!(next.as_str());
+        }
     }
-    Ok(Json(json!({"data": page, "paging": paging})))
+    let mut answer = json!({"data": page, "paging": paging});
+    if let Some(wanted) = q.get("summary") {
+        let summary = json!({
+            "total_count": all.len(),
+            "message_template_count": every.len(),
+            "message_template_limit": TEMPLATE_LIMIT,
+            "are_translations_complete": true,
+        });
+        answer["summary"] = crate::nodes::select(
+            summary.as_object().cloned().unwrap_or_default(),
+            Some(wanted).filter(|w| *w != "true"),
+            &[
+                "total_count",
+                "message_template_count",
+                "message_template_limit",
+                "are_translations_complete",
+            ],
+        );
+    }
+    Ok(Json(answer))
 }
 
 pub async fn create(

@@ -111,6 +111,19 @@ pub async fn run_standalone(bind: Option<String>) -> anyhow::Result<()> {
         })
         .transpose()?
         .unwrap_or(defaults.status_delays);
+    let retry_scale = env("WAGATE_SIM_WEBHOOK_RETRY_SCALE")
+        .map(|v| match v.trim().parse::<f64>() {
+            Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+            _ => Err(anyhow::anyhow!(
+                "WAGATE_SIM_WEBHOOK_RETRY_SCALE=`{v}`: give a number above 0 and at most 1, e.g. 0.001 to replay Meta's seven days of retries in ten minutes"
+            )),
+        })
+        .transpose()?
+        .unwrap_or(defaults.webhook_retry_scale);
+    let webhook_version = env("WAGATE_SIM_WEBHOOK_VERSION").unwrap_or(defaults.webhook_version);
+    if !webhook_version.starts_with('v') || !webhook_version[1..].split('.').all(|p| p.parse::<u32>().is_ok()) {
+        anyhow::bail!("WAGATE_SIM_WEBHOOK_VERSION=`{webhook_version}`: give a Graph version such as v23.0");
+    }
     let config = SimConfig {
         access_token: env("WHATSAPP_ACCESS_TOKEN").unwrap_or(defaults.access_token),
         app_secret: env("WHATSAPP_APP_SECRET").unwrap_or(defaults.app_secret),
@@ -119,8 +132,11 @@ pub async fn run_standalone(bind: Option<String>) -> anyhow::Result<()> {
             .unwrap_or(defaults.waba_id),
         phone_number_id: env("WHATSAPP_PHONE_NUMBER_ID").unwrap_or(defaults.phone_number_id),
         display_phone_number: defaults.display_phone_number,
+        verified_name: defaults.verified_name,
         webhook_url: env("WAGATE_SIM_WEBHOOK_URL"),
         status_delays: delays,
+        webhook_version,
+        webhook_retry_scale: retry_scale,
     };
     let bind = bind
         .or_else(|| env("WAGATE_SIM_BIND"))

@@ -186,15 +186,18 @@ async fn what_the_gateway_sends_and_the_simulator_answers_match_metas_spec() {
         .await
         .expect("json");
     responses.push(("MessageResponsePayload", template));
-    let read: Value = send(json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}))
+    let inbound = app.user_sends(USER, text("read me")).await;
+    let read: Value = send(json!({"messaging_product": "whatsapp", "status": "read", "message_id": inbound["wamid"]}))
         .await
         .expect("read")
         .json()
         .await
         .expect("json");
     responses.push(("MarkMessageResponsePayload", read));
-    // Error bodies: bad token (190), missing field (131008), unknown template (132001), bad type.
+    // Error bodies: unknown wamid to mark as read (131009), missing field (131008), unknown
+    // template (132001), bad type, bad token (190).
     for body in [
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}),
         json!({"messaging_product": "whatsapp", "to": USER, "type": "image", "image": {}}),
         json!({"messaging_product": "whatsapp", "to": USER, "type": "template", "template": {"name": "nope", "language": {"code": "en_US"}}}),
         json!({"messaging_product": "whatsapp", "to": USER, "type": "hologram", "hologram": {}}),
@@ -223,7 +226,7 @@ async fn what_the_gateway_sends_and_the_simulator_answers_match_metas_spec() {
         .iter()
         .filter_map(|(_, b)| b.pointer("/error/code").and_then(Value::as_i64))
         .collect();
-    assert_eq!(codes, vec![131008, 132001, 131051, 190]);
+    assert_eq!(codes, vec![131009, 131008, 132001, 131051, 190]);
     // The documented shapes, not only the schema's loose ones.
     assert!(responses[0].1["messages"][0]["id"]
         .as_str()

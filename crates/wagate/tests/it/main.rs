@@ -10,5 +10,6 @@ mod hooks;
 mod inbound;
 mod media;
 mod sending;
+mod simulator;
 mod slow_clients;
 mod templates;

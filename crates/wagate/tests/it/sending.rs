@@ -246,14 +246,20 @@ async fn the_notify_endpoint_answers_synchronously_in_its_own_shape() {
 }
 
 #[tokio::test]
-async fn every_outbound_type_reaches_delivered() {
+async fn every_outbound_type_reaches_delivered_and_reactions_sent() {
     let app = spawn_app().await;
     app.open_window(USER).await;
     for (name, m) in app.send_examples("").await {
         let id = m["id"].as_str().expect("id").to_string();
-        let m = eventually(&format!("{name} delivered"), || async {
+        // Meta sends only `sent` for reactions.
+        let reached: &[&str] = if name.contains("reaction") {
+            &["sent"]
+        } else {
+            &["delivered", "read"]
+        };
+        let m = eventually(&format!("{name} {reached:?}"), || async {
             let (_, m) = app.get(&format!("/v1/messages/{id}")).await;
-            (["delivered", "read"].contains(&m["status"].as_str().unwrap_or_default())).then_some(m)
+            reached.contains(&m["status"].as_str().unwrap_or_default()).then_some(m)
         })
         .await;
         assert!(m["wamid"].is_string(), "{name}");

@@ -1,0 +1,640 @@
+//! The simulator as a user's test suite meets it: Meta's shapes for users, statuses, reads and
+//! errors, Meta's serialisation and retries of webhooks, and faults that answer late. Driven over
+//! HTTP against `Simulator` on 127.0.0.1:0, with a receiver standing in for the gateway.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use wagate_sim::{SimConfig, Simulator};
+
+use crate::helpers::*;
+
+#[derive(Default)]
+struct Captured {
+    got: Vec<(Instant, HeaderMap, Bytes)>,
+    /// Answer 500 to this many POSTs before answering 200.
+    fail_first: usize,
+}
+
+/// A simulator and a receiver that records every webhook POST as received.
+struct World {
+    sim_url: String,
+    http: reqwest::Client,
+    captured: Arc<Mutex<Captured>>,
+}
+
+async fn record(State(c): State<Arc<Mutex<Captured>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let mut c = c.lock().expect("lock");
+    c.got.push((Instant::now(), headers, body));
+    if c.got.len() <= c.fail_first {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+impl World {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Self {
+        let captured = Arc::new(Mutex::new(Captured::default()));
+        let receiver = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hook_url = format!("http://{}/hook", receiver.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(record))
+            .with_state(captured.clone());
+        tokio::spawn(async move { axum::serve(receiver, app).await });
+        let mut config = SimConfig {
+            access_token: TOKEN.into(),
+            app_secret: APP_SECRET.into(),
+            webhook_url: Some(hook_url),
+            status_delays: [Duration::from_millis(10); 3],
+            ..SimConfig::default()
+        };
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sim_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let sim = Simulator::new(config);
+        tokio::spawn(async move { sim.serve(listener, std::future::pending()).await });
+        Self {
+            sim_url,
+            http: reqwest::Client::new(),
+            captured,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sim_url))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text:?}"));
+        (status, v)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn send_text(&self, to: &str) -> Value {
+        let (status, r) = self
+            .post(
+                &format!("/v23.0/{PHONE_ID}/messages"),
+                json!({"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "hello"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{r}");
+        r
+    }
+
+    /// Every webhook body received so far, parsed.
+    fn bodies(&self) -> Vec<Value> {
+        let c = self.captured.lock().expect("lock");
+        c.got
+            .iter()
+            .map(|(_, _, b)| serde_json::from_slice(b).expect("webhook JSON"))
+            .collect()
+    }
+
+    /// The `value` of every `messages` change received.
+    fn values(&self) -> Vec<Value> {
+        self.bodies()
+            .into_iter()
+            .map(|b| b["entry"][0]["changes"][0]["value"].clone())
+            .collect()
+    }
+
+    /// The status webhooks received for a wamid: (status, value).
+    fn statuses_of(&self, wamid: &str) -> Vec<(String, Value)> {
+        self.values()
+            .into_iter()
+            .filter(|v| v["statuses"][0]["id"] == wamid)
+            .map(|v| (v["statuses"][0]["status"].as_str().unwrap_or_default().to_string(), v))
+            .collect()
+    }
+
+    async fn status_arrives(&self, wamid: &str, status: &str) -> Value {
+        eventually(&format!("{status} for {wamid}"), || async {
+            self.statuses_of(wamid)
+                .into_iter()
+                .find(|(s, _)| s == status)
+                .map(|(_, v)| v)
+        })
+        .await
+    }
+}
+
+fn is_bsuid(v: &Value, country: &str) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.strip_prefix(country)
+            .and_then(|r| r.strip_prefix('.'))
+            .is_some_and(|d| d.len() == 20 && d.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+#[tokio::test]
+async fn users_carry_business_scoped_ids_in_messages_and_statuses() {
+    let w = World::start().await;
+    let (status, sent) = w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    assert_eq!(status, 200, "{sent}");
+    let v = &w.values()[0];
+    let user_id = v["contacts"][0]["user_id"].clone();
+    assert!(is_bsuid(&user_id, "US"), "{v}");
+    assert_eq!(v["contacts"][0]["wa_id"], USER);
+    assert_eq!(v["messages"][0]["from"], USER);
+    assert_eq!(v["messages"][0]["from_user_id"], user_id);
+    assert_eq!(sent["user_id"], user_id);
+
+    // Statuses other than `failed` name the recipient by both ids.
+    let wamid = w.send_text(USER).await["messages"][0]["id"]
+        .as_str()
+        .expect("wamid")
+        .to_string();
+    for s in ["sent", "delivered", "read"] {
+        let v = w.status_arrives(&wamid, s).await;
+        assert_eq!(v["contacts"][0]["user_id"], user_id, "{s}: {v}");
+        assert_eq!(v["contacts"][0]["wa_id"], USER, "{s}: {v}");
+        assert_eq!(v["statuses"][0]["recipient_user_id"], user_id, "{s}: {v}");
+        assert_eq!(v["statuses"][0]["recipient_id"], USER, "{s}: {v}");
+    }
+    // Outside the window: `failed`, without contacts.
+    let wamid = w.send_text("4915112345678").await["messages"][0]["id"]
+        .as_str()
+        .expect("wamid")
+        .to_string();
+    let failed = w.status_arrives(&wamid, "failed").await;
+    assert!(failed.get("contacts").is_none(), "{failed}");
+    assert_eq!(failed["statuses"][0]["errors"][0]["code"], 131047);
+
+    // The same user gets the same id from another simulator of the same business.
+    let other = World::start().await;
+    other.post(&format!("/_sim/users/{USER}/messages"), text("again")).await;
+    assert_eq!(other.values()[0]["contacts"][0]["user_id"], user_id);
+
+    // A user with a username and no phone number, from Brazil.
+    let (status, user) = w
+        .post(
+            "/_sim/users",
+            json!({"username": "sheena.n", "name": "Sheena", "country": "BR"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    assert!(is_bsuid(&user["user_id"], "BR"), "{user}");
+    let (status, r) = w.post("/_sim/users/@sheena.n/messages", text("oi")).await;
+    assert_eq!(status, 200, "{r}");
+    let v = w.values().pop().expect("webhook");
+    assert_eq!(v["contacts"][0]["profile"]["username"], "sheena.n", "{v}");
+    assert_eq!(v["contacts"][0]["profile"]["name"], "Sheena", "{v}");
+    assert!(v["contacts"][0].get("wa_id").is_none(), "{v}");
+    assert!(v["messages"][0].get("from").is_none(), "{v}");
+    assert_eq!(v["messages"][0]["from_user_id"], user["user_id"]);
+    // Sending to that user by user id, as Meta allows.
+    let r = w.send_text(user["user_id"].as_str().expect("id")).await;
+    assert_eq!(
+        r["contacts"][0],
+        json!({"input": user["user_id"], "user_id": user["user_id"]})
+    );
+    let read = w
+        .status_arrives(r["messages"][0]["id"].as_str().expect("wamid"), "read")
+        .await;
+    assert_eq!(read["statuses"][0]["recipient_user_id"], user["user_id"]);
+    assert!(read["statuses"][0].get("recipient_id").is_none(), "{read}");
+    // Taken names and unknown users are refused clearly.
+    let (status, r) = w.post("/_sim/users", json!({"username": "sheena.n"})).await;
+    assert_eq!(status, 409, "{r}");
+    let (status, r) = w.post("/_sim/users", json!({"name": "nobody"})).await;
+    assert_eq!(status, 400, "{r}");
+    let (status, r) = w.post("/_sim/users/@ghost/messages", text("boo")).await;
+    assert_eq!(status, 404, "{r}");
+    assert!(
+        r["error"].as_str().is_some_and(|e| e.contains("POST /_sim/users")),
+        "{r}"
+    );
+
+    // Parent ids, once the business turns them on.
+    let (status, _) = w.post("/_sim/settings", json!({"parent_user_ids": true})).await;
+    assert_eq!(status, 200);
+    w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    let v = w.values().pop().expect("webhook");
+    let parent = v["contacts"][0]["parent_user_id"].as_str().expect("parent id");
+    assert!(parent.starts_with("US.ENT."), "{v}");
+    assert_eq!(v["messages"][0]["from_parent_user_id"], parent);
+}
+
+#[tokio::test]
+async fn webhooks_are_escaped_and_signed_as_meta_does() {
+    let w = World::start().await;
+    let (status, _) = w
+        .post(&format!("/_sim/users/{USER}/messages"), text("héllo 👋 ~"))
+        .await;
+    assert_eq!(status, 200);
+    let (headers, raw) = {
+        let c = w.captured.lock().expect("lock");
+        let (_, h, b) = &c.got[0];
+        (h.clone(), b.clone())
+    };
+    let text = std::str::from_utf8(&raw).expect("utf8");
+    assert!(text.is_ascii(), "{text}");
+    assert!(text.contains(r#""body":"h\u00e9llo \ud83d\udc4b ~""#), "{text}");
+    let signature = headers["x-hub-signature-256"].to_str().expect("header");
+    assert_eq!(signature, wagate_core::signature::sign_hub(APP_SECRET, &raw));
+    let parsed: Value = serde_json::from_slice(&raw).expect("JSON");
+    assert_eq!(
+        parsed["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"],
+        "héllo 👋 ~"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_verifies_escaped_webhooks_and_keeps_the_text() {
+    let app = spawn_app().await;
+    let r = app.user_sends(USER, text("ação 🚀")).await;
+    assert_eq!(r["webhook_status"], 200, "{r}");
+    let wamid = r["wamid"].as_str().expect("wamid").to_string();
+    let event = eventually("the message event", || async {
+        app.events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "message.received" && e["payload"]["wamid"] == wamid)
+    })
+    .await;
+    assert_eq!(event["payload"]["text"], "ação 🚀", "{event}");
+}
+
+#[tokio::test]
+async fn reactions_get_only_sent() {
+    let w = World::start().await;
+    let (_, r) = w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    let inbound = r["wamid"].as_str().expect("wamid");
+    let (status, r) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/messages"),
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "reaction", "reaction": {"message_id": inbound, "emoji": "👍"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let reaction = r["messages"][0]["id"].as_str().expect("wamid").to_string();
+    w.status_arrives(&reaction, "sent").await;
+    // A text sent after it reaches `read`; by then the reaction's later statuses would be due.
+    let later = w.send_text(USER).await["messages"][0]["id"]
+        .as_str()
+        .expect("wamid")
+        .to_string();
+    w.status_arrives(&later, "read").await;
+    let seen: Vec<String> = w.statuses_of(&reaction).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(seen, ["sent"]);
+}
+
+#[tokio::test]
+async fn templates_answer_fields_filters_and_summary_and_read_by_id() {
+    let w = World::start().await;
+    let (status, r) = w
+        .get(&format!(
+            "/v23.0/{WABA}/message_templates?fields=name,status&status=APPROVED&summary=total_count,message_template_count,message_template_limit,are_translations_complete"
+        ))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let data = r["data"].as_array().expect("data");
+    assert_eq!(data.len(), 3, "{r}");
+    for t in data {
+        let mut keys: Vec<&String> = t.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["id", "name", "status"], "{t}");
+    }
+    assert_eq!(
+        r["summary"],
+        json!({"total_count": 3, "message_template_count": 3, "message_template_limit": 250, "are_translations_complete": true})
+    );
+    let (_, none) = w.get(&format!("/v23.0/{WABA}/message_templates?status=PAUSED")).await;
+    assert_eq!(none["data"], json!([]));
+    assert!(none.get("summary").is_none(), "summary only when asked: {none}");
+    // One template by id, with its quality score when asked.
+    let id = data[0]["id"].as_str().expect("id");
+    let (status, t) = w.get(&format!("/v23.0/{id}?fields=name,status,quality_score")).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["quality_score"]["score"], "GREEN", "{t}");
+    assert!(t.get("components").is_none(), "{t}");
+    let (_, full) = w.get(&format!("/v23.0/{id}")).await;
+    assert!(full["components"].is_array(), "{full}");
+}
+
+#[tokio::test]
+async fn phone_numbers_and_the_business_profile_can_be_read_and_updated() {
+    let w = World::start().await;
+    let (status, p) = w
+        .get(&format!(
+            "/v23.0/{PHONE_ID}?fields=display_phone_number,verified_name,quality_rating,throughput,name_status,code_verification_status"
+        ))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["id"], PHONE_ID);
+    assert_eq!(p["throughput"]["level"], "STANDARD");
+    assert_eq!(p["name_status"], "APPROVED");
+    assert_eq!(p["code_verification_status"], "VERIFIED");
+    assert!(p.get("platform_type").is_none(), "only the fields asked for: {p}");
+    let (_, default) = w.get(&format!("/v23.0/{PHONE_ID}")).await;
+    let mut keys: Vec<&String> = default.as_object().expect("object").keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["display_phone_number", "id", "quality_rating", "verified_name"]);
+    let (status, list) = w.get(&format!("/v23.0/{WABA}/phone_numbers")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["id"], PHONE_ID);
+    assert_eq!(list["data"][0]["platform_type"], "CLOUD_API");
+
+    let path = format!("/v23.0/{PHONE_ID}/whatsapp_business_profile");
+    let (status, r) = w
+        .post(
+            &path,
+            json!({"messaging_product": "whatsapp", "about": "Open 9-5", "vertical": "RETAIL", "websites": ["https://a.example/"]}),
+        )
+        .await;
+    assert_eq!((status, &r), (200, &json!({"success": true})));
+    let (_, profile) = w.get(&format!("{path}?fields=about,vertical,websites")).await;
+    assert_eq!(
+        profile["data"][0],
+        json!({"about": "Open 9-5", "vertical": "RETAIL", "websites": ["https://a.example/"], "messaging_product": "whatsapp"})
+    );
+    let (status, err) = w
+        .post(
+            &path,
+            json!({"messaging_product": "whatsapp", "vertical": "SPACESHIPS"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["code"], 100);
+    assert!(
+        err["error"]["error_data"]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("vertical")),
+        "{err}"
+    );
+    let (_, unchanged) = w.get(&format!("{path}?fields=vertical")).await;
+    assert_eq!(unchanged["data"][0]["vertical"], "RETAIL");
+}
+
+#[tokio::test]
+async fn unknown_paths_and_objects_answer_graph_json_errors() {
+    let w = World::start().await;
+    let (status, e) = w.get("/v23.0/999999999").await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["code"], 100);
+    assert_eq!(e["error"]["error_subcode"], 33);
+    assert_eq!(e["error"]["type"], "GraphMethodException");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Unsupported get request. Object with ID '999999999' does not exist")),
+        "{e}"
+    );
+    let (status, e) = w.post("/v23.0/999999999/messages", json!({})).await;
+    assert_eq!((status, e["error"]["error_subcode"].clone()), (400, json!(33)), "{e}");
+    let (status, e) = w.post("/v23.0/999999999", json!({})).await;
+    assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
+    let (status, e) = w.get(&format!("/v23.0/{PHONE_ID}/no_such_edge")).await;
+    assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
+    let (status, e) = w
+        .call(reqwest::Method::PUT, &format!("/v23.0/{PHONE_ID}/messages"), None)
+        .await;
+    assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
+    let (status, e) = w.get("/_sim/nothing-here").await;
+    assert_eq!(status, 404, "{e}");
+    assert!(e["error"].is_string());
+}
+
+#[tokio::test]
+async fn parameters_in_the_query_string_and_json_encoded_values_are_accepted() {
+    let w = World::start().await;
+    w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    // No Authorization header, no messaging_product in the body: both in the query.
+    let r = w
+        .http
+        .post(format!(
+            "{}/v23.0/{PHONE_ID}/messages?messaging_product=whatsapp&access_token={TOKEN}",
+            w.sim_url
+        ))
+        .json(&json!({"to": USER, "type": "text", "text": {"body": "from the query"}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // `contacts` as a JSON-encoded string, as whatsapp-api-js sends it.
+    let card = json!([{"name": {"formatted_name": "Ana Silva", "first_name": "Ana"}, "phones": [{"phone": "+5511999999999", "type": "CELL"}]}]);
+    let (status, r) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/messages"),
+            json!({"messaging_product": "whatsapp", "to": USER, "type": "contacts", "contacts": card.to_string()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let (_, sent) = w.get("/_sim/sent").await;
+    let last = sent["data"].as_array().and_then(|d| d.last()).expect("sent").clone();
+    assert_eq!(last["body"]["contacts"], card, "decoded, as Graph does");
+    // Media upload with messaging_product in the query (whatsapp-api-js' documented way).
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x89PNG\r\n\x1a\n".to_vec())
+            .file_name("a.png")
+            .mime_str("image/png")
+            .expect("mime"),
+    );
+    let r = w
+        .http
+        .post(format!(
+            "{}/v23.0/{PHONE_ID}/media?messaging_product=whatsapp",
+            w.sim_url
+        ))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+#[tokio::test]
+async fn mark_as_read_needs_a_message_the_number_received() {
+    let w = World::start().await;
+    let (_, r) = w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    let path = format!("/v23.0/{PHONE_ID}/messages");
+    let (status, ok) = w
+        .post(
+            &path,
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": r["wamid"]}),
+        )
+        .await;
+    assert_eq!((status, ok), (200, json!({"success": true})));
+    let (status, e) = w
+        .post(
+            &path,
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.nope"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["code"], 131009);
+}
+
+#[tokio::test]
+async fn inbound_media_has_id_type_hash_and_a_url_and_replies_name_the_business() {
+    let w = World::start().await;
+    for (kind, mime, magic) in [
+        ("image", "image/jpeg", &b"\xff\xd8\xff"[..]),
+        ("video", "video/mp4", &b"\x00\x00\x00"[..]),
+        ("audio", "audio/ogg; codecs=opus", &b"OggS"[..]),
+        ("document", "application/pdf", &b"%PDF"[..]),
+        ("sticker", "image/webp", &b"RIFF"[..]),
+    ] {
+        let (status, r) = w
+            .post(&format!("/_sim/users/{USER}/messages"), json!({"type": kind}))
+            .await;
+        assert_eq!(status, 200, "{r}");
+        let v = w.values().pop().expect("webhook");
+        let media = &v["messages"][0][kind];
+        assert_eq!(media["mime_type"], mime, "{v}");
+        let url = media["url"].as_str().expect("url");
+        let bytes = w
+            .http
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("download")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert!(bytes.starts_with(magic), "{kind}: a real file of the type");
+        assert_eq!(media["sha256"], wagate_core::signature::sha256_base64(&bytes), "{kind}");
+        // The id works with GET /{media-id} as well.
+        let (status, m) = w.get(&format!("/v23.0/{}", media["id"].as_str().expect("id"))).await;
+        assert_eq!(status, 200, "{m}");
+        // Without the token the URL gives nothing, as Meta's.
+        let denied = w.http.get(url).send().await.expect("download");
+        assert_eq!(denied.status(), 401);
+    }
+    let (_, r) = w
+        .post(
+            &format!("/_sim/users/{USER}/messages"),
+            json!({"type": "text", "text": {"body": "yes"}, "context": {"id": "wamid.business"}}),
+        )
+        .await;
+    assert!(r["wamid"].is_string());
+    let v = w.values().pop().expect("webhook");
+    assert_eq!(
+        v["messages"][0]["context"],
+        json!({"from": "15550783881", "id": "wamid.business"})
+    );
+}
+
+#[tokio::test]
+async fn statuses_carry_conversation_up_to_v23_only() {
+    let w = World::start().await;
+    w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    let wamid = w.send_text(USER).await["messages"][0]["id"]
+        .as_str()
+        .expect("wamid")
+        .to_string();
+    let sent = w.status_arrives(&wamid, "sent").await;
+    let c = &sent["statuses"][0]["conversation"];
+    assert_eq!(c["origin"]["type"], "service", "{sent}");
+    assert_eq!(c["id"].as_str().map(str::len), Some(32), "{sent}");
+    assert!(c["expiration_timestamp"].is_string(), "{sent}");
+    let delivered = w.status_arrives(&wamid, "delivered").await;
+    assert_eq!(delivered["statuses"][0]["conversation"]["id"], c["id"]);
+    assert!(delivered["statuses"][0]["conversation"]
+        .get("expiration_timestamp")
+        .is_none());
+
+    let (status, _) = w.post("/_sim/settings", json!({"webhook_version": "v24.0"})).await;
+    assert_eq!(status, 200);
+    let wamid = w.send_text(USER).await["messages"][0]["id"]
+        .as_str()
+        .expect("wamid")
+        .to_string();
+    let sent = w.status_arrives(&wamid, "sent").await;
+    assert!(sent["statuses"][0].get("conversation").is_none(), "{sent}");
+    assert!(sent["statuses"][0]["pricing"].is_object(), "{sent}");
+    let (status, e) = w.post("/_sim/settings", json!({"webhook_version": "latest"})).await;
+    assert_eq!(status, 400, "{e}");
+}
+
+#[tokio::test]
+async fn faults_use_metas_titles_and_can_answer_late() {
+    let w = World::start().await;
+    w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
+    let (status, _) = w.post("/_sim/faults", json!({"code": 368, "http_status": 403})).await;
+    assert_eq!(status, 201);
+    let path = format!("/v23.0/{PHONE_ID}/messages");
+    let body = json!({"messaging_product": "whatsapp", "to": USER, "type": "text", "text": {"body": "x"}});
+    let (status, e) = w.post(&path, body.clone()).await;
+    assert_eq!(status, 403, "{e}");
+    assert_eq!(
+        e["error"]["message"],
+        "(#368) Temporarily blocked for policies violations"
+    );
+
+    // Fails after 300 ms.
+    w.post(
+        "/_sim/faults",
+        json!({"code": 131000, "http_status": 500, "delay_ms": 300}),
+    )
+    .await;
+    let started = Instant::now();
+    let (status, e) = w.post(&path, body.clone()).await;
+    assert_eq!((status, e["error"]["code"].clone()), (500, json!(131000)));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // Accepted at once (recorded, statuses follow) but answered after 400 ms.
+    w.post("/_sim/faults", json!({"delay_ms": 400})).await;
+    let (_, before) = w.get("/_sim/sent").await;
+    let count = before["data"].as_array().map_or(0, Vec::len);
+    let started = Instant::now();
+    let (status, r) = w.post(&path, body).await;
+    assert_eq!(status, 200, "{r}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let (_, after) = w.get("/_sim/sent").await;
+    assert_eq!(after["data"].as_array().map_or(0, Vec::len), count + 1);
+    w.status_arrives(r["messages"][0]["id"].as_str().expect("wamid"), "read")
+        .await;
+}
+
+#[tokio::test]
+async fn an_unacknowledged_webhook_is_retried_on_metas_growing_schedule() {
+    // A receiver that is down for its first 6 POSTs (the old simulator gave up after 5).
+    let w = World::start_with(|c| c.webhook_retry_scale = 0.0002).await;
+    w.captured.lock().expect("lock").fail_first = 6;
+    let (status, r) = w
+        .post(&format!("/_sim/users/{USER}/messages"), text("are you there?"))
+        .await;
+    assert_eq!(status, 202, "not acknowledged yet: {r}");
+    assert_eq!(r["retrying"], true);
+    eventually("the 7th try succeeds", || async {
+        (w.captured.lock().expect("lock").got.len() >= 7).then_some(())
+    })
+    .await;
+    let c = w.captured.lock().expect("lock");
+    let bodies: Vec<&Bytes> = c.got.iter().map(|(_, _, b)| b).collect();
+    assert!(
+        bodies.windows(2).all(|p| p[0] == p[1]),
+        "the same signed bytes each time"
+    );
+    // After the immediate retry, each wait is longer than the one before.
+    let gaps: Vec<Duration> = c.got.windows(2).map(|p| p[1].0 - p[0].0).collect();
+    assert!(gaps[1..].windows(2).all(|g| g[1] > g[0]), "{gaps:?}");
+    assert_eq!(c.got.len(), 7, "nothing after the acknowledgement");
+}
