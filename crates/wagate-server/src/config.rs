@@ -237,6 +237,8 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_SIM_WEBHOOK_URL",
     // Read by `wagate sim`; one environment file configures both processes.
     "WAGATE_SIM_STATUS_DELAYS_MS",
+    "WAGATE_SIM_WEBHOOK_VERSION",
+    "WAGATE_SIM_WEBHOOK_RETRY_SCALE",
     "WAGATE_BOOTSTRAP_API_KEY",
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
@@ -818,6 +820,8 @@ mod tests {
         let e = env(&[
             ("WAGATE_SIM_STATUS_DELAYS_MS", "10,10,10"),
             ("WAGATE_SIM_WEBHOOK_URL", "http://127.0.0.1:1/x"),
+            ("WAGATE_SIM_WEBHOOK_VERSION", "v24.0"),
+            ("WAGATE_SIM_WEBHOOK_RETRY_SCALE", "0.001"),
         ]);
         let (_, w) = Config::load(None, &e, &Overrides::default()).expect("valid");
         assert!(w.is_empty(), "{w:?}");

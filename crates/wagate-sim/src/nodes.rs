@@ -54,7 +54,10 @@ fn phone_number(state: &SimState) -> Map<String, Value> {
 }
 
 const PHONE_DEFAULT_FIELDS: [&str; 4] = ["id", "display_phone_number", "verified_name", "quality_rating"];
-const PHONE_LIST_FIELDS: [&str; 7] = [
+/// The list's default fields: Meta's documented example, plus `status`, which Meta's OpenAPI
+/// specification marks required.
+const PHONE_LIST_FIELDS: [&str; 8] = [
+    "status",
     "id",
     "display_phone_number",
     "verified_name",

@@ -22,7 +22,7 @@ struct Captured {
 }
 
 /// A simulator and a receiver that records every webhook POST as received.
-struct World {
+pub(crate) struct World {
     sim_url: String,
     http: reqwest::Client,
     captured: Arc<Mutex<Captured>>,
@@ -39,11 +39,11 @@ async fn record(State(c): State<Arc<Mutex<Captured>>>, headers: HeaderMap, body:
 }
 
 impl World {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Self {
+    pub(crate) async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Self {
         let captured = Arc::new(Mutex::new(Captured::default()));
         let receiver = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let hook_url = format!("http://{}/hook", receiver.local_addr().expect("addr"));
@@ -70,7 +70,7 @@ impl World {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.sim_url))
@@ -85,15 +85,15 @@ impl World {
         (status, v)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn send_text(&self, to: &str) -> Value {
+    pub(crate) async fn send_text(&self, to: &str) -> Value {
         let (status, r) = self
             .post(
                 &format!("/v23.0/{PHONE_ID}/messages"),
@@ -105,7 +105,7 @@ impl World {
     }
 
     /// Every webhook body received so far, parsed.
-    fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         let c = self.captured.lock().expect("lock");
         c.got
             .iter()
@@ -114,7 +114,7 @@ impl World {
     }
 
     /// The `value` of every `messages` change received.
-    fn values(&self) -> Vec<Value> {
+    pub(crate) fn values(&self) -> Vec<Value> {
         self.bodies()
             .into_iter()
             .map(|b| b["entry"][0]["changes"][0]["value"].clone())
@@ -122,7 +122,7 @@ impl World {
     }
 
     /// The status webhooks received for a wamid: (status, value).
-    fn statuses_of(&self, wamid: &str) -> Vec<(String, Value)> {
+    pub(crate) fn statuses_of(&self, wamid: &str) -> Vec<(String, Value)> {
         self.values()
             .into_iter()
             .filter(|v| v["statuses"][0]["id"] == wamid)
@@ -130,7 +130,7 @@ impl World {
             .collect()
     }
 
-    async fn status_arrives(&self, wamid: &str, status: &str) -> Value {
+    pub(crate) async fn status_arrives(&self, wamid: &str, status: &str) -> Value {
         eventually(&format!("{status} for {wamid}"), || async {
             self.statuses_of(wamid)
                 .into_iter()
