@@ -245,8 +245,10 @@ pub async fn update_profile(
     Ok(Json(json!({"success": true})))
 }
 
-/// Graph's answer for paths and methods it does not serve: always a JSON `error` object.
-pub async fn fallback(method: Method, uri: Uri) -> Response {
+/// Graph's answer for paths and methods it does not serve, always a JSON `error` object: an
+/// unknown object id is code 100 with subcode 33; an unknown edge of a known node is code 100
+/// ("Tried accessing nonexisting field"); anything else is code 2500 ("Unknown path components").
+pub async fn fallback(State(state): State<Arc<SimState>>, method: Method, uri: Uri) -> Response {
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     if segments.first() == Some(&"_sim") {
         return control_not_found(&method, uri.path());
@@ -254,24 +256,41 @@ pub async fn fallback(method: Method, uri: Uri) -> Response {
     let versioned = segments
         .first()
         .is_some_and(|v| v.starts_with('v') && v[1..].split('.').all(|p| p.parse::<u32>().is_ok()));
-    let id = if versioned { segments.get(1) } else { segments.first() };
-    match id {
-        Some(id)
-            if !id.is_empty()
-                && id.chars().all(|c| c.is_ascii_digit())
-                && segments.len() <= 2 + usize::from(versioned) =>
-        {
-            unknown_object(method.as_str(), id).into_response()
+    let rest = &segments[usize::from(versioned)..];
+    let node_type = |id: &str| {
+        if id == state.config.phone_number_id {
+            Some("WhatsAppBusinessPhoneNumber")
+        } else if id == state.config.waba_id {
+            Some("WhatsAppBusinessAccount")
+        } else {
+            None
         }
+    };
+    let numeric = |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit());
+    let mut e = wagate_core::meta::MetaError::new(100, "", "");
+    e.error_data = None;
+    // Edges the simulator serves (with other methods than this one).
+    const EDGES: [&str; 5] = [
+        "messages",
+        "media",
+        "message_templates",
+        "phone_numbers",
+        "whatsapp_business_profile",
+    ];
+    match rest {
+        [id, edge] if node_type(id).is_some() && !EDGES.contains(edge) => {
+            e.message = Some(format!(
+                "(#100) Tried accessing nonexisting field ({edge}) on node type ({})",
+                node_type(id).unwrap_or_default()
+            ));
+        }
+        [id] | [id, _] if numeric(id) => return unknown_object(method.as_str(), id).into_response(),
         _ => {
-            let mut e = wagate_core::meta::MetaError::new(100, "", "");
-            e.message = Some(format!("Unknown path components: {}", uri.path()));
-            e.error_data = None;
-            let mut fail = GraphFail::from_error(StatusCode::BAD_REQUEST, e);
-            fail.set_subcode(33);
-            fail.into_response()
+            e.code = 2500;
+            e.message = Some(format!("Unknown path components: /{}", rest.join("/")));
         }
     }
+    GraphFail::from_error(StatusCode::BAD_REQUEST, e).into_response()
 }
 
 fn control_not_found(method: &Method, path: &str) -> Response {

@@ -276,6 +276,41 @@ async fn the_gateway_verifies_escaped_webhooks_and_keeps_the_text() {
     })
     .await;
     assert_eq!(event["payload"]["text"], "ação 🚀", "{event}");
+    // The simulator's newer shapes (user ids, contacts in statuses, conversation) are all
+    // understood: nothing falls through to webhook.unknown or webhook.invalid.
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "got it"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+    app.user_sends(USER, json!({"type": "image"})).await;
+    // A user known only by username (no phone number) reaches the gateway too.
+    let user: Value = app
+        .http
+        .post(format!("{}/_sim/users", app.sim_url))
+        .json(&json!({"username": "zoe", "name": "Zoë"}))
+        .send()
+        .await
+        .expect("create user")
+        .json()
+        .await
+        .expect("json");
+    let r = app.user_sends("@zoe", text("hello without a number")).await;
+    assert_eq!(r["webhook_status"], 200, "{r}");
+    let events = app.settled_events().await;
+    let from_zoe = events
+        .iter()
+        .find(|e| e["payload"]["text"] == "hello without a number")
+        .expect("the username-only user's message");
+    assert_eq!(from_zoe["payload"]["contact"]["user_id"], user["user_id"], "{from_zoe}");
+    let odd: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("webhook.")))
+        .collect();
+    assert!(odd.is_empty(), "{odd:#?}");
 }
 
 #[tokio::test]
@@ -409,10 +444,22 @@ async fn unknown_paths_and_objects_answer_graph_json_errors() {
     assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
     let (status, e) = w.get(&format!("/v23.0/{PHONE_ID}/no_such_edge")).await;
     assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
+    assert_eq!(
+        e["error"]["message"],
+        "(#100) Tried accessing nonexisting field (no_such_edge) on node type (WhatsAppBusinessPhoneNumber)"
+    );
     let (status, e) = w
         .call(reqwest::Method::PUT, &format!("/v23.0/{PHONE_ID}/messages"), None)
         .await;
-    assert_eq!((status, e["error"]["code"].clone()), (400, json!(100)), "{e}");
+    assert_eq!((status, e["error"]["error_subcode"].clone()), (400, json!(33)), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Unsupported put request")),
+        "{e}"
+    );
+    let (status, e) = w.get("/v23.0/me/what/ever").await;
+    assert_eq!((status, e["error"]["code"].clone()), (400, json!(2500)), "{e}");
     let (status, e) = w.get("/_sim/nothing-here").await;
     assert_eq!(status, 404, "{e}");
     assert!(e["error"].is_string());
