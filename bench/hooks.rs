@@ -11,7 +11,8 @@
 //!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin hooks
 //!
 //! Options: --sustained N (30000), --paced-seconds S (10), --backlog N (100000),
-//! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --wagate PATH.
+//! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --synchronous full|normal
+//! (database.sqlite_synchronous; default: the gateway's, full), --wagate PATH.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,8 @@ struct Args {
     paced_seconds: u64,
     backlog: u64,
     concurrency: Option<usize>,
+    /// `database.sqlite_synchronous` (`full`, the default, or `normal`).
+    synchronous: Option<String>,
     wagate: Option<String>,
 }
 
@@ -39,6 +42,7 @@ fn args() -> anyhow::Result<Args> {
         paced_seconds: 10,
         backlog: 100_000,
         concurrency: None,
+        synchronous: None,
         wagate: None,
     };
     let mut it = std::env::args().skip(1);
@@ -49,6 +53,7 @@ fn args() -> anyhow::Result<Args> {
             "--paced-seconds" => a.paced_seconds = value()?.parse()?,
             "--backlog" => a.backlog = value()?.parse()?,
             "--concurrency" => a.concurrency = Some(value()?.parse()?),
+            "--synchronous" => a.synchronous = Some(value()?),
             "--wagate" => a.wagate = Some(value()?),
             other => bail!("unknown option {other}; see the top of bench/hooks.rs"),
         }
@@ -246,13 +251,14 @@ async fn main() -> anyhow::Result<()> {
     let database_url = format!("sqlite://{}", dir.join("bench.db").display());
     let api_key = format!("wg_bench_{}_0123456789abcdef", std::process::id());
     let config = dir.join("wagate.toml");
-    std::fs::write(
-        &config,
-        match args.concurrency {
-            Some(n) => format!("[hooks]\nconcurrency_per_hook = {n}\n"),
-            None => String::new(),
-        },
-    )?;
+    let mut toml = String::new();
+    if let Some(n) = args.concurrency {
+        toml.push_str(&format!("[hooks]\nconcurrency_per_hook = {n}\n"));
+    }
+    if let Some(s) = &args.synchronous {
+        toml.push_str(&format!("[database]\nsqlite_synchronous = \"{s}\"\n"));
+    }
+    std::fs::write(&config, toml)?;
     let mut running = common::start_wagate(
         &wagate,
         &database_url,
@@ -332,7 +338,11 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!();
-    println!("wagate hook delivery benchmark (SQLite, synchronous=full, one local receiver)");
+    println!(
+        "wagate hook delivery benchmark (SQLite, synchronous={}, concurrency_per_hook={}, one local receiver)",
+        args.synchronous.as_deref().unwrap_or("full"),
+        args.concurrency.map_or("default".to_string(), |n| n.to_string())
+    );
     println!("| measure                                   | value        |");
     println!("|-------------------------------------------|--------------|");
     println!("| sustained: webhooks acknowledged          | {:>12} |", args.sustained);

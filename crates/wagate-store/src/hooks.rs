@@ -190,6 +190,52 @@ pub trait HookStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// Deliveries recorded per statement when finishing (11 bound values each, well under the
+/// SQLite and PostgreSQL limits on bound parameters).
+pub(crate) const SENT_CHUNK: usize = 500;
+
+/// The state and next attempt time a delivery settles in after an attempt with this outcome.
+pub(crate) fn settled(outcome: &DeliveryOutcome, next_attempt_at: i64, now: i64) -> (&'static str, i64) {
+    match outcome {
+        DeliveryOutcome::Succeeded => ("succeeded", next_attempt_at),
+        DeliveryOutcome::Retry { at } => ("pending", *at),
+        DeliveryOutcome::GaveUp => ("failed", next_attempt_at),
+        DeliveryOutcome::DisableHook { .. } | DeliveryOutcome::Postpone { .. } => ("pending", now),
+    }
+}
+
+/// How a hook's `failing_since` changes after a run of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailingSince {
+    /// An attempt succeeded: failing since the first failure after the last success, or not.
+    Reset(Option<i64>),
+    /// Only failures: failing since the first of them, unless failing already.
+    StartIfNot(i64),
+}
+
+/// For attempts `(hook, succeeded, attempted_at)` in the order they are recorded, what each
+/// hook's `failing_since` becomes — the same as applying them one by one (a success clears it, a
+/// failure sets it when it is clear).
+pub(crate) fn failing_since_changes<'a>(attempts: &[(&'a str, bool, i64)]) -> Vec<(&'a str, FailingSince)> {
+    let mut changes: Vec<(&'a str, FailingSince)> = Vec::new();
+    for &(hook, succeeded, at) in attempts {
+        let next = match (
+            changes.iter().position(|(h, _)| *h == hook).map(|i| changes[i].1),
+            succeeded,
+        ) {
+            (_, true) => FailingSince::Reset(None),
+            (None, false) => FailingSince::StartIfNot(at),
+            (Some(FailingSince::Reset(None)), false) => FailingSince::Reset(Some(at)),
+            (Some(kept), false) => kept,
+        };
+        match changes.iter_mut().find(|(h, _)| *h == hook) {
+            Some(c) => c.1 = next,
+            None => changes.push((hook, next)),
+        }
+    }
+    changes
+}
+
 pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, ordered, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
 pub(crate) const DELIVERY_COLUMNS: &str =
     "id, hook_id, event_id, event_seq, state, attempts, next_attempt_at, lease_token, last_error, created_at, updated_at";
@@ -401,94 +447,121 @@ macro_rules! impl_hook_store {
             }
 
             async fn finish_deliveries(&self, finished: &[$crate::hooks::Finished], now: i64) -> $crate::Result<Vec<bool>> {
-                use $crate::hooks::DeliveryOutcome;
+                use $crate::hooks::{DeliveryOutcome, SENT_CHUNK};
                 let mut tx = self.writer.begin().await?;
-                let mut recorded = Vec::with_capacity(finished.len());
-                for f in finished {
-                    let (d, token, outcome) = (&f.delivery, f.token, &f.outcome);
-                    let (Some(a), false) = (&f.attempt, matches!(outcome, DeliveryOutcome::Postpone { .. })) else {
-                        // Nothing was sent: the delivery is only due again later.
-                        let at = match outcome {
-                            DeliveryOutcome::Postpone { at } => *at,
-                            _ => now,
-                        };
-                        let n = sqlx::query(
-                            "UPDATE hook_deliveries SET next_attempt_at = $1, lease_token = NULL, lease_until = NULL, updated_at = $2
-                             WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
-                        )
-                        .bind(at)
-                        .bind(now)
-                        .bind(d.id)
-                        .bind(token)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        recorded.push(n == 1);
+                let mut recorded = vec![false; finished.len()];
+                // Nothing was sent (postponed): the delivery is only due again later. Rare; one
+                // statement each.
+                for (i, f) in finished.iter().enumerate() {
+                    if f.attempt.is_some() && !matches!(f.outcome, DeliveryOutcome::Postpone { .. }) {
                         continue;
+                    }
+                    let at = match f.outcome {
+                        DeliveryOutcome::Postpone { at } => at,
+                        _ => now,
                     };
-                    let (state, next) = match outcome {
-                        DeliveryOutcome::Succeeded => ("succeeded", d.next_attempt_at),
-                        DeliveryOutcome::Retry { at } => ("pending", *at),
-                        DeliveryOutcome::GaveUp => ("failed", d.next_attempt_at),
-                        DeliveryOutcome::DisableHook { .. } | DeliveryOutcome::Postpone { .. } => ("pending", now),
-                    };
-                    // The fence: only the holder of this lease records the outcome.
-                    let fenced = sqlx::query(
-                        "UPDATE hook_deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2,
-                           last_error = $3, lease_token = NULL, lease_until = NULL, updated_at = $4
-                         WHERE id = $5 AND lease_token = $6 AND state = 'pending'",
+                    let n = sqlx::query(
+                        "UPDATE hook_deliveries SET next_attempt_at = $1, lease_token = NULL, lease_until = NULL, updated_at = $2
+                         WHERE id = $3 AND lease_token = $4 AND state = 'pending'",
                     )
-                    .bind(state)
-                    .bind(next)
-                    .bind(&a.error)
+                    .bind(at)
                     .bind(now)
-                    .bind(d.id)
-                    .bind(token)
+                    .bind(f.delivery.id)
+                    .bind(f.token)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                    if fenced != 1 {
-                        recorded.push(false);
+                    recorded[i] = n == 1;
+                }
+                // What was sent, set-wise: a few statements per batch rather than three per
+                // delivery (each statement is a round trip to the database).
+                let sent: Vec<(usize, &$crate::hooks::Finished, &$crate::hooks::Attempt)> = finished
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| match (&f.attempt, &f.outcome) {
+                        (_, DeliveryOutcome::Postpone { .. }) | (None, _) => None,
+                        (Some(a), _) => Some((i, f, a)),
+                    })
+                    .collect();
+                for chunk in sent.chunks(SENT_CHUNK) {
+                    // The fence: only the holder of a lease records its outcome.
+                    let mut update = sqlx::QueryBuilder::new(
+                        "UPDATE hook_deliveries SET state = v.column3, attempts = hook_deliveries.attempts + 1,
+                           next_attempt_at = v.column4, last_error = v.column5, lease_token = NULL, lease_until = NULL, updated_at = ",
+                    );
+                    update.push_bind(now);
+                    update.push(" FROM (");
+                    update.push_values(chunk, |mut row, (_, f, a)| {
+                        let (state, next) = $crate::hooks::settled(&f.outcome, f.delivery.next_attempt_at, now);
+                        row.push_bind(f.delivery.id)
+                            .push_bind(f.token)
+                            .push_bind(state)
+                            .push_bind(next)
+                            .push_bind(a.error.clone());
+                    });
+                    update.push(
+                        ") AS v WHERE hook_deliveries.id = v.column1 AND hook_deliveries.lease_token = v.column2
+                           AND hook_deliveries.state = 'pending' RETURNING hook_deliveries.id",
+                    );
+                    let fenced: std::collections::HashSet<i64> = update
+                        .build_query_scalar::<i64>()
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let kept: Vec<&(usize, &$crate::hooks::Finished, &$crate::hooks::Attempt)> =
+                        chunk.iter().filter(|(_, f, _)| fenced.contains(&f.delivery.id)).collect();
+                    if kept.is_empty() {
                         continue;
                     }
-                    sqlx::query(
-                        "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt, reply_message_id, reply_error)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(d.id)
-                    .bind(&d.hook_id)
-                    .bind(&d.event_id)
-                    .bind(a.attempted_at)
-                    .bind(a.succeeded)
-                    .bind(a.status_code)
-                    .bind(&a.error)
-                    .bind(a.latency_ms)
-                    .bind(&a.response_excerpt)
-                    .bind(&a.reply_message_id)
-                    .bind(&a.reply_error)
-                    .execute(&mut *tx)
-                    .await?;
-                    if a.succeeded {
-                        sqlx::query("UPDATE hooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
-                            .bind(&d.hook_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    } else {
-                        sqlx::query("UPDATE hooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
-                            .bind(a.attempted_at)
-                            .bind(&d.hook_id)
-                            .execute(&mut *tx)
-                            .await?;
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO hook_attempts (delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt, reply_message_id, reply_error) ",
+                    );
+                    insert.push_values(&kept, |mut row, (_, f, a)| {
+                        row.push_bind(f.delivery.id)
+                            .push_bind(f.delivery.hook_id.clone())
+                            .push_bind(f.delivery.event_id.clone())
+                            .push_bind(a.attempted_at)
+                            .push_bind(a.succeeded)
+                            .push_bind(a.status_code)
+                            .push_bind(a.error.clone())
+                            .push_bind(a.latency_ms)
+                            .push_bind(a.response_excerpt.clone())
+                            .push_bind(a.reply_message_id.clone())
+                            .push_bind(a.reply_error.clone());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                    for (i, _, _) in &kept {
+                        recorded[*i] = true;
                     }
-                    if let DeliveryOutcome::DisableHook { reason } = outcome {
-                        sqlx::query("UPDATE hooks SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
-                            .bind(reason)
-                            .bind(now)
-                            .bind(&d.hook_id)
-                            .execute(&mut *tx)
-                            .await?;
+                    // Since when each hook has been failing, from these attempts in order.
+                    let attempts: Vec<(&str, bool, i64)> = kept
+                        .iter()
+                        .map(|(_, f, a)| (f.delivery.hook_id.as_str(), a.succeeded, a.attempted_at))
+                        .collect();
+                    for (hook_id, change) in $crate::hooks::failing_since_changes(&attempts) {
+                        let q = match change {
+                            $crate::hooks::FailingSince::Reset(since) => {
+                                sqlx::query("UPDATE hooks SET failing_since = $1 WHERE id = $2").bind(since).bind(hook_id)
+                            }
+                            $crate::hooks::FailingSince::StartIfNot(since) => {
+                                sqlx::query("UPDATE hooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
+                                    .bind(Some(since))
+                                    .bind(hook_id)
+                            }
+                        };
+                        q.execute(&mut *tx).await?;
                     }
-                    recorded.push(true);
+                    for (_, f, _) in &kept {
+                        if let DeliveryOutcome::DisableHook { reason } = &f.outcome {
+                            sqlx::query("UPDATE hooks SET enabled = FALSE, disabled_reason = $1, updated_at = $2 WHERE id = $3")
+                                .bind(reason)
+                                .bind(now)
+                                .bind(&f.delivery.hook_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
                 }
                 tx.commit().await?;
                 Ok(recorded)
@@ -601,3 +674,25 @@ macro_rules! impl_hook_store {
 }
 
 pub(crate) use impl_hook_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_since_follows_the_attempts_in_order() {
+        use FailingSince::*;
+        assert_eq!(
+            failing_since_changes(&[("a", false, 1), ("a", false, 2)]),
+            [("a", StartIfNot(1))]
+        );
+        assert_eq!(
+            failing_since_changes(&[("a", false, 1), ("a", true, 2)]),
+            [("a", Reset(None))]
+        );
+        assert_eq!(
+            failing_since_changes(&[("a", true, 1), ("a", false, 2), ("a", false, 3), ("b", true, 4)]),
+            [("a", Reset(Some(2))), ("b", Reset(None))]
+        );
+    }
+}

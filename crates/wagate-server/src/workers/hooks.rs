@@ -31,6 +31,9 @@ use crate::{now_ms, AppState};
 /// Events read per hook per fan-out round.
 const FAN_OUT_BATCH: i64 = 500;
 
+/// How many times a hook's concurrency may be leased at once (in flight or waiting its turn).
+const CLAIM_AHEAD: usize = 4;
+
 /// The filter a stored hook stands for.
 pub fn filter_of(h: &Hook) -> HookFilter {
     let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
@@ -169,10 +172,15 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
             return;
         }
     };
-    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    // Per hook: `sending` bounds the calls in flight (the receiver's concurrency); `claimed`
+    // bounds what is leased, in flight or waiting its turn. Claiming ahead (up to
+    // CLAIM_AHEAD × the concurrency) makes each claim — a write — cover many deliveries.
+    let mut limits: HashMap<String, (Arc<Semaphore>, Arc<Semaphore>)> = HashMap::new();
     let per_hook = state.config.hooks.concurrency_per_hook;
-    // A lease outlives the call it covers: the timeout, and time to record the outcome.
-    let lease_ms = (state.config.hooks.timeout_seconds as i64 + 30) * 1000;
+    let ahead = per_hook * CLAIM_AHEAD;
+    // A lease outlives its wait for a turn and the call it covers: the waits of the calls
+    // ahead of it, its own timeout, and time to record the outcome.
+    let lease_ms = (state.config.hooks.timeout_seconds as i64 * CLAIM_AHEAD as i64 + 30) * 1000;
     let tasks = tokio_util::task::TaskTracker::new();
     let (outcomes, recorded) = mpsc::channel::<(Finished, Arc<Hook>)>(4096);
     let writer = tokio::spawn(run_outcome_writer(state.clone(), recorded));
@@ -193,13 +201,13 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
         }
         if let Some((_, _, hooks)) = &hooks_read {
             for hook in hooks.iter().filter(|h| h.enabled) {
-                let sem = limits
+                let (sending, claimed_limit) = limits
                     .entry(hook.id.clone())
-                    .or_insert_with(|| Arc::new(Semaphore::new(per_hook)))
+                    .or_insert_with(|| (Arc::new(Semaphore::new(per_hook)), Arc::new(Semaphore::new(ahead))))
                     .clone();
-                let free = sem.available_permits();
-                // Claim in bites (each claim is a write): when a quarter is free, or all.
-                if free == 0 || (free < per_hook.div_ceil(4) && free < per_hook) {
+                let free = claimed_limit.available_permits();
+                // Claim in bites (each claim is a write): when a concurrency's worth is free.
+                if free < per_hook.min(ahead) {
                     continue;
                 }
                 let token: i64 = rand::rng().random_range(1..i64::MAX);
@@ -231,15 +239,24 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
                     HashMap::new()
                 };
                 for d in batch {
-                    let Ok(permit) = sem.clone().try_acquire_owned() else {
+                    let Ok(place) = claimed_limit.clone().try_acquire_owned() else {
                         break;
                     };
                     let event = events.remove(&d.event_id);
-                    let (state, client, hook, outcomes) =
-                        (state.clone(), client.clone(), hook.clone(), outcomes.clone());
+                    let (state, client, hook, outcomes, sending) = (
+                        state.clone(),
+                        client.clone(),
+                        hook.clone(),
+                        outcomes.clone(),
+                        sending.clone(),
+                    );
                     tasks.spawn(async move {
-                        deliver(&state, &client, hook, d, event, token, &outcomes).await;
-                        drop(permit);
+                        // Waits its turn among the hook's calls in flight.
+                        if let Ok(turn) = sending.acquire_owned().await {
+                            deliver(&state, &client, hook, d, event, token, &outcomes).await;
+                            drop(turn);
+                        }
+                        drop(place);
                     });
                 }
             }
