@@ -5,12 +5,15 @@
 //! - sustained: events delivered per second end to end while webhooks arrive as fast as the
 //!   gateway takes them, and the latency from Meta's acknowledged POST to the receiver;
 //! - paced: the same latency at 1,000 events/s;
+//! - offered: webhooks paced at 5,000/s for 10 s, and whether deliveries keep up (the rate
+//!   delivered end to end, and latency that stays flat rather than growing);
 //! - backlog: how fast a backlog of events drains once the receiver is back (the events arrive
 //!   while the hook is off, then are replayed to it at once).
 //!
 //!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin hooks
 //!
-//! Options: --sustained N (30000), --paced-seconds S (10), --backlog N (100000),
+//! Options: --sustained N (30000), --paced-seconds S (10), --offered-rate R (5000),
+//! --offered-seconds S (10), --backlog N (100000),
 //! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --synchronous full|normal
 //! (database.sqlite_synchronous; default: the gateway's, full), --wagate PATH.
 
@@ -29,6 +32,9 @@ use common::{APP_SECRET, PHONE_ID, WABA};
 struct Args {
     sustained: u64,
     paced_seconds: u64,
+    /// A second paced phase: this many webhooks per second for `offered_seconds`.
+    offered_rate: u64,
+    offered_seconds: u64,
     backlog: u64,
     concurrency: Option<usize>,
     /// `database.sqlite_synchronous` (`full`, the default, or `normal`).
@@ -40,6 +46,8 @@ fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         sustained: 30_000,
         paced_seconds: 10,
+        offered_rate: 5000,
+        offered_seconds: 10,
         backlog: 100_000,
         concurrency: None,
         synchronous: None,
@@ -51,6 +59,8 @@ fn args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--sustained" => a.sustained = value()?.parse()?,
             "--paced-seconds" => a.paced_seconds = value()?.parse()?,
+            "--offered-rate" => a.offered_rate = value()?.parse()?,
+            "--offered-seconds" => a.offered_seconds = value()?.parse()?,
             "--backlog" => a.backlog = value()?.parse()?,
             "--concurrency" => a.concurrency = Some(value()?.parse()?),
             "--synchronous" => a.synchronous = Some(value()?),
@@ -236,7 +246,8 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let wagate = common::wagate_path(args.wagate.clone())?;
     let paced = 1000 * args.paced_seconds;
-    let total = args.sustained + paced + args.backlog;
+    let offered = args.offered_rate * args.offered_seconds;
+    let total = args.sustained + paced + offered + args.backlog;
     let clock = Arc::new(Clock {
         start: Instant::now(),
         acked: (0..total).map(|_| AtomicU64::new(0)).collect(),
@@ -302,6 +313,16 @@ async fn main() -> anyhow::Result<()> {
     wait_received(&clock, args.sustained + paced, Duration::from_secs(120)).await?;
     let at_1000 = measure(&clock, range);
 
+    // Offered: webhooks paced at a fixed rate for a while; the gateway sustains that rate when
+    // deliveries keep up (the latency stays flat instead of growing with the backlog).
+    let start = args.sustained + paced;
+    let range = start..start + offered;
+    let t = Instant::now();
+    send(&addr, &clock, range.clone(), 32, Some(args.offered_rate)).await?;
+    let offered_acks = offered as f64 / t.elapsed().as_secs_f64();
+    wait_received(&clock, start + offered, Duration::from_secs(300)).await?;
+    let at_offered = measure(&clock, range);
+
     // Backlog: the events arrive while the hook is off, then are replayed to it at once.
     call(
         reqwest::Method::PATCH,
@@ -315,7 +336,7 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as i64,
     );
-    let range = args.sustained + paced..total;
+    let range = args.sustained + paced + offered..total;
     send(&addr, &clock, range.clone(), 32, None).await?;
     let store = wagate_store::connect(&database_url, &Default::default()).await?;
     while store.journal_counts().await?.pending > 0 {
@@ -355,6 +376,18 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "| 1,000/s: latency p50 / p99 / max (ms)     | {:>4.1}/{:>4.1}/{:>4.0} |",
         at_1000.1, at_1000.2, at_1000.3
+    );
+    println!(
+        "| {:>5}/s offered for {:>3} s: acks/s        | {:>12.0} |",
+        args.offered_rate, args.offered_seconds, offered_acks
+    );
+    println!(
+        "| {:>5}/s offered: delivered/s, end to end  | {:>12.0} |",
+        args.offered_rate, at_offered.0
+    );
+    println!(
+        "| {:>5}/s offered: latency p50/p99/max (ms) | {:>4.1}/{:>4.1}/{:>4.0} |",
+        args.offered_rate, at_offered.1, at_offered.2, at_offered.3
     );
     println!(
         "| backlog: events replayed                  | {:>12} |",
