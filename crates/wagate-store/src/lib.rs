@@ -78,6 +78,15 @@ pub trait Store: HookStore + Send + Sync + 'static {
 
     /// Writes an outbound message and its send job in one transaction.
     async fn enqueue_message(&self, message: &NewOutboundMessage) -> Result<Message>;
+    /// As `enqueue_message`, once per idempotency key of the account: a key seen within
+    /// `keep_ms` gives back its message (when the request hash matches) or a conflict, and
+    /// queues nothing. Race-free: the key is claimed in the message's own transaction.
+    async fn enqueue_message_once(
+        &self,
+        message: &NewOutboundMessage,
+        key: &IdempotencyKey,
+        keep_ms: i64,
+    ) -> Result<Enqueued>;
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     async fn message_timeline(&self, id: &str) -> Result<Vec<StatusEntry>>;
     async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<Message>>;

@@ -127,6 +127,24 @@ pub struct NewOutboundMessage {
     pub now_ms: i64,
 }
 
+/// An `Idempotency-Key` and a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What an idempotent enqueue did.
+#[derive(Debug, Clone)]
+pub enum Enqueued {
+    /// Queued now.
+    Created(Message),
+    /// The key was used before with the same request: its message, nothing queued.
+    Replayed(Message),
+    /// The key was used before with another request (that message's id); nothing queued.
+    Conflict { message_id: String },
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StatusEntry {
     pub status: String,

@@ -312,34 +312,57 @@ macro_rules! impl_store {
                 Ok(stats)
             }
 
-            async fn enqueue_message(&self, m: &$crate::NewOutboundMessage) -> $crate::Result<$crate::Message> {
+            async fn enqueue_message_once(
+                &self,
+                m: &$crate::NewOutboundMessage,
+                key: &$crate::IdempotencyKey,
+                keep_ms: i64,
+            ) -> $crate::Result<$crate::Enqueued> {
                 let mut tx = self.writer.begin().await?;
-                let message: $crate::Message = sqlx::query_as(
-                    "INSERT INTO messages (id, account_id, phone_number_id, direction, wa_id, message_type, status,
-                       content, created_at, updated_at)
-                     VALUES ($1, $2, $3, 'outbound', $4, $5, 'queued', $6, $7, $7)
-                     RETURNING id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
-                       content, error, pricing, created_at, updated_at",
+                // An expired key is free again.
+                sqlx::query("DELETE FROM idempotency_keys WHERE account_id = $1 AND key = $2 AND created_at < $3")
+                    .bind(&m.account_id)
+                    .bind(&key.key)
+                    .bind(m.now_ms - keep_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash, message_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
                 )
-                .bind(&m.id)
                 .bind(&m.account_id)
-                .bind(&m.phone_number_id)
-                .bind(&m.wa_id)
-                .bind(&m.message_type)
-                .bind(m.content.to_string())
-                .bind(m.now_ms)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO send_jobs (message_id, account_id, phone_number_id, state, run_at, created_at)
-                     VALUES ($1, $2, $3, 'queued', $4, $4)",
-                )
+                .bind(&key.key)
+                .bind(&key.request_hash)
                 .bind(&m.id)
-                .bind(&m.account_id)
-                .bind(&m.phone_number_id)
                 .bind(m.now_ms)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    let (hash, message_id): (String, String) = sqlx::query_as(
+                        "SELECT request_hash, message_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(&m.account_id)
+                    .bind(&key.key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.rollback().await?;
+                    if hash != key.request_hash {
+                        return Ok($crate::Enqueued::Conflict { message_id });
+                    }
+                    return match $crate::Store::get_message(self, &message_id).await? {
+                        Some(found) => Ok($crate::Enqueued::Replayed(found)),
+                        None => Ok($crate::Enqueued::Conflict { message_id }),
+                    };
+                }
+                let message = Self::insert_outbound(&mut tx, m).await?;
+                tx.commit().await?;
+                Ok($crate::Enqueued::Created(message))
+            }
+
+            async fn enqueue_message(&self, m: &$crate::NewOutboundMessage) -> $crate::Result<$crate::Message> {
+                let mut tx = self.writer.begin().await?;
+                let message = Self::insert_outbound(&mut tx, m).await?;
                 tx.commit().await?;
                 Ok(message)
             }
@@ -648,6 +671,41 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// An outbound message and its send job, in the caller's transaction.
+            async fn insert_outbound(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                m: &$crate::NewOutboundMessage,
+            ) -> $crate::Result<$crate::Message> {
+                let message: $crate::Message = sqlx::query_as(
+                    "INSERT INTO messages (id, account_id, phone_number_id, direction, wa_id, message_type, status,
+                       content, created_at, updated_at)
+                     VALUES ($1, $2, $3, 'outbound', $4, $5, 'queued', $6, $7, $7)
+                     RETURNING id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
+                       content, error, pricing, created_at, updated_at",
+                )
+                .bind(&m.id)
+                .bind(&m.account_id)
+                .bind(&m.phone_number_id)
+                .bind(&m.wa_id)
+                .bind(&m.message_type)
+                .bind(m.content.to_string())
+                .bind(m.now_ms)
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO send_jobs (message_id, account_id, phone_number_id, state, run_at, created_at)
+                     VALUES ($1, $2, $3, 'queued', $4, $4)",
+                )
+                .bind(&m.id)
+                .bind(&m.account_id)
+                .bind(&m.phone_number_id)
+                .bind(m.now_ms)
+                .execute(&mut **tx)
+                .await?;
+                Ok(message)
+            }
+
+
             /// Records one status. `None`: a duplicate (nothing recorded). `Some(event)`: recorded,
             /// with the event to emit when the status moves the message forward.
             async fn apply_status(

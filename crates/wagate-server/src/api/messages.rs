@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -262,20 +262,76 @@ fn validate_type(message_type: &str, obj: &serde_json::Map<String, Value>) -> Ap
 
 /// Queues a prepared send (message and job in one transaction) and wakes the sender.
 pub async fn enqueue(state: &AppState, p: Prepared<'_>) -> ApiResult<Message> {
-    let message = state
-        .store
-        .enqueue_message(&NewOutboundMessage {
-            id: wagate_core::ids::message_id(),
-            account_id: p.account.id.clone(),
-            phone_number_id: p.phone_number_id,
-            wa_id: p.wa_id,
-            message_type: p.message_type,
-            content: p.body,
-            now_ms: now_ms(),
-        })
-        .await?;
+    let message = state.store.enqueue_message(&new_outbound(p)).await?;
     state.wake_sender.notify_one();
     Ok(message)
+}
+
+fn new_outbound(p: Prepared<'_>) -> NewOutboundMessage {
+    NewOutboundMessage {
+        id: wagate_core::ids::message_id(),
+        account_id: p.account.id.clone(),
+        phone_number_id: p.phone_number_id,
+        wa_id: p.wa_id,
+        message_type: p.message_type,
+        content: p.body,
+        now_ms: now_ms(),
+    }
+}
+
+/// How long an `Idempotency-Key` is honoured.
+pub const IDEMPOTENCY_KEEP_MS: i64 = 24 * 3600 * 1000;
+
+/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            "use a UUID or another unique string per message, e.g. Idempotency-Key: order-1042-shipped",
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Queues a prepared send once per idempotency key: the same key and request give back the
+/// first message (`true`: replayed); the same key with another request is a conflict.
+pub async fn enqueue_once(
+    state: &AppState,
+    p: Prepared<'_>,
+    key: String,
+    request: &Value,
+) -> ApiResult<(Message, bool)> {
+    let key = wagate_store::IdempotencyKey {
+        key,
+        // A JSON value serialises with sorted keys, so the hash ignores key order.
+        request_hash: wagate_core::signature::sha256_base64(request.to_string().as_bytes()),
+    };
+    match state
+        .store
+        .enqueue_message_once(&new_outbound(p), &key, IDEMPOTENCY_KEEP_MS)
+        .await?
+    {
+        wagate_store::Enqueued::Created(m) => {
+            state.wake_sender.notify_one();
+            Ok((m, false))
+        }
+        wagate_store::Enqueued::Replayed(m) => Ok((m, true)),
+        wagate_store::Enqueued::Conflict { message_id } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            format!(
+                "the Idempotency-Key `{}` was used in the last 24 hours for another request (message {message_id}); nothing was queued",
+                key.key
+            ),
+        )
+        .details(json!({"field": "Idempotency-Key", "message_id": message_id}))
+        .hint("use a new key for a new message, or send the same body again to get the first message back")),
+    }
 }
 
 /// Waits until the message has left `queued` (Meta accepted or refused it), up to `timeout`.
@@ -298,9 +354,12 @@ pub async fn wait_for_meta(state: &AppState, id: &str, timeout: Duration) -> Api
 }
 
 /// Send a message.
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", params(SendQuery), request_body = SendRequest,
+#[utoipa::path(post, path = "/v1/messages", tag = "messages",
+    params(SendQuery, ("Idempotency-Key" = Option<String>, Header, description = "Sends once per key (per account, for 24 hours): the same key and body give back the first message, with `Idempotent-Replayed: true`")),
+    request_body = SendRequest,
     responses((status = 202, description = "Queued (or, with wait=accepted, Meta's answer)", body = MessageView),
                (status = 400, description = "Invalid request", body = ErrorBody),
+               (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorBody),
                (status = 401, description = "No or bad API key", body = ErrorBody),
                (status = 422, description = "The 24-hour window is closed", body = ErrorBody)),
     security(("api_key" = [])))]
@@ -308,9 +367,11 @@ pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<SendQuery>,
+    headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<MessageView>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<MessageView>)> {
     caller.require("send")?;
+    let key = idempotency_key(&headers)?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_json(e, "send a JSON object with Content-Type: application/json"))?;
     let wait = match q.wait.as_deref() {
@@ -324,16 +385,24 @@ pub async fn send(
             ))
         }
     };
+    let request = body.clone();
     let prepared = prepare(&state, &caller, body).await?;
     let warnings = prepared.warnings.clone();
-    let mut message = enqueue(&state, prepared).await?;
+    let (mut message, replayed) = match key {
+        Some(key) => enqueue_once(&state, prepared, key, &request).await?,
+        None => (enqueue(&state, prepared).await?, false),
+    };
     if wait {
         message = wait_for_meta(&state, &message.id, Duration::from_secs(30)).await?;
     }
     let timeline = state.store.message_timeline(&message.id).await?;
     let mut shown = view(message, &timeline);
     shown.warnings = warnings;
-    Ok((StatusCode::ACCEPTED, Json(shown)))
+    let mut answer_headers = HeaderMap::new();
+    if replayed {
+        answer_headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok((StatusCode::ACCEPTED, answer_headers, Json(shown)))
 }
 
 /// A message with its status timeline.

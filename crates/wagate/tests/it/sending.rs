@@ -382,3 +382,87 @@ async fn the_simulator_refuses_bad_messages_with_metas_codes() {
         assert!(err["error"]["fbtrace_id"].is_string());
     }
 }
+
+/// POST /v1/messages with an `Idempotency-Key`; (status, replayed header, body).
+async fn send_with_key(app: &TestApp, key: &str, body: &str) -> (u16, bool, Value) {
+    let r = app
+        .http
+        .post(format!("{}/v1/messages", app.url))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (status, replayed, r.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn an_idempotency_key_sends_once_and_refuses_another_body() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let body = format!(r#"{{"to": "{USER}", "type": "text", "text": {{"body": "ship order 1042"}}}}"#);
+    let (status, replayed, first) = send_with_key(&app, "order-1042-shipped", &body).await;
+    assert_eq!((status, replayed), (202, false), "{first}");
+    // The same request again, with its keys in another order: the same message, nothing queued.
+    let reordered = format!(r#"{{"text": {{"body": "ship order 1042"}}, "type": "text", "to": "{USER}"}}"#);
+    let (status, replayed, again) = send_with_key(&app, "order-1042-shipped", &reordered).await;
+    assert_eq!((status, replayed), (202, true), "{again}");
+    assert_eq!(again["id"], first["id"]);
+    // Another request under the same key: refused, naming the first message; nothing queued.
+    let other = format!(r#"{{"to": "{USER}", "type": "text", "text": {{"body": "cancel order 1042"}}}}"#);
+    let (status, _, err) = send_with_key(&app, "order-1042-shipped", &other).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "idempotency_conflict");
+    assert_eq!(err["error"]["details"]["message_id"], first["id"]);
+    // Many at once with one key: one message.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, key, body) = (app.http.clone(), app.url.clone(), app.key.clone(), body.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/v1/messages"))
+                    .bearer_auth(key)
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", "burst-7")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("send");
+                let status = r.status().as_u16();
+                let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+                (status, replayed, r.json::<Value>().await.expect("json"))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("task"));
+    }
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(s, _, v)| {
+            assert_eq!(*s, 202, "{v}");
+            v["id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(_, replayed, _)| !replayed).count(), 1);
+    // Meta got each message once.
+    app.message_reaches(first["id"].as_str().expect("id"), "read").await;
+    app.message_reaches(ids.iter().next().expect("id"), "read").await;
+    let sent = app.sim_sent().await;
+    let with = |text: &str| sent.iter().filter(|s| s["body"]["text"]["body"] == text).count();
+    assert_eq!(with("ship order 1042"), 2, "one for each key");
+    assert_eq!(with("cancel order 1042"), 0);
+    // A key that is not one is refused before anything is stored.
+    let long = "k".repeat(256);
+    for bad in [long.as_str(), "two words"] {
+        let (status, _, err) = send_with_key(&app, bad, &body).await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["details"]["field"], "Idempotency-Key");
+    }
+}
