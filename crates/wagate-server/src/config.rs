@@ -116,6 +116,12 @@ pub struct SenderConfig {
     pub max_attempts: i64,
     pub lease_seconds: u64,
     pub graph_timeout_seconds: u64,
+    /// After an error Meta asks to retry much later (131048 spam limit, 131049 per-user
+    /// marketing limit, 133015…): the wait before the next try.
+    pub later_retry_seconds: u64,
+    /// Such a message fails, with Meta's reason, once the next try would fall this long after
+    /// it was queued.
+    pub later_horizon_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -618,6 +624,9 @@ impl Config {
         }
         if self.sender.concurrency == 0 {
             problems.push("sender.concurrency = 0: use at least 1".into());
+        }
+        if self.sender.later_retry_seconds == 0 {
+            problems.push("sender.later_retry_seconds must be at least 1".into());
         }
         if self.sender.max_attempts < 1 {
             problems.push("sender.max_attempts must be at least 1".into());

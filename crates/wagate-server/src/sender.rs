@@ -154,7 +154,8 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
             let error = graph_error_json(&e);
             match e.retry_class() {
                 RetryClass::Retry => retry_or_fail(state, job, error),
-                RetryClass::Fix | RetryClass::Later => SendOutcome::Failed { error },
+                RetryClass::Later => retry_much_later(state, message.created_at, error),
+                RetryClass::Fix => SendOutcome::Failed { error },
             }
         }
     }
@@ -169,6 +170,22 @@ fn retry_or_fail(state: &AppState, job: &SendJob, error: Value) -> SendOutcome {
         run_at: now_ms() + delay,
         error,
     }
+}
+
+/// Meta asked to wait long (a spam or marketing limit): the next try comes after
+/// `sender.later_retry_seconds`, unless that is past `sender.later_horizon_seconds` from when
+/// the message was queued; then it fails with Meta's reason.
+fn retry_much_later(state: &AppState, queued_at: i64, mut error: Value) -> SendOutcome {
+    let now = now_ms();
+    let run_at = now + state.config.sender.later_retry_seconds as i64 * 1000;
+    if run_at - queued_at > state.config.sender.later_horizon_seconds as i64 * 1000 {
+        error["gave_up"] = json!(format!(
+            "Meta asked to retry much later, and that is past sender.later_horizon_seconds ({} s) from when the message was queued",
+            state.config.sender.later_horizon_seconds
+        ));
+        return SendOutcome::Failed { error };
+    }
+    SendOutcome::Retry { run_at, error }
 }
 
 fn local_error(code: &str, message: &str) -> Value {

@@ -208,6 +208,44 @@ async fn temporary_meta_errors_are_retried_and_the_message_is_sent_once() {
 }
 
 #[tokio::test]
+async fn errors_meta_asks_to_retry_much_later_wait_then_send_or_fail_past_the_horizon() {
+    // 131048 (spam rate limit): retried after sender.later_retry_seconds, not failed at once.
+    let app = spawn_app_with(|c| c.sender.later_retry_seconds = 1).await;
+    app.fault(json!({"code": 131048, "count": 1, "path_contains": "/messages"}))
+        .await;
+    let (_, m) = app.post("/v1/messages", &hello_world()).await;
+    let id = m["id"].as_str().expect("id").to_string();
+    let waiting = eventually("the first try is answered", || async {
+        let (_, m) = app.get(&format!("/v1/messages/{id}")).await;
+        m["error"].is_object().then_some(m)
+    })
+    .await;
+    assert_eq!(waiting["status"], "queued", "waits, not failed: {waiting}");
+    let m = app.message_reaches(&id, "read").await;
+    assert!(m["wamid"].is_string());
+    assert_eq!(app.sim_sent().await.len(), 1, "sent exactly once");
+
+    // With the retry past the horizon, the message fails with Meta's reason.
+    let app = spawn_app_with(|c| {
+        c.sender.later_retry_seconds = 3600;
+        c.sender.later_horizon_seconds = 60;
+    })
+    .await;
+    app.fault(json!({"code": 131049, "count": 1, "path_contains": "/messages"}))
+        .await;
+    let (_, m) = app.post("/v1/messages", &hello_world()).await;
+    let m = app.message_reaches(m["id"].as_str().expect("id"), "failed").await;
+    assert_eq!(m["error"]["code"], 131049, "{m}");
+    assert!(
+        m["error"]["gave_up"]
+            .as_str()
+            .is_some_and(|g| g.contains("later_horizon_seconds")),
+        "{m}"
+    );
+    assert!(app.sim_sent().await.is_empty());
+}
+
+#[tokio::test]
 async fn the_notify_endpoint_answers_synchronously_in_its_own_shape() {
     let app = spawn_app_with(|c| c.default_recipient = Some("+16505551234".into())).await;
     let (status, r) = app
