@@ -126,6 +126,31 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
             error: local_error("account_missing", "the message's account is no longer configured"),
         };
     };
+    // The window is checked again just before the call: a message that waited in the queue
+    // past its close would only earn Meta's 131047.
+    if let (false, Some(wa_id)) = (message.message_type == "template", message.wa_id.as_deref()) {
+        match state
+            .store
+            .get_contact(&job.account_id, &job.phone_number_id, wa_id)
+            .await
+        {
+            Ok(contact) => {
+                let expires = contact.and_then(|c| c.window_expires_at);
+                if !wagate_core::window::is_open(expires, now_ms()) {
+                    return SendOutcome::Failed {
+                        error: json!({
+                            "code": "window_closed",
+                            "title": "the 24-hour customer-service window closed while the message waited in the queue",
+                            "details": {"window_expires_at": expires.map(wagate_core::time::rfc3339_ms)},
+                            "hint": "send an approved template; the window opens again when the user writes to you",
+                            "retry": "fix",
+                        }),
+                    };
+                }
+            }
+            Err(e) => return retry_or_fail(state, job, local_error("database", &e.to_string())),
+        }
+    }
     let body: Value = match serde_json::from_str(&message.content) {
         Ok(v) => v,
         Err(e) => {

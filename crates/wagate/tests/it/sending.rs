@@ -246,6 +246,43 @@ async fn errors_meta_asks_to_retry_much_later_wait_then_send_or_fail_past_the_ho
 }
 
 #[tokio::test]
+async fn a_message_that_waited_past_the_window_fails_without_calling_meta() {
+    let app = spawn_app().await;
+    // The user wrote 23 h 59 min 57 s ago: the window closes in 3 s.
+    let written = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - (24 * 3600 - 3);
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_ID},
+        "contacts": [{"profile": {"name": "Late"}, "wa_id": USER}],
+        "messages": [{"from": USER, "id": "wamid.late", "timestamp": written.to_string(), "type": "text", "text": {"body": "hello?"}}]}}]}]});
+    assert_eq!(
+        app.post_webhook(body.to_string().as_bytes()).await.status().as_u16(),
+        200
+    );
+    eventually("the window is open", || async {
+        let (_, c) = app.get(&format!("/v1/contacts/{USER}")).await;
+        (c["window"]["open"] == true).then_some(())
+    })
+    .await;
+    // Meta is slow and fails the first try; by the retry the window has closed.
+    app.fault(json!({"code": 131000, "http_status": 500, "count": 1, "delay_ms": 3500, "path_contains": "/messages"}))
+        .await;
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "too late"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    let m = app.message_reaches(m["id"].as_str().expect("id"), "failed").await;
+    assert_eq!(m["error"]["code"], "window_closed", "{m}");
+    assert!(app.sim_sent().await.is_empty(), "Meta was not called again");
+}
+
+#[tokio::test]
 async fn the_notify_endpoint_answers_synchronously_in_its_own_shape() {
     let app = spawn_app_with(|c| c.default_recipient = Some("+16505551234".into())).await;
     let (status, r) = app
