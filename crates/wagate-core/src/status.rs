@@ -19,6 +19,8 @@ pub enum MessageStatus {
     Read,
     Played,
     Failed,
+    /// Cancelled by the API before it went out (final).
+    Cancelled,
 }
 
 impl MessageStatus {
@@ -32,6 +34,7 @@ impl MessageStatus {
             Self::Read => "read",
             Self::Played => "played",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -45,6 +48,7 @@ impl MessageStatus {
             "read" => Self::Read,
             "played" => Self::Played,
             "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }
@@ -70,6 +74,7 @@ impl MessageStatus {
             Self::Read => 4,
             Self::Played => 5,
             Self::Failed => 6,
+            Self::Cancelled => 7,
         }
     }
 
@@ -77,7 +82,9 @@ impl MessageStatus {
     /// message already delivered or read does not become failed by a stray late failure.
     pub fn advances_to(self, next: MessageStatus) -> bool {
         match (self, next) {
-            (Self::Failed, _) => false,
+            (Self::Failed | Self::Cancelled, _) => false,
+            // Only a message still in the queue can be cancelled.
+            (cur, Self::Cancelled) => cur == Self::Queued,
             (cur, Self::Failed) => cur.rank() < Self::Delivered.rank(),
             (cur, next) => next.rank() > cur.rank(),
         }
@@ -89,7 +96,9 @@ mod tests {
     use super::MessageStatus::{self, *};
     use proptest::prelude::*;
 
-    const ALL: [MessageStatus; 8] = [Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed];
+    const ALL: [MessageStatus; 9] = [
+        Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed, Cancelled,
+    ];
 
     #[test]
     fn late_statuses_do_not_move_backwards() {
@@ -100,6 +109,9 @@ mod tests {
         assert!(Sent.advances_to(Failed));
         assert!(!Read.advances_to(Failed));
         assert!(Read.advances_to(Played));
+        assert!(Queued.advances_to(Cancelled));
+        assert!(!Sent.advances_to(Cancelled));
+        assert!(!Cancelled.advances_to(Sent));
     }
 
     proptest! {
@@ -123,7 +135,7 @@ mod tests {
         }
 
         #[test]
-        fn parse_round_trips(i in 0usize..8) {
+        fn parse_round_trips(i in 0usize..9) {
             prop_assert_eq!(MessageStatus::parse(ALL[i].as_str()), Some(ALL[i]));
         }
     }

@@ -13,6 +13,8 @@ use crate::api;
     paths(
         api::messages::send,
         api::messages::get_one,
+        api::messages::cancel,
+        api::messages::retry,
         api::messages::list,
         api::messages::mark_read,
         api::notify::notify,

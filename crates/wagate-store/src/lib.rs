@@ -87,6 +87,11 @@ pub trait Store: HookStore + Send + Sync + 'static {
         key: &IdempotencyKey,
         keep_ms: i64,
     ) -> Result<Enqueued>;
+    /// Cancels a message whose send job still waits in the queue (not taken by a worker);
+    /// `None` when there is none such.
+    async fn cancel_message(&self, id: &str, now: i64) -> Result<Option<Message>>;
+    /// Queues again a message whose send failed (its job is dead); `None` when there is none.
+    async fn retry_message(&self, id: &str, now: i64) -> Result<Option<Message>>;
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     async fn message_timeline(&self, id: &str) -> Result<Vec<StatusEntry>>;
     async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<Message>>;

@@ -125,6 +125,8 @@ pub struct NewOutboundMessage {
     pub message_type: String,
     pub content: Value,
     pub now_ms: i64,
+    /// When the send is due (unix ms): `now_ms`, or later for a scheduled message.
+    pub send_at: i64,
 }
 
 /// An `Idempotency-Key` and a hash of the request it came with.

@@ -367,6 +367,41 @@ macro_rules! impl_store {
                 Ok(message)
             }
 
+            async fn cancel_message(&self, id: &str, now: i64) -> $crate::Result<Option<$crate::Message>> {
+                let mut tx = self.writer.begin().await?;
+                // Only a job still waiting (not leased by a worker) can be taken back.
+                let taken = sqlx::query("UPDATE send_jobs SET state = 'cancelled' WHERE message_id = $1 AND state = 'queued'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                self.then_message(tx, taken, "UPDATE messages SET status = 'cancelled', updated_at = $1 WHERE id = $2", id, now)
+                    .await
+            }
+
+            async fn retry_message(&self, id: &str, now: i64) -> $crate::Result<Option<$crate::Message>> {
+                let mut tx = self.writer.begin().await?;
+                // A send Meta refused (or that ran out of attempts): queued again, from scratch.
+                let requeued = sqlx::query(
+                    "UPDATE send_jobs SET state = 'queued', run_at = $1, attempts = 0, last_error = NULL,
+                       lease_owner = NULL, lease_until = NULL
+                     WHERE message_id = $2 AND state = 'dead'",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                self.then_message(
+                    tx,
+                    requeued,
+                    "UPDATE messages SET status = 'queued', error = NULL, updated_at = $1 WHERE id = $2",
+                    id,
+                    now,
+                )
+                .await
+            }
+
             async fn get_message(&self, id: &str) -> $crate::Result<Option<$crate::Message>> {
                 Ok(sqlx::query_as(
                     "SELECT id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
@@ -671,6 +706,26 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// After a change to a message's send job: when the job changed (`changed` rows),
+            /// the message follows (`message_sql`, binding `now` and the id) and both commit;
+            /// otherwise nothing changes (`None`).
+            async fn then_message(
+                &self,
+                mut tx: sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                changed: u64,
+                message_sql: &'static str,
+                id: &str,
+                now: i64,
+            ) -> $crate::Result<Option<$crate::Message>> {
+                if changed == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                sqlx::query(message_sql).bind(now).bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                $crate::Store::get_message(self, id).await
+            }
+
             /// An outbound message and its send job, in the caller's transaction.
             async fn insert_outbound(
                 tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
@@ -694,11 +749,12 @@ macro_rules! impl_store {
                 .await?;
                 sqlx::query(
                     "INSERT INTO send_jobs (message_id, account_id, phone_number_id, state, run_at, created_at)
-                     VALUES ($1, $2, $3, 'queued', $4, $4)",
+                     VALUES ($1, $2, $3, 'queued', $4, $5)",
                 )
                 .bind(&m.id)
                 .bind(&m.account_id)
                 .bind(&m.phone_number_id)
+                .bind(m.send_at)
                 .bind(m.now_ms)
                 .execute(&mut **tx)
                 .await?;

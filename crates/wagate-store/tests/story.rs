@@ -48,6 +48,7 @@ async fn enqueue(
         message_type: message_type.into(),
         content,
         now_ms,
+        send_at: now_ms,
     };
     store.enqueue_message(&message).await.expect("enqueue")
 }

@@ -125,6 +125,9 @@ pub struct SendRequest {
     account: Option<String>,
     /// Which of the account's numbers sends (default: its first).
     phone_number_id: Option<String>,
+    /// Send later: RFC 3339 or unix seconds, at most 30 days ahead (until then
+    /// `DELETE /v1/messages/{id}` cancels it).
+    send_at: Option<String>,
 }
 
 /// A send, checked and ready to queue.
@@ -136,6 +139,31 @@ pub struct Prepared<'a> {
     pub wa_id: String,
     pub message_type: String,
     pub body: Value,
+    /// A scheduled send's due time (unix ms).
+    pub send_at: Option<i64>,
+}
+
+/// The longest a send may be scheduled ahead.
+const SEND_AT_MAX_AHEAD_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// `send_at`: RFC 3339 or unix seconds, not more than 30 days ahead; a time in the past means now.
+fn send_at(obj: &mut serde_json::Map<String, Value>) -> ApiResult<Option<i64>> {
+    let hint = "give an RFC 3339 time such as 2026-12-01T09:00:00Z, or unix seconds, at most 30 days ahead";
+    let at = match obj.remove("send_at") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(t)) => wagate_core::time::parse_time_ms(&t),
+        Some(Value::Number(n)) => n.as_i64().map(|s| s * 1000),
+        Some(_) => None,
+    }
+    .ok_or_else(|| ApiError::invalid_field("send_at", "send_at is not a time", hint))?;
+    if at - now_ms() > SEND_AT_MAX_AHEAD_MS {
+        return Err(ApiError::invalid_field(
+            "send_at",
+            "send_at is more than 30 days ahead",
+            hint,
+        ));
+    }
+    Ok(Some(at.max(now_ms())))
 }
 
 /// Checks a send request and builds the body for Meta. Bad input changes nothing.
@@ -156,6 +184,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
         }
     };
     let account = resolve_account(state, caller, named)?;
+    let send_at = send_at(obj)?;
     let phone_number_id = match obj.remove("phone_number_id") {
         None | Some(Value::Null) => account.phone_number_ids.first().cloned().unwrap_or_default(),
         Some(Value::String(p)) if account.phone_number_ids.contains(&p) => p,
@@ -218,6 +247,14 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
     } else {
         let contact = state.store.get_contact(&account.id, &phone_number_id, &wa_id).await?;
         let expires = contact.as_ref().and_then(|c| c.window_expires_at);
+        if send_at.is_some_and(|at| {
+            wagate_core::window::is_open(expires, now_ms()) && !wagate_core::window::is_open(expires, at)
+        }) {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed",
+                format!("the 24-hour customer-service window with {e164} closes before send_at; Meta would refuse this {message_type} message (131047)"))
+                .details(json!({"field": "send_at", "window": {"open": true, "expires_at": expires.map(rfc3339_ms)}}))
+                .hint("schedule it before the window closes, or send an approved template"));
+        }
         if !wagate_core::window::is_open(expires, now_ms()) {
             let when = match contact.and_then(|c| c.last_inbound_at) {
                 Some(t) => format!("they last wrote at {}", rfc3339_ms(t)),
@@ -236,6 +273,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
         wa_id,
         message_type,
         body,
+        send_at,
     })
 }
 
@@ -276,6 +314,7 @@ fn new_outbound(p: Prepared<'_>) -> NewOutboundMessage {
         message_type: p.message_type,
         content: p.body,
         now_ms: now_ms(),
+        send_at: p.send_at.unwrap_or_else(now_ms),
     }
 }
 
@@ -424,6 +463,78 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::not_found("message", &id))?;
     let timeline = state.store.message_timeline(&id).await?;
     Ok(Json(view(m, &timeline)))
+}
+
+/// The caller's message, or 404.
+async fn callers_message(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Message> {
+    state
+        .store
+        .get_message(id)
+        .await?
+        .filter(|m| caller.sees(&m.account_id))
+        .ok_or_else(|| ApiError::not_found("message", id))
+}
+
+/// Cancel a message that has not gone out.
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id (msg_…)")),
+    responses((status = 200, description = "Cancelled: it will not be sent", body = MessageView),
+              (status = 404, body = ErrorBody),
+              (status = 409, description = "It is being sent or has gone out", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageView>> {
+    caller.require("send")?;
+    let m = callers_message(&state, &caller, &id).await?;
+    match state.store.cancel_message(&m.id, now_ms()).await? {
+        Some(cancelled) => {
+            let timeline = state.store.message_timeline(&id).await?;
+            Ok(Json(view(cancelled, &timeline)))
+        }
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_cancellable",
+            format!(
+                "message {id} is {} and can no longer be cancelled: only a message still waiting in the queue can",
+                m.status
+            ),
+        )
+        .details(json!({"status": m.status}))
+        .hint("a message being sent or already sent cannot be called back")),
+    }
+}
+
+/// Queue again a message whose send failed.
+#[utoipa::path(post, path = "/v1/messages/{id}/retry", tag = "messages",
+    params(("id" = String, Path, description = "Message id (msg_…)")),
+    responses((status = 202, description = "Queued again", body = MessageView),
+              (status = 404, body = ErrorBody),
+              (status = 409, description = "Its send did not fail", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    caller.require("send")?;
+    let m = callers_message(&state, &caller, &id).await?;
+    match state.store.retry_message(&m.id, now_ms()).await? {
+        Some(queued) => {
+            state.wake_sender.notify_one();
+            let timeline = state.store.message_timeline(&id).await?;
+            Ok((StatusCode::ACCEPTED, Json(view(queued, &timeline))))
+        }
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_retryable",
+            format!("message {id} is {}: only a message whose send failed (Meta refused it, or the attempts ran out) can be queued again", m.status),
+        )
+        .details(json!({"status": m.status}))
+        .hint("a message Meta accepted and later reported failed has a wamid; send a new message instead")),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -35,7 +35,8 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .layer(deadline(limits.upload_timeout_seconds));
     Router::new()
         .route("/v1/messages", post(messages::send).get(messages::list))
-        .route("/v1/messages/{id}", get(messages::get_one))
+        .route("/v1/messages/{id}", get(messages::get_one).delete(messages::cancel))
+        .route("/v1/messages/{id}/retry", post(messages::retry))
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/events", get(events::list))

@@ -130,9 +130,14 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path).await
+    }
+
+    /// A bodiless call with the API key; (status, JSON body or null).
+    async fn call(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
         let r = self
             .http
-            .get(format!("{}{path}", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.key)
             .send()
             .await
@@ -164,6 +169,10 @@ impl TestApp {
             .text()
             .await
             .expect("text body")
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {

@@ -541,3 +541,72 @@ async fn an_idempotency_key_sends_once_and_refuses_another_body() {
         assert_eq!(err["error"]["details"]["field"], "Idempotency-Key");
     }
 }
+
+#[tokio::test]
+async fn a_scheduled_message_waits_can_be_cancelled_and_a_failed_one_retried() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    // Scheduled an hour ahead: it waits, and can be cancelled.
+    let in_an_hour = wagate_core::time::rfc3339_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64
+            + 3_600_000,
+    );
+    let (status, later) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "later"}, "send_at": in_an_hour}),
+        )
+        .await;
+    assert_eq!(status, 202, "{later}");
+    let id = later["id"].as_str().expect("id").to_string();
+    let (status, cancelled) = app.delete(&format!("/v1/messages/{id}")).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    // A time in the past means now; one sent cannot be cancelled any more.
+    let (_, now) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "now"}, "send_at": 1}),
+        )
+        .await;
+    let now_id = now["id"].as_str().expect("id").to_string();
+    app.message_reaches(&now_id, "read").await;
+    let (status, err) = app.delete(&format!("/v1/messages/{now_id}")).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["code"], "not_cancellable", "{err}");
+    // Bad times are refused before anything is queued.
+    for bad in [json!("next tuesday"), json!("2999-01-01T00:00:00Z")] {
+        let (status, err) = app
+            .post(
+                "/v1/messages",
+                &json!({"to": USER, "type": "text", "text": {"body": "x"}, "send_at": bad}),
+            )
+            .await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["details"]["field"], "send_at");
+    }
+    // Meta refuses a send; after the cause is fixed, retry queues it again and it goes out.
+    app.fault(json!({"code": 131026, "count": 1, "path_contains": "/messages"}))
+        .await;
+    let (_, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "again"}}),
+        )
+        .await;
+    let id = m["id"].as_str().expect("id").to_string();
+    app.message_reaches(&id, "failed").await;
+    let (status, r) = app.post(&format!("/v1/messages/{id}/retry"), &json!({})).await;
+    assert_eq!(status, 202, "{r}");
+    assert_eq!(r["status"], "queued");
+    app.message_reaches(&id, "read").await;
+    let (status, r) = app.post(&format!("/v1/messages/{id}/retry"), &json!({})).await;
+    assert_eq!(status, 409, "{r}");
+    assert_eq!(r["error"]["code"], "not_retryable");
+    let sent = app.sim_sent().await;
+    assert_eq!(sent.iter().filter(|s| s["body"]["text"]["body"] == "later").count(), 0);
+    assert_eq!(sent.iter().filter(|s| s["body"]["text"]["body"] == "again").count(), 1);
+}
