@@ -491,6 +491,13 @@ pub async fn cancel(
     let m = callers_message(&state, &caller, &id).await?;
     match state.store.cancel_message(&m.id, now_ms()).await? {
         Some(cancelled) => {
+            let payload = json!({
+                "message_id": cancelled.id,
+                "recipient_id": cancelled.wa_id,
+                "phone_number_id": cancelled.phone_number_id,
+                "status": "cancelled",
+            });
+            crate::workers::hooks::emit(&state, Some(&cancelled.account_id), "message.cancelled", &payload).await;
             let timeline = state.store.message_timeline(&id).await?;
             Ok(Json(view(cancelled, &timeline)))
         }

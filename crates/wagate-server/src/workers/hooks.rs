@@ -548,7 +548,7 @@ async fn media_for_hook(state: &AppState, hook: &Hook, payload: &mut Value) {
 }
 
 /// Records an event of the gateway's own, and lets hooks and streams see it.
-async fn emit(state: &AppState, account_id: Option<&str>, event_type: &str, payload: &Value) {
+pub(crate) async fn emit(state: &AppState, account_id: Option<&str>, event_type: &str, payload: &Value) {
     if let Err(e) = state
         .store
         .append_event(account_id, event_type, payload, now_ms())

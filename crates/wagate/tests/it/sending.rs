@@ -565,6 +565,14 @@ async fn a_scheduled_message_waits_can_be_cancelled_and_a_failed_one_retried() {
     let (status, cancelled) = app.delete(&format!("/v1/messages/{id}")).await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let event = eventually("the message.cancelled event", || async {
+        app.events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "message.cancelled")
+    })
+    .await;
+    assert_eq!(event["payload"]["message_id"], id.as_str(), "{event}");
     // A time in the past means now; one sent cannot be cancelled any more.
     let (_, now) = app
         .post(
