@@ -348,7 +348,9 @@ macro_rules! impl_hook_store {
             }
 
             async fn add_deliveries(&self, hook_id: &str, events: &[$crate::hooks::NewDelivery], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
-                let mut tx = self.writer.begin().await?;
+                let mut conn = self.relaxed_writer().await?;
+                let result: $crate::Result<bool> = async {
+                let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
                 if let Some((from, to)) = cursor {
                     let moved = sqlx::query("UPDATE hooks SET cursor_seq = $1 WHERE id = $2 AND cursor_seq = $3")
                         .bind(to)
@@ -380,6 +382,10 @@ macro_rules! impl_hook_store {
                 }
                 tx.commit().await?;
                 Ok(true)
+                }
+                .await;
+                self.release_relaxed(conn).await;
+                result
             }
 
             async fn journal_page(&self, after_id: i64, since: Option<i64>, until: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
@@ -433,22 +439,28 @@ macro_rules! impl_hook_store {
                     Self::CLAIM_LOCK,
                     $crate::hooks::DELIVERY_COLUMNS
                 );
-                let mut claimed: Vec<$crate::hooks::Delivery> = sqlx::query_as(&sql)
+                let mut conn = self.relaxed_writer().await?;
+                let claimed: $crate::Result<Vec<$crate::hooks::Delivery>> = sqlx::query_as(&sql)
                     .bind(token)
                     .bind(now + lease_ms)
                     .bind(now)
                     .bind(limit)
                     .bind(hook_id)
                     .bind(ordered)
-                    .fetch_all(&self.writer)
-                    .await?;
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(Into::into);
+                self.release_relaxed(conn).await;
+                let mut claimed = claimed?;
                 claimed.sort_by_key(|d| (d.next_attempt_at, d.id));
                 Ok(claimed)
             }
 
             async fn finish_deliveries(&self, finished: &[$crate::hooks::Finished], now: i64) -> $crate::Result<Vec<bool>> {
                 use $crate::hooks::{DeliveryOutcome, SENT_CHUNK};
-                let mut tx = self.writer.begin().await?;
+                let mut conn = self.relaxed_writer().await?;
+                let result: $crate::Result<Vec<bool>> = async {
+                let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
                 let mut recorded = vec![false; finished.len()];
                 // Nothing was sent (postponed): the delivery is only due again later. Rare; one
                 // statement each.
@@ -565,6 +577,10 @@ macro_rules! impl_hook_store {
                 }
                 tx.commit().await?;
                 Ok(recorded)
+                }
+                .await;
+                self.release_relaxed(conn).await;
+                result
             }
 
             async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {

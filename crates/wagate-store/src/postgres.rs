@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
@@ -35,6 +36,29 @@ impl PgStore {
             journal: pool.clone(),
             pool,
         })
+    }
+
+    /// A connection for bookkeeping whose loss only repeats work (hook deliveries added, claimed,
+    /// finished): its commits do not wait for the WAL flush (`synchronous_commit = off`). A crash
+    /// of the server can lose the last few, which then re-sends those deliveries (at-least-once,
+    /// same event id); the database stays consistent.
+    async fn relaxed_writer(&self) -> Result<PoolConnection<Postgres>> {
+        let mut conn = self.writer.acquire().await?;
+        if let Err(e) = sqlx::query("SET synchronous_commit = off").execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(conn)
+    }
+
+    async fn release_relaxed(&self, mut conn: PoolConnection<Postgres>) {
+        if sqlx::query("RESET synchronous_commit")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            conn.close_on_drop();
+        }
     }
 
     async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {

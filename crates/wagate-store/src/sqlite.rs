@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
@@ -17,6 +18,8 @@ pub struct SqliteStore {
     /// The webhook journal, in its own file (`<name>.journal.db`) so that acknowledging a
     /// webhook never waits for processing's writes; only the journal writer writes to it.
     journal: SqlitePool,
+    /// The configured `synchronous` level, restored after relaxed bookkeeping.
+    synchronous: &'static str,
 }
 
 impl crate::sql::Backend for SqliteStore {
@@ -30,9 +33,9 @@ impl SqliteStore {
     const CLAIM_LOCK: &'static str = "";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
-        let synchronous = match options.sqlite_synchronous.as_str() {
-            "normal" => SqliteSynchronous::Normal,
-            "full" => SqliteSynchronous::Full,
+        let (synchronous, level) = match options.sqlite_synchronous.as_str() {
+            "normal" => (SqliteSynchronous::Normal, "NORMAL"),
+            "full" => (SqliteSynchronous::Full, "FULL"),
             other => {
                 return Err(StoreError::BadUrl(format!(
                     "sqlite synchronous `{other}`: use `full` or `normal`"
@@ -68,7 +71,35 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool, writer, journal })
+        Ok(Self {
+            pool,
+            writer,
+            journal,
+            synchronous: level,
+        })
+    }
+
+    /// The writer, for bookkeeping whose loss only repeats work: hook deliveries added, claimed
+    /// and finished. It commits without waiting for the disk (`synchronous = NORMAL` in WAL mode):
+    /// a crash of the process loses nothing, a power cut can lose the last of these commits since
+    /// the previous ordinary one, which then re-sends those deliveries (at-least-once, same event
+    /// id). The next ordinary commit on the writer syncs them along with itself.
+    async fn relaxed_writer(&self) -> Result<PoolConnection<Sqlite>> {
+        let mut conn = self.writer.acquire().await?;
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(conn)
+    }
+
+    /// Gives the writer back with the configured level; a connection that cannot be restored
+    /// is closed rather than reused.
+    async fn release_relaxed(&self, mut conn: PoolConnection<Sqlite>) {
+        let restore = format!("PRAGMA synchronous = {}", self.synchronous);
+        if sqlx::query(&restore).execute(&mut *conn).await.is_err() {
+            conn.close_on_drop();
+        }
     }
 
     async fn cursor(&self) -> Result<i64> {
