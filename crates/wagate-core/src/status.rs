@@ -21,6 +21,9 @@ pub enum MessageStatus {
     Failed,
     /// Cancelled by the API before it went out (final).
     Cancelled,
+    /// The gateway died during the call to Meta and no status webhook told whether Meta took
+    /// it (`sender.in_doubt_action = "unknown"`). A later status still moves it on.
+    Unknown,
 }
 
 impl MessageStatus {
@@ -35,6 +38,7 @@ impl MessageStatus {
             Self::Played => "played",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -49,6 +53,7 @@ impl MessageStatus {
             "played" => Self::Played,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
+            "unknown" => Self::Unknown,
             _ => return None,
         })
     }
@@ -68,7 +73,7 @@ impl MessageStatus {
     fn rank(self) -> u8 {
         match self {
             Self::Received | Self::Queued => 0,
-            Self::Accepted => 1,
+            Self::Accepted | Self::Unknown => 1,
             Self::Sent => 2,
             Self::Delivered => 3,
             Self::Read => 4,
@@ -84,7 +89,7 @@ impl MessageStatus {
         match (self, next) {
             (Self::Failed | Self::Cancelled, _) => false,
             // Only a message still in the queue can be cancelled.
-            (cur, Self::Cancelled) => cur == Self::Queued,
+            (cur, Self::Cancelled | Self::Unknown) => cur == Self::Queued,
             (cur, Self::Failed) => cur.rank() < Self::Delivered.rank(),
             (cur, next) => next.rank() > cur.rank(),
         }
@@ -96,8 +101,8 @@ mod tests {
     use super::MessageStatus::{self, *};
     use proptest::prelude::*;
 
-    const ALL: [MessageStatus; 9] = [
-        Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed, Cancelled,
+    const ALL: [MessageStatus; 10] = [
+        Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed, Cancelled, Unknown,
     ];
 
     #[test]
@@ -112,6 +117,9 @@ mod tests {
         assert!(Queued.advances_to(Cancelled));
         assert!(!Sent.advances_to(Cancelled));
         assert!(!Cancelled.advances_to(Sent));
+        assert!(Queued.advances_to(Unknown));
+        assert!(Unknown.advances_to(Delivered));
+        assert!(!Sent.advances_to(Unknown));
     }
 
     proptest! {
@@ -135,7 +143,7 @@ mod tests {
         }
 
         #[test]
-        fn parse_round_trips(i in 0usize..9) {
+        fn parse_round_trips(i in 0usize..10) {
             prop_assert_eq!(MessageStatus::parse(ALL[i].as_str()), Some(ALL[i]));
         }
     }

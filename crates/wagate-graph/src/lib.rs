@@ -13,9 +13,12 @@ pub enum GraphError {
     /// Meta answered with its error body.
     #[error("Meta refused the request (HTTP {status}): {}", .error.summary())]
     Meta { status: u16, error: Box<MetaError> },
-    /// No answer: connection refused, timeout, reset.
-    #[error("could not reach the Graph API: {0}")]
+    /// No answer to a request that may have reached Meta: timeout, reset mid-call.
+    #[error("no answer from the Graph API: {0}")]
     Transport(String),
+    /// The request never left: connection refused, name not resolved.
+    #[error("could not reach the Graph API: {0}")]
+    Unreached(String),
     /// An answer we could not read.
     #[error("unexpected answer from the Graph API (HTTP {status}): {body}")]
     Unexpected { status: u16, body: String },
@@ -53,7 +56,7 @@ impl GraphError {
     pub fn retry_class(&self) -> RetryClass {
         match self {
             GraphError::Meta { error, .. } => error.class(),
-            GraphError::Transport(_) => RetryClass::Retry,
+            GraphError::Transport(_) | GraphError::Unreached(_) => RetryClass::Retry,
             GraphError::Unexpected { status, .. } if *status >= 500 || *status == 429 => RetryClass::Retry,
             GraphError::Unexpected { .. } | GraphError::InvalidRequest(_) => RetryClass::Fix,
         }
@@ -70,6 +73,7 @@ impl GraphError {
         match self {
             GraphError::Meta { error, .. } => error.code.to_string(),
             GraphError::Transport(_) => "transport".into(),
+            GraphError::Unreached(_) => "unreached".into(),
             GraphError::Unexpected { status, .. } => format!("http_{status}"),
             GraphError::InvalidRequest(_) => "invalid_request".into(),
         }
@@ -241,7 +245,13 @@ impl GraphClient {
     }
 
     async fn read(resp: Result<reqwest::Response, reqwest::Error>) -> Result<Value, GraphError> {
-        let resp = resp.map_err(|e| GraphError::Transport(e.to_string()))?;
+        let resp = resp.map_err(|e| {
+            if e.is_connect() {
+                GraphError::Unreached(e.to_string())
+            } else {
+                GraphError::Transport(e.to_string())
+            }
+        })?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| GraphError::Transport(e.to_string()))?;
         if (200..300).contains(&status) {

@@ -122,6 +122,18 @@ pub struct SenderConfig {
     /// Such a message fails, with Meta's reason, once the next try would fall this long after
     /// it was queued.
     pub later_horizon_seconds: u64,
+    /// Meta's throughput per phone number, never exceeded in any one-second window (0: no
+    /// limit). An account may set its own (`messages_per_second` in `[[accounts]]`).
+    pub messages_per_second: u32,
+    /// Spacing of messages to one recipient from one number, for Meta's pair rate limit (0: off).
+    pub pair_interval_ms: u64,
+    /// How many messages to one recipient may go in a burst before the spacing applies.
+    pub pair_burst: u32,
+    /// How long a send whose lease ran out during the call (the gateway died) waits for Meta's
+    /// status webhook to tell whether it went out.
+    pub in_doubt_seconds: u64,
+    /// Then, with no status: "retry" (send again) or "unknown" (mark it so; a person decides).
+    pub in_doubt_action: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +162,9 @@ pub struct AccountConfig {
     pub access_token: Option<String>,
     #[serde(default)]
     pub access_token_file: Option<PathBuf>,
+    /// This account's numbers' throughput, instead of `sender.messages_per_second`.
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
     #[serde(default)]
     pub app_secret: Option<String>,
     #[serde(default)]
@@ -249,6 +264,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
+    "WAGATE_SENDER_MESSAGES_PER_SECOND",
     "WAGATE_PUBLIC_URL",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
@@ -401,6 +417,14 @@ impl Config {
                 )),
             }
         }
+        if let Some(v) = e(&["WAGATE_SENDER_MESSAGES_PER_SECOND"], &mut problems) {
+            match v.trim().parse::<u32>() {
+                Ok(n) => c.sender.messages_per_second = n,
+                Err(_) => problems.push(format!(
+                    "WAGATE_SENDER_MESSAGES_PER_SECOND = `{v}`: use a whole number of messages per second (0: no limit)"
+                )),
+            }
+        }
         if let Some(v) = e(&["WAGATE_HOOKS_ALLOW_PRIVATE_NETWORKS"], &mut problems) {
             match v.as_str() {
                 "true" | "1" => c.hooks.allow_private_networks = true,
@@ -456,6 +480,7 @@ impl Config {
                     phone_number_ids: phone.into_iter().collect(),
                     access_token: token,
                     access_token_file: None,
+                    messages_per_second: None,
                     app_secret: secret,
                     app_secret_file: None,
                     verify_token: verify,
@@ -624,6 +649,27 @@ impl Config {
         }
         if self.sender.concurrency == 0 {
             problems.push("sender.concurrency = 0: use at least 1".into());
+        }
+        if self.sender.lease_seconds <= self.sender.graph_timeout_seconds {
+            problems.push(format!(
+                "sender.lease_seconds = {} must exceed sender.graph_timeout_seconds = {}, or a lease runs out while Meta is still answering",
+                self.sender.lease_seconds, self.sender.graph_timeout_seconds
+            ));
+        }
+        if !["retry", "unknown"].contains(&self.sender.in_doubt_action.as_str()) {
+            problems.push(format!(
+                "sender.in_doubt_action = `{}`: use \"retry\" or \"unknown\"",
+                self.sender.in_doubt_action
+            ));
+        }
+        if self.sender.messages_per_second > 1000 {
+            problems.push(format!(
+                "sender.messages_per_second = {}: Meta allows at most 1000 per number; use 0 for no limit",
+                self.sender.messages_per_second
+            ));
+        }
+        if self.sender.pair_interval_ms > 0 && self.sender.pair_burst == 0 {
+            problems.push("sender.pair_burst must be at least 1 (or set sender.pair_interval_ms = 0)".into());
         }
         if self.sender.later_retry_seconds == 0 {
             problems.push("sender.later_retry_seconds must be at least 1".into());

@@ -124,7 +124,7 @@ impl From<wagate_graph::GraphError> for ApiError {
             }
             GraphError::InvalidRequest(m) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", m.clone())
                 .hint("an id or name in this request cannot be sent to Meta as it is spelt"),
-            GraphError::Transport(_) | GraphError::Unexpected { .. } => {
+            GraphError::Transport(_) | GraphError::Unreached(_) | GraphError::Unexpected { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, "meta_unreachable", e.to_string())
                     .hint("Meta could not be reached or answered oddly; try again")
             }

@@ -19,6 +19,7 @@ pub mod openapi;
 mod sender;
 mod serve;
 mod telemetry;
+pub mod throttle;
 pub mod workers;
 
 use std::net::SocketAddr;
@@ -63,6 +64,8 @@ pub struct Inner {
     /// Bumped when events are written: every live stream (`/v1/events/stream`) looks.
     pub events_written: tokio::sync::watch::Sender<u64>,
     pub sent_waiters: sender::Waiters,
+    /// Meta's throughput and pair limits, kept before Meta has to refuse.
+    pub throttle: throttle::Throttle,
     pub default_country: Option<phonenumber::country::Id>,
 }
 
@@ -138,7 +141,21 @@ impl Gateway {
         )?;
         let cancel = CancellationToken::new();
         let (journal, journal_rx) = inbound::JournalWriter::channel();
+        let limits: Vec<(String, u32)> = config
+            .accounts
+            .iter()
+            .flat_map(|a| {
+                let limit = a.messages_per_second.unwrap_or(config.sender.messages_per_second);
+                a.phone_number_ids.iter().map(move |p| (p.clone(), limit))
+            })
+            .collect();
+        let throttle = throttle::Throttle::new(
+            &limits,
+            Duration::from_millis(config.sender.pair_interval_ms),
+            config.sender.pair_burst,
+        );
         let state = AppState(Arc::new(Inner {
+            throttle,
             default_country: config.default_country_id(),
             config,
             store,

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use wagate_core::meta::RetryClass;
 use wagate_graph::GraphError;
-use wagate_store::{SendJob, SendOutcome};
+use wagate_store::{InDoubtAction, InDoubtOutcome, SendJob, SendOutcome};
 
 use crate::{now_ms, AppState};
 
@@ -40,55 +41,141 @@ impl Waiters {
     }
 }
 
+/// Jobs this worker holds, by id, with the attempt number that fences them.
+type Held = Arc<Mutex<HashMap<i64, i64>>>;
+
 pub async fn run(state: AppState, cancel: CancellationToken) {
     let owner = wagate_core::ids::new_id("worker");
-    let concurrency = state.config.sender.concurrency;
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let lease_ms = (state.config.sender.lease_seconds * 1000) as i64;
+    let cfg = &state.config.sender;
+    let concurrency = cfg.concurrency;
+    let lease_ms = (cfg.lease_seconds * 1000) as i64;
+    let in_doubt_ms = (cfg.in_doubt_seconds * 1000) as i64;
+    let in_doubt_action = match cfg.in_doubt_action.as_str() {
+        "unknown" => InDoubtAction::Unknown,
+        _ => InDoubtAction::Retry,
+    };
+    let held: Held = Arc::default();
+    let mut tasks = JoinSet::new();
+    // Leases are renewed while calls are in flight, three times per lease.
+    let mut renew = tokio::time::interval(Duration::from_millis((lease_ms / 3).max(100) as u64));
+    let mut sweep = tokio::time::interval(Duration::from_millis((in_doubt_ms / 4).clamp(200, 5_000) as u64));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        while tasks.try_join_next().is_some() {}
         if cancel.is_cancelled() {
             break;
         }
-        let jobs = match state
-            .store
-            .claim_send_jobs(&owner, concurrency as i64, lease_ms, now_ms())
-            .await
-        {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!(error = %e, "claiming send jobs failed");
-                Vec::new()
+        // Claims as many jobs as there are free slots: a slow call holds only its own slot.
+        let free = concurrency.saturating_sub(tasks.len());
+        let mut claimed = 0;
+        if free > 0 {
+            match state
+                .store
+                .claim_send_jobs(&owner, free as i64, lease_ms, now_ms(), &[])
+                .await
+            {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        lock(&held).insert(job.id, job.attempts);
+                        let (state, owner, held, cancel) = (state.clone(), owner.clone(), held.clone(), cancel.clone());
+                        tasks.spawn(async move {
+                            send_one(&state, &owner, &job, &cancel).await;
+                            lock(&held).remove(&job.id);
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming send jobs failed"),
             }
-        };
-        if jobs.is_empty() {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = state.wake_sender.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
+        }
+        if claimed > 0 && claimed == free {
+            // Every slot is busy: wait for one to free up (or for the timers).
+        } else if claimed > 0 {
             continue;
         }
-        let mut handles = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let state = state.clone();
-            let owner = owner.clone();
-            handles.push(tokio::spawn(async move {
-                send_one(&state, &owner, job).await;
-                drop(permit);
-            }));
-        }
-        for h in handles {
-            let _ = h.await;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = state.wake_sender.notified(), if tasks.len() < concurrency => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = renew.tick() => renew_leases(&state, &held, lease_ms).await,
+            _ = sweep.tick() => resolve_in_doubt(&state, in_doubt_ms, in_doubt_action).await,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
-    // Give back nothing: leased jobs we did not finish come back when their lease expires.
+    // Calls in flight finish (each bounded by the Graph timeout) and are recorded; jobs still
+    // waiting for the governor were given back by their tasks.
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { break },
+            _ = renew.tick() => renew_leases(&state, &held, lease_ms).await,
+        }
+    }
 }
 
-async fn send_one(state: &AppState, owner: &str, job: SendJob) {
-    let outcome = attempt(state, &job).await;
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<i64, i64>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn renew_leases(state: &AppState, held: &Held, lease_ms: i64) {
+    let jobs: Vec<(i64, i64)> = lock(held).iter().map(|(id, attempt)| (*id, *attempt)).collect();
+    if jobs.is_empty() {
+        return;
+    }
+    match state.store.renew_send_leases(&jobs, now_ms() + lease_ms).await {
+        Ok(n) if n < jobs.len() as u64 => {
+            tracing::debug!(held = jobs.len(), renewed = n, "some send leases had already ended")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "renewing send leases failed"),
+    }
+}
+
+/// Sends whose lease ran out during the call (the gateway died): resolved from Meta's status
+/// webhooks, else after `sender.in_doubt_seconds` requeued or marked `unknown`.
+async fn resolve_in_doubt(state: &AppState, in_doubt_ms: i64, action: InDoubtAction) {
+    let now = now_ms();
+    match state.store.resolve_in_doubt(now, now - in_doubt_ms, action, 200).await {
+        Ok(resolved) => {
+            for r in &resolved {
+                match &r.outcome {
+                    InDoubtOutcome::Accepted { wamid } => {
+                        tracing::info!(message = %r.message_id, %wamid, "a send in doubt had reached Meta (its status says so): not sent again")
+                    }
+                    InDoubtOutcome::Requeued => tracing::warn!(
+                        message = %r.message_id,
+                        "a send in doubt got no status from Meta within sender.in_doubt_seconds: sending it again"
+                    ),
+                    InDoubtOutcome::Unknown => tracing::warn!(
+                        message = %r.message_id,
+                        "a send in doubt got no status from Meta within sender.in_doubt_seconds: marked unknown (message.unknown)"
+                    ),
+                }
+                state.sent_waiters.wake(&r.message_id);
+            }
+            if resolved.iter().any(|r| r.outcome != InDoubtOutcome::Requeued) {
+                state.wake_hooks.notify_one();
+                state.events_written.send_modify(|n| *n += 1);
+            }
+            if resolved.iter().any(|r| r.outcome == InDoubtOutcome::Requeued) {
+                state.wake_sender.notify_one();
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "resolving sends in doubt failed"),
+    }
+}
+
+async fn send_one(state: &AppState, owner: &str, job: &SendJob, cancel: &CancellationToken) {
+    let outcome = match attempt(state, job, cancel).await {
+        Some(o) => o,
+        None => {
+            // Stopping before the call: the job goes back to the queue as it was.
+            if let Err(e) = state.store.release_send_job(job).await {
+                tracing::error!(job = job.id, error = %e, "giving back an unsent job failed; it is resolved as in doubt");
+            }
+            return;
+        }
+    };
     match &outcome {
         SendOutcome::Accepted { .. } => {
             metrics::counter!("wagate_messages_sent_total", "status" => "accepted").increment(1)
@@ -97,34 +184,63 @@ async fn send_one(state: &AppState, owner: &str, job: SendJob) {
             metrics::counter!("wagate_messages_sent_total", "status" => "failed").increment(1)
         }
         SendOutcome::Retry { .. } => metrics::counter!("wagate_messages_sent_total", "status" => "retry").increment(1),
+        SendOutcome::InDoubt { .. } => {
+            metrics::counter!("wagate_messages_sent_total", "status" => "in_doubt").increment(1)
+        }
     }
-    match state.store.finish_send_job(&job, owner, &outcome, now_ms()).await {
+    match state.store.finish_send_job(job, owner, &outcome, now_ms()).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             job = job.id,
-            "send job lease was lost before it finished; another worker owns it"
+            "send job lease was lost before it finished; it was resolved another way"
         ),
         Err(e) => {
-            tracing::error!(job = job.id, error = %e, "finishing a send job failed; its lease will expire and it is retried")
+            tracing::error!(job = job.id, error = %e, "finishing a send job failed; it is resolved as in doubt")
         }
     }
     state.sent_waiters.wake(&job.message_id);
 }
 
-async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
+/// One try. `None`: the worker is stopping and nothing was sent.
+async fn attempt(state: &AppState, job: &SendJob, cancel: &CancellationToken) -> Option<SendOutcome> {
+    Some(match prepare(state, job).await {
+        Err(outcome) => outcome,
+        Ok((account, message, mut body)) => {
+            // Meta's throughput and pair limits, kept here rather than learnt from errors.
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                _ = state.throttle.until_ready(&job.phone_number_id, message.wa_id.as_deref()) => {}
+            }
+            // The send carries callback data, which Meta returns in every status of this
+            // message: if the gateway dies before recording Meta's answer, the status tells
+            // whether the send went out. A caller's own value is kept (and matched instead).
+            if body.get("biz_opaque_callback_data").is_none() {
+                if let Some(obj) = body.as_object_mut() {
+                    obj.insert("biz_opaque_callback_data".into(), json!(message.id));
+                }
+            }
+            call(state, job, &account, &message, &body).await
+        }
+    })
+}
+
+type Prepared = (crate::accounts::AccountRuntime, wagate_store::Message, Value);
+
+/// Everything that can be checked before the call; `Err` is the outcome without calling.
+async fn prepare(state: &AppState, job: &SendJob) -> Result<Prepared, SendOutcome> {
     let message = match state.store.get_message(&job.message_id).await {
         Ok(Some(m)) => m,
         Ok(None) => {
-            return SendOutcome::Failed {
+            return Err(SendOutcome::Failed {
                 error: local_error("message_missing", "the message record is gone"),
-            }
+            })
         }
-        Err(e) => return retry_or_fail(state, job, local_error("database", &e.to_string())),
+        Err(e) => return Err(retry_or_fail(state, job, local_error("database", &e.to_string()))),
     };
-    let Some(account) = state.accounts.by_id(&job.account_id) else {
-        return SendOutcome::Failed {
+    let Some(account) = state.accounts.by_id(&job.account_id).cloned() else {
+        return Err(SendOutcome::Failed {
             error: local_error("account_missing", "the message's account is no longer configured"),
-        };
+        });
     };
     // The window is checked again just before the call: a message that waited in the queue
     // past its close would only earn Meta's 131047.
@@ -137,7 +253,7 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
             Ok(contact) => {
                 let expires = contact.and_then(|c| c.window_expires_at);
                 if !wagate_core::window::is_open(expires, now_ms()) {
-                    return SendOutcome::Failed {
+                    return Err(SendOutcome::Failed {
                         error: json!({
                             "code": "window_closed",
                             "title": "the 24-hour customer-service window closed while the message waited in the queue",
@@ -145,23 +261,30 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
                             "hint": "send an approved template; the window opens again when the user writes to you",
                             "retry": "fix",
                         }),
-                    };
+                    });
                 }
             }
-            Err(e) => return retry_or_fail(state, job, local_error("database", &e.to_string())),
+            Err(e) => return Err(retry_or_fail(state, job, local_error("database", &e.to_string()))),
         }
     }
-    let body: Value = match serde_json::from_str(&message.content) {
-        Ok(v) => v,
-        Err(e) => {
-            return SendOutcome::Failed {
-                error: local_error("corrupt_message", &e.to_string()),
-            }
-        }
-    };
+    match serde_json::from_str(&message.content) {
+        Ok(body) => Ok((account, message, body)),
+        Err(e) => Err(SendOutcome::Failed {
+            error: local_error("corrupt_message", &e.to_string()),
+        }),
+    }
+}
+
+async fn call(
+    state: &AppState,
+    job: &SendJob,
+    account: &crate::accounts::AccountRuntime,
+    message: &wagate_store::Message,
+    body: &Value,
+) -> SendOutcome {
     match state
         .graph
-        .send_message(&account.access_token, &job.phone_number_id, &body)
+        .send_message(&account.access_token, &job.phone_number_id, body)
         .await
     {
         Ok(resp) => match resp.messages.first() {
@@ -177,13 +300,50 @@ async fn attempt(state: &AppState, job: &SendJob) -> SendOutcome {
         },
         Err(e) => {
             let error = graph_error_json(&e);
-            match e.retry_class() {
-                RetryClass::Retry => retry_or_fail(state, job, error),
-                RetryClass::Later => retry_much_later(state, message.created_at, error),
-                RetryClass::Fix => SendOutcome::Failed { error },
+            let code = match &e {
+                GraphError::Meta { error, .. } => Some(error.code),
+                _ => None,
+            };
+            match code {
+                // Over the number's throughput, or the pair's: hold that number (or only that
+                // recipient) and wait; these never count against max_attempts.
+                Some(130429) => {
+                    state.throttle.hold_number(&job.phone_number_id, THROTTLE_HOLD);
+                    SendOutcome::Retry {
+                        run_at: now_ms() + THROTTLE_HOLD.as_millis() as i64,
+                        error,
+                    }
+                }
+                Some(131056) => {
+                    let hold = pair_hold(job.attempts);
+                    if let Some(to) = message.wa_id.as_deref() {
+                        state.throttle.hold_pair(&job.phone_number_id, to, hold);
+                    }
+                    SendOutcome::Retry {
+                        run_at: now_ms() + hold.as_millis() as i64,
+                        error,
+                    }
+                }
+                // The call may have reached Meta: in doubt, resolved like a crash during the
+                // call (Meta's status webhook names it), never resent blindly.
+                _ if matches!(e, GraphError::Transport(_)) => SendOutcome::InDoubt { error },
+                _ => match e.retry_class() {
+                    RetryClass::Retry => retry_or_fail(state, job, error),
+                    RetryClass::Later => retry_much_later(state, message.created_at, error),
+                    RetryClass::Fix => SendOutcome::Failed { error },
+                },
             }
         }
     }
+}
+
+/// How long a number waits after Meta's 130429.
+const THROTTLE_HOLD: Duration = Duration::from_secs(1);
+
+/// After Meta's 131056, the pair waits 4^x seconds (Meta's advice), x growing with the attempts,
+/// up to about 17 minutes.
+fn pair_hold(attempts: i64) -> Duration {
+    Duration::from_secs(4u64.pow(attempts.saturating_sub(1).clamp(0, 5) as u32))
 }
 
 fn retry_or_fail(state: &AppState, job: &SendJob, error: Value) -> SendOutcome {
@@ -225,6 +385,9 @@ pub fn graph_error_json(e: &GraphError) -> Value {
             v["http_status"] = json!(status);
             v["meta"] = serde_json::to_value(error).unwrap_or_default();
             v
+        }
+        GraphError::Unreached(m) => {
+            json!({"code": "unreached", "title": m, "details": null, "hint": "Meta could not be reached; the gateway retries", "retry": "retry"})
         }
         GraphError::Transport(m) => {
             json!({"code": "transport", "title": m, "details": null, "hint": "Meta could not be reached; the gateway retries", "retry": "retry"})

@@ -97,7 +97,27 @@ pub trait Store: HookStore + Send + Sync + 'static {
     async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<Message>>;
 
     /// Leases up to `limit` due send jobs (and jobs whose lease expired) to `owner`.
-    async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<SendJob>>;
+    async fn claim_send_jobs(
+        &self,
+        owner: &str,
+        limit: i64,
+        lease_ms: i64,
+        now_ms: i64,
+        paused_accounts: &[String],
+    ) -> Result<Vec<SendJob>>;
+    /// Extends the leases of jobs still in flight (`(job id, attempt)`); returns how many held.
+    async fn renew_send_leases(&self, jobs: &[(i64, i64)], until_ms: i64) -> Result<u64>;
+    /// Gives back a claimed job that was not sent (shutdown before its call).
+    async fn release_send_job(&self, job: &SendJob) -> Result<bool>;
+    /// Jobs whose lease ran out during the call: adopted when a status Meta sent names them,
+    /// else, once their lease ended before `act_before_ms`, requeued or marked `unknown`.
+    async fn resolve_in_doubt(
+        &self,
+        now_ms: i64,
+        act_before_ms: i64,
+        action: InDoubtAction,
+        limit: i64,
+    ) -> Result<Vec<InDoubt>>;
     /// Finishes a leased job; `false` (and nothing changed) when `owner` no longer holds the lease.
     async fn finish_send_job(&self, job: &SendJob, owner: &str, outcome: &SendOutcome, now_ms: i64) -> Result<bool>;
 
@@ -156,6 +176,11 @@ impl Default for ConnectOptions {
 /// Helpers for tests that run the same story on SQLite and PostgreSQL.
 pub mod testing {
     use sqlx::Connection;
+
+    /// Now, in unix milliseconds (as the store stamps rows it writes on its own clock).
+    pub fn now_ms() -> i64 {
+        crate::sql::now_ms()
+    }
 
     /// The PostgreSQL URL of `WAGATE_TEST_POSTGRES_URL`, pointed at a fresh, empty schema, or
     /// `None` when the variable is not set.

@@ -127,6 +127,8 @@ pub struct NewOutboundMessage {
     pub now_ms: i64,
     /// When the send is due (unix ms): `now_ms`, or later for a scheduled message.
     pub send_at: i64,
+    /// 0 for interactive sends, 1 for bulk ones (batches), which wait behind them.
+    pub priority: i64,
 }
 
 /// An `Idempotency-Key` and a hash of the request it came with.
@@ -175,6 +177,32 @@ pub struct SendJob {
     pub attempts: i64,
 }
 
+/// What becomes of a send in doubt that no status webhook resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubtAction {
+    /// Send it again (the user may get it twice if Meta had taken the first call).
+    Retry,
+    /// Mark it `unknown` and emit `message.unknown`; a person decides.
+    Unknown,
+}
+
+/// A send in doubt, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InDoubt {
+    pub message_id: String,
+    pub outcome: InDoubtOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InDoubtOutcome {
+    /// Meta's status webhook named it: it went out once, with this wamid.
+    Accepted {
+        wamid: String,
+    },
+    Requeued,
+    Unknown,
+}
+
 /// How a send attempt ended.
 #[derive(Debug, Clone)]
 pub enum SendOutcome {
@@ -184,6 +212,9 @@ pub enum SendOutcome {
     Failed { error: Value },
     /// Try again at `run_at`.
     Retry { run_at: i64, error: Value },
+    /// No answer, and the call may have reached Meta (a timeout): the job stays in doubt and is
+    /// resolved from Meta's status webhooks, or after `sender.in_doubt_seconds`.
+    InDoubt { error: Value },
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -440,22 +440,153 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64) -> $crate::Result<Vec<$crate::SendJob>> {
+            async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64, paused: &[String]) -> $crate::Result<Vec<$crate::SendJob>> {
+                // Only queued jobs: a lease that ran out may belong to a send Meta took (the
+                // gateway died during the call), so it goes to `resolve_in_doubt`, not back out.
+                let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET state = 'leased', lease_owner = ");
+                q.push_bind(owner);
+                q.push(", lease_until = ");
+                q.push_bind(now_ms + lease_ms);
+                q.push(", attempts = attempts + 1 WHERE id IN (SELECT id FROM send_jobs WHERE state = 'queued' AND run_at <= ");
+                q.push_bind(now_ms);
+                if !paused.is_empty() {
+                    q.push(" AND account_id NOT IN (");
+                    let mut list = q.separated(", ");
+                    for a in paused {
+                        list.push_bind(a);
+                    }
+                    list.push_unseparated(")");
+                }
+                q.push(" ORDER BY priority, run_at, id LIMIT ");
+                q.push_bind(limit);
+                q.push(" ");
+                q.push(Self::CLAIM_LOCK);
+                q.push(") RETURNING id, message_id, account_id, phone_number_id, attempts");
+                let mut jobs: Vec<$crate::SendJob> = q.build_query_as().fetch_all(&self.writer).await?;
+                jobs.sort_by_key(|j| j.id);
+                Ok(jobs)
+            }
+
+            async fn renew_send_leases(&self, jobs: &[(i64, i64)], until: i64) -> $crate::Result<u64> {
+                let mut renewed = 0;
+                for chunk in jobs.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET lease_until = ");
+                    q.push_bind(until);
+                    q.push(" FROM (");
+                    q.push_values(chunk, |mut row, (id, attempt)| {
+                        row.push_bind(*id).push_bind(*attempt);
+                    });
+                    q.push(") AS v WHERE send_jobs.id = v.column1 AND send_jobs.attempts = v.column2 AND send_jobs.state = 'leased'");
+                    renewed += q.build().execute(&self.writer).await?.rows_affected();
+                }
+                Ok(renewed)
+            }
+
+            async fn release_send_job(&self, job: &$crate::SendJob) -> $crate::Result<bool> {
+                Ok(sqlx::query(
+                    "UPDATE send_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL
+                     WHERE id = $1 AND attempts = $2 AND state = 'leased'",
+                )
+                .bind(job.id)
+                .bind(job.attempts)
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn resolve_in_doubt(&self, now: i64, act_before: i64, action: $crate::InDoubtAction, limit: i64) -> $crate::Result<Vec<$crate::InDoubt>> {
                 let sql = format!(
-                    "UPDATE send_jobs SET state = 'leased', lease_owner = $1, lease_until = $2, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM send_jobs
-                       WHERE (state = 'queued' AND run_at <= $3) OR (state = 'leased' AND lease_until < $3)
-                       ORDER BY run_at, id LIMIT $4 {})
-                     RETURNING id, message_id, account_id, phone_number_id, attempts",
+                    "SELECT j.id, j.message_id, j.attempts, j.lease_until, m.callback_data, m.account_id, m.phone_number_id
+                     FROM send_jobs j JOIN messages m ON m.id = j.message_id
+                     WHERE j.state = 'leased' AND j.lease_until < $1 ORDER BY j.id LIMIT $2 {}",
                     Self::CLAIM_LOCK
                 );
-                Ok(sqlx::query_as(&sql)
-                    .bind(owner)
-                    .bind(now_ms + lease_ms)
-                    .bind(now_ms)
-                    .bind(limit)
-                    .fetch_all(&self.writer)
-                    .await?)
+                let mut tx = self.writer.begin().await?;
+                let expired: Vec<(i64, String, i64, i64, Option<String>, String, String)> =
+                    sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+                let mut resolved = Vec::new();
+                for (job_id, message_id, attempts, lease_until, callback, account_id, phone_number_id) in expired {
+                    // A status Meta already sent for this send tells its wamid.
+                    let orphans: Vec<(String,)> = match &callback {
+                        Some(c) => sqlx::query_as(
+                            "SELECT DISTINCT wamid FROM message_statuses WHERE message_id IS NULL AND callback_data = $1 LIMIT 2",
+                        )
+                        .bind(c)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                        None => Vec::new(),
+                    };
+                    if let [(wamid,)] = orphans.as_slice() {
+                        if Self::adopt_send(&mut tx, job_id, attempts, &message_id, wamid, None, now).await? {
+                            resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Accepted { wamid: wamid.clone() } });
+                        }
+                        continue;
+                    }
+                    if lease_until >= act_before {
+                        continue;
+                    }
+                    let note = serde_json::json!({
+                        "code": "in_doubt",
+                        "title": "the gateway stopped during the call to Meta, and no status webhook for this send arrived in time",
+                        "details": {"attempt": attempts},
+                        "hint": match action {
+                            $crate::InDoubtAction::Retry => "sent again (sender.in_doubt_action = \"retry\"); if Meta had taken the first call, the user gets it twice",
+                            $crate::InDoubtAction::Unknown => "not sent again (sender.in_doubt_action = \"unknown\"); check with the user, or POST /v1/messages/{id}/retry",
+                        },
+                        "retry": "fix",
+                    });
+                    match action {
+                        $crate::InDoubtAction::Retry => {
+                            let n = sqlx::query(
+                                "UPDATE send_jobs SET state = 'queued', run_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2
+                                 WHERE id = $3 AND attempts = $4 AND state = 'leased'",
+                            )
+                            .bind(now)
+                            .bind(note.to_string())
+                            .bind(job_id)
+                            .bind(attempts)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            if n == 1 {
+                                resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Requeued });
+                            }
+                        }
+                        $crate::InDoubtAction::Unknown => {
+                            let n = sqlx::query(
+                                "UPDATE send_jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, last_error = $1
+                                 WHERE id = $2 AND attempts = $3 AND state = 'leased'",
+                            )
+                            .bind(note.to_string())
+                            .bind(job_id)
+                            .bind(attempts)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            if n == 1 {
+                                sqlx::query("UPDATE messages SET status = 'unknown', error = $1, updated_at = $2 WHERE id = $3")
+                                    .bind(note.to_string())
+                                    .bind(now)
+                                    .bind(&message_id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                let payload = serde_json::json!({
+                                    "message_id": message_id,
+                                    "account": account_id,
+                                    "phone_number_id": phone_number_id,
+                                    "wamid": null,
+                                    "status": "unknown",
+                                    "errors": [note],
+                                });
+                                Self::insert_event(&mut tx, Some(&account_id), "message.unknown", now, &payload, &serde_json::Value::Null, now).await?;
+                                resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Unknown });
+                            }
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(resolved)
             }
 
             async fn finish_send_job(&self, job: &$crate::SendJob, owner: &str, outcome: &$crate::SendOutcome, now: i64) -> $crate::Result<bool> {
@@ -465,18 +596,24 @@ macro_rules! impl_store {
                     SendOutcome::Accepted { .. } => ("done", None, None),
                     SendOutcome::Failed { error } => ("dead", None, Some(error.to_string())),
                     SendOutcome::Retry { run_at, error } => ("queued", Some(*run_at), Some(error.to_string())),
+                    SendOutcome::InDoubt { error } => ("leased", None, Some(error.to_string())),
                 };
-                // The fence: only the holder of the lease may finish the job.
+                // In doubt: the lease ends now, so the job goes to `resolve_in_doubt`.
+                let lease_until = matches!(outcome, SendOutcome::InDoubt { .. }).then_some(now);
+                // The fence: only the holder of this attempt's lease may finish the job (a lease
+                // taken again after it ran out has another attempt number).
                 let fenced = sqlx::query(
                     "UPDATE send_jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3,
-                       lease_owner = NULL, lease_until = NULL
-                     WHERE id = $4 AND lease_owner = $5 AND state = 'leased'",
+                       lease_owner = NULL, lease_until = $7
+                     WHERE id = $4 AND attempts = $5 AND lease_owner = $6 AND state = 'leased'",
                 )
                 .bind(state)
                 .bind(run_at)
                 .bind(&error)
                 .bind(job.id)
+                .bind(job.attempts)
                 .bind(owner)
+                .bind(lease_until)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -485,35 +622,7 @@ macro_rules! impl_store {
                 }
                 match outcome {
                     SendOutcome::Accepted { wamid, wa_id, .. } => {
-                        sqlx::query(
-                            "UPDATE messages SET wamid = $1, wa_id = COALESCE($2, wa_id), status = 'accepted', updated_at = $3
-                             WHERE id = $4 AND status = 'queued'",
-                        )
-                        .bind(wamid)
-                        .bind(wa_id)
-                        .bind(now)
-                        .bind(&job.message_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        // Statuses that arrived before we knew the wamid now join their message.
-                        let early: Vec<(String, String)> = sqlx::query_as(
-                            "UPDATE message_statuses SET message_id = $1 WHERE wamid = $2 AND message_id IS NULL
-                             RETURNING status, payload",
-                        )
-                        .bind(&job.message_id)
-                        .bind(wamid)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        let mut current = wagate_core::status::MessageStatus::Accepted;
-                        for (status, payload) in early {
-                            if let Some(s) = wagate_core::status::MessageStatus::parse(&status) {
-                                if current.advances_to(s) {
-                                    current = s;
-                                    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-                                    Self::set_message_status(&mut tx, &job.message_id, s, &payload, now).await?;
-                                }
-                            }
-                        }
+                        Self::adopt_wamid(&mut tx, &job.message_id, wamid, wa_id.as_deref(), now).await?;
                     }
                     SendOutcome::Failed { error } => {
                         sqlx::query("UPDATE messages SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3")
@@ -532,7 +641,7 @@ macro_rules! impl_store {
                         });
                         Self::insert_event(&mut tx, Some(&job.account_id), "message.failed", now, &payload, &serde_json::Value::Null, now).await?;
                     }
-                    SendOutcome::Retry { error, .. } => {
+                    SendOutcome::Retry { error, .. } | SendOutcome::InDoubt { error } => {
                         sqlx::query("UPDATE messages SET error = $1, updated_at = $2 WHERE id = $3")
                             .bind(error.to_string())
                             .bind(now)
@@ -733,8 +842,8 @@ macro_rules! impl_store {
             ) -> $crate::Result<$crate::Message> {
                 let message: $crate::Message = sqlx::query_as(
                     "INSERT INTO messages (id, account_id, phone_number_id, direction, wa_id, message_type, status,
-                       content, created_at, updated_at)
-                     VALUES ($1, $2, $3, 'outbound', $4, $5, 'queued', $6, $7, $7)
+                       content, created_at, updated_at, callback_data)
+                     VALUES ($1, $2, $3, 'outbound', $4, $5, 'queued', $6, $7, $7, $8)
                      RETURNING id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
                        content, error, pricing, created_at, updated_at",
                 )
@@ -745,17 +854,24 @@ macro_rules! impl_store {
                 .bind(&m.message_type)
                 .bind(m.content.to_string())
                 .bind(m.now_ms)
+                .bind(
+                    m.content
+                        .get("biz_opaque_callback_data")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or(&m.id),
+                )
                 .fetch_one(&mut **tx)
                 .await?;
                 sqlx::query(
-                    "INSERT INTO send_jobs (message_id, account_id, phone_number_id, state, run_at, created_at)
-                     VALUES ($1, $2, $3, 'queued', $4, $5)",
+                    "INSERT INTO send_jobs (message_id, account_id, phone_number_id, state, run_at, created_at, priority)
+                     VALUES ($1, $2, $3, 'queued', $4, $5, $6)",
                 )
                 .bind(&m.id)
                 .bind(&m.account_id)
                 .bind(&m.phone_number_id)
                 .bind(m.send_at)
                 .bind(m.now_ms)
+                .bind(m.priority)
                 .execute(&mut **tx)
                 .await?;
                 Ok(message)
@@ -772,17 +888,41 @@ macro_rules! impl_store {
                 now: i64,
             ) -> $crate::Result<Option<Option<$crate::sql::NewEvent>>> {
                 use wagate_core::status::MessageStatus;
-                let message: Option<(String, String, String)> =
+                let mut message: Option<(String, String, String)> =
                     sqlx::query_as("SELECT id, account_id, status FROM messages WHERE wamid = $1")
                         .bind(&s.wamid)
                         .fetch_optional(&mut **tx)
                         .await?;
+                let callback = s.payload.get("biz_opaque_callback_data").and_then(|v| v.as_str());
+                if let (None, Some(c)) = (&message, callback) {
+                    // A send in doubt (the gateway died during the call, its lease ran out): the
+                    // callback data it carried names it. Only an unambiguous match is taken.
+                    let candidates: Vec<(i64, i64, String)> = sqlx::query_as(
+                        "SELECT j.id, j.attempts, m.id FROM messages m JOIN send_jobs j ON j.message_id = m.id
+                         WHERE m.callback_data = $1 AND m.wamid IS NULL
+                           AND ((j.state = 'leased' AND j.lease_until < $2) OR (j.state = 'dead' AND m.status = 'unknown'))
+                           AND (m.wa_id IS NULL OR $3 IS NULL OR m.wa_id = $3) LIMIT 2",
+                    )
+                    .bind(c)
+                    .bind(now)
+                    .bind(s.payload.get("recipient_id").and_then(|v| v.as_str()))
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    if let [(job_id, attempts, message_id)] = candidates.as_slice() {
+                        if Self::adopt_send(tx, *job_id, *attempts, message_id, &s.wamid, None, now).await? {
+                            message = sqlx::query_as("SELECT id, account_id, status FROM messages WHERE wamid = $1")
+                                .bind(&s.wamid)
+                                .fetch_optional(&mut **tx)
+                                .await?;
+                        }
+                    }
+                }
                 let mut payload = s.payload.clone();
                 let message_id = message.as_ref().map(|m| m.0.clone());
                 $crate::sql::set(&mut payload, "message_id", &message_id.as_deref());
                 let inserted: Option<(i64,)> = sqlx::query_as(
-                    "INSERT INTO message_statuses (wamid, message_id, status, occurred_at, recorded_at, payload)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wamid, status) DO NOTHING RETURNING id",
+                    "INSERT INTO message_statuses (wamid, message_id, status, occurred_at, recorded_at, payload, callback_data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (wamid, status) DO NOTHING RETURNING id",
                 )
                 .bind(&s.wamid)
                 .bind(&message_id)
@@ -790,6 +930,7 @@ macro_rules! impl_store {
                 .bind(s.timestamp_ms)
                 .bind(now)
                 .bind(payload.to_string())
+                .bind(callback)
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some((status_row,)) = inserted else { return Ok(None) };
@@ -978,6 +1119,73 @@ macro_rules! impl_store {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// Meta took the send: the message gets its wamid, and statuses that arrived before
+            /// we knew it join their message.
+            async fn adopt_wamid(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                message_id: &str,
+                wamid: &str,
+                wa_id: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE messages SET wamid = $1, wa_id = COALESCE($2, wa_id), status = 'accepted', updated_at = $3
+                     WHERE id = $4 AND status IN ('queued', 'unknown')",
+                )
+                .bind(wamid)
+                .bind(wa_id)
+                .bind(now)
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
+                let early: Vec<(String, String)> = sqlx::query_as(
+                    "UPDATE message_statuses SET message_id = $1 WHERE wamid = $2 AND message_id IS NULL
+                     RETURNING status, payload",
+                )
+                .bind(message_id)
+                .bind(wamid)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut current = wagate_core::status::MessageStatus::Accepted;
+                for (status, payload) in early {
+                    if let Some(s) = wagate_core::status::MessageStatus::parse(&status) {
+                        if current.advances_to(s) {
+                            current = s;
+                            let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+                            Self::set_message_status(tx, message_id, s, &payload, now).await?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// A send in doubt (its lease ran out during the call) turns out to have been taken by
+            /// Meta: the job is done and the message has its wamid. Fenced by the attempt.
+            async fn adopt_send(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                job_id: i64,
+                attempts: i64,
+                message_id: &str,
+                wamid: &str,
+                wa_id: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                let n = sqlx::query(
+                    "UPDATE send_jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, last_error = NULL
+                     WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'dead')",
+                )
+                .bind(job_id)
+                .bind(attempts)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    Self::adopt_wamid(tx, message_id, wamid, wa_id, now).await?;
+                    tracing::info!(message = message_id, wamid, "a send in doubt was resolved from Meta's status webhook: sent once");
+                }
+                Ok(n == 1)
             }
 
             async fn set_message_status(

@@ -49,6 +49,7 @@ async fn enqueue(
         content,
         now_ms,
         send_at: now_ms,
+        priority: 0,
     };
     store.enqueue_message(&message).await.expect("enqueue")
 }
@@ -157,12 +158,12 @@ async fn story(store: Arc<dyn Store>) {
     )
     .await;
     assert_eq!(m.status, "queued");
-    let jobs = store.claim_send_jobs("w1", 10, 60_000, 2000).await.expect("claim");
+    let jobs = store.claim_send_jobs("w1", 10, 60_000, 2000, &[]).await.expect("claim");
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].attempts, 1);
     assert!(
         store
-            .claim_send_jobs("w2", 10, 60_000, 2000)
+            .claim_send_jobs("w2", 10, 60_000, 2000, &[])
             .await
             .expect("claim")
             .is_empty(),
@@ -186,19 +187,39 @@ async fn story(store: Arc<dyn Store>) {
         .expect("finish"));
     assert!(
         store
-            .claim_send_jobs("w1", 10, 60_000, 4999)
+            .claim_send_jobs("w1", 10, 60_000, 4999, &[])
             .await
             .expect("claim")
             .is_empty(),
         "not before run_at"
     );
-    // An expired lease comes back to another worker, and the first owner is fenced out.
-    let jobs = store.claim_send_jobs("w1", 10, 100, 5000).await.expect("claim");
+    // A lease that ran out during the call is in doubt: not claimed again. Without a status
+    // from Meta it waits (here until its lease is 1 s over), then is requeued; the first holder
+    // is fenced out.
+    let jobs = store.claim_send_jobs("w1", 10, 100, 5000, &[]).await.expect("claim");
     assert_eq!(jobs.len(), 1);
-    let taken = store
-        .claim_send_jobs("w2", 10, 60_000, 5200)
+    assert!(
+        store
+            .claim_send_jobs("w2", 10, 60_000, 5200, &[])
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a send in doubt is not sent again blindly"
+    );
+    assert!(store
+        .resolve_in_doubt(5200, 4200, InDoubtAction::Retry, 10)
         .await
-        .expect("claim after expiry");
+        .expect("resolve")
+        .is_empty());
+    let resolved = store
+        .resolve_in_doubt(6200, 5200, InDoubtAction::Retry, 10)
+        .await
+        .expect("resolve");
+    assert_eq!(resolved[0].outcome, InDoubtOutcome::Requeued);
+    let taken = store
+        .claim_send_jobs("w2", 10, 60_000, 6200, &[])
+        .await
+        .expect("claim after the doubt");
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].attempts, 3);
     let wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3MTE5MjVBOTE3MDk5QUVFM0YA";
@@ -261,7 +282,7 @@ async fn story(store: Arc<dyn Store>) {
         panic!("status fixture")
     };
     let m2 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 6000).await;
-    let jobs = store.claim_send_jobs("w3", 10, 60_000, 6000).await.expect("claim");
+    let jobs = store.claim_send_jobs("w3", 10, 60_000, 6000, &[]).await.expect("claim");
     let accepted = SendOutcome::Accepted {
         wamid: s.wamid.clone(),
         wa_id: None,
@@ -277,7 +298,7 @@ async fn story(store: Arc<dyn Store>) {
 
     // A permanent failure fails the message and writes message.failed.
     let m3 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 7000).await;
-    let jobs = store.claim_send_jobs("w4", 10, 60_000, 7000).await.expect("claim");
+    let jobs = store.claim_send_jobs("w4", 10, 60_000, 7000, &[]).await.expect("claim");
     let failed = SendOutcome::Failed {
         error: json!({"code": 132001, "hint": "check the template"}),
     };
@@ -359,8 +380,137 @@ async fn story(store: Arc<dyn Store>) {
         .expect("scoped");
     assert!(scoped.is_empty());
 
+    in_doubt_story(&store, &a.id).await;
     template_story(&store, &a.id).await;
     media_story(&store, &a.id).await;
+}
+
+/// Sends whose lease ran out during the call (the gateway died): never sent again blindly.
+async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
+    // A send in doubt is resolved by the status Meta sends for it, matched by the callback data
+    // it carried: before its lease ran out (kept, then found by resolve_in_doubt) or after.
+    let status_for = |wamid: &str, callback: &str, status: &str| {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": wamid, "status": status, "timestamp": "1750000000", "recipient_id": "16505551234",
+                "biz_opaque_callback_data": callback}]}}]}]});
+        serde_json::to_vec(&body).expect("json")
+    };
+    let real_now = wagate_store::testing::now_ms();
+    let m4 = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "in doubt"}}),
+        real_now - 20_000,
+    )
+    .await;
+    // Its lease ran out 10 s ago.
+    let jobs = store
+        .claim_send_jobs("w5", 10, 1, real_now - 10_000, &[])
+        .await
+        .expect("claim");
+    assert_eq!(jobs[0].message_id, m4.id);
+    store
+        .apply_webhooks(&[applied(0, account_id, &status_for("wamid.DOUBT1", &m4.id, "sent"))])
+        .await
+        .expect("status of the send in doubt");
+    let m4 = store.get_message(&m4.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (m4.status.as_str(), m4.wamid.as_deref()),
+        ("sent", Some("wamid.DOUBT1"))
+    );
+    assert!(
+        !store
+            .finish_send_job(
+                &jobs[0],
+                "w5",
+                &SendOutcome::Accepted {
+                    wamid: "wamid.DOUBT1".into(),
+                    wa_id: None
+                },
+                real_now
+            )
+            .await
+            .expect("finish"),
+        "the job was settled by the status"
+    );
+    let m5 = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "in doubt", "preview_url": false},
+        "biz_opaque_callback_data": "caller-own-5"}),
+        real_now,
+    )
+    .await;
+    let jobs = store
+        .claim_send_jobs("w6", 10, 60_000, real_now, &[])
+        .await
+        .expect("claim");
+    assert_eq!(jobs[0].message_id, m5.id);
+    store
+        .apply_webhooks(&[applied(
+            0,
+            account_id,
+            &status_for("wamid.DOUBT2", "caller-own-5", "delivered"),
+        )])
+        .await
+        .expect("status while the call is in flight");
+    assert_eq!(
+        store.get_message(&m5.id).await.expect("get").expect("exists").status,
+        "queued"
+    );
+    let resolved = store
+        .resolve_in_doubt(real_now + 120_000, real_now, InDoubtAction::Unknown, 10)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        resolved,
+        vec![InDoubt {
+            message_id: m5.id.clone(),
+            outcome: InDoubtOutcome::Accepted {
+                wamid: "wamid.DOUBT2".into()
+            }
+        }]
+    );
+    let m5 = store.get_message(&m5.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (m5.status.as_str(), m5.wamid.as_deref()),
+        ("delivered", Some("wamid.DOUBT2"))
+    );
+    // With no status at all and the action `unknown`, the message says so and is not resent.
+    let m6 = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "lost"}}),
+        real_now,
+    )
+    .await;
+    let jobs = store.claim_send_jobs("w7", 10, 1, real_now, &[]).await.expect("claim");
+    assert_eq!(jobs[0].message_id, m6.id);
+    let resolved = store
+        .resolve_in_doubt(real_now + 10_000, real_now + 5_000, InDoubtAction::Unknown, 10)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        resolved,
+        vec![InDoubt {
+            message_id: m6.id.clone(),
+            outcome: InDoubtOutcome::Unknown
+        }]
+    );
+    assert_eq!(
+        store.get_message(&m6.id).await.expect("get").expect("exists").status,
+        "unknown"
+    );
+    assert!(store
+        .claim_send_jobs("w7", 10, 1, real_now + 20_000, &[])
+        .await
+        .expect("claim")
+        .is_empty());
 }
 
 /// Media: a new inbound image gets a media row, leased once, retried, then stored.

@@ -49,6 +49,7 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
         phone_number_ids: vec![sim_config.phone_number_id.clone()],
         access_token: Some(sim_config.access_token.clone()),
         access_token_file: None,
+        messages_per_second: None,
         app_secret: Some(sim_config.app_secret.clone()),
         app_secret_file: None,
         verify_token: Some(wagate_core::ids::secret("", 8)),

@@ -34,7 +34,8 @@ pub struct MessageView {
     pub wa_id: Option<String>,
     #[serde(rename = "type")]
     pub message_type: String,
-    /// queued, accepted, sent, delivered, read, played, failed (outbound); received (inbound).
+    /// queued, accepted, sent, delivered, read, played, failed, cancelled, unknown (outbound);
+    /// received (inbound).
     pub status: String,
     /// Outbound: the Meta message object sent. Inbound: the normalised message.
     #[schema(value_type = Object)]
@@ -315,6 +316,7 @@ fn new_outbound(p: Prepared<'_>) -> NewOutboundMessage {
         content: p.body,
         now_ms: now_ms(),
         send_at: p.send_at.unwrap_or_else(now_ms),
+        priority: 0,
     }
 }
 

@@ -79,6 +79,16 @@ fn schema(root: &Value, name: &str) -> Value {
     {
         req.retain(|r| r != "policy");
     }
+    // Meta's messages reference: every send may carry `biz_opaque_callback_data` (≤ 512
+    // characters), returned in its status webhooks; the spec lists it only for calls.
+    if name.ends_with("Message") {
+        if let Some(p) = s.get_mut("properties").and_then(Value::as_object_mut) {
+            p.insert(
+                "biz_opaque_callback_data".into(),
+                json!({"type": "string", "maxLength": 512}),
+            );
+        }
+    }
     // Meta's documentation: a working number's `status` is `CONNECTED` (the spec's enum lacks it).
     if let Some(e) = s
         .pointer_mut("/properties/data/items/properties/status/enum")

@@ -76,6 +76,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         phone_number_ids: vec![PHONE_ID.into()],
         access_token: Some(TOKEN.into()),
         access_token_file: None,
+        messages_per_second: None,
         app_secret: Some(APP_SECRET.into()),
         app_secret_file: None,
         verify_token: Some(VERIFY_TOKEN.into()),
@@ -285,4 +286,54 @@ impl TestApp {
 
 pub fn text(body: &str) -> Value {
     json!({"type": "text", "text": {"body": body}})
+}
+
+/// The real `wagate serve` binary on 127.0.0.1:0 with the test account, `config` as its
+/// `wagate.toml` in `dir`, talking to the simulator at `sim_url`; its child and address.
+pub async fn serve_binary(
+    dir: &std::path::Path,
+    config: &str,
+    db: &str,
+    sim_url: &str,
+    key: &str,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let path = dir.join("wagate.toml");
+    std::fs::write(&path, config).expect("config");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_LOG", "warn")
+        .env("WAGATE_CONFIG", &path)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_DATABASE_URL", db)
+        .env("WAGATE_GRAPH_URL", sim_url)
+        .env("WAGATE_BOOTSTRAP_API_KEY", key)
+        .env("WHATSAPP_ACCESS_TOKEN", TOKEN)
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .current_dir(dir)
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wagate serve");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(rest) = line.strip_prefix("wagate listening on http://") {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the gateway starts")
+    .expect("the listening line");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
 }

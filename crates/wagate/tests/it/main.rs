@@ -5,6 +5,7 @@ mod api;
 mod bad_input;
 mod binary;
 mod conformance;
+mod crash;
 mod helpers;
 mod hooks;
 mod inbound;

@@ -2,16 +2,14 @@
 //! webhooks and `/health` still get through, and every slow or idle socket is closed within
 //! its configured time.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::helpers::{APP_SECRET, PHONE_ID, TOKEN, USER, VERIFY_TOKEN, WABA};
+use crate::helpers::{serve_binary, APP_SECRET, PHONE_ID, TOKEN, USER, WABA};
 
 const HEADER_TIMEOUT: u64 = 1;
 const IDLE_TIMEOUT: u64 = 2;
@@ -59,56 +57,17 @@ async fn idle_and_slow_connections_cannot_lock_out_meta() {
         .join("wagate-tests")
         .join(wagate_core::ids::new_id("slow"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("wagate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nidle_timeout_seconds = {IDLE_TIMEOUT}\n\
-             webhook_timeout_seconds = {WEBHOOK_TIMEOUT}\nrequest_timeout_seconds = 10\nmax_connections = {MAX_CONNECTIONS}\n\
-             [sender]\ngraph_timeout_seconds = 5\n"
-        ),
-    )
-    .expect("config");
+    let config = format!(
+        "[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nidle_timeout_seconds = {IDLE_TIMEOUT}\n\
+         webhook_timeout_seconds = {WEBHOOK_TIMEOUT}\nrequest_timeout_seconds = 10\nmax_connections = {MAX_CONNECTIONS}\n\
+         [sender]\ngraph_timeout_seconds = 5\n"
+    );
     let db = match wagate_store::testing::fresh_postgres_url().await {
         Some(url) => url,
         None => format!("sqlite://{}", dir.join("wagate.db").display()),
     };
     let key = wagate_core::ids::secret("wg_test_", 16);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WAGATE_LOG", "warn")
-        .env("WAGATE_CONFIG", &config)
-        .env("WAGATE_BIND", "127.0.0.1:0")
-        .env("WAGATE_DATABASE_URL", &db)
-        .env("WAGATE_GRAPH_URL", &sim_url)
-        .env("WAGATE_BOOTSTRAP_API_KEY", &key)
-        .env("WHATSAPP_ACCESS_TOKEN", TOKEN)
-        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
-        .env("WHATSAPP_WABA_ID", WABA)
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
-        .current_dir(&dir)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wagate serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if let Some(rest) = line.strip_prefix("wagate listening on http://") {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await
-    .expect("the gateway starts")
-    .expect("the listening line");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut child, addr) = serve_binary(&dir, &config, &db, &sim_url, &key).await;
 
     // Over twice the connection cap of idle sockets.
     let mut idle = Vec::new();

@@ -1,0 +1,191 @@
+//! The send governor: Meta's throughput limit per phone number (80 messages per second by
+//! default, up to 1,000) and its pair rate limit per recipient (one message per 6 s, with bursts),
+//! kept before Meta has to refuse. GCRA limiters from the `governor` crate.
+//!
+//! "Never more than N in any one-second window" needs care: a GCRA with burst `b` lets `b - 1`
+//! cells more than its rate into a window. So a limit of N gets a burst of `max(1, N / 100)` and a
+//! rate of `N - b + 1` per second: 80 → exactly 80/s; 1,000 → 991/s with bursts of 10 (99 %).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::DefaultClock;
+use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+type NumberLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
+type PairLimiter = RateLimiter<String, HashMapStateStore<String>, DefaultClock>;
+
+/// The quota that keeps every one-second window at or under `limit` messages.
+pub fn number_quota(limit: u32) -> Option<Quota> {
+    let limit = NonZeroU32::new(limit)?;
+    let burst = (limit.get() / 100).max(1);
+    let rate = u64::from(limit.get() - burst + 1);
+    // The period rounded up to the nanosecond, so that `rate` periods never fit in a second.
+    let period = Duration::from_nanos(1_000_000_000u64.div_ceil(rate));
+    Some(Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?))
+}
+
+/// Meta's pair limit: one message per `interval`, with bursts of up to `burst`.
+pub fn pair_quota(interval: Duration, burst: u32) -> Option<Quota> {
+    Some(Quota::with_period(interval)?.allow_burst(NonZeroU32::new(burst)?))
+}
+
+pub struct Throttle {
+    per_number: HashMap<String, Arc<NumberLimiter>>,
+    pairs: Option<PairLimiter>,
+    /// After Meta's 130429 (number) or 131056 (pair): nothing goes until then.
+    held_until: Mutex<HashMap<String, Instant>>,
+}
+
+impl Throttle {
+    /// `limits`: messages per second per phone number (0: no limit).
+    pub fn new(limits: &[(String, u32)], pair_interval: Duration, pair_burst: u32) -> Self {
+        let per_number = limits
+            .iter()
+            .filter_map(|(number, limit)| Some((number.clone(), Arc::new(RateLimiter::direct(number_quota(*limit)?)))))
+            .collect();
+        let pairs = pair_quota(pair_interval, pair_burst).map(RateLimiter::hashmap);
+        Self {
+            per_number,
+            pairs,
+            held_until: Mutex::default(),
+        }
+    }
+
+    /// Waits until a message from `number` to `recipient` may go, and takes its slot.
+    pub async fn until_ready(&self, number: &str, recipient: Option<&str>) {
+        let pair_key = recipient.map(|r| format!("{number}/{r}"));
+        loop {
+            let held = {
+                let map = self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+                [Some(number), pair_key.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| map.get(k).copied())
+                    .max()
+            };
+            match held {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until.into()).await,
+                _ => break,
+            }
+        }
+        if let (Some(pairs), Some(key)) = (&self.pairs, pair_key) {
+            pairs.until_key_ready(&key).await;
+        }
+        if let Some(limiter) = self.per_number.get(number) {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Meta said the number is over its throughput (130429): hold it for a while.
+    pub fn hold_number(&self, number: &str, wait: Duration) {
+        self.hold(number.to_string(), wait);
+    }
+
+    /// Meta said the pair is over its limit (131056): hold that recipient only.
+    pub fn hold_pair(&self, number: &str, recipient: &str, wait: Duration) {
+        self.hold(format!("{number}/{recipient}"), wait);
+    }
+
+    fn hold(&self, key: String, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut map = self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, t| *t > Instant::now());
+        let entry = map.entry(key).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::{Clock, FakeRelativeClock, Reference};
+    use proptest::prelude::*;
+
+    /// Messages sent as soon as the limiter allows, for arrivals at the given times (ms); the
+    /// send times in ns.
+    fn send_times(limit: u32, arrivals: &[u64]) -> Vec<u64> {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(number_quota(limit).expect("quota"), clock.clone());
+        let start = clock.now();
+        let mut sent = Vec::new();
+        let mut at_ns: u64 = 0;
+        for a in arrivals {
+            let arrival = a * 1_000_000;
+            if arrival > at_ns {
+                clock.advance(Duration::from_nanos(arrival - at_ns));
+                at_ns = arrival;
+            }
+            loop {
+                match limiter.check() {
+                    Ok(()) => break,
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(clock.now());
+                        let step = wait.as_nanos().max(1) as u64;
+                        clock.advance(Duration::from_nanos(step));
+                        at_ns += step;
+                    }
+                }
+            }
+            let now: Duration = clock.now().duration_since(start).into();
+            sent.push(now.as_nanos() as u64);
+        }
+        sent
+    }
+
+    /// The most sends in any half-open window of one second (times in ns).
+    fn max_in_a_second(times_ns: &[u64]) -> usize {
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..times_ns.len() {
+            while times_ns[hi] - times_ns[lo] >= 1_000_000_000 {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best
+    }
+
+    #[test]
+    fn a_flood_goes_at_the_limit_and_not_above() {
+        for limit in [1u32, 20, 80, 250, 1000] {
+            let arrivals = vec![0u64; limit as usize * 5];
+            let sent = send_times(limit, &arrivals);
+            assert!(
+                max_in_a_second(&sent) <= limit as usize,
+                "limit {limit}: {} in a second; first {:?}",
+                max_in_a_second(&sent),
+                &sent[..sent.len().min(5)]
+            );
+            // Five seconds' worth goes out in about five seconds (within 2 %).
+            let took = *sent.last().expect("sent") as f64 / 1e9;
+            let rate = (sent.len() - 1) as f64 / took;
+            assert!(
+                rate <= limit as f64 && rate >= limit as f64 * 0.98,
+                "limit {limit}: {rate}/s"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_one_second_window_is_over_the_limit(
+            limit in prop_oneof![Just(80u32), Just(1000u32), 1u32..1200],
+            mut arrivals in proptest::collection::vec(0u64..4_000, 1..3_000),
+        ) {
+            arrivals.sort();
+            let sent = send_times(limit, &arrivals);
+            prop_assert!(max_in_a_second(&sent) <= limit as usize);
+        }
+    }
+
+    #[test]
+    fn no_limit_means_no_limiter() {
+        assert!(number_quota(0).is_none());
+        assert!(pair_quota(Duration::ZERO, 45).is_none());
+    }
+}

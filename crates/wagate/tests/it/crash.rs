@@ -1,0 +1,238 @@
+//! The crash test: 2,000 messages queued through the real binary, `kill -9` while sends are in
+//! flight, a restart on the same database; the simulator must have received every message
+//! exactly once and every message must end final. Again with Meta answering 5xx for a while and
+//! answering so late that the gateway gives up (Meta took those sends).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::process::Child;
+use wagate_sim::{SimConfig, Simulator};
+
+use crate::helpers::*;
+
+const MESSAGES: usize = 2_000;
+
+struct Gw {
+    child: Child,
+    url: String,
+}
+
+async fn start_gateway(dir: &std::path::Path, db: &str, sim_url: &str, key: &str) -> Gw {
+    let config = "[server]\nrequest_timeout_seconds = 10\n\
+         [sender]\nconcurrency = 64\nlease_seconds = 6\ngraph_timeout_seconds = 2\nin_doubt_seconds = 2\n\
+         messages_per_second = 0\npair_interval_ms = 0\n";
+    let (child, addr) = serve_binary(dir, config, db, sim_url, key).await;
+    Gw {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+async fn sim_sent(http: &reqwest::Client, sim_url: &str) -> Vec<Value> {
+    let r: Value = http
+        .get(format!("{sim_url}/_sim/sent"))
+        .send()
+        .await
+        .expect("sim")
+        .json()
+        .await
+        .expect("json");
+    r["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// Every message of the gateway, through the API.
+async fn all_messages(http: &reqwest::Client, url: &str, key: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = http
+            .get(format!("{url}/v1/messages?direction=outbound&limit=100{cursor}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        all.extend(page["data"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    all
+}
+
+async fn crash_run(faults: &[Value]) {
+    let http = reqwest::Client::new();
+    let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+    let sim = Simulator::new(SimConfig {
+        access_token: TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        webhook_url: None,
+        status_delays: [Duration::from_millis(10); 3],
+        webhook_retry_scale: 0.0001,
+        ..SimConfig::default()
+    });
+    let served = sim.clone();
+    tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
+
+    let dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("crash"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = match wagate_store::testing::fresh_postgres_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("wagate.db").display()),
+    };
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    let mut gw = start_gateway(&dir, &db, &sim_url, &key).await;
+    sim.set_webhook_url(Some(format!("{}/webhooks/whatsapp", gw.url)));
+
+    // The user writes first, so that free-form messages may go.
+    let r = http
+        .post(format!("{sim_url}/_sim/users/{USER}/messages"))
+        .json(&text("hi"))
+        .send()
+        .await
+        .expect("user writes");
+    assert_eq!(r.status().as_u16(), 200);
+    eventually("the window opens", || async {
+        let c: Value = http
+            .get(format!("{}/v1/contacts/{USER}", gw.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (c["window"]["open"] == true).then_some(())
+    })
+    .await;
+
+    for f in faults {
+        let r = http
+            .post(format!("{sim_url}/_sim/faults"))
+            .json(f)
+            .send()
+            .await
+            .expect("fault");
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    // Every send takes Meta 100 ms, so that many are in flight at the kill.
+    let r = http
+        .post(format!("{sim_url}/_sim/faults"))
+        .json(&json!({"delay_ms": 100, "count": 1_000_000, "path_contains": "/messages"}))
+        .send()
+        .await
+        .expect("fault");
+    assert_eq!(r.status().as_u16(), 201);
+
+    // All queued first (due in 3 s), then they go at once.
+    let send_at = (wagate_store::testing::now_ms() / 1000) + 3;
+    let mut queued = tokio::task::JoinSet::new();
+    for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(MESSAGES / 16) {
+        let (http, url, key, chunk) = (http.clone(), gw.url.clone(), key.clone(), chunk.to_vec());
+        queued.spawn(async move {
+            for i in chunk {
+                let r = http
+                    .post(format!("{url}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&json!({"to": USER, "type": "text", "text": {"body": format!("crash-{i}")}, "send_at": send_at}))
+                    .send()
+                    .await
+                    .expect("send");
+                assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap_or_default());
+            }
+        });
+    }
+    while let Some(r) = queued.join_next().await {
+        r.expect("queueing task");
+    }
+
+    // kill -9 in the middle of sending.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim_sent(&http, &sim_url).await.len() < MESSAGES / 3 {
+        assert!(tokio::time::Instant::now() < deadline, "sending never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.child.start_kill().expect("kill -9");
+    gw.child.wait().await.expect("killed");
+    let at_kill = sim_sent(&http, &sim_url).await.len();
+    assert!(at_kill < MESSAGES, "the kill came after everything was sent");
+
+    let gw = start_gateway(&dir, &db, &sim_url, &key).await;
+    sim.set_webhook_url(Some(format!("{}/webhooks/whatsapp", gw.url)));
+
+    // Every message ends final, none in doubt or queued.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let messages = loop {
+        let messages = all_messages(&http, &gw.url, &key).await;
+        let settled = messages.len() == MESSAGES
+            && messages.iter().all(|m| {
+                m["wamid"].is_string() && !["queued", "unknown", "failed"].contains(&m["status"].as_str().unwrap_or(""))
+            });
+        if settled {
+            break messages;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every message became final: {:?}",
+            messages
+                .iter()
+                .filter(|m| !m["wamid"].is_string())
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Meta received each exactly once, under the wamid the gateway recorded.
+    let sent = sim_sent(&http, &sim_url).await;
+    let mut times: HashMap<String, (usize, String)> = HashMap::new();
+    for s in &sent {
+        let body = s["body"]["text"]["body"].as_str().unwrap_or_default().to_string();
+        let e = times.entry(body).or_insert((0, String::new()));
+        e.0 += 1;
+        e.1 = s["wamid"].as_str().unwrap_or_default().to_string();
+    }
+    let twice: Vec<_> = times
+        .iter()
+        .filter(|(_, (n, _))| *n > 1)
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "{} messages reached Meta twice: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(10)]
+    );
+    assert_eq!(times.len(), MESSAGES, "every message reached Meta");
+    for m in &messages {
+        let text = m["content"]["text"]["body"].as_str().unwrap_or_default();
+        let (_, wamid) = times.get(text).unwrap_or_else(|| panic!("{text} never reached Meta"));
+        if !wamid.is_empty() {
+            assert_eq!(m["wamid"].as_str(), Some(wamid.as_str()), "{text}");
+        }
+    }
+    eprintln!("crash test: {at_kill} of {MESSAGES} had reached Meta at the kill; all {MESSAGES} sent exactly once");
+}
+
+#[tokio::test]
+async fn a_gateway_killed_while_sending_sends_every_message_exactly_once() {
+    crash_run(&[]).await;
+}
+
+#[tokio::test]
+async fn exactly_once_holds_with_meta_failing_and_answering_too_late() {
+    crash_run(&[
+        // Meta fails 30 calls with a 500, then takes 20 but answers after the Graph timeout.
+        json!({"code": 1, "http_status": 500, "count": 30, "path_contains": "/messages"}),
+        json!({"delay_ms": 3_000, "count": 20, "path_contains": "/messages"}),
+    ])
+    .await;
+}
