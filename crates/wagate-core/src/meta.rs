@@ -74,10 +74,11 @@ impl MetaError {
     }
 
     pub fn class(&self) -> RetryClass {
-        if self.is_transient == Some(true) {
+        let class = error_info(self.code).retry;
+        if self.is_transient == Some(true) && class != RetryClass::Account {
             return RetryClass::Retry;
         }
-        error_info(self.code).retry
+        class
     }
 
     pub fn hint(&self) -> &'static str {
@@ -95,6 +96,9 @@ pub enum RetryClass {
     Later,
     /// Something must be fixed first; retrying the same request fails again.
     Fix,
+    /// The account cannot send at all (token invalid, permission gone, blocked, locked): its
+    /// sending pauses until someone fixes it; queued messages wait.
+    Account,
 }
 
 pub struct ErrorInfo {
@@ -106,14 +110,14 @@ pub struct ErrorInfo {
 pub fn error_info(code: i64) -> ErrorInfo {
     use RetryClass::*;
     let (retry, hint) = match code {
-        0 | 190 => (Fix, "the access token is expired or invalid: create a new token (a system-user token does not expire) and update the account"),
+        0 | 190 => (Account, "the access token is expired or invalid: create a new token (a system-user token does not expire) and update the account"),
         1 | 2 | 131000 | 131016 | 133004 => (Retry, "Meta had a temporary problem; the gateway retries with backoff"),
         3 | 10 | 131005 => (Fix, "the token lacks a permission: grant whatsapp_business_messaging and whatsapp_business_management to the system user"),
         4 | 80007 | 80008 => (Retry, "Meta's API call-rate limit was reached; the gateway backs off and retries"),
         33 => (Fix, "the phone number id is unknown to Meta or was deleted: check the account's phone_number_id"),
         100 => (Fix, "a parameter is invalid or misspelled: check the field named in Meta's details"),
-        200..=299 => (Fix, "the token has no access to this WhatsApp Business Account: assign the asset to the system user"),
-        368 => (Fix, "the account is temporarily blocked for policy violations: see Business Support Home"),
+        200..=299 => (Account, "the token has no access to this WhatsApp Business Account: assign the asset to the system user"),
+        368 => (Account, "the account is temporarily blocked for policy violations: see Business Support Home"),
         130429 => (Retry, "the phone number's throughput limit (80 messages/s by default) was reached; the gateway retries"),
         130472 => (Fix, "the recipient is part of a Meta marketing experiment; this message cannot be sent to them"),
         130497 => (Fix, "the account may not message users in this country"),
@@ -122,7 +126,7 @@ pub fn error_info(code: i64) -> ErrorInfo {
         131021 => (Fix, "the recipient is the sending number itself"),
         131026 => (Fix, "the message could not be delivered: the number may not be on WhatsApp, or the user has not accepted the terms or uses an old app"),
         131030 => (Fix, "the number is not in the test number's allowed list: add it in the App Dashboard (API Setup) or use a production number"),
-        131031 => (Fix, "the business account is locked: check Business Support Home"),
+        131031 => (Account, "the business account is locked: check Business Support Home"),
         131037 => (Fix, "the display name is not approved yet"),
         131042 => (Fix, "there is a payment problem on the account: add or fix the payment method in WhatsApp Manager"),
         131045 => (Fix, "the phone number is not registered correctly: register it again"),
@@ -216,14 +220,86 @@ mod tests {
         );
     }
 
+    /// Meta's error codes and what the sender does with each (reference/cloud-api.md §3.2).
+    const TABLE: &[(i64, RetryClass)] = {
+        use RetryClass::*;
+        &[
+            // Temporary, throttling and Meta's own trouble: retried with backoff.
+            (1, Retry),
+            (2, Retry),
+            (4, Retry),
+            (80007, Retry),
+            (80008, Retry),
+            (130429, Retry),
+            (131000, Retry),
+            (131016, Retry),
+            (131056, Retry),
+            (131057, Retry),
+            (133004, Retry),
+            // Retried after hours, or failed past the horizon.
+            (131048, Later),
+            (131049, Later),
+            (133015, Later),
+            (133016, Later),
+            // The account cannot send: paused until fixed.
+            (0, Account),
+            (190, Account),
+            (200, Account),
+            (299, Account),
+            (368, Account),
+            (131031, Account),
+            // This message cannot go as it is.
+            (3, Fix),
+            (10, Fix),
+            (33, Fix),
+            (100, Fix),
+            (130472, Fix),
+            (130497, Fix),
+            (131008, Fix),
+            (131009, Fix),
+            (131021, Fix),
+            (131026, Fix),
+            (131030, Fix),
+            (131037, Fix),
+            (131042, Fix),
+            (131045, Fix),
+            (131047, Fix),
+            (131050, Fix),
+            (131051, Fix),
+            (131052, Fix),
+            (131053, Fix),
+            (132000, Fix),
+            (132001, Fix),
+            (132005, Fix),
+            (132007, Fix),
+            (132008, Fix),
+            (132012, Fix),
+            (132015, Fix),
+            (132016, Fix),
+            (132018, Fix),
+            (133010, Fix),
+            (999_999, Fix),
+        ]
+    };
+
     #[test]
-    fn classifies_retryable_codes() {
-        for code in [1, 2, 4, 130429, 131000, 131056] {
-            assert_eq!(error_info(code).retry, RetryClass::Retry, "{code}");
+    fn every_code_has_its_class_and_a_hint() {
+        for (code, class) in TABLE {
+            let info = error_info(*code);
+            assert_eq!(info.retry, *class, "{code}");
+            assert!(!info.hint.is_empty(), "{code}");
         }
-        for code in [100, 131008, 132000, 132001, 190, 133010] {
-            assert_eq!(error_info(code).retry, RetryClass::Fix, "{code}");
-        }
+    }
+
+    #[test]
+    fn a_transient_flag_makes_an_ordinary_error_retryable_but_not_an_account_one() {
+        let e = |code: i64| MetaError {
+            code,
+            is_transient: Some(true),
+            ..serde_json::from_str(r#"{"code": 0}"#).expect("error")
+        };
+        assert_eq!(e(100).class(), RetryClass::Retry);
+        assert_eq!(e(190).class(), RetryClass::Account);
     }
 }
 

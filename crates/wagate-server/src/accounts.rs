@@ -1,6 +1,10 @@
 //! The accounts this gateway acts for, with their secrets, held in memory. Their ids and phone
 //! numbers are also in the store, so every stored row can name its account.
 
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
 use crate::config::AccountConfig;
 
 #[derive(Clone)]
@@ -9,9 +13,51 @@ pub struct AccountRuntime {
     pub name: String,
     pub waba_id: String,
     pub phone_number_ids: Vec<String>,
-    pub access_token: String,
     pub app_secret: String,
     pub verify_token: String,
+    /// What changes while the gateway runs: the token (rotated through the API) and whether
+    /// sending is paused. Shared by every copy of this account.
+    live: Arc<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    access_token: RwLock<String>,
+    pause: Mutex<Option<Pause>>,
+}
+
+/// Why an account's sending is paused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Pause {
+    /// What happened, e.g. Meta's error.
+    pub reason: String,
+    /// Meta's error code, when Meta's answer paused it.
+    pub code: Option<i64>,
+    /// What to do.
+    pub hint: String,
+    /// When (RFC 3339).
+    pub since: String,
+    /// Paused through `POST /v1/accounts/{name}/pause` (a token rotation does not resume it).
+    pub by_hand: bool,
+}
+
+impl AccountRuntime {
+    pub fn access_token(&self) -> String {
+        self.live.access_token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_access_token(&self, token: &str) {
+        *self.live.access_token.write().unwrap_or_else(|e| e.into_inner()) = token.to_string();
+    }
+
+    pub fn pause(&self) -> Option<Pause> {
+        self.live.pause.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets or clears the pause; returns the one before.
+    pub fn set_pause(&self, pause: Option<Pause>) -> Option<Pause> {
+        std::mem::replace(&mut *self.live.pause.lock().unwrap_or_else(|e| e.into_inner()), pause)
+    }
 }
 
 impl std::fmt::Debug for AccountRuntime {
@@ -44,14 +90,19 @@ impl Accounts {
                     phone_numbers: a.phone_number_ids.iter().map(|p| (p.clone(), None)).collect(),
                 })
                 .await?;
+            // A pause outlives a restart: it ends when someone fixes the cause.
+            let pause = stored.paused.as_deref().and_then(|p| serde_json::from_str(p).ok());
             list.push(AccountRuntime {
                 id: stored.id,
                 name: a.name.clone(),
                 waba_id: a.waba_id.clone(),
                 phone_number_ids: a.phone_number_ids.clone(),
-                access_token: a.access_token().to_string(),
                 app_secret: a.app_secret().to_string(),
                 verify_token: a.verify_token().to_string(),
+                live: Arc::new(Live {
+                    access_token: RwLock::new(a.access_token().to_string()),
+                    pause: Mutex::new(pause),
+                }),
             });
         }
         Ok(Self { list })
@@ -59,6 +110,15 @@ impl Accounts {
 
     pub fn all(&self) -> &[AccountRuntime] {
         &self.list
+    }
+
+    /// The ids of accounts whose sending is paused.
+    pub fn paused_ids(&self) -> Vec<String> {
+        self.list
+            .iter()
+            .filter(|a| a.pause().is_some())
+            .map(|a| a.id.clone())
+            .collect()
     }
 
     pub fn by_id(&self, id: &str) -> Option<&AccountRuntime> {
@@ -86,5 +146,58 @@ impl Accounts {
             Some(p) => self.by_phone(p).filter(|a| waba_id.is_none_or(|w| a.waba_id == w)),
             None => waba_id.and_then(|w| self.by_waba(w)),
         }
+    }
+}
+
+/// Pauses an account's sending: queued messages wait, new sends answer `account_paused`. Kept in
+/// the store (a restart stays paused) and told as an `account.alert` event. Returns false when
+/// it was paused already (nothing is told twice).
+pub async fn pause(state: &crate::AppState, account: &AccountRuntime, pause: Pause) -> bool {
+    if account.set_pause(Some(pause.clone())).is_some() {
+        return false;
+    }
+    let json = serde_json::to_string(&pause).unwrap_or_default();
+    if let Err(e) = state.store.set_account_pause(&account.id, Some(&json)).await {
+        tracing::error!(account = %account.name, error = %e, "could not record the pause; it holds until a restart");
+    }
+    tracing::warn!(account = %account.name, reason = %pause.reason, hint = %pause.hint, "sending paused");
+    alert(state, account, "paused", Some(&pause)).await;
+    true
+}
+
+/// Resumes an account's sending; queued messages go. Returns the pause it ended, if any.
+pub async fn resume(state: &crate::AppState, account: &AccountRuntime, why: &str) -> Option<Pause> {
+    let ended = account.set_pause(None)?;
+    if let Err(e) = state.store.set_account_pause(&account.id, None).await {
+        tracing::error!(account = %account.name, error = %e, "could not record the resume; the pause comes back after a restart");
+    }
+    tracing::info!(account = %account.name, why, "sending resumed");
+    alert(state, account, "resumed", None).await;
+    state.wake_sender.notify_one();
+    Some(ended)
+}
+
+async fn alert(state: &crate::AppState, account: &AccountRuntime, what: &str, pause: Option<&Pause>) {
+    let payload = serde_json::json!({
+        "source": "wagate",
+        "account": account.id,
+        "account_name": account.name,
+        "alert": format!("sending_{what}"),
+        "pause": pause,
+    });
+    crate::workers::hooks::emit(state, Some(&account.id), "account.alert", &payload).await;
+}
+
+/// The pause for an account-level error from Meta.
+pub fn pause_for_meta_error(error: &wagate_core::meta::MetaError) -> Pause {
+    Pause {
+        reason: format!("Meta answered {}: {}", error.code, error.summary()),
+        code: Some(error.code),
+        hint: format!(
+            "{}; then PUT /v1/accounts/{{name}}/token with a new token (or `wagate accounts set-token`), or POST /v1/accounts/{{name}}/resume",
+            wagate_core::meta::error_info(error.code).hint
+        ),
+        since: wagate_core::time::rfc3339_ms(crate::now_ms()),
+        by_hand: false,
     }
 }

@@ -88,7 +88,7 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
     let info = match state
         .graph
         .get(
-            &account.access_token,
+            &account.access_token(),
             &wagate_graph::GraphPath::new([m.meta_media_id.as_str()]),
         )
         .await
@@ -99,7 +99,7 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
     let Some(url) = info.get("url").and_then(|u| u.as_str()) else {
         return retry("Meta's answer had no url".into());
     };
-    let bytes = match state.graph.download(&account.access_token, url).await {
+    let bytes = match state.graph.download(&account.access_token(), url).await {
         Ok(b) => b,
         Err(e) => return retry(format!("downloading: {e}")),
     };
@@ -328,7 +328,7 @@ pub async fn upload(
     let size = bytes.len();
     let id = state
         .graph
-        .upload_media(&account.access_token, &phone, bytes.to_vec(), &mime, &name)
+        .upload_media(&account.access_token(), &phone, bytes.to_vec(), &mime, &name)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -12,6 +12,7 @@ use crate::api;
     info(title = "wagate", description = "Self-hosted WhatsApp Business Cloud API gateway. Every error has the shape {\"error\": {code, message, details, meta, hint}}."),
     paths(
         api::messages::send,
+        api::messages::send_batch,
         api::messages::get_one,
         api::messages::cancel,
         api::messages::retry,
@@ -38,6 +39,10 @@ use crate::api;
         api::templates::delete,
         crate::media::serve,
         crate::media::upload,
+        api::accounts::list,
+        api::accounts::set_token,
+        api::accounts::pause,
+        api::accounts::resume,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),
@@ -48,6 +53,7 @@ use crate::api;
         (name = "hooks", description = "Your services that receive events, signed per Standard Webhooks"),
         (name = "templates", description = "The template catalog, synced from Meta"),
         (name = "media", description = "Media users sent, stored by the gateway"),
+        (name = "accounts", description = "Accounts: token rotation, pause and resume, live"),
     )
 )]
 pub struct ApiDoc;

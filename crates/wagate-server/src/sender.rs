@@ -72,7 +72,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         if free > 0 {
             match state
                 .store
-                .claim_send_jobs(&owner, free as i64, lease_ms, now_ms(), &[])
+                .claim_send_jobs(&owner, free as i64, lease_ms, now_ms(), &state.accounts.paused_ids())
                 .await
             {
                 Ok(jobs) => {
@@ -284,7 +284,7 @@ async fn call(
 ) -> SendOutcome {
     match state
         .graph
-        .send_message(&account.access_token, &job.phone_number_id, body)
+        .send_message(&account.access_token(), &job.phone_number_id, body)
         .await
     {
         Ok(resp) => match resp.messages.first() {
@@ -331,6 +331,17 @@ async fn call(
                     RetryClass::Retry => retry_or_fail(state, job, error),
                     RetryClass::Later => retry_much_later(state, message.created_at, error),
                     RetryClass::Fix => SendOutcome::Failed { error },
+                    // The account cannot send (token, permission, block, lock): it pauses, and
+                    // this message waits in the queue with the others until it resumes.
+                    RetryClass::Account => {
+                        if let GraphError::Meta { error: meta, .. } = &e {
+                            crate::accounts::pause(state, account, crate::accounts::pause_for_meta_error(meta)).await;
+                        }
+                        SendOutcome::Retry {
+                            run_at: now_ms(),
+                            error,
+                        }
+                    }
                 },
             }
         }

@@ -157,7 +157,7 @@ pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFai
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match token {
-        Some(t) if t == state.config.access_token => Ok(()),
+        Some(t) if t == state.access_token() => Ok(()),
         Some(_) => {
             let mut e = MetaError::new(190, "", "");
             e.message = Some("Invalid OAuth access token - Cannot parse access token".into());
@@ -573,6 +573,9 @@ pub struct Settings {
     parent_user_ids: Option<bool>,
     /// Multiplies Meta's seven-day webhook retry schedule (`0.001`: minutes instead of days).
     webhook_retry_scale: Option<f64>,
+    /// The token Graph accepts from now on (the old one gets 190), as when a token expires or
+    /// is rotated in Business Settings.
+    access_token: Option<String>,
 }
 
 pub async fn update_settings(
@@ -588,8 +591,14 @@ pub async fn update_settings(
     if s.webhook_retry_scale.is_some_and(|x| !(x > 0.0 && x <= 1.0)) {
         return Err(bad("webhook_retry_scale must be above 0 and at most 1"));
     }
+    if s.access_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(bad("access_token must not be empty"));
+    }
     if let Some(url) = s.webhook_url {
         state.set_webhook_url(Some(url));
+    }
+    if let Some(t) = s.access_token {
+        state.set_access_token(t);
     }
     if let Some(d) = s.status_delays_ms {
         state.set_status_delays(d.map(std::time::Duration::from_millis));

@@ -220,6 +220,8 @@ struct Inner {
     status_delays: [Duration; 3],
     /// The most templates one `message_templates` page holds.
     template_page_size: usize,
+    /// The token Meta accepts now, once rotated (`POST /_sim/settings {"access_token": …}`).
+    access_token: Option<String>,
     templates: Vec<SimTemplate>,
     sent: Vec<SentRecord>,
     /// Mark-as-read (and typing indicator) bodies received.
@@ -249,6 +251,7 @@ impl SimState {
             webhook_url: config.webhook_url.clone(),
             status_delays: config.status_delays,
             template_page_size: 100,
+            access_token: None,
             templates: seeded_templates(),
             sent: Vec::new(),
             reads: Vec::new(),
@@ -316,6 +319,19 @@ impl SimState {
 
     pub fn template_page_size(&self) -> usize {
         self.lock().template_page_size
+    }
+
+    /// The access token Graph accepts.
+    pub fn access_token(&self) -> String {
+        self.lock()
+            .access_token
+            .clone()
+            .unwrap_or_else(|| self.config.access_token.clone())
+    }
+
+    /// The business generated a new token: the old one now gets 190.
+    pub fn set_access_token(&self, token: String) {
+        self.lock().access_token = Some(token);
     }
 
     pub fn set_template_page_size(&self, n: usize) {

@@ -61,6 +61,8 @@ pub trait Store: HookStore + Send + Sync + 'static {
     /// Creates the account, or updates the one with that name; adds its phone numbers.
     async fn upsert_account(&self, account: &NewAccount) -> Result<Account>;
     async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// Pauses (with the reason, as JSON) or resumes an account's sending.
+    async fn set_account_pause(&self, account_id: &str, pause: Option<&str>) -> Result<bool>;
     async fn list_phone_numbers(&self) -> Result<Vec<PhoneNumber>>;
 
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;

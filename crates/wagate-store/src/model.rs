@@ -9,6 +9,8 @@ pub struct Account {
     pub name: String,
     pub waba_id: String,
     pub created_at: i64,
+    /// Why its sending is paused (JSON), or `None`.
+    pub paused: Option<String>,
 }
 
 #[derive(Debug, Clone)]

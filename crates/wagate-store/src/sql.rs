@@ -29,7 +29,7 @@ macro_rules! impl_store {
                 let account: $crate::Account = sqlx::query_as(
                     "INSERT INTO accounts (id, name, waba_id, created_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (name) DO UPDATE SET waba_id = excluded.waba_id
-                     RETURNING id, name, waba_id, created_at",
+                     RETURNING id, name, waba_id, created_at, paused",
                 )
                 .bind(wagate_core::ids::account_id())
                 .bind(&a.name)
@@ -55,9 +55,19 @@ macro_rules! impl_store {
             }
 
             async fn list_accounts(&self) -> $crate::Result<Vec<$crate::Account>> {
-                Ok(sqlx::query_as("SELECT id, name, waba_id, created_at FROM accounts ORDER BY created_at, id")
+                Ok(sqlx::query_as("SELECT id, name, waba_id, created_at, paused FROM accounts ORDER BY created_at, id")
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn set_account_pause(&self, account_id: &str, pause: Option<&str>) -> $crate::Result<bool> {
+                Ok(sqlx::query("UPDATE accounts SET paused = $1 WHERE id = $2")
+                    .bind(pause)
+                    .bind(account_id)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected()
+                    == 1)
             }
 
             async fn list_phone_numbers(&self) -> $crate::Result<Vec<$crate::PhoneNumber>> {
@@ -462,9 +472,7 @@ macro_rules! impl_store {
                 q.push(" ");
                 q.push(Self::CLAIM_LOCK);
                 q.push(") RETURNING id, message_id, account_id, phone_number_id, attempts");
-                let mut jobs: Vec<$crate::SendJob> = q.build_query_as().fetch_all(&self.writer).await?;
-                jobs.sort_by_key(|j| j.id);
-                Ok(jobs)
+                Ok(q.build_query_as().fetch_all(&self.writer).await?)
             }
 
             async fn renew_send_leases(&self, jobs: &[(i64, i64)], until: i64) -> $crate::Result<u64> {

@@ -60,6 +60,23 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Accounts: rotate a token, pause or resume sending (through a running gateway's API).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+        url: String,
+        /// An admin API key.
+        #[arg(
+            long,
+            env = "WAGATE_API_KEY",
+            hide_env_values = true,
+            global = true,
+            default_value = ""
+        )]
+        api_key: String,
+    },
     /// Apply the database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -111,6 +128,28 @@ enum EventsCommand {
 }
 
 #[derive(Subcommand)]
+enum AccountsCommand {
+    /// List the accounts and whether their sending is paused.
+    List,
+    /// Give an account a new access token, live; a pause Meta's answer caused ends.
+    SetToken {
+        /// Account name or id.
+        name: String,
+        /// The token; `-` reads it from standard input (keeps it out of the shell history).
+        #[arg(long, default_value = "-")]
+        token: String,
+    },
+    /// Pause an account's sending (queued messages wait; new sends answer account_paused).
+    Pause {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume an account's sending.
+    Resume { name: String },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key and print it (it is shown only once).
     Create {
@@ -125,6 +164,13 @@ enum KeysCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+}
+
+/// A name as one URL path segment.
+fn segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 fn env_map() -> BTreeMap<String, String> {
@@ -241,6 +287,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wait: Duration::from_secs(wait),
             })
             .await
+        }
+        Command::Accounts { command, url, api_key } => {
+            if api_key.is_empty() {
+                anyhow::bail!("give an admin API key: --api-key or WAGATE_API_KEY");
+            }
+            let api = replay::Api::new(&url, &api_key);
+            let post = reqwest::Method::POST;
+            let answer = match command {
+                AccountsCommand::List => api.call(reqwest::Method::GET, "/v1/accounts", None).await?,
+                AccountsCommand::SetToken { name, token } => {
+                    let token = if token == "-" {
+                        let mut t = String::new();
+                        std::io::stdin()
+                            .read_line(&mut t)
+                            .context("reading the token from standard input")?;
+                        t.trim().to_string()
+                    } else {
+                        token
+                    };
+                    let body = serde_json::json!({ "access_token": token });
+                    api.call(
+                        reqwest::Method::PUT,
+                        &format!("/v1/accounts/{}/token", segment(&name)),
+                        Some(body),
+                    )
+                    .await?
+                }
+                AccountsCommand::Pause { name, reason } => {
+                    let body = serde_json::json!({ "reason": reason });
+                    api.call(post, &format!("/v1/accounts/{}/pause", segment(&name)), Some(body))
+                        .await?
+                }
+                AccountsCommand::Resume { name } => {
+                    api.call(post, &format!("/v1/accounts/{}/resume", segment(&name)), None)
+                        .await?
+                }
+            };
+            let accounts = match answer.get("data").and_then(|d| d.as_array()) {
+                Some(list) => list.clone(),
+                None => vec![answer],
+            };
+            for a in accounts {
+                let state = match a["paused"].as_object() {
+                    Some(p) => format!("paused: {}", p.get("reason").and_then(|r| r.as_str()).unwrap_or("")),
+                    None => "sending".into(),
+                };
+                println!(
+                    "{:<20} {:<24} {state}",
+                    a["name"].as_str().unwrap_or(""),
+                    a["id"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
         }
         Command::Migrate { database_url } => {
             let config = load(

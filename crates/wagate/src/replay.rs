@@ -32,14 +32,24 @@ fn slices(since: i64, until: i64) -> Vec<(i64, i64)> {
     out
 }
 
-struct Api {
+/// A running gateway's REST API, for the CLI's commands.
+pub struct Api {
     http: reqwest::Client,
     base: String,
     key: String,
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub fn new(base: &str, key: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    /// Calls the API; a non-2xx answer becomes an error with the gateway's message and hint.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -56,7 +66,8 @@ impl Api {
         if !status.is_success() {
             let e = &body["error"];
             bail!(
-                "{path}: HTTP {status}: {} ({})",
+                "{path}: HTTP {status} {}: {} ({})",
+                e["code"].as_str().unwrap_or("error"),
                 e["message"].as_str().unwrap_or("no message"),
                 e["hint"].as_str().unwrap_or("no hint")
             );

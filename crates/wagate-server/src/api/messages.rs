@@ -142,6 +142,8 @@ pub struct Prepared<'a> {
     pub body: Value,
     /// A scheduled send's due time (unix ms).
     pub send_at: Option<i64>,
+    /// 0: interactive; 1: bulk (batches), queued behind interactive sends.
+    pub priority: i64,
 }
 
 /// The longest a send may be scheduled ahead.
@@ -185,6 +187,15 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
         }
     };
     let account = resolve_account(state, caller, named)?;
+    if let Some(pause) = account.pause() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "account_paused",
+            format!("sending from account `{}` is paused: {}", account.name, pause.reason),
+        )
+        .details(json!({"account": account.name, "pause": pause}))
+        .hint(pause.hint));
+    }
     let send_at = send_at(obj)?;
     let phone_number_id = match obj.remove("phone_number_id") {
         None | Some(Value::Null) => account.phone_number_ids.first().cloned().unwrap_or_default(),
@@ -275,6 +286,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
         message_type,
         body,
         send_at,
+        priority: 0,
     })
 }
 
@@ -316,7 +328,7 @@ fn new_outbound(p: Prepared<'_>) -> NewOutboundMessage {
         content: p.body,
         now_ms: now_ms(),
         send_at: p.send_at.unwrap_or_else(now_ms),
-        priority: 0,
+        priority: p.priority,
     }
 }
 
@@ -337,6 +349,123 @@ pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         ));
     }
     Ok(Some(key.to_string()))
+}
+
+/// The most messages one batch takes.
+pub const BATCH_MAX: usize = 1000;
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchRequest {
+    /// Up to 1,000 messages, each as for `POST /v1/messages`, optionally with its own
+    /// `idempotency_key`.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchItem {
+    /// The item's position in `messages`.
+    pub index: usize,
+    /// 202 when queued, else the status a single send would have had.
+    pub status: u16,
+    pub message: Option<MessageView>,
+    /// Whether the item's idempotency key gave back an earlier message.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    pub queued: usize,
+    pub refused: usize,
+    pub data: Vec<BatchItem>,
+}
+
+/// Send up to 1,000 messages at once. Each is validated and answered on its own: the good ones
+/// are queued (as bulk: interactive sends from `POST /v1/messages` go first), the bad ones say
+/// why, and one bad item stops nothing else.
+#[utoipa::path(post, path = "/v1/messages/batch", tag = "messages",
+    request_body = BatchRequest,
+    responses((status = 200, description = "Each item's outcome", body = BatchAnswer),
+               (status = 400, description = "Not a batch", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn send_batch(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<BatchAnswer>> {
+    caller.require("send")?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid_json(e, "send {\"messages\": [{…}, …]} with Content-Type: application/json"))?;
+    let Some(items) = body.get("messages").and_then(Value::as_array) else {
+        return Err(ApiError::invalid_field(
+            "messages",
+            "messages must be an array of message objects",
+            "send {\"messages\": [{\"to\": \"+16505551234\", \"type\": \"text\", \"text\": {\"body\": \"hi\"}}]}",
+        ));
+    };
+    if items.is_empty() || items.len() > BATCH_MAX {
+        return Err(ApiError::invalid_field(
+            "messages",
+            format!("a batch holds 1 to {BATCH_MAX} messages, not {}", items.len()),
+            format!("split it into batches of at most {BATCH_MAX}"),
+        )
+        .details(json!({"field": "messages", "limit": BATCH_MAX, "size": items.len()})));
+    }
+    let mut data = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let outcome = batch_item(&state, &caller, item.clone()).await;
+        data.push(match outcome {
+            Ok((message, replayed)) => {
+                let timeline = state.store.message_timeline(&message.id).await?;
+                BatchItem {
+                    index,
+                    status: 202,
+                    message: Some(view(message, &timeline)),
+                    replayed,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let status = e.status.as_u16();
+                let body =
+                    json!({"code": e.code, "message": e.message, "details": e.details, "meta": e.meta, "hint": e.hint});
+                BatchItem {
+                    index,
+                    status,
+                    message: None,
+                    replayed: false,
+                    error: Some(body),
+                }
+            }
+        });
+    }
+    state.wake_sender.notify_one();
+    let queued = data.iter().filter(|d| d.status == 202).count();
+    Ok(Json(BatchAnswer {
+        queued,
+        refused: data.len() - queued,
+        data,
+    }))
+}
+
+async fn batch_item(state: &AppState, caller: &Caller, mut item: Value) -> ApiResult<(Message, bool)> {
+    let key = match item.as_object_mut().and_then(|o| o.remove("idempotency_key")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "idempotency_key",
+                "idempotency_key must be 1 to 255 visible ASCII characters",
+                "use a unique string per message, e.g. order-1042-shipped",
+            ))
+        }
+    };
+    let request = item.clone();
+    let mut prepared = prepare(state, caller, item).await?;
+    prepared.priority = 1;
+    match key {
+        Some(key) => enqueue_once(state, prepared, key, &request).await,
+        None => Ok((state.store.enqueue_message(&new_outbound(prepared)).await?, false)),
+    }
 }
 
 /// Queues a prepared send once per idempotency key: the same key and request give back the
@@ -680,7 +809,7 @@ pub async fn mark_read(
     state
         .graph
         .post(
-            &account.access_token,
+            &account.access_token(),
             &wagate_graph::GraphPath::new([m.phone_number_id.as_str(), "messages"]),
             &meta_body,
         )

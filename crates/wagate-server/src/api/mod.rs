@@ -1,5 +1,6 @@
 //! The REST API under `/v1`, one module per resource.
 
+pub mod accounts;
 pub mod contacts;
 pub mod events;
 pub mod hooks;
@@ -35,10 +36,15 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .layer(deadline(limits.upload_timeout_seconds));
     Router::new()
         .route("/v1/messages", post(messages::send).get(messages::list))
+        .route("/v1/messages/batch", post(messages::send_batch))
         .route("/v1/messages/{id}", get(messages::get_one).delete(messages::cancel))
         .route("/v1/messages/{id}/retry", post(messages::retry))
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/{name}/token", axum::routing::put(accounts::set_token))
+        .route("/v1/accounts/{name}/pause", post(accounts::pause))
+        .route("/v1/accounts/{name}/resume", post(accounts::resume))
         .route("/v1/events", get(events::list))
         .route("/v1/events/stream", get(events::stream))
         .route("/v1/events/{id}", get(events::get_one))

@@ -103,7 +103,7 @@ pub async fn sync_account(state: &AppState, account: &AccountRuntime) -> ApiResu
         if let Some(a) = &after {
             path = path.query("after", a.as_str());
         }
-        let page = state.graph.get(&account.access_token, &path).await?;
+        let page = state.graph.get(&account.access_token(), &path).await?;
         templates.extend(
             page["data"]
                 .as_array()
@@ -206,7 +206,7 @@ pub async fn create(
     let answer = state
         .graph
         .post(
-            &account.access_token,
+            &account.access_token(),
             &GraphPath::new([account.waba_id.as_str(), "message_templates"]),
             &body,
         )
@@ -239,7 +239,7 @@ pub async fn delete(
     state
         .graph
         .delete(
-            &account.access_token,
+            &account.access_token(),
             &GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("name", name.as_str()),
         )
         .await?;

@@ -176,10 +176,31 @@ impl TestApp {
         self.call(reqwest::Method::DELETE, path).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    /// Changes the simulator's settings (`POST /_sim/settings`).
+    pub async fn sim_settings(&self, settings: Value) {
         let r = self
             .http
-            .post(format!("{}{path}", self.url))
+            .post(format!("{}/_sim/settings", self.sim_url))
+            .json(&settings)
+            .send()
+            .await
+            .expect("settings");
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::POST, path, body).await
+    }
+
+    /// A call with a JSON body and the API key; (status, JSON body or null).
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.key)
             .json(body)
             .send()

@@ -618,3 +618,200 @@ async fn a_scheduled_message_waits_can_be_cancelled_and_a_failed_one_retried() {
     assert_eq!(sent.iter().filter(|s| s["body"]["text"]["body"] == "later").count(), 0);
     assert_eq!(sent.iter().filter(|s| s["body"]["text"]["body"] == "again").count(), 1);
 }
+
+#[tokio::test]
+async fn an_expired_token_pauses_the_account_and_a_new_token_resumes_it_losing_nothing() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    // The token expires at Meta: the next send gets 190.
+    app.sim_settings(json!({"access_token": "rotated-token-2"})).await;
+    let (status, first) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "one"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{first}");
+    let paused = eventually("the account pauses", || async {
+        let (_, list) = app.get("/v1/accounts").await;
+        list["data"][0]["paused"]
+            .is_object()
+            .then(|| list["data"][0]["paused"].clone())
+    })
+    .await;
+    assert_eq!(paused["code"], 190, "{paused}");
+    assert!(paused["hint"].as_str().unwrap_or("").contains("/token"), "{paused}");
+    // New sends are refused with the reason and the fix; the queued one waits.
+    let (status, refused) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "two"}}),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "account_paused");
+    assert!(
+        refused["error"]["hint"].as_str().unwrap_or("").contains("token"),
+        "{refused}"
+    );
+    let (_, m) = app
+        .get(&format!("/v1/messages/{}", first["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(m["status"], "queued", "{m}");
+    // The alert is an event.
+    let events = app.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "account.alert" && e["payload"]["alert"] == "sending_paused"),
+        "{events:?}"
+    );
+    // A token Meta refuses changes nothing.
+    let (status, bad) = app
+        .put("/v1/accounts/acme/token", &json!({"access_token": "still-wrong"}))
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["code"], "token_rejected");
+    let (status, bad) = app.put("/v1/accounts/acme/token", &json!({"token": "x"})).await;
+    assert_eq!(status, 400, "{bad}");
+    // The right one resumes sending, and the queued message goes, once.
+    let (status, account) = app
+        .put("/v1/accounts/acme/token", &json!({"access_token": "rotated-token-2"}))
+        .await;
+    assert_eq!(status, 200, "{account}");
+    assert!(account["paused"].is_null(), "{account}");
+    eventually("the queued message goes", || async {
+        let (_, m) = app.get(&format!("/v1/messages/{}", first["id"].as_str()?)).await;
+        m["wamid"].is_string().then_some(())
+    })
+    .await;
+    let sent = app.sim_sent().await;
+    assert_eq!(
+        sent.iter().filter(|s| s["body"]["text"]["body"] == "one").count(),
+        1,
+        "sent exactly once"
+    );
+    // Paused by hand: sends are refused until resume.
+    let (status, account) = app
+        .post("/v1/accounts/acme/pause", &json!({"reason": "migrating numbers"}))
+        .await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["paused"]["reason"], "migrating numbers");
+    let (status, refused) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "three"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("account_paused"))
+    );
+    // The same, from the command line: a token from standard input resumes nothing paused by
+    // hand; `resume` does.
+    let cli = |args: &[&str], stdin: &str| {
+        let (args, stdin) = (
+            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            stdin.to_string(),
+        );
+        let (url, key) = (app.url.clone(), app.key.clone());
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("WAGATE_URL", url)
+                .env("WAGATE_API_KEY", key)
+                .arg("accounts")
+                .args(&args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run wagate accounts");
+            let mut input = child.stdin.take().expect("stdin");
+            input.write_all(stdin.as_bytes()).await.expect("write token");
+            drop(input);
+            let out = child.wait_with_output().await.expect("output");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let (ok, out) = cli(&["set-token", "acme"], "rotated-token-2\n").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("paused: migrating numbers"), "{out}");
+    let (ok, out) = cli(&["set-token", "acme"], "wrong-again\n").await;
+    assert!(!ok && out.contains("token_rejected"), "{out}");
+    let (ok, out) = cli(&["resume", "acme"], "").await;
+    assert!(ok && out.contains("acme") && out.contains("sending"), "{out}");
+    let (_, account) = app.get("/v1/accounts").await;
+    assert!(account["data"][0]["paused"].is_null(), "{account}");
+    let (status, _) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "three"}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_message_on_its_own_and_waits_behind_interactive_sends() {
+    // One send at a time, so that the order Meta sees is the queue's order.
+    let app = spawn_app_with(|c| c.sender.concurrency = 1).await;
+    app.open_window(USER).await;
+    let due = wagate_store::testing::now_ms() / 1000 + 2;
+    let mut messages: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"to": USER, "type": "text", "text": {"body": format!("bulk-{i}")}, "send_at": due,
+            "idempotency_key": format!("bulk-key-{i}")})
+        })
+        .collect();
+    messages.insert(
+        2,
+        json!({"to": "not a number", "type": "text", "text": {"body": "bad"}}),
+    );
+    let (status, answer) = app.post("/v1/messages/batch", &json!({"messages": messages})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["queued"].as_u64(), answer["refused"].as_u64()),
+        (Some(5), Some(1)),
+        "{answer}"
+    );
+    let bad = &answer["data"][2];
+    assert_eq!(
+        (bad["index"].as_u64(), bad["status"].as_u64()),
+        (Some(2), Some(400)),
+        "{bad}"
+    );
+    assert_eq!(bad["error"]["details"]["field"], "to", "{bad}");
+    assert!(bad["error"]["hint"].is_string(), "{bad}");
+    // An interactive send due at the same moment, queued after the batch, goes first.
+    let (status, _) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "interactive"}, "send_at": due}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let sent = eventually("all six are sent", || async {
+        let sent = app.sim_sent().await;
+        (sent.len() == 6).then_some(sent)
+    })
+    .await;
+    assert_eq!(sent[0]["body"]["text"]["body"], "interactive", "{sent:?}");
+    // The same batch again: each item's key gives back its message; nothing is sent twice.
+    let (_, again) = app.post("/v1/messages/batch", &json!({"messages": messages})).await;
+    assert_eq!(again["data"][0]["replayed"], true, "{again}");
+    assert_eq!(again["data"][0]["message"]["id"], answer["data"][0]["message"]["id"]);
+    // Batches are bounded.
+    let too_many: Vec<Value> = (0..1001).map(|_| text("x")).collect();
+    let (status, refused) = app.post("/v1/messages/batch", &json!({"messages": too_many})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["details"]["field"], "messages");
+    let (status, _) = app.post("/v1/messages/batch", &json!({"messages": "x"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(app.sim_sent().await.len(), 6, "replays send nothing");
+}
