@@ -79,7 +79,14 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
-        let hash = wagate_core::signature::sha256_hex(token.as_bytes());
+        Caller::from_key(state, token).await
+    }
+}
+
+impl Caller {
+    /// The caller an API key stands for.
+    pub async fn from_key(state: &AppState, key: &str) -> Result<Self, ApiError> {
+        let hash = wagate_core::signature::sha256_hex(key.as_bytes());
         let key = state
             .store
             .api_key_by_hash(&hash)

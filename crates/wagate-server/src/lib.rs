@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod error;
+pub mod frontdoor;
 pub mod hooks;
 mod inbound;
 pub mod limits;
@@ -278,6 +279,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(telemetry::ready))
         .route("/metrics", get(telemetry::metrics))
         .route("/openapi.json", get(openapi::serve))
+        // Meta's own paths, for apps built on Meta's SDKs (`/v23.0/{phone_number_id}/messages`).
+        .route("/{version}/{id}/messages", axum::routing::post(frontdoor::messages))
+        .route("/{version}/{id}", get(frontdoor::node))
         .fallback(|uri: axum::http::Uri, method: axum::http::Method| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -142,6 +142,8 @@ pub trait Store: HookStore + Send + Sync + 'static {
     async fn claim_media(&self, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome, now_ms: i64) -> Result<()>;
     async fn get_media(&self, id: &str) -> Result<Option<Media>>;
+    /// Inbound media by Meta's media id (the id in Meta's webhook).
+    async fn media_by_meta_id(&self, meta_media_id: &str) -> Result<Option<Media>>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.

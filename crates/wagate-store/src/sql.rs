@@ -820,6 +820,14 @@ macro_rules! impl_store {
                 let sql = format!("SELECT {} FROM media WHERE id = $1", $crate::sql::MEDIA_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }
+
+            async fn media_by_meta_id(&self, meta_media_id: &str) -> $crate::Result<Option<$crate::Media>> {
+                let sql = format!(
+                    "SELECT {} FROM media WHERE meta_media_id = $1 ORDER BY created_at DESC LIMIT 1",
+                    $crate::sql::MEDIA_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(meta_media_id).fetch_optional(&self.pool).await?)
+            }
         }
 
         impl $store {

@@ -6,6 +6,7 @@ mod bad_input;
 mod binary;
 mod conformance;
 mod crash;
+mod frontdoor;
 mod helpers;
 mod hooks;
 mod inbound;

@@ -1,0 +1,140 @@
+//! The drop-in front door: Meta's paths on the gateway, with a wagate API key as the token,
+//! answered in Meta's shapes (what Meta's SDKs expect), going through the queue.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn meta_post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_app_written_for_meta_sends_through_the_gateway_by_changing_its_base_url() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let path = format!("/v23.0/{PHONE_ID}/messages");
+
+    // A send, as Meta's SDKs make it: Meta's success body with the wamid, sent once.
+    let send = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": USER,
+        "type": "text", "text": {"preview_url": false, "body": "from a Meta SDK"}});
+    let (status, ok) = meta_post(&app, &app.key, &path, &send).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["messaging_product"], "whatsapp");
+    assert_eq!(ok["contacts"][0]["input"], USER);
+    assert_eq!(ok["contacts"][0]["wa_id"], USER);
+    let wamid = ok["messages"][0]["id"].as_str().expect("wamid");
+    let sent = app.sim_sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["wamid"], wamid);
+    let (_, list) = app.get("/v1/messages?direction=outbound").await;
+    assert_eq!(list["data"][0]["wamid"], wamid, "it went through the gateway's queue");
+
+    // A template: Meta adds message_status.
+    let template = json!({"messaging_product": "whatsapp", "to": USER, "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    let (status, ok) = meta_post(&app, &app.key, &path, &template).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(ok["messages"][0]["message_status"], "accepted");
+
+    // Meta's refusal comes back as Meta sent it.
+    let missing = json!({"messaging_product": "whatsapp", "to": USER, "type": "template",
+        "template": {"name": "no_such_template", "language": {"code": "en_US"}}});
+    let (status, refused) = meta_post(&app, &app.key, &path, &missing).await;
+    assert!((400..500).contains(&status), "{refused}");
+    assert_eq!(refused["error"]["code"], 132001, "{refused}");
+    assert!(refused["error"]["fbtrace_id"].is_string(), "{refused}");
+
+    // The gateway's own checks answer in Meta's shape, with Meta's codes.
+    let (status, bad) = meta_post(&app, "wg_not_a_key_at_all", &path, &send).await;
+    assert_eq!(status, 401, "{bad}");
+    assert_eq!(
+        (bad["error"]["code"].as_i64(), bad["error"]["type"].as_str()),
+        (Some(190), Some("OAuthException"))
+    );
+    let (status, bad) = meta_post(&app, &app.key, "/v23.0/999999999/messages", &send).await;
+    assert_eq!((status, bad["error"]["code"].as_i64()), (400, Some(100)), "{bad}");
+    let mut wrong = send.clone();
+    wrong["to"] = json!("not a number");
+    let (status, bad) = meta_post(&app, &app.key, &path, &wrong).await;
+    assert_eq!((status, bad["error"]["code"].as_i64()), (400, Some(100)), "{bad}");
+    assert!(
+        bad["error"]["error_data"]["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("to"),
+        "{bad}"
+    );
+    let (status, bad) = meta_post(&app, &app.key, &format!("/v23.0/{PHONE_ID}/messages"), &json!([1])).await;
+    assert_eq!((status, bad["error"]["code"].as_i64()), (400, Some(100)), "{bad}");
+    assert_eq!(app.sim_sent().await.len(), 2, "nothing else was sent");
+
+    // Mark as read, passed on to Meta.
+    let image = json!({"type": "image", "image": {"data_base64": "/9j/4AAQSkZJRgABAQ==", "mime_type": "image/jpeg"}});
+    app.user_sends(USER, image).await;
+    let received = eventually("the image's event", || async {
+        app.events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == "message.received" && e["payload"]["type"] == "image")
+    })
+    .await;
+    let read = json!({"messaging_product": "whatsapp", "status": "read",
+        "message_id": received["payload"]["wamid"]});
+    let (status, answer) = meta_post(&app, &app.key, &path, &read).await;
+    assert_eq!((status, &answer), (200, &json!({"success": true})), "{answer}");
+
+    // GET /{media-id}: Meta's description, with a URL on the gateway that takes the same key.
+    let media_id = received["payload"]["content"]["media"]["id"]
+        .as_str()
+        .expect("media id");
+    let described = eventually("the media is stored", || async {
+        let r = app
+            .http
+            .get(format!("{}/v23.0/{media_id}", app.url))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v["file_size"].is_number().then_some(v)
+    })
+    .await;
+    assert_eq!(described["id"], media_id);
+    assert_eq!(described["mime_type"], "image/jpeg");
+    let url = described["url"].as_str().expect("url");
+    let bytes = app
+        .http
+        .get(url)
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(bytes.len() as u64, described["file_size"].as_u64().unwrap_or(0));
+    let (status, unknown) = app.get("/v23.0/123456").await;
+    assert_eq!(
+        (status, unknown["error"]["code"].as_i64()),
+        (400, Some(100)),
+        "{unknown}"
+    );
+
+    // A path that is not Meta's is still the gateway's own 404.
+    let (status, body) = app.get("/v1/nothing").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+}
