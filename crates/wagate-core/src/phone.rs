@@ -70,6 +70,19 @@ pub fn parse_country(code: &str) -> Result<country::Id, PhoneError> {
 
 /// The ISO 3166 region (`US`, `DE`) of an international number given as digits (a WhatsApp id),
 /// when its country code is known.
+/// Whether `s` is a business-scoped user id as Meta writes them: a two-letter country, an
+/// optional `ENT.` (a parent id), a dot and 1 to 128 letters or digits (`US.13491208655302741918`).
+pub fn is_business_scoped_user_id(s: &str) -> bool {
+    let Some((country, rest)) = s.split_once('.') else {
+        return false;
+    };
+    let id = rest.strip_prefix("ENT.").unwrap_or(rest);
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 pub fn region_of(wa_id: &str) -> Option<String> {
     let parsed = phonenumber::parse(None, format!("+{wa_id}")).ok()?;
     parsed.country().id().map(|id| format!("{id:?}"))
@@ -274,5 +287,24 @@ mod tests {
     fn wa_id_drops_plus() {
         let n = normalize("+16505551234", None).expect("valid");
         assert_eq!(n.wa_id(), "16505551234");
+    }
+
+    #[test]
+    fn business_scoped_user_ids_are_recognised() {
+        for ok in ["US.13491208655302741918", "BR.ENT.abc123", "DE.x"] {
+            assert!(is_business_scoped_user_id(ok), "{ok}");
+        }
+        let long = format!("US.{}", "1".repeat(129));
+        for bad in [
+            "+16505551234",
+            "us.123",
+            "USA.123",
+            "US.",
+            "US.12-3",
+            "US.ENT.",
+            long.as_str(),
+        ] {
+            assert!(!is_business_scoped_user_id(bad), "{bad}");
+        }
     }
 }

@@ -212,7 +212,12 @@ pub async fn messages(
             Err(e) => from_graph_error(e),
         };
     }
-    let to_input = body.get("to").and_then(Value::as_str).unwrap_or_default().to_string();
+    let to_input = body
+        .get("to")
+        .or_else(|| body.get("recipient"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("account".into(), json!(account.id));
         obj.insert("phone_number_id".into(), json!(phone_number_id));
@@ -245,6 +250,7 @@ pub async fn messages(
             sent["message_status"] = json!("accepted");
         }
         let contact = match &message.wa_id {
+            Some(w) if wagate_core::phone::is_business_scoped_user_id(w) => json!({"input": to_input, "user_id": w}),
             Some(w) => json!({"input": to_input, "wa_id": w}),
             None => json!({"input": to_input}),
         };

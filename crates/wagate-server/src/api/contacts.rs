@@ -58,8 +58,13 @@ pub async fn get_contact(
     Query(q): Query<ContactQuery>,
 ) -> ApiResult<Json<ContactView>> {
     caller.require("read")?;
+    // A phone number in any spelling, or a business-scoped user id as it is.
     let digits: String = wa_id.chars().filter(char::is_ascii_digit).collect();
-    let key = if digits.is_empty() { wa_id.clone() } else { digits };
+    let key = if digits.is_empty() || wagate_core::phone::is_business_scoped_user_id(&wa_id) {
+        wa_id.clone()
+    } else {
+        digits
+    };
     let account_id = match q.account.as_deref() {
         Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
         None => caller.account_id.clone(),

@@ -208,28 +208,44 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
             ))
         }
     };
-    let to = match obj.get("to") {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => {
+    // The recipient: a phone number in `to`, or a business-scoped user id in `recipient` (for
+    // users known only by it); `to` wins when both are given, as at Meta.
+    let (recipient, wa_id, field) = match (obj.get("to"), obj.get("recipient")) {
+        (Some(Value::String(to)), _) => {
+            let e164 = wagate_core::phone::normalize(to, state.default_country).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_phone_number", format!("to: {e}"))
+                    .details(json!({"field": "to", "value": to}))
+                    .hint(e.hint())
+            })?;
+            obj.remove("recipient");
+            obj.insert("to".into(), json!(e164.as_str()));
+            (e164.as_str().to_string(), e164.wa_id().to_string(), "to")
+        }
+        (Some(_), _) => {
             return Err(ApiError::invalid_field(
                 "to",
                 "to must be a string",
                 "write the number as a string, e.g. \"+16505551234\"",
             ))
         }
-        None => {
+        (None, Some(Value::String(r))) if wagate_core::phone::is_business_scoped_user_id(r) => {
+            (r.clone(), r.clone(), "recipient")
+        }
+        (None, Some(r)) => {
+            return Err(ApiError::invalid_field(
+                "recipient",
+                format!("recipient {r} is not a business-scoped user id"),
+                "give the user id from the user's webhooks (contacts[].user_id), e.g. \"US.13491208655302741918\", or a phone number in `to`",
+            ))
+        }
+        (None, None) => {
             return Err(ApiError::invalid_field(
                 "to",
                 "to is required",
-                "give the recipient's phone number, e.g. \"+16505551234\"",
+                "give the recipient's phone number, e.g. \"+16505551234\" (or a business-scoped user id in `recipient`)",
             ))
         }
     };
-    let e164 = wagate_core::phone::normalize(&to, state.default_country).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_phone_number", format!("to: {e}"))
-            .details(json!({"field": "to", "value": to}))
-            .hint(e.hint())
-    })?;
     let message_type = match obj.get("type") {
         None => "text".to_string(),
         Some(Value::String(t)) if MESSAGE_TYPES.contains(&t.as_str()) => t.clone(),
@@ -250,9 +266,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
     validate_type(&message_type, obj)?;
     obj.insert("messaging_product".into(), json!("whatsapp"));
     obj.entry("recipient_type").or_insert(json!("individual"));
-    obj.insert("to".into(), json!(e164.as_str()));
     obj.insert("type".into(), json!(message_type));
-    let wa_id = e164.wa_id().to_string();
     let mut warnings = Vec::new();
     if message_type == "template" {
         warnings.extend(crate::api::templates::check_send(state, account, &body["template"]).await?);
@@ -263,7 +277,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
             wagate_core::window::is_open(expires, now_ms()) && !wagate_core::window::is_open(expires, at)
         }) {
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed",
-                format!("the 24-hour customer-service window with {e164} closes before send_at; Meta would refuse this {message_type} message (131047)"))
+                format!("the 24-hour customer-service window with {recipient} closes before send_at; Meta would refuse this {message_type} message (131047)"))
                 .details(json!({"field": "send_at", "window": {"open": true, "expires_at": expires.map(rfc3339_ms)}}))
                 .hint("schedule it before the window closes, or send an approved template"));
         }
@@ -273,8 +287,8 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
                 None => "they have never written to this number".into(),
             };
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "window_closed",
-                format!("the 24-hour customer-service window with {e164} is closed ({when}); Meta would refuse this {message_type} message (131047)"))
-                .details(json!({"field": "to", "window": {"open": false, "expires_at": expires.map(rfc3339_ms)}}))
+                format!("the 24-hour customer-service window with {recipient} is closed ({when}); Meta would refuse this {message_type} message (131047)"))
+                .details(json!({"field": field, "window": {"open": false, "expires_at": expires.map(rfc3339_ms)}}))
                 .hint("send an approved template (\"type\": \"template\"); the window opens again when the user writes to you"));
         }
     }

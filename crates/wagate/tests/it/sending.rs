@@ -815,3 +815,59 @@ async fn a_batch_answers_each_message_on_its_own_and_waits_behind_interactive_se
     assert_eq!(status, 400);
     assert_eq!(app.sim_sent().await.len(), 6, "replays send nothing");
 }
+
+#[tokio::test]
+async fn a_user_known_only_by_business_scoped_id_is_sent_to_with_recipient() {
+    let app = spawn_app().await;
+    let user: Value = app
+        .http
+        .post(format!("{}/_sim/users", app.sim_url))
+        .json(&json!({"username": "zoe", "name": "Zoë"}))
+        .send()
+        .await
+        .expect("create user")
+        .json()
+        .await
+        .expect("json");
+    let user_id = user["user_id"].as_str().expect("user id").to_string();
+    app.user_sends("@zoe", text("hello without a number")).await;
+    eventually("the window opens under the user id", || async {
+        let (_, c) = app.get(&format!("/v1/contacts/{user_id}")).await;
+        (c["window"]["open"] == true).then_some(())
+    })
+    .await;
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"recipient": user_id, "type": "text", "text": {"body": "hi Zoë"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+    let sent = app.sim_sent().await;
+    assert_eq!(sent[0]["body"]["recipient"], user_id.as_str(), "{:?}", sent[0]);
+    assert!(sent[0]["body"].get("to").is_none(), "{:?}", sent[0]);
+    // Through the front door, Meta's answer names the user id.
+    let r = app
+        .http
+        .post(format!("{}/v23.0/{PHONE_ID}/messages", app.url))
+        .bearer_auth(&app.key)
+        .json(
+            &json!({"messaging_product": "whatsapp", "recipient": user_id, "type": "text", "text": {"body": "again"}}),
+        )
+        .send()
+        .await
+        .expect("front door");
+    let ok: Value = r.json().await.expect("json");
+    assert_eq!(ok["contacts"][0], json!({"input": user_id, "user_id": user_id}), "{ok}");
+    // Not a user id: refused with the field and what one looks like.
+    let (status, bad) = app
+        .post(
+            "/v1/messages",
+            &json!({"recipient": "zoe", "type": "text", "text": {"body": "x"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"]["details"]["field"], "recipient");
+    assert!(bad["error"]["hint"].as_str().unwrap_or("").contains("US."), "{bad}");
+}
