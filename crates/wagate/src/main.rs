@@ -3,6 +3,7 @@
 
 mod replay;
 mod sandbox;
+mod send;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,6 +60,45 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Send one message, or a template to every row of a CSV file (through a running gateway's
+    /// API), with live progress, a summary, and resume: run it again and each row goes once.
+    Send {
+        /// The recipient's phone number (one message).
+        #[arg(long)]
+        to: Option<String>,
+        /// A text message.
+        #[arg(long)]
+        text: Option<String>,
+        /// A template's name.
+        #[arg(long)]
+        template: Option<String>,
+        /// The template's language code.
+        #[arg(long, default_value = "en_US")]
+        lang: String,
+        /// One message: a parameter value (`value` or `name=value`), in placeholder order.
+        /// CSV: the column that fills a parameter (`column` or `name=column`); default: every
+        /// column but the recipient's, in order.
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// A CSV file with a header row: one message per row.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// The CSV column with the recipient's phone number.
+        #[arg(long, default_value = "to")]
+        to_column: String,
+        /// The account (name or id), when the gateway has several.
+        #[arg(long)]
+        account: Option<String>,
+        /// Seconds to follow the messages after queueing them (0: do not follow).
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API key with the send permission.
+        #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true, default_value = "")]
+        api_key: String,
     },
     /// Accounts: rotate a token, pause or resume sending (through a running gateway's API).
     Accounts {
@@ -287,6 +327,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wait: Duration::from_secs(wait),
             })
             .await
+        }
+        Command::Send {
+            to,
+            text,
+            template,
+            lang,
+            params,
+            csv,
+            to_column,
+            account,
+            wait,
+            url,
+            api_key,
+        } => {
+            let all_went = send::run(send::SendArgs {
+                url,
+                api_key,
+                account,
+                to,
+                text,
+                template,
+                lang,
+                params,
+                csv,
+                to_column,
+                wait: Duration::from_secs(wait),
+            })
+            .await?;
+            if !all_went {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Accounts { command, url, api_key } => {
             if api_key.is_empty() {

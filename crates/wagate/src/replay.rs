@@ -33,6 +33,7 @@ fn slices(since: i64, until: i64) -> Vec<(i64, i64)> {
 }
 
 /// A running gateway's REST API, for the CLI's commands.
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: String,

@@ -871,3 +871,84 @@ async fn a_user_known_only_by_business_scoped_id_is_sent_to_with_recipient() {
     assert_eq!(bad["error"]["details"]["field"], "recipient");
     assert!(bad["error"]["hint"].as_str().unwrap_or("").contains("US."), "{bad}");
 }
+
+#[tokio::test]
+async fn wagate_send_sends_a_csv_once_reports_bad_rows_by_line_and_resumes() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("csv"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("orders.csv");
+    std::fs::write(
+        &file,
+        "to,company,po,total\n+16505551234,Acme,PO-1,$10\n+16505551235,Beta,PO-2,$20\nnot-a-number,Gamma,PO-3,$30\n\
+         +16505551236,,PO-4,$40\n+16505551237,Delta,PO-5,$50\n",
+    )
+    .expect("csv");
+    let run = |args: Vec<String>| {
+        let (url, key) = (app.url.clone(), app.key.clone());
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("WAGATE_URL", url)
+                .env("WAGATE_API_KEY", key)
+                .arg("send")
+                .args(&args)
+                .output()
+                .await
+                .expect("run wagate send");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let csv_args: Vec<String> = [
+        "--csv",
+        file.to_str().expect("path"),
+        "--template",
+        "po_notification",
+        "--lang",
+        "es",
+        "--wait",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, out) = run(csv_args.clone()).await;
+    assert_eq!(code, Some(1), "bad rows make the exit status 1: {out}");
+    assert!(
+        out.contains("line 4:") && out.contains("to:"),
+        "the bad number, by line: {out}"
+    );
+    assert!(
+        out.contains("line 5:") && out.contains("`company`"),
+        "the empty parameter, by line: {out}"
+    );
+    assert!(out.contains("queued                          3"), "{out}");
+    let sent = app.sim_sent().await;
+    assert_eq!(sent.len(), 3, "the good rows went");
+    assert_eq!(
+        sent.iter()
+            .find(|s| s["to"] == "+16505551237")
+            .map(|s| s["body"]["template"]["components"][0]["parameters"][0]["text"].clone()),
+        Some(json!("Delta")),
+        "{sent:?}"
+    );
+    // Again, as after an interruption: every row is found, nothing is sent twice.
+    let (_, out) = run(csv_args).await;
+    assert!(out.contains("of which from a run before        3"), "{out}");
+    assert_eq!(app.sim_sent().await.len(), 3, "resumed, not resent");
+    // One message.
+    let one: Vec<String> = ["--to", "+16505551234", "--template", "hello_world", "--wait", "20"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (code, out) = run(one).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("queued to +16505551234"), "{out}");
+    assert!(out.contains(" delivered") || out.contains(" read"), "{out}");
+}
