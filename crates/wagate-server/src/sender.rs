@@ -56,6 +56,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     };
     let held: Held = Arc::default();
     let mut tasks = JoinSet::new();
+    // Outcomes are recorded by one task, many per transaction (one disk sync for the lot).
+    let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_outcomes(state.clone(), owner.clone(), held.clone(), outcomes));
     // Leases are renewed while calls are in flight, three times per lease.
     let mut renew = tokio::time::interval(Duration::from_millis((lease_ms / 3).max(100) as u64));
     let mut sweep = tokio::time::interval(Duration::from_millis((in_doubt_ms / 4).clamp(200, 5_000) as u64));
@@ -79,10 +82,12 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                     claimed = jobs.len();
                     for job in jobs {
                         lock(&held).insert(job.id, job.attempts);
-                        let (state, owner, held, cancel) = (state.clone(), owner.clone(), held.clone(), cancel.clone());
+                        let (state, held, cancel, finished) =
+                            (state.clone(), held.clone(), cancel.clone(), finished.clone());
                         tasks.spawn(async move {
-                            send_one(&state, &owner, &job, &cancel).await;
-                            lock(&held).remove(&job.id);
+                            if !send_one(&state, job.clone(), &cancel, &finished).await {
+                                lock(&held).remove(&job.id);
+                            }
                         });
                     }
                 }
@@ -109,6 +114,57 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         tokio::select! {
             next = tasks.join_next() => if next.is_none() { break },
             _ = renew.tick() => renew_leases(&state, &held, lease_ms).await,
+        }
+    }
+    drop(finished);
+    let _ = recorder.await;
+}
+
+/// One send's outcome, on its way to the store.
+struct Outcome {
+    job: SendJob,
+    outcome: SendOutcome,
+}
+
+/// Records outcomes as they come, all that are waiting in one transaction. An outcome whose
+/// recording fails leaves its job leased: once the lease ends it is in doubt and resolved from
+/// Meta's status webhooks, never resent blindly.
+async fn record_outcomes(
+    state: AppState,
+    owner: String,
+    held: Held,
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+) {
+    const MAX: usize = 256;
+    let mut batch = Vec::with_capacity(MAX);
+    while outcomes.recv_many(&mut batch, MAX).await > 0 {
+        let rows: Vec<(SendJob, String, SendOutcome)> = batch
+            .iter()
+            .map(|o| (o.job.clone(), owner.clone(), o.outcome.clone()))
+            .collect();
+        match state.store.finish_send_jobs(&rows, now_ms()).await {
+            Ok(done) => {
+                for (o, ok) in batch.iter().zip(done) {
+                    if !ok {
+                        tracing::warn!(
+                            job = o.job.id,
+                            "send job lease was lost before it finished; it was resolved another way"
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(jobs = batch.len(), error = %e, "recording send outcomes failed; those jobs are resolved as in doubt")
+            }
+        }
+        {
+            let mut held = lock(&held);
+            for o in &batch {
+                held.remove(&o.job.id);
+            }
+        }
+        for o in batch.drain(..) {
+            state.sent_waiters.wake(&o.job.message_id);
         }
     }
 }
@@ -165,40 +221,32 @@ async fn resolve_in_doubt(state: &AppState, in_doubt_ms: i64, action: InDoubtAct
     }
 }
 
-async fn send_one(state: &AppState, owner: &str, job: &SendJob, cancel: &CancellationToken) {
-    let outcome = match attempt(state, job, cancel).await {
-        Some(o) => o,
-        None => {
-            // Stopping before the call: the job goes back to the queue as it was.
-            if let Err(e) = state.store.release_send_job(job).await {
-                tracing::error!(job = job.id, error = %e, "giving back an unsent job failed; it is resolved as in doubt");
-            }
-            return;
+/// Sends one job and hands its outcome to the recorder; false when nothing was sent (the job
+/// was given back).
+async fn send_one(
+    state: &AppState,
+    job: SendJob,
+    cancel: &CancellationToken,
+    finished: &tokio::sync::mpsc::UnboundedSender<Outcome>,
+) -> bool {
+    let Some(outcome) = attempt(state, &job, cancel).await else {
+        // Stopping before the call: the job goes back to the queue as it was.
+        if let Err(e) = state.store.release_send_job(&job).await {
+            tracing::error!(job = job.id, error = %e, "giving back an unsent job failed; it is resolved as in doubt");
         }
+        return false;
     };
-    match &outcome {
-        SendOutcome::Accepted { .. } => {
-            metrics::counter!("wagate_messages_sent_total", "status" => "accepted").increment(1)
-        }
-        SendOutcome::Failed { .. } => {
-            metrics::counter!("wagate_messages_sent_total", "status" => "failed").increment(1)
-        }
-        SendOutcome::Retry { .. } => metrics::counter!("wagate_messages_sent_total", "status" => "retry").increment(1),
-        SendOutcome::InDoubt { .. } => {
-            metrics::counter!("wagate_messages_sent_total", "status" => "in_doubt").increment(1)
-        }
+    let status = match &outcome {
+        SendOutcome::Accepted { .. } => "accepted",
+        SendOutcome::Failed { .. } => "failed",
+        SendOutcome::Retry { .. } => "retry",
+        SendOutcome::InDoubt { .. } => "in_doubt",
+    };
+    metrics::counter!("wagate_messages_sent_total", "status" => status).increment(1);
+    if finished.send(Outcome { job, outcome }).is_err() {
+        tracing::error!("the outcome recorder stopped; this send is resolved as in doubt");
     }
-    match state.store.finish_send_job(job, owner, &outcome, now_ms()).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            job = job.id,
-            "send job lease was lost before it finished; it was resolved another way"
-        ),
-        Err(e) => {
-            tracing::error!(job = job.id, error = %e, "finishing a send job failed; it is resolved as in doubt")
-        }
-    }
-    state.sent_waiters.wake(&job.message_id);
+    true
 }
 
 /// One try. `None`: the worker is stopping and nothing was sent.

@@ -122,6 +122,8 @@ pub trait Store: HookStore + Send + Sync + 'static {
     ) -> Result<Vec<InDoubt>>;
     /// Finishes a leased job; `false` (and nothing changed) when `owner` no longer holds the lease.
     async fn finish_send_job(&self, job: &SendJob, owner: &str, outcome: &SendOutcome, now_ms: i64) -> Result<bool>;
+    /// Several outcomes (job, lease owner, outcome) in one transaction; each fenced on its own.
+    async fn finish_send_jobs(&self, finished: &[(SendJob, String, SendOutcome)], now_ms: i64) -> Result<Vec<bool>>;
 
     async fn get_contact(&self, account_id: &str, phone_number_id: &str, wa_id: &str) -> Result<Option<Contact>>;
     async fn find_contacts(&self, account_id: Option<&str>, wa_id: &str) -> Result<Vec<Contact>>;

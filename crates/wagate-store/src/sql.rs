@@ -598,68 +598,19 @@ macro_rules! impl_store {
             }
 
             async fn finish_send_job(&self, job: &$crate::SendJob, owner: &str, outcome: &$crate::SendOutcome, now: i64) -> $crate::Result<bool> {
-                use $crate::SendOutcome;
+                let done = $crate::Store::finish_send_jobs(self, &[(job.clone(), owner.to_string(), outcome.clone())], now).await?;
+                Ok(done.first().copied().unwrap_or(false))
+            }
+
+            async fn finish_send_jobs(&self, finished: &[($crate::SendJob, String, $crate::SendOutcome)], now: i64) -> $crate::Result<Vec<bool>> {
+                // One transaction (one disk sync) for the lot: the sender group-commits outcomes.
                 let mut tx = self.writer.begin().await?;
-                let (state, run_at, error) = match outcome {
-                    SendOutcome::Accepted { .. } => ("done", None, None),
-                    SendOutcome::Failed { error } => ("dead", None, Some(error.to_string())),
-                    SendOutcome::Retry { run_at, error } => ("queued", Some(*run_at), Some(error.to_string())),
-                    SendOutcome::InDoubt { error } => ("leased", None, Some(error.to_string())),
-                };
-                // In doubt: the lease ends now, so the job goes to `resolve_in_doubt`.
-                let lease_until = matches!(outcome, SendOutcome::InDoubt { .. }).then_some(now);
-                // The fence: only the holder of this attempt's lease may finish the job (a lease
-                // taken again after it ran out has another attempt number).
-                let fenced = sqlx::query(
-                    "UPDATE send_jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3,
-                       lease_owner = NULL, lease_until = $7
-                     WHERE id = $4 AND attempts = $5 AND lease_owner = $6 AND state = 'leased'",
-                )
-                .bind(state)
-                .bind(run_at)
-                .bind(&error)
-                .bind(job.id)
-                .bind(job.attempts)
-                .bind(owner)
-                .bind(lease_until)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if fenced != 1 {
-                    return Ok(false);
-                }
-                match outcome {
-                    SendOutcome::Accepted { wamid, wa_id, .. } => {
-                        Self::adopt_wamid(&mut tx, &job.message_id, wamid, wa_id.as_deref(), now).await?;
-                    }
-                    SendOutcome::Failed { error } => {
-                        sqlx::query("UPDATE messages SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3")
-                            .bind(error.to_string())
-                            .bind(now)
-                            .bind(&job.message_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        let payload = serde_json::json!({
-                            "message_id": job.message_id,
-                            "account": job.account_id,
-                            "phone_number_id": job.phone_number_id,
-                            "wamid": null,
-                            "status": "failed",
-                            "errors": [error],
-                        });
-                        Self::insert_event(&mut tx, Some(&job.account_id), "message.failed", now, &payload, &serde_json::Value::Null, now).await?;
-                    }
-                    SendOutcome::Retry { error, .. } | SendOutcome::InDoubt { error } => {
-                        sqlx::query("UPDATE messages SET error = $1, updated_at = $2 WHERE id = $3")
-                            .bind(error.to_string())
-                            .bind(now)
-                            .bind(&job.message_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                let mut done = Vec::with_capacity(finished.len());
+                for (job, owner, outcome) in finished {
+                    done.push(Self::finish_one(&mut tx, job, owner, outcome, now).await?);
                 }
                 tx.commit().await?;
-                Ok(true)
+                Ok(done)
             }
 
             async fn get_contact(&self, account_id: &str, phone_number_id: &str, wa_id: &str) -> $crate::Result<Option<$crate::Contact>> {
@@ -1135,6 +1086,77 @@ macro_rules! impl_store {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// One send outcome, fenced by the job's attempt, in the caller's transaction; false
+            /// when the job is no longer this attempt's (nothing changes).
+            async fn finish_one(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                job: &$crate::SendJob,
+                owner: &str,
+                outcome: &$crate::SendOutcome,
+                now: i64,
+            ) -> $crate::Result<bool> {
+                use $crate::SendOutcome;
+                let (state, run_at, error) = match outcome {
+                    SendOutcome::Accepted { .. } => ("done", None, None),
+                    SendOutcome::Failed { error } => ("dead", None, Some(error.to_string())),
+                    SendOutcome::Retry { run_at, error } => ("queued", Some(*run_at), Some(error.to_string())),
+                    SendOutcome::InDoubt { error } => ("leased", None, Some(error.to_string())),
+                };
+                // In doubt: the lease ends now, so the job goes to `resolve_in_doubt`.
+                let lease_until = matches!(outcome, SendOutcome::InDoubt { .. }).then_some(now);
+                // The fence: only the holder of this attempt's lease may finish the job (a lease
+                // taken again after it ran out has another attempt number).
+                let fenced = sqlx::query(
+                    "UPDATE send_jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = $3,
+                       lease_owner = NULL, lease_until = $7
+                     WHERE id = $4 AND attempts = $5 AND lease_owner = $6 AND state = 'leased'",
+                )
+                .bind(state)
+                .bind(run_at)
+                .bind(&error)
+                .bind(job.id)
+                .bind(job.attempts)
+                .bind(owner)
+                .bind(lease_until)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if fenced != 1 {
+                    return Ok(false);
+                }
+                match outcome {
+                    SendOutcome::Accepted { wamid, wa_id, .. } => {
+                        Self::adopt_wamid(tx, &job.message_id, wamid, wa_id.as_deref(), now).await?;
+                    }
+                    SendOutcome::Failed { error } => {
+                        sqlx::query("UPDATE messages SET status = 'failed', error = $1, updated_at = $2 WHERE id = $3")
+                            .bind(error.to_string())
+                            .bind(now)
+                            .bind(&job.message_id)
+                            .execute(&mut **tx)
+                            .await?;
+                        let payload = serde_json::json!({
+                            "message_id": job.message_id,
+                            "account": job.account_id,
+                            "phone_number_id": job.phone_number_id,
+                            "wamid": null,
+                            "status": "failed",
+                            "errors": [error],
+                        });
+                        Self::insert_event(tx, Some(&job.account_id), "message.failed", now, &payload, &serde_json::Value::Null, now).await?;
+                    }
+                    SendOutcome::Retry { error, .. } | SendOutcome::InDoubt { error } => {
+                        sqlx::query("UPDATE messages SET error = $1, updated_at = $2 WHERE id = $3")
+                            .bind(error.to_string())
+                            .bind(now)
+                            .bind(&job.message_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                Ok(true)
             }
 
             /// Meta took the send: the message gets its wamid, and statuses that arrived before

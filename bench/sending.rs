@@ -1,0 +1,298 @@
+//! Sending benchmark: messages queued through the API of `wagate serve` (release, fresh SQLite
+//! database) and sent to `wagate sim` (its own process; no status webhooks, so that only the send
+//! path is measured). Prints a table of three phases, each on a fresh gateway and simulator:
+//!
+//! - limit 1,000/s: the rate Meta sees (from the simulator's arrival times), the most sends in any
+//!   one-second window, and the API's accept latency while the sends go;
+//! - limit 80/s (Meta's default): the same, with fewer messages (80/s is slow);
+//! - no limit: the pipeline's own ceiling.
+//!
+//! Each phase queues its messages first, due `--hold` seconds later, so that the backlog is there
+//! when sending starts; while the sends go, a client queues 250 more at 50/s and times each
+//! accept.
+//!
+//!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin sending
+//!
+//! Options: --messages N (20000), --default-messages N (2400), --concurrency N (sender.concurrency,
+//! 64), --clients N (API clients queueing at once, 8), --hold S (messages are due S seconds after
+//! queueing starts, 25), --wagate PATH.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod common;
+
+use common::{APP_SECRET, PHONE_ID, WABA};
+
+struct Args {
+    messages: usize,
+    default_messages: usize,
+    concurrency: usize,
+    clients: usize,
+    /// The no-limit phase queues everything due this many seconds ahead.
+    hold: u64,
+    wagate: Option<String>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        messages: 20_000,
+        default_messages: 2_400,
+        concurrency: 64,
+        clients: 8,
+        hold: 25,
+        wagate: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--messages" => a.messages = value()?.parse()?,
+            "--default-messages" => a.default_messages = value()?.parse()?,
+            "--concurrency" => a.concurrency = value()?.parse()?,
+            "--clients" => a.clients = value()?.parse()?,
+            "--hold" => a.hold = value()?.parse()?,
+            "--wagate" => a.wagate = Some(value()?),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// `wagate sim` on a free port, without webhooks.
+async fn start_sim(wagate: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let mut child = tokio::process::Command::new(wagate)
+        .args(["sim", "--bind", "127.0.0.1:0"])
+        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WAGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting wagate sim")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("simulator on ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await?
+    .context("the simulator's address")?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
+/// Messages queued one by one (50/s) while the sends go, to time the API's accepts meanwhile.
+const PROBE: usize = 250;
+
+struct Phase {
+    name: String,
+    messages: usize,
+    /// Sends per second Meta saw, first to last arrival.
+    rate: f64,
+    /// The same between the 5th and 95th percentile of arrivals.
+    steady: f64,
+    /// The most arrivals in any one-second window.
+    max_window: usize,
+    accept_p50_ms: f64,
+    accept_p99_ms: f64,
+    queued_per_s: f64,
+}
+
+/// `hold`: queue everything due this many seconds ahead, so that the sends are measured alone.
+async fn phase(wagate: &str, name: &str, limit: u32, messages: usize, hold: u64, a: &Args) -> anyhow::Result<Phase> {
+    let (_sim, sim_url) = start_sim(wagate).await?;
+    let dir = std::env::temp_dir().join(format!("wagate-bench-sending-{}-{limit}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let database_url = format!("sqlite://{}", dir.join("bench.db").display());
+    let api_key = format!("wg_bench_{}_0123456789abcdef", std::process::id());
+    let config = dir.join("wagate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sender]\nmessages_per_second = {limit}\nconcurrency = {}\npair_interval_ms = 0\n",
+            a.concurrency
+        ),
+    )?;
+    let mut running = common::start_wagate(
+        wagate,
+        &database_url,
+        &config,
+        &api_key,
+        &[("WAGATE_GRAPH_URL", &sim_url)],
+    )
+    .await?;
+    let addr = running.addr.clone();
+    let http = reqwest::Client::new();
+
+    // Queue, from several clients at once, timing each accept.
+    let send_at = (hold > 0).then(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() + hold)
+            .unwrap_or_default()
+    });
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..a.clients {
+        let (http, addr, key, next) = (http.clone(), addr.clone(), api_key.clone(), next.clone());
+        clients.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= messages {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                // A thousand recipients, in two area codes.
+                let to = format!("+1{}555{:04}", if i % 2 == 0 { "650" } else { "415" }, i % 1000);
+                let mut body = json!({"to": to, "type": "template",
+                    "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+                if let Some(at) = send_at {
+                    body["send_at"] = json!(at);
+                }
+                let t = Instant::now();
+                let r = http
+                    .post(format!("http://{addr}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await?;
+                if r.status().as_u16() != 202 {
+                    bail!(
+                        "queueing answered {}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    );
+                }
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        });
+    }
+    let mut queueing = Vec::new();
+    while let Some(r) = clients.join_next().await {
+        queueing.extend(r??);
+    }
+    let queued_per_s = messages as f64 / t0.elapsed().as_secs_f64();
+    // While the sends go: a client queueing 50 messages per second, timing each accept.
+    if let Some(at) = send_at {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        if (at as f64) > now {
+            tokio::time::sleep(Duration::from_secs_f64(at as f64 - now + 0.5)).await;
+        } else {
+            eprintln!("{name}: queueing took longer than --hold; raise it");
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..PROBE {
+        tick.tick().await;
+        let body = json!({"to": format!("+1212555{:04}", i), "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+        let t = Instant::now();
+        let r = http
+            .post(format!("http://{addr}/v1/messages"))
+            .bearer_auth(&api_key)
+            .json(&body)
+            .send()
+            .await?;
+        if r.status().as_u16() != 202 {
+            bail!("queueing answered {}", r.status());
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let messages = messages + PROBE;
+
+    // Wait until Meta has them all.
+    let deadline = Instant::now() + Duration::from_secs(60 + messages as u64 / limit.max(50) as u64 * 2);
+    let arrivals = loop {
+        let sent: Value = http.get(format!("{sim_url}/_sim/sent")).send().await?.json().await?;
+        let data = sent["data"].as_array().cloned().unwrap_or_default();
+        eprintln!("{name}: {} of {messages} at Meta", data.len());
+        if data.len() >= messages {
+            let mut at: Vec<i64> = data.iter().filter_map(|s| s["received_at_ms"].as_i64()).collect();
+            at.sort();
+            break at;
+        }
+        if Instant::now() > deadline {
+            bail!("{name}: only {} of {messages} reached the simulator", data.len());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let span = (arrivals[arrivals.len() - 1] - arrivals[0]) as f64 / 1000.0;
+    let rate = (arrivals.len() - 1) as f64 / span.max(0.001);
+    // Steady state: between the 5th and the 95th percentile of arrivals (without the ramp-up
+    // of the first claims and connections, and the tail).
+    let (lo_i, hi_i) = (arrivals.len() / 20, arrivals.len() * 19 / 20);
+    let steady = (hi_i - lo_i) as f64 / ((arrivals[hi_i] - arrivals[lo_i]) as f64 / 1000.0).max(0.001);
+    let mut max_window = 0;
+    let mut lo = 0;
+    for hi in 0..arrivals.len() {
+        while arrivals[hi] - arrivals[lo] >= 1000 {
+            lo += 1;
+        }
+        max_window = max_window.max(hi - lo + 1);
+    }
+    running.child.start_kill()?;
+    Ok(Phase {
+        name: name.to_string(),
+        messages,
+        rate,
+        steady,
+        max_window,
+        accept_p50_ms: pct(0.50),
+        accept_p99_ms: pct(0.99),
+        queued_per_s,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let wagate = common::wagate_path(a.wagate.clone())?;
+    let phases = vec![
+        phase(&wagate, "limit 1,000/s", 1000, a.messages, a.hold, &a).await?,
+        phase(
+            &wagate,
+            "limit 80/s (default)",
+            80,
+            a.default_messages,
+            a.hold.min(10),
+            &a,
+        )
+        .await?,
+        phase(&wagate, "no limit", 0, a.messages, a.hold, &a).await?,
+    ];
+    println!(
+        "\nwagate sending benchmark: SQLite, sender.concurrency {}, {} API clients, {} cores\n",
+        a.concurrency,
+        a.clients,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!(
+        "| phase | messages | sends/s at Meta (steady) | sends/s (first to last) | most in any 1 s at Meta | queued at (accepts/s) | accept p50 while sending | accept p99 while sending |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for p in phases {
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {} | {:.0} | {:.1} ms | {:.1} ms |",
+            p.name, p.messages, p.steady, p.rate, p.max_window, p.queued_per_s, p.accept_p50_ms, p.accept_p99_ms
+        );
+    }
+    Ok(())
+}
