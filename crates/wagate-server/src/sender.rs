@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use wagate_core::meta::RetryClass;
 use wagate_graph::GraphError;
-use wagate_store::{InDoubtAction, InDoubtOutcome, SendJob, SendOutcome};
+use wagate_store::{ClaimFilter, InDoubtAction, InDoubtOutcome, SendJob, SendOutcome};
 
 use crate::{now_ms, AppState};
 
@@ -55,6 +55,8 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         _ => InDoubtAction::Retry,
     };
     let held: Held = Arc::default();
+    // Sends in flight per phone number.
+    let in_flight: Counts = Arc::default();
     let mut tasks = JoinSet::new();
     // Outcomes are recorded by one task, many per transaction (one disk sync for the lot).
     let (finished, outcomes) = tokio::sync::mpsc::unbounded_channel();
@@ -69,24 +71,50 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         if cancel.is_cancelled() {
             break;
         }
-        // Claims as many jobs as there are free slots: a slow call holds only its own slot.
+        // Claims jobs for the free slots, a few at a time, leaving out the numbers that already
+        // have their share in flight: a slow call holds only its own slot, and one number's
+        // backlog (a big batch at 80/s) cannot keep another number's message waiting.
         let free = concurrency.saturating_sub(tasks.len());
+        let want = free.min(state.throttle.smallest_cap(concurrency).max(CLAIM_STEP));
         let mut claimed = 0;
-        if free > 0 {
+        if want > 0 {
+            let full: Vec<String> = lock_counts(&in_flight)
+                .iter()
+                .filter(|(number, n)| **n >= state.throttle.in_flight_cap(number, concurrency))
+                .map(|(number, _)| number.clone())
+                .collect();
+            let paused = state.accounts.paused_ids();
+            let skip = ClaimFilter {
+                paused_accounts: &paused,
+                full_numbers: &full,
+            };
             match state
                 .store
-                .claim_send_jobs(&owner, free as i64, lease_ms, now_ms(), &state.accounts.paused_ids())
+                .claim_send_jobs(&owner, want as i64, lease_ms, now_ms(), &skip)
                 .await
             {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
                         lock(&held).insert(job.id, job.attempts);
-                        let (state, held, cancel, finished) =
-                            (state.clone(), held.clone(), cancel.clone(), finished.clone());
+                        *lock_counts(&in_flight).entry(job.phone_number_id.clone()).or_default() += 1;
+                        let (state, held, cancel, finished, in_flight) = (
+                            state.clone(),
+                            held.clone(),
+                            cancel.clone(),
+                            finished.clone(),
+                            in_flight.clone(),
+                        );
                         tasks.spawn(async move {
                             if !send_one(&state, job.clone(), &cancel, &finished).await {
                                 lock(&held).remove(&job.id);
+                            }
+                            let mut counts = lock_counts(&in_flight);
+                            if let Some(n) = counts.get_mut(&job.phone_number_id) {
+                                *n = n.saturating_sub(1);
+                                if *n == 0 {
+                                    counts.remove(&job.phone_number_id);
+                                }
                             }
                         });
                     }
@@ -94,9 +122,8 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
                 Err(e) => tracing::error!(error = %e, "claiming send jobs failed"),
             }
         }
-        if claimed > 0 && claimed == free {
-            // Every slot is busy: wait for one to free up (or for the timers).
-        } else if claimed > 0 {
+        if claimed > 0 && claimed == want && tasks.len() < concurrency {
+            // There may be more: claim again at once.
             continue;
         }
         tokio::select! {
@@ -167,6 +194,16 @@ async fn record_outcomes(
             state.sent_waiters.wake(&o.job.message_id);
         }
     }
+}
+
+type Counts = Arc<Mutex<HashMap<String, usize>>>;
+
+/// Jobs claimed per statement, at least: at most the smallest number's share, so that the numbers
+/// left out are looked at again soon.
+const CLAIM_STEP: usize = 16;
+
+fn lock_counts(counts: &Counts) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    counts.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<i64, i64>> {

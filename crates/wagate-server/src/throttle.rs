@@ -36,6 +36,7 @@ pub fn pair_quota(interval: Duration, burst: u32) -> Option<Quota> {
 
 pub struct Throttle {
     per_number: HashMap<String, Arc<NumberLimiter>>,
+    limits: HashMap<String, u32>,
     pairs: Option<PairLimiter>,
     /// After Meta's 130429 (number) or 131056 (pair): nothing goes until then.
     held_until: Mutex<HashMap<String, Instant>>,
@@ -51,6 +52,7 @@ impl Throttle {
         let pairs = pair_quota(pair_interval, pair_burst).map(RateLimiter::hashmap);
         Self {
             per_number,
+            limits: limits.iter().cloned().collect(),
             pairs,
             held_until: Mutex::default(),
         }
@@ -79,6 +81,26 @@ impl Throttle {
         if let Some(limiter) = self.per_number.get(number) {
             limiter.until_ready().await;
         }
+    }
+
+    /// How many sends of one number may be in flight (claimed, waiting for their slot or
+    /// calling) at once: a quarter second's worth at its limit, at least 4, at most all of the
+    /// sender's slots. The rest stay free for other numbers, whatever one number's backlog.
+    pub fn in_flight_cap(&self, number: &str, concurrency: usize) -> usize {
+        match self.limits.get(number).copied() {
+            Some(limit) if limit > 0 => (limit as usize / 4).max(4).min(concurrency),
+            _ => concurrency,
+        }
+    }
+
+    /// The smallest share of any number: how many jobs one claim may take without letting a
+    /// number overshoot its share by much.
+    pub fn smallest_cap(&self, concurrency: usize) -> usize {
+        self.limits
+            .keys()
+            .map(|n| self.in_flight_cap(n, concurrency))
+            .min()
+            .unwrap_or(concurrency)
     }
 
     /// Meta said the number is over its throughput (130429): hold it for a while.

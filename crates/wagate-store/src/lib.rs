@@ -105,7 +105,7 @@ pub trait Store: HookStore + Send + Sync + 'static {
         limit: i64,
         lease_ms: i64,
         now_ms: i64,
-        paused_accounts: &[String],
+        skip: &ClaimFilter<'_>,
     ) -> Result<Vec<SendJob>>;
     /// Extends the leases of jobs still in flight (`(job id, attempt)`); returns how many held.
     async fn renew_send_leases(&self, jobs: &[(i64, i64)], until_ms: i64) -> Result<u64>;

@@ -179,6 +179,14 @@ pub struct SendJob {
     pub attempts: i64,
 }
 
+/// Jobs a claim leaves alone: those of paused accounts, and of phone numbers that already have
+/// their share of sends in flight (so that one number's backlog cannot take every slot).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaimFilter<'a> {
+    pub paused_accounts: &'a [String],
+    pub full_numbers: &'a [String],
+}
+
 /// What becomes of a send in doubt that no status webhook resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InDoubtAction {

@@ -450,7 +450,7 @@ macro_rules! impl_store {
                 .await?)
             }
 
-            async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64, paused: &[String]) -> $crate::Result<Vec<$crate::SendJob>> {
+            async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64, skip: &$crate::ClaimFilter<'_>) -> $crate::Result<Vec<$crate::SendJob>> {
                 // Only queued jobs: a lease that ran out may belong to a send Meta took (the
                 // gateway died during the call), so it goes to `resolve_in_doubt`, not back out.
                 let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET state = 'leased', lease_owner = ");
@@ -459,11 +459,14 @@ macro_rules! impl_store {
                 q.push_bind(now_ms + lease_ms);
                 q.push(", attempts = attempts + 1 WHERE id IN (SELECT id FROM send_jobs WHERE state = 'queued' AND run_at <= ");
                 q.push_bind(now_ms);
-                if !paused.is_empty() {
-                    q.push(" AND account_id NOT IN (");
+                for (column, values) in [("account_id", skip.paused_accounts), ("phone_number_id", skip.full_numbers)] {
+                    if values.is_empty() {
+                        continue;
+                    }
+                    q.push(format!(" AND {column} NOT IN ("));
                     let mut list = q.separated(", ");
-                    for a in paused {
-                        list.push_bind(a);
+                    for v in values {
+                        list.push_bind(v);
                     }
                     list.push_unseparated(")");
                 }

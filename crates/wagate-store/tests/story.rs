@@ -158,12 +158,15 @@ async fn story(store: Arc<dyn Store>) {
     )
     .await;
     assert_eq!(m.status, "queued");
-    let jobs = store.claim_send_jobs("w1", 10, 60_000, 2000, &[]).await.expect("claim");
+    let jobs = store
+        .claim_send_jobs("w1", 10, 60_000, 2000, &ClaimFilter::default())
+        .await
+        .expect("claim");
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].attempts, 1);
     assert!(
         store
-            .claim_send_jobs("w2", 10, 60_000, 2000, &[])
+            .claim_send_jobs("w2", 10, 60_000, 2000, &ClaimFilter::default())
             .await
             .expect("claim")
             .is_empty(),
@@ -187,7 +190,7 @@ async fn story(store: Arc<dyn Store>) {
         .expect("finish"));
     assert!(
         store
-            .claim_send_jobs("w1", 10, 60_000, 4999, &[])
+            .claim_send_jobs("w1", 10, 60_000, 4999, &ClaimFilter::default())
             .await
             .expect("claim")
             .is_empty(),
@@ -196,11 +199,14 @@ async fn story(store: Arc<dyn Store>) {
     // A lease that ran out during the call is in doubt: not claimed again. Without a status
     // from Meta it waits (here until its lease is 1 s over), then is requeued; the first holder
     // is fenced out.
-    let jobs = store.claim_send_jobs("w1", 10, 100, 5000, &[]).await.expect("claim");
+    let jobs = store
+        .claim_send_jobs("w1", 10, 100, 5000, &ClaimFilter::default())
+        .await
+        .expect("claim");
     assert_eq!(jobs.len(), 1);
     assert!(
         store
-            .claim_send_jobs("w2", 10, 60_000, 5200, &[])
+            .claim_send_jobs("w2", 10, 60_000, 5200, &ClaimFilter::default())
             .await
             .expect("claim")
             .is_empty(),
@@ -217,7 +223,7 @@ async fn story(store: Arc<dyn Store>) {
         .expect("resolve");
     assert_eq!(resolved[0].outcome, InDoubtOutcome::Requeued);
     let taken = store
-        .claim_send_jobs("w2", 10, 60_000, 6200, &[])
+        .claim_send_jobs("w2", 10, 60_000, 6200, &ClaimFilter::default())
         .await
         .expect("claim after the doubt");
     assert_eq!(taken.len(), 1);
@@ -282,7 +288,10 @@ async fn story(store: Arc<dyn Store>) {
         panic!("status fixture")
     };
     let m2 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 6000).await;
-    let jobs = store.claim_send_jobs("w3", 10, 60_000, 6000, &[]).await.expect("claim");
+    let jobs = store
+        .claim_send_jobs("w3", 10, 60_000, 6000, &ClaimFilter::default())
+        .await
+        .expect("claim");
     let accepted = SendOutcome::Accepted {
         wamid: s.wamid.clone(),
         wa_id: None,
@@ -298,7 +307,10 @@ async fn story(store: Arc<dyn Store>) {
 
     // A permanent failure fails the message and writes message.failed.
     let m3 = enqueue(&store, &a.id, "template", json!({"type": "template"}), 7000).await;
-    let jobs = store.claim_send_jobs("w4", 10, 60_000, 7000, &[]).await.expect("claim");
+    let jobs = store
+        .claim_send_jobs("w4", 10, 60_000, 7000, &ClaimFilter::default())
+        .await
+        .expect("claim");
     let failed = SendOutcome::Failed {
         error: json!({"code": 132001, "hint": "check the template"}),
     };
@@ -408,7 +420,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
     .await;
     // Its lease ran out 10 s ago.
     let jobs = store
-        .claim_send_jobs("w5", 10, 1, real_now - 10_000, &[])
+        .claim_send_jobs("w5", 10, 1, real_now - 10_000, &ClaimFilter::default())
         .await
         .expect("claim");
     assert_eq!(jobs[0].message_id, m4.id);
@@ -446,7 +458,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
     )
     .await;
     let jobs = store
-        .claim_send_jobs("w6", 10, 60_000, real_now, &[])
+        .claim_send_jobs("w6", 10, 60_000, real_now, &ClaimFilter::default())
         .await
         .expect("claim");
     assert_eq!(jobs[0].message_id, m5.id);
@@ -489,7 +501,10 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         real_now,
     )
     .await;
-    let jobs = store.claim_send_jobs("w7", 10, 1, real_now, &[]).await.expect("claim");
+    let jobs = store
+        .claim_send_jobs("w7", 10, 1, real_now, &ClaimFilter::default())
+        .await
+        .expect("claim");
     assert_eq!(jobs[0].message_id, m6.id);
     let resolved = store
         .resolve_in_doubt(real_now + 10_000, real_now + 5_000, InDoubtAction::Unknown, 10)
@@ -507,7 +522,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         "unknown"
     );
     assert!(store
-        .claim_send_jobs("w7", 10, 1, real_now + 20_000, &[])
+        .claim_send_jobs("w7", 10, 1, real_now + 20_000, &ClaimFilter::default())
         .await
         .expect("claim")
         .is_empty());

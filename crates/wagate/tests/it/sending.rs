@@ -952,3 +952,55 @@ async fn wagate_send_sends_a_csv_once_reports_bad_rows_by_line_and_resumes() {
     assert!(out.contains("queued to +16505551234"), "{out}");
     assert!(out.contains(" delivered") || out.contains(" read"), "{out}");
 }
+
+#[tokio::test]
+async fn one_numbers_backlog_does_not_hold_up_another_numbers_message() {
+    const OTHER_PHONE: &str = "106540352249999";
+    let app = spawn_app_with(|c| {
+        c.accounts[0].messages_per_second = Some(10);
+        let mut other = c.accounts[0].clone();
+        other.name = "beta".into();
+        other.waba_id = "102290129349999".into();
+        other.phone_number_ids = vec![OTHER_PHONE.into()];
+        other.messages_per_second = None;
+        c.accounts.push(other);
+    })
+    .await;
+    // 200 messages from acme's number, which sends 10 per second: 20 s of work.
+    let batch: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({"account": "acme", "to": format!("+1650555{:04}", i), "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}})
+        })
+        .collect();
+    let (status, answer) = app.post("/v1/messages/batch", &json!({"messages": batch})).await;
+    assert_eq!((status, answer["queued"].as_u64()), (200, Some(200)), "{answer}");
+    // One bulk message from beta's number, queued after them, goes at once, not after acme's
+    // backlog.
+    let started = std::time::Instant::now();
+    let (status, answer) = app
+        .post(
+            "/v1/messages/batch",
+            &json!({"messages": [{"account": "beta", "to": USER, "type": "template",
+                "template": {"name": "hello_world", "language": {"code": "en_US"}}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["data"][0]["message"]["id"].as_str().expect("id").to_string();
+    eventually("beta's message leaves the queue", || async {
+        let (_, m) = app.get(&format!("/v1/messages/{id}")).await;
+        (m["status"] != "queued").then_some(())
+    })
+    .await;
+    let sent_from_acme = app
+        .sim_sent()
+        .await
+        .iter()
+        .filter(|s| s["phone_number_id"] == PHONE_ID)
+        .count();
+    assert!(
+        sent_from_acme < 100,
+        "beta's message waited {:?}, until {sent_from_acme} of acme's had gone",
+        started.elapsed()
+    );
+}
