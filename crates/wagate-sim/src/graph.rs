@@ -231,8 +231,18 @@ pub fn merge_params(body: &mut serde_json::Map<String, Value>, query: &HashMap<S
     }
 }
 
+/// When a request's head arrived (unix ms), stamped before its body is read: when Meta counts it.
+#[derive(Clone, Copy)]
+pub struct Arrived(pub i64);
+
+pub async fn stamp_arrival(mut req: axum::extract::Request) -> axum::extract::Request {
+    req.extensions_mut().insert(Arrived(now_ms()));
+    req
+}
+
 pub async fn send_message(
     State(state): State<Arc<SimState>>,
+    arrived: Option<axum::Extension<Arrived>>,
     Path((_version, node)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -257,7 +267,8 @@ pub async fn send_message(
         .and_then(Value::as_str)
         .map(str::to_string);
     let late = fault_gate(&state, "/messages", Some(&message_type), to.as_deref()).await?;
-    let answer = accept_send(&state, &node, &message_type, to, body)?;
+    let arrived = arrived.map(|a| a.0 .0).unwrap_or_else(now_ms);
+    let answer = accept_send(&state, &node, &message_type, to, body, arrived)?;
     if let Some(d) = late {
         tokio::time::sleep(d).await;
     }
@@ -270,6 +281,7 @@ fn accept_send(
     message_type: &str,
     to: Option<String>,
     body: Value,
+    arrived_ms: i64,
 ) -> Result<Json<Value>, GraphFail> {
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
         return Err(GraphFail::new(
@@ -349,7 +361,7 @@ fn accept_send(
         phone_number_id: node.to_string(),
         to: to.clone(),
         body: body.clone(),
-        received_at_ms: now_ms(),
+        received_at_ms: arrived_ms,
     });
     let window_open = state.window_open(&identity, now_ms()) || state.window_open(&recipient.user_id, now_ms());
     let contact = if by_user_id {

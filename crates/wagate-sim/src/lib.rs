@@ -84,6 +84,7 @@ impl Simulator {
             .fallback(nodes::fallback)
             .method_not_allowed_fallback(nodes::fallback)
             .layer(axum::middleware::map_request(token_from_query))
+            .layer(axum::middleware::map_request(graph::stamp_arrival))
             .with_state(self.state.clone())
     }
 
