@@ -24,6 +24,10 @@ impl crate::sql::Backend for PgStore {
 impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    /// Rows a reader of the feed may see: those whose transaction ended before every running
+    /// transaction began, so that none with a lower sequence can still commit.
+    const VISIBLE: &'static str = "txid < pg_snapshot_xmin(pg_current_snapshot())";
+    const NOT_YET_VISIBLE: &'static str = "txid >= pg_snapshot_xmin(pg_current_snapshot())";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()

@@ -640,9 +640,10 @@ macro_rules! impl_store {
             }
 
             async fn list_events(&self, f: &$crate::EventFilter) -> $crate::Result<Vec<$crate::Event>> {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE 1 = 1",
-                );
+                let mut qb = sqlx::QueryBuilder::new(format!(
+                    "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE {}",
+                    Self::VISIBLE
+                ));
                 if let Some(a) = &f.account_id {
                     qb.push(" AND account_id = ").push_bind(a.clone());
                 }

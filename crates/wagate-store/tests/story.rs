@@ -13,6 +13,16 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+async fn wait_visible(store: &Arc<dyn Store>) {
+    for _ in 0..1000 {
+        if store.events_not_yet_visible().await.expect("visibility") == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("events stayed invisible to the feed for 10 s");
+}
+
 async fn open(url: &str) -> Arc<dyn Store> {
     let store = connect(url, &ConnectOptions::default()).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -351,7 +361,9 @@ async fn story(store: Arc<dyn Store>) {
         .expect("inbound");
     assert_eq!(inbound.len(), 1);
 
-    // Events: filter by type, page by sequence.
+    // Events: filter by type, page by sequence. (The feed shows an event once every transaction
+    // that began before it ended: other tests' too, on a shared PostgreSQL.)
+    wait_visible(&store).await;
     let events = store
         .list_events(&EventFilter {
             limit: 100,
@@ -569,6 +581,7 @@ async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
     let m = store.get_media(&again[0].id).await.expect("get").expect("exists");
     assert_eq!((m.state.as_str(), m.size), ("stored", Some(303_833)));
     // The event carries the media id and its download URL.
+    wait_visible(store).await;
     let events = store
         .list_events(&EventFilter {
             limit: 500,
@@ -688,4 +701,75 @@ async fn bad_urls_are_refused() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("sqlite://"), "{err}");
+}
+
+/// Many writers commit events out of sequence order (a transaction holds a lower sequence while
+/// later ones commit); a reader following the feed by cursor must still see every event exactly
+/// once. Without the visibility horizon it passes over the late commits for good.
+#[tokio::test]
+async fn the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres() {
+    use sqlx::Connection;
+    let Some(url) = fresh_postgres_url().await else {
+        return;
+    };
+    let store = open(&url).await;
+    const WRITERS: usize = 8;
+    const EACH: usize = 40;
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let url = url.clone();
+        writers.spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+            for i in 0..EACH {
+                let mut tx = conn.begin().await.expect("begin");
+                sqlx::query(
+                    "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw)
+                     VALUES ($1, NULL, 'test.event', 0, 0, '{}', 'null')",
+                )
+                .bind(format!("evt_w{w}_{i}"))
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+                // Hold the sequence a while before committing, longer for some writers.
+                tokio::time::sleep(std::time::Duration::from_millis(((w * 7 + i * 3) % 13) as u64)).await;
+                tx.commit().await.expect("commit");
+            }
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    let reader = async {
+        loop {
+            let page = store
+                .list_events(&EventFilter {
+                    after_seq: Some(cursor),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("read");
+            for e in &page {
+                assert!(seen.insert(e.id.clone()), "{} seen twice", e.id);
+                cursor = e.seq;
+            }
+            if seen.len() == WRITERS * EACH {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::join!(reader, async {
+            while let Some(w) = writers.join_next().await {
+                w.expect("writer");
+            }
+        })
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "the reader saw {} of {} events: the feed skipped some",
+        seen.len(),
+        WRITERS * EACH
+    );
 }

@@ -234,6 +234,12 @@ impl TestApp {
             async move { store.journal_counts().await.ok().filter(|c| c.pending == 0) }
         })
         .await;
+        // The feed shows an event once every transaction that began before it ended.
+        eventually("events visible in the feed", || {
+            let store = store.clone();
+            async move { store.events_not_yet_visible().await.ok().filter(|n| *n == 0) }
+        })
+        .await;
         self.events().await
     }
 
