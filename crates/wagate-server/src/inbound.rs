@@ -291,6 +291,46 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
     }
 }
 
+/// Applies entries one at a time; one that fails three times on its own is set aside (state
+/// `dead`, with its error; `GET /v1/journal/dead`) so that the rest flows.
+async fn apply_one_by_one(
+    state: &AppState,
+    batch: &[AppliedWebhook],
+) -> Result<wagate_store::ApplyStats, wagate_store::StoreError> {
+    let mut all = wagate_store::ApplyStats::default();
+    for entry in batch {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match state.store.apply_webhooks(std::slice::from_ref(entry)).await {
+                Ok(stats) => {
+                    all.events.extend(stats.events);
+                    all.new_media += stats.new_media;
+                    all.new_messages += stats.new_messages;
+                    all.duplicate_messages += stats.duplicate_messages;
+                    all.statuses += stats.statuses;
+                    break;
+                }
+                Err(wagate_store::StoreError::Database(e)) if tries >= 3 => {
+                    let error = e.to_string();
+                    tracing::error!(journal_id = entry.journal_id, %error, "a webhook failed to apply on its own three times; set aside (GET /v1/journal/dead)");
+                    metrics::counter!("wagate_webhooks_dead_total").increment(1);
+                    state
+                        .store
+                        .set_aside_journal(entry.journal_id, &error, now_ms())
+                        .await?;
+                    break;
+                }
+                Err(wagate_store::StoreError::Database(_)) => {
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// The most journal entries processed in one transaction.
 const PROCESS_BATCH: usize = 1000;
 
@@ -336,7 +376,16 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
             }
         })
         .collect();
-    let stats = state.store.apply_webhooks(&batch).await?;
+    let stats = match state.store.apply_webhooks(&batch).await {
+        Ok(stats) => stats,
+        // The database refused the batch (not a conflict with another gateway, not an outage):
+        // one entry may be poison. Each is applied alone; one that still fails is set aside.
+        Err(wagate_store::StoreError::Database(e)) => {
+            tracing::warn!(error = %e, entries = batch.len(), "a batch failed to apply; applying its entries one by one");
+            apply_one_by_one(state, &batch).await?
+        }
+        Err(e) => return Err(e),
+    };
     if !stats.events.is_empty() {
         state.wake_hooks.notify_one();
         state.events_written.send_modify(|n| *n += 1);

@@ -43,6 +43,8 @@ use crate::api;
         api::accounts::set_token,
         api::accounts::pause,
         api::accounts::resume,
+        api::journal::dead,
+        api::journal::requeue,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),
@@ -54,6 +56,7 @@ use crate::api;
         (name = "templates", description = "The template catalog, synced from Meta"),
         (name = "media", description = "Media users sent, stored by the gateway"),
         (name = "accounts", description = "Accounts: token rotation, pause and resume, live"),
+        (name = "journal", description = "Webhooks set aside because they failed to apply"),
     )
 )]
 pub struct ApiDoc;

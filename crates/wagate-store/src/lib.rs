@@ -77,6 +77,12 @@ pub trait Store: HookStore + Send + Sync + 'static {
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
     async fn journal_counts(&self) -> Result<JournalCounts>;
+    /// Sets aside an entry that failed to apply on its own, with the error; the rest flows.
+    async fn set_aside_journal(&self, id: i64, error: &str, now_ms: i64) -> Result<()>;
+    /// The entries set aside, newest first.
+    async fn dead_journal(&self, limit: i64) -> Result<Vec<DeadEntry>>;
+    /// Queues a set-aside entry for processing again; false when it is not set aside.
+    async fn requeue_journal(&self, id: i64) -> Result<bool>;
 
     /// Writes an outbound message and its send job in one transaction.
     async fn enqueue_message(&self, message: &NewOutboundMessage) -> Result<Message>;

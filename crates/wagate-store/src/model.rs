@@ -74,6 +74,19 @@ pub struct JournalCounts {
     pub processed: i64,
     pub quarantined: i64,
     pub failed: i64,
+    /// Set aside: they failed to apply on their own (see `GET /v1/journal/dead`).
+    pub dead: i64,
+}
+
+/// A journal entry set aside because it failed to apply on its own.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeadEntry {
+    pub id: i64,
+    pub received_at: i64,
+    pub account_id: Option<String>,
+    pub body: Vec<u8>,
+    pub error: Option<String>,
+    pub processed_at: Option<i64>,
 }
 
 /// A journalled webhook after parsing: each update with the account it belongs to.

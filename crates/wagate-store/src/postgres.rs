@@ -84,6 +84,7 @@ impl PgStore {
                 "pending" => c.pending = n,
                 "processed" => c.processed = n,
                 "quarantined" => c.quarantined = n,
+                "dead" => c.dead = n,
                 _ => c.failed += n,
             }
         }
@@ -136,6 +137,27 @@ impl PgStore {
             }
         }
         Ok(())
+    }
+
+    async fn set_aside(&self, id: i64, error: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2 WHERE id = $3 AND state = 'pending'")
+            .bind(now)
+            .bind(error)
+            .bind(id)
+            .execute(&self.journal)
+            .await?;
+        Ok(())
+    }
+
+    async fn requeue(&self, id: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE webhook_journal SET state = 'pending', error = NULL WHERE id = $1 AND state = 'dead'")
+                .bind(id)
+                .execute(&self.journal)
+                .await?
+                .rows_affected()
+                == 1,
+        )
     }
 
     async fn after_apply(&self, _batch: &[AppliedWebhook], _now: i64) -> Result<()> {

@@ -140,6 +140,24 @@ macro_rules! impl_store {
                 self.counts().await
             }
 
+            async fn set_aside_journal(&self, id: i64, error: &str, now: i64) -> $crate::Result<()> {
+                self.set_aside(id, error, now).await
+            }
+
+            async fn dead_journal(&self, limit: i64) -> $crate::Result<Vec<$crate::DeadEntry>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, received_at, account_id, body, error, processed_at FROM webhook_journal
+                     WHERE state = 'dead' ORDER BY id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.journal)
+                .await?)
+            }
+
+            async fn requeue_journal(&self, id: i64) -> $crate::Result<bool> {
+                self.requeue(id).await
+            }
+
             async fn apply_webhooks(&self, batch: &[$crate::AppliedWebhook]) -> $crate::Result<$crate::ApplyStats> {
                 use std::collections::{HashMap, HashSet};
                 use wagate_core::webhook::Update;

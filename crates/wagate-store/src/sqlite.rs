@@ -114,9 +114,10 @@ impl SqliteStore {
 
     async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
         let after = self.cursor().await?;
+        // Past the cursor, and any entry requeued from the set-aside ones (below it).
         Ok(sqlx::query_as(
             "SELECT id, received_at, account_id, body FROM webhook_journal
-             WHERE state = 'pending' AND id > $1 ORDER BY id LIMIT $2",
+             WHERE (state = 'pending' AND id > $1) OR state = 'requeued' ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -136,10 +137,13 @@ impl SqliteStore {
         for (state, beyond, all) in rows {
             match state.as_str() {
                 "pending" => {
-                    c.pending = beyond;
-                    c.processed = all - beyond;
+                    c.pending += beyond;
+                    c.processed += all - beyond;
                 }
                 "quarantined" => c.quarantined = all,
+                "dead" => c.dead = all,
+                "requeued" => c.pending += all,
+                "processed" => c.processed += all,
                 _ => c.failed += all,
             }
         }
@@ -167,7 +171,43 @@ impl SqliteStore {
 
     /// Entries that could not be parsed are marked in the journal for inspection (the cursor has
     /// already passed them).
+    /// An entry that failed alone: marked dead in the journal, and the cursor moves past it.
+    async fn set_aside(&self, id: i64, error: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2 WHERE id = $3")
+            .bind(now)
+            .bind(error)
+            .bind(id)
+            .execute(&self.journal)
+            .await?;
+        sqlx::query(
+            "UPDATE journal_progress SET last_id = CASE WHEN $1 > last_id THEN $1 ELSE last_id END WHERE id = 1",
+        )
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn requeue(&self, id: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE webhook_journal SET state = 'requeued', error = NULL WHERE id = $1 AND state = 'dead'")
+                .bind(id)
+                .execute(&self.journal)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
     async fn after_apply(&self, batch: &[AppliedWebhook], now: i64) -> Result<()> {
+        // Requeued entries (below the cursor) are done once applied.
+        for w in batch.iter().filter(|w| w.error.is_none()) {
+            sqlx::query("UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE id = $2 AND state = 'requeued'")
+                .bind(now)
+                .bind(w.journal_id)
+                .execute(&self.journal)
+                .await?;
+        }
         for w in batch.iter().filter(|w| w.error.is_some()) {
             sqlx::query("UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3")
                 .bind(now)

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod contacts;
 pub mod events;
 pub mod hooks;
+pub mod journal;
 pub mod messages;
 pub mod notify;
 pub mod templates;
@@ -42,6 +43,8 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/accounts", get(accounts::list))
+        .route("/v1/journal/dead", get(journal::dead))
+        .route("/v1/journal/{id}/requeue", post(journal::requeue))
         .route("/v1/accounts/{name}/token", axum::routing::put(accounts::set_token))
         .route("/v1/accounts/{name}/pause", post(accounts::pause))
         .route("/v1/accounts/{name}/resume", post(accounts::resume))

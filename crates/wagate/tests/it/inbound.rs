@@ -649,3 +649,91 @@ async fn a_simulated_user_replies_to_our_buttons_in_a_batched_post() {
     assert_eq!(received[1]["payload"]["content"]["emoji"], "👍");
     assert_eq!(received[1]["payload"]["content"]["wamid"], json!(wamid));
 }
+
+/// A fault in the database that makes one message's insert fail (a trigger), as a poison
+/// webhook would; `on = false` removes it.
+async fn poison_trigger(database_url: &str, wamid: &str, on: bool) {
+    use sqlx::Connection;
+    let statements: Vec<String> = match (database_url.starts_with("postgres"), on) {
+        (true, true) => vec![
+            format!("CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN IF NEW.wamid = '{wamid}' THEN RAISE EXCEPTION 'poison entry'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"),
+            "CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison()".into(),
+        ],
+        (true, false) => vec!["DROP TRIGGER poison ON messages".into(), "DROP FUNCTION poison()".into()],
+        (false, true) => vec![format!(
+            "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.wamid = '{wamid}' BEGIN SELECT RAISE(ABORT, 'poison entry'); END"
+        )],
+        (false, false) => vec!["DROP TRIGGER poison".into()],
+    };
+    if database_url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(database_url).await.expect("connect");
+        for st in statements {
+            sqlx::query(&st).execute(&mut c).await.expect("trigger");
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(database_url).await.expect("connect");
+        for st in statements {
+            sqlx::query(&st).execute(&mut c).await.expect("trigger");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_that_fails_to_apply_is_set_aside_and_the_rest_flows() {
+    let app = spawn_app().await;
+    let url = app.gateway.state.config.database_url.clone();
+    let original = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+    let with = |wamid: &str| {
+        String::from_utf8(fixture("inbound_text.json"))
+            .expect("utf8")
+            .replace(original, wamid)
+    };
+    poison_trigger(&url, "wamid.POISON", true).await;
+    for wamid in ["wamid.GOOD1", "wamid.POISON", "wamid.GOOD2"] {
+        assert_eq!(app.post_webhook(with(wamid).as_bytes()).await.status().as_u16(), 200);
+    }
+    // The good ones become events; the poison one is set aside with its error.
+    let dead = eventually("the poison entry is set aside", || async {
+        let (_, d) = app.get("/v1/journal/dead").await;
+        (d["data"].as_array().map(Vec::len) == Some(1)).then_some(d)
+    })
+    .await;
+    let entry = &dead["data"][0];
+    assert!(
+        entry["error"].as_str().unwrap_or("").contains("poison entry"),
+        "{entry}"
+    );
+    assert!(entry["body"].as_str().unwrap_or("").contains("wamid.POISON"), "{entry}");
+    let wamids = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "message.received")
+            .map(|e| e["payload"]["wamid"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let events = app.settled_events().await;
+    let got = wamids(&events);
+    assert!(
+        got.contains(&"wamid.GOOD1".to_string()) && got.contains(&"wamid.GOOD2".to_string()),
+        "{got:?}"
+    );
+    assert!(!got.contains(&"wamid.POISON".to_string()));
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.dead), (0, 1), "{counts:?}");
+    // Fixed, then requeued: it is applied, once.
+    poison_trigger(&url, "wamid.POISON", false).await;
+    let id = entry["id"].as_i64().expect("id");
+    let (status, r) = app.post(&format!("/v1/journal/{id}/requeue"), &json!({})).await;
+    assert_eq!(status, 200, "{r}");
+    eventually("the requeued entry is applied", || async {
+        let events = app.settled_events().await;
+        wamids(&events).contains(&"wamid.POISON".to_string()).then_some(())
+    })
+    .await;
+    let (_, d) = app.get("/v1/journal/dead").await;
+    assert_eq!(d["data"], json!([]));
+    let (status, _) = app.post(&format!("/v1/journal/{id}/requeue"), &json!({})).await;
+    assert_eq!(status, 404);
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.dead), (0, 0), "{counts:?}");
+}
