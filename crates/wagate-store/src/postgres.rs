@@ -21,6 +21,9 @@ impl crate::sql::Backend for PgStore {
     type Db = sqlx::Postgres;
 }
 
+/// How long a gateway holds the journal entries it claimed before another may take them over.
+const JOURNAL_LEASE_MS: i64 = 30_000;
+
 impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
@@ -65,13 +68,24 @@ impl PgStore {
         }
     }
 
+    /// Claims a batch of the oldest pending entries (and any whose claim ran out) for this
+    /// gateway: others skip the locked rows and take the next ones, so N gateways split the work.
     async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
-        Ok(sqlx::query_as(
-            "SELECT id, received_at, account_id, body FROM webhook_journal WHERE state = 'pending' ORDER BY id LIMIT $1",
+        let now = crate::sql::now_ms();
+        let mut entries: Vec<JournalEntry> = sqlx::query_as(
+            "UPDATE webhook_journal SET state = 'processing', lease_until = $1
+             WHERE id IN (SELECT id FROM webhook_journal
+               WHERE state = 'pending' OR (state = 'processing' AND lease_until < $2)
+               ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id, received_at, account_id, body",
         )
+        .bind(now + JOURNAL_LEASE_MS)
+        .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&self.writer)
+        .await?;
+        entries.sort_by_key(|e| e.id);
+        Ok(entries)
     }
 
     async fn counts(&self) -> Result<JournalCounts> {
@@ -81,7 +95,7 @@ impl PgStore {
         let mut c = JournalCounts::default();
         for (state, n) in rows {
             match state.as_str() {
-                "pending" => c.pending = n,
+                "pending" | "processing" => c.pending += n,
                 "processed" => c.processed = n,
                 "quarantined" => c.quarantined = n,
                 "dead" => c.dead = n,
@@ -108,7 +122,8 @@ impl PgStore {
         // first, this transaction rolls back rather than apply them twice. Row locks make the
         // second writer wait here, then see the rows no longer pending.
         let marked = sqlx::query(
-            "UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE id = ANY($2) AND state = 'pending'",
+            "UPDATE webhook_journal SET state = 'processed', processed_at = $1, lease_until = NULL
+             WHERE id = ANY($2) AND state IN ('pending', 'processing')",
         )
         .bind(now)
         .bind(&ok)
@@ -122,7 +137,8 @@ impl PgStore {
         }
         for w in batch.iter().filter(|w| w.error.is_some()) {
             let marked = sqlx::query(
-                "UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3 AND state = 'pending'",
+                "UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2, lease_until = NULL
+                 WHERE id = $3 AND state IN ('pending', 'processing')",
             )
             .bind(now)
             .bind(&w.error)
@@ -140,12 +156,15 @@ impl PgStore {
     }
 
     async fn set_aside(&self, id: i64, error: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2 WHERE id = $3 AND state = 'pending'")
-            .bind(now)
-            .bind(error)
-            .bind(id)
-            .execute(&self.journal)
-            .await?;
+        sqlx::query(
+            "UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2, lease_until = NULL
+             WHERE id = $3 AND state IN ('pending', 'processing')",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(id)
+        .execute(&self.journal)
+        .await?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod helpers;
 mod hooks;
 mod inbound;
 mod media;
+mod scale;
 mod sending;
 mod simulator;
 mod slow_clients;
