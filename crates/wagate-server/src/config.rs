@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub webhook_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
     pub upload_timeout_seconds: u64,
+    /// `/ready` answers 503 while the oldest unprocessed webhook is older than this (0: never).
+    pub ready_max_backlog_seconds: u64,
     pub max_connections: usize,
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,

@@ -35,17 +35,40 @@ pub async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+/// Ready when the database answers and processing keeps up: the oldest webhook waiting in the
+/// journal is younger than `server.ready_max_backlog_seconds`. A load balancer then drains a
+/// gateway that cannot keep up (its journal is still processed: the others share it).
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "database": state.store.backend()})),
-        ),
-        Err(e) => (
+    let backend = state.store.backend();
+    if let Err(e) = state.store.ping().await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": state.store.backend(), "error": e.to_string()})),
-        ),
+            Json(json!({"status": "unavailable", "database": backend, "error": e.to_string()})),
+        );
     }
+    let bound_ms = state.config.server.ready_max_backlog_seconds as i64 * 1000;
+    let oldest = match state.store.oldest_pending_journal().await {
+        Ok(o) => o,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": backend, "error": e.to_string()})),
+            )
+        }
+    };
+    let age_ms = oldest.map(|t| (crate::now_ms() - t).max(0)).unwrap_or(0);
+    let journal = json!({"oldest_pending_age_seconds": age_ms as f64 / 1000.0, "bound_seconds": bound_ms / 1000});
+    if bound_ms > 0 && age_ms > bound_ms {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "behind", "database": backend, "journal": journal,
+                "hint": "webhook processing is behind; the backlog is kept and processed, this gateway takes no new traffic until it catches up"})),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"status": "ready", "database": backend, "journal": journal})),
+    )
 }
 
 pub async fn metrics(State(_): State<AppState>) -> impl IntoResponse {

@@ -77,6 +77,8 @@ pub trait Store: HookStore + Send + Sync + 'static {
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
     async fn journal_counts(&self) -> Result<JournalCounts>;
+    /// When the oldest journal entry still waiting to be processed was received (unix ms).
+    async fn oldest_pending_journal(&self) -> Result<Option<i64>>;
     /// Sets aside an entry that failed to apply on its own, with the error; the rest flows.
     async fn set_aside_journal(&self, id: i64, error: &str, now_ms: i64) -> Result<()>;
     /// The entries set aside, newest first.

@@ -155,6 +155,15 @@ impl PgStore {
         Ok(())
     }
 
+    async fn oldest_pending(&self) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT received_at FROM webhook_journal WHERE state IN ('pending', 'processing') ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     async fn set_aside(&self, id: i64, error: &str, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2, lease_until = NULL

@@ -140,6 +140,10 @@ macro_rules! impl_store {
                 self.counts().await
             }
 
+            async fn oldest_pending_journal(&self) -> $crate::Result<Option<i64>> {
+                self.oldest_pending().await
+            }
+
             async fn set_aside_journal(&self, id: i64, error: &str, now: i64) -> $crate::Result<()> {
                 self.set_aside(id, error, now).await
             }

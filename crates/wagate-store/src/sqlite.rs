@@ -171,6 +171,17 @@ impl SqliteStore {
 
     /// Entries that could not be parsed are marked in the journal for inspection (the cursor has
     /// already passed them).
+    async fn oldest_pending(&self) -> Result<Option<i64>> {
+        let after = self.cursor().await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT received_at FROM webhook_journal WHERE (state = 'pending' AND id > $1) OR state = 'requeued' ORDER BY id LIMIT 1",
+        )
+        .bind(after)
+        .fetch_optional(&self.journal)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// An entry that failed alone: marked dead in the journal, and the cursor moves past it.
     async fn set_aside(&self, id: i64, error: &str, now: i64) -> Result<()> {
         sqlx::query("UPDATE webhook_journal SET state = 'dead', processed_at = $1, error = $2 WHERE id = $3")

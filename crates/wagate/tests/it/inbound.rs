@@ -737,3 +737,52 @@ async fn a_webhook_that_fails_to_apply_is_set_aside_and_the_rest_flows() {
     let counts = app.gateway.state.store.journal_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.dead), (0, 0), "{counts:?}");
 }
+
+#[tokio::test]
+async fn ready_turns_503_while_processing_is_behind_and_back_when_it_catches_up() {
+    use sqlx::Connection;
+    let app = spawn_app_with(|c| c.server.ready_max_backlog_seconds = 1).await;
+    let ready = || async {
+        let r = app.http.get(format!("{}/ready", app.url)).send().await.expect("ready");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    assert_eq!(ready().await.0, 200);
+    // Something holds the main database: webhooks are still acknowledged (the journal is apart),
+    // but processing cannot keep up.
+    let url = app.gateway.state.config.database_url.clone();
+    let lock: Box<dyn std::any::Any + Send> = if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
+        sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .expect("lock");
+        Box::new(c)
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.expect("lock");
+        Box::new(c)
+    };
+    assert_eq!(
+        app.post_webhook(&fixture("inbound_text.json")).await.status().as_u16(),
+        200
+    );
+    let behind = eventually("ready says behind", || async {
+        let (status, body) = ready().await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(behind["status"], "behind", "{behind}");
+    assert!(
+        behind["journal"]["oldest_pending_age_seconds"].as_f64().unwrap_or(0.0) > 1.0,
+        "{behind}"
+    );
+    drop(lock);
+    eventually("ready again once caught up", || async {
+        (ready().await.0 == 200).then_some(())
+    })
+    .await;
+    let events = app.settled_events().await;
+    assert_eq!(events.iter().filter(|e| e["type"] == "message.received").count(), 1);
+}
