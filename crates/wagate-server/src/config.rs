@@ -26,6 +26,7 @@ pub struct Config {
     pub sender: SenderConfig,
     pub media: MediaConfig,
     pub hooks: HooksConfig,
+    pub retention: RetentionConfig,
     pub database: DatabaseConfig,
     pub sandbox: SandboxConfig,
     pub accounts: Vec<AccountConfig>,
@@ -138,6 +139,37 @@ pub struct SenderConfig {
     pub in_doubt_action: String,
 }
 
+/// How long kept data stays; 0 keeps it forever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub journal_days: u64,
+    pub events_days: u64,
+    pub statuses_days: u64,
+    pub jobs_days: u64,
+    pub media_days: u64,
+    /// How often the background pruner runs.
+    pub interval_seconds: u64,
+    /// Rows deleted per statement.
+    pub batch: i64,
+}
+
+impl RetentionConfig {
+    /// The cut-off times for `now` (unix ms).
+    pub fn cutoffs(&self, now: i64) -> wagate_store::Retention {
+        let before = |days: u64| (days > 0).then(|| now - days as i64 * 86_400_000);
+        wagate_store::Retention {
+            journal_before: before(self.journal_days),
+            events_before: before(self.events_days),
+            statuses_before: before(self.statuses_days),
+            jobs_before: before(self.jobs_days),
+            media_before: before(self.media_days),
+            // Keys are honoured for 24 hours; a day more is kept.
+            idempotency_before: Some(now - 2 * 86_400_000),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -214,6 +246,7 @@ struct FileConfig {
     sender: SenderConfig,
     media: MediaConfig,
     hooks: HooksConfig,
+    retention: RetentionConfig,
     database: DatabaseConfig,
     sandbox: SandboxConfig,
     #[serde(default)]
@@ -379,6 +412,7 @@ impl Config {
             sender: file.sender,
             media: file.media,
             hooks: file.hooks,
+            retention: file.retention,
             database: file.database,
             sandbox: file.sandbox,
             accounts: file.accounts,
@@ -672,6 +706,12 @@ impl Config {
         }
         if self.sender.pair_interval_ms > 0 && self.sender.pair_burst == 0 {
             problems.push("sender.pair_burst must be at least 1 (or set sender.pair_interval_ms = 0)".into());
+        }
+        if self.retention.batch < 1 {
+            problems.push("retention.batch must be at least 1".into());
+        }
+        if self.retention.interval_seconds == 0 {
+            problems.push("retention.interval_seconds must be at least 1".into());
         }
         if self.sender.later_retry_seconds == 0 {
             problems.push("sender.later_retry_seconds must be at least 1".into());

@@ -15,7 +15,7 @@ pub mod frontdoor;
 pub mod hooks;
 mod inbound;
 pub mod limits;
-mod media;
+pub mod media;
 pub mod openapi;
 mod sender;
 mod serve;
@@ -190,6 +190,7 @@ impl Gateway {
             tokio::spawn(media::run(state.clone(), cancel.clone())),
             tokio::spawn(workers::hooks::run_fan_out(state.clone(), cancel.clone())),
             tokio::spawn(workers::hooks::run_delivery(state.clone(), cancel.clone())),
+            tokio::spawn(workers::prune::run(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
         let s = &state.config.server;

@@ -65,7 +65,12 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
 
 /// Where bytes with this hex SHA-256 live.
 fn path_of(state: &AppState, hash: &str) -> PathBuf {
-    state.config.media.dir.join(&hash[..2.min(hash.len())]).join(hash)
+    stored_path(&state.config.media.dir, hash)
+}
+
+/// Where bytes with this hex SHA-256 live under the media directory.
+pub fn stored_path(dir: &std::path::Path, hash: &str) -> PathBuf {
+    dir.join(&hash[..2.min(hash.len())]).join(hash)
 }
 
 async fn download(state: &AppState, m: &Media) -> MediaOutcome {

@@ -77,6 +77,9 @@ pub trait Store: HookStore + Send + Sync + 'static {
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
     async fn journal_counts(&self) -> Result<JournalCounts>;
+    /// Deletes at most `batch` rows of each kind past its retention; call again until it
+    /// deletes nothing.
+    async fn prune(&self, retention: &Retention, batch: i64) -> Result<Pruned>;
     /// When the oldest journal entry still waiting to be processed was received (unix ms).
     async fn oldest_pending_journal(&self) -> Result<Option<i64>>;
     /// Sets aside an entry that failed to apply on its own, with the error; the rest flows.

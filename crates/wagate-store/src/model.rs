@@ -78,6 +78,62 @@ pub struct JournalCounts {
     pub dead: i64,
 }
 
+/// What may be deleted: rows older than each time (unix ms); `None` keeps them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    /// Journal entries processed (or refused as invalid, or quarantined) before this.
+    pub journal_before: Option<i64>,
+    /// Events, and hook deliveries and attempts, stored before this.
+    pub events_before: Option<i64>,
+    pub statuses_before: Option<i64>,
+    /// Send jobs that ended (sent, failed, cancelled), queued before this.
+    pub jobs_before: Option<i64>,
+    /// Inbound media rows created before this.
+    pub media_before: Option<i64>,
+    /// Idempotency keys claimed before this.
+    pub idempotency_before: Option<i64>,
+}
+
+/// What one pruning step deleted, per kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pruned {
+    pub journal: u64,
+    pub events: u64,
+    pub statuses: u64,
+    pub jobs: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub media: u64,
+    pub idempotency_keys: u64,
+    /// Stored media files (by content hash) no row refers to any more: the caller deletes them.
+    pub unreferenced_media: Vec<String>,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.journal
+            + self.events
+            + self.statuses
+            + self.jobs
+            + self.deliveries
+            + self.attempts
+            + self.media
+            + self.idempotency_keys
+    }
+
+    pub fn add(&mut self, o: &Pruned) {
+        self.journal += o.journal;
+        self.events += o.events;
+        self.statuses += o.statuses;
+        self.jobs += o.jobs;
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.media += o.media;
+        self.idempotency_keys += o.idempotency_keys;
+        self.unreferenced_media.extend(o.unreferenced_media.iter().cloned());
+    }
+}
+
 /// A journal entry set aside because it failed to apply on its own.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DeadEntry {

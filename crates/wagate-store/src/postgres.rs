@@ -155,6 +155,19 @@ impl PgStore {
         Ok(())
     }
 
+    async fn prune_journal(&self, before: i64, batch: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM webhook_journal WHERE id IN (SELECT id FROM webhook_journal
+               WHERE state IN ('processed', 'failed', 'quarantined') AND COALESCE(processed_at, received_at) < $1
+               ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(&self.journal)
+        .await?
+        .rows_affected())
+    }
+
     async fn oldest_pending(&self) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT received_at FROM webhook_journal WHERE state IN ('pending', 'processing') ORDER BY id LIMIT 1",

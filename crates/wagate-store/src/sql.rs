@@ -140,6 +140,74 @@ macro_rules! impl_store {
                 self.counts().await
             }
 
+            async fn prune(&self, r: &$crate::Retention, batch: i64) -> $crate::Result<$crate::Pruned> {
+                let mut p = $crate::Pruned::default();
+                let delete = |table: &str, key: &str, filter: &str| {
+                    format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {filter} ORDER BY {key} LIMIT $2)")
+                };
+                let run = |sql: String, before: i64| async move {
+                    Ok::<u64, $crate::StoreError>(
+                        sqlx::query(&sql).bind(before).bind(batch).execute(&self.writer).await?.rows_affected(),
+                    )
+                };
+                if let Some(before) = r.journal_before {
+                    p.journal = self.prune_journal(before, batch).await?;
+                }
+                if let Some(before) = r.events_before {
+                    p.events = run(delete("events", "seq", "created_at < $1"), before).await?;
+                    p.attempts = run(delete("hook_attempts", "id", "attempted_at < $1"), before).await?;
+                    p.deliveries = run(
+                        delete("hook_deliveries", "id", "created_at < $1 AND state IN ('succeeded', 'failed')"),
+                        before,
+                    )
+                    .await?;
+                }
+                if let Some(before) = r.statuses_before {
+                    p.statuses = run(delete("message_statuses", "id", "recorded_at < $1"), before).await?;
+                }
+                if let Some(before) = r.jobs_before {
+                    p.jobs = run(delete("send_jobs", "id", "created_at < $1 AND state IN ('done', 'dead', 'cancelled')"), before).await?;
+                }
+                if let Some(before) = r.idempotency_before {
+                    p.idempotency_keys = sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE created_at < $1 AND key IN
+                           (SELECT key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+                    )
+                    .bind(before)
+                    .bind(batch)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected();
+                }
+                if let Some(before) = r.media_before {
+                    let mut tx = self.writer.begin().await?;
+                    let gone: Vec<(Option<String>,)> = sqlx::query_as(
+                        "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+                         RETURNING content_hash",
+                    )
+                    .bind(before)
+                    .bind(batch)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    p.media = gone.len() as u64;
+                    let mut hashes: Vec<String> = gone.into_iter().filter_map(|(h,)| h).collect();
+                    hashes.sort();
+                    hashes.dedup();
+                    for h in hashes {
+                        // One file serves every row with the same content: kept while any refers to it.
+                        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM media WHERE content_hash = $1")
+                            .bind(&h)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if n == 0 {
+                            p.unreferenced_media.push(h);
+                        }
+                    }
+                    tx.commit().await?;
+                }
+                Ok(p)
+            }
+
             async fn oldest_pending_journal(&self) -> $crate::Result<Option<i64>> {
                 self.oldest_pending().await
             }

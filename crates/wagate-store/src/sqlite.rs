@@ -171,6 +171,23 @@ impl SqliteStore {
 
     /// Entries that could not be parsed are marked in the journal for inspection (the cursor has
     /// already passed them).
+    /// Processed entries are those behind the cursor (and those marked processed, failed or
+    /// quarantined); set-aside ones stay until requeued.
+    async fn prune_journal(&self, before: i64, batch: i64) -> Result<u64> {
+        let after = self.cursor().await?;
+        Ok(sqlx::query(
+            "DELETE FROM webhook_journal WHERE id IN (SELECT id FROM webhook_journal
+               WHERE received_at < $1 AND ((state = 'pending' AND id <= $2) OR state IN ('processed', 'failed', 'quarantined'))
+               ORDER BY id LIMIT $3)",
+        )
+        .bind(before)
+        .bind(after)
+        .bind(batch)
+        .execute(&self.journal)
+        .await?
+        .rows_affected())
+    }
+
     async fn oldest_pending(&self) -> Result<Option<i64>> {
         let after = self.cursor().await?;
         let row: Option<(i64,)> = sqlx::query_as(

@@ -681,6 +681,129 @@ async fn store_story_on_sqlite() {
 }
 
 #[tokio::test]
+async fn pruning_on_sqlite() {
+    prune_story(open(&fresh_sqlite_url()).await).await;
+}
+
+#[tokio::test]
+async fn pruning_on_postgres() {
+    if let Some(url) = fresh_postgres_url().await {
+        prune_story(open(&url).await).await;
+    }
+}
+
+/// Rows past retention go, in batches; what is kept (recent, or not finished) stays.
+async fn prune_story(store: Arc<dyn Store>) {
+    let a = store
+        .upsert_account(&NewAccount {
+            name: "acme".into(),
+            waba_id: "102290129340398".into(),
+            phone_numbers: vec![("106540352242922".into(), None)],
+        })
+        .await
+        .expect("account");
+    let now = wagate_store::testing::now_ms();
+    for i in 0..5 {
+        store
+            .append_event(Some(&a.id), "test.old", &json!({"i": i}), 1_000)
+            .await
+            .expect("old event");
+    }
+    store
+        .append_event(Some(&a.id), "test.new", &json!({}), now)
+        .await
+        .expect("new event");
+    // A processed webhook (a message and its status), a sent message and a queued one.
+    let ids = store
+        .journal_webhooks(&[NewJournalEntry {
+            received_at: 1_000,
+            account_id: Some(a.id.clone()),
+            body: fixture("status_delivered.json"),
+            state: "pending",
+        }])
+        .await
+        .expect("journal");
+    store
+        .apply_webhooks(&[applied(ids[0], &a.id, &fixture("status_delivered.json"))])
+        .await
+        .expect("apply");
+    let sent = enqueue(
+        &store,
+        &a.id,
+        "text",
+        json!({"type": "text", "text": {"body": "done"}}),
+        1_000,
+    )
+    .await;
+    let jobs = store
+        .claim_send_jobs("w", 10, 60_000, 2_000, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(jobs[0].message_id, sent.id);
+    let accepted = SendOutcome::Accepted {
+        wamid: "wamid.PRUNE".into(),
+        wa_id: None,
+    };
+    assert!(store
+        .finish_send_job(&jobs[0], "w", &accepted, 2_000)
+        .await
+        .expect("finish"));
+    let waiting = enqueue(
+        &store,
+        &a.id,
+        "text",
+        json!({"type": "text", "text": {"body": "later"}}),
+        1_000_000_000_000_000,
+    )
+    .await;
+
+    let retention = Retention {
+        journal_before: Some(now + 1_000),
+        events_before: Some(5_000),
+        statuses_before: Some(now + 1_000),
+        jobs_before: Some(now + 1_000),
+        media_before: None,
+        idempotency_before: Some(now + 1_000),
+    };
+    let mut total = Pruned::default();
+    let mut steps = 0;
+    loop {
+        let p = store.prune(&retention, 2).await.expect("prune");
+        steps += 1;
+        if p.total() == 0 {
+            break;
+        }
+        total.add(&p);
+    }
+    assert!(steps >= 3, "batches of 2: {steps} steps");
+    assert_eq!(
+        (total.events, total.journal, total.statuses, total.jobs),
+        (5, 1, 1, 1),
+        "{total:?}"
+    );
+    wait_visible(&store).await;
+    let left: Vec<String> = store
+        .list_events(&EventFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(left, ["test.new", "message.delivered"], "recent events stay");
+    // The queued message's job stays: only ended jobs go. Messages themselves stay.
+    let again = store
+        .claim_send_jobs("w", 10, 60_000, 1_000_000_000_000_001, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(again[0].message_id, waiting.id);
+    assert!(store.get_message(&sent.id).await.expect("get").is_some());
+    assert_eq!(store.journal_counts().await.expect("counts").processed, 0);
+}
+
+#[tokio::test]
 async fn store_story_on_postgres() {
     let Some(url) = fresh_postgres_url().await else {
         // Written to the stream itself: libtest hides eprintln! output of passing tests.

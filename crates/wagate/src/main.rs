@@ -117,6 +117,12 @@ enum Command {
         )]
         api_key: String,
     },
+    /// Delete what is past retention (`[retention]` in the configuration) now, and print what
+    /// went. The gateway also does this in the background.
+    Prune {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Apply the database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -411,6 +417,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     a["id"].as_str().unwrap_or("")
                 );
             }
+            Ok(())
+        }
+        Command::Prune { database_url } => {
+            let config = load(
+                cli.config.as_ref(),
+                &Overrides {
+                    database_url,
+                    ..Default::default()
+                },
+            )?;
+            let store = open_store(&config).await?;
+            let started = std::time::Instant::now();
+            let p = wagate_server::workers::prune::prune_all(
+                store.as_ref(),
+                &config.retention,
+                &config.media.dir,
+                Duration::ZERO,
+            )
+            .await?;
+            let r = &config.retention;
+            println!("{:<34} {:>10}", "pruned (older than)", "rows");
+            for (what, days, n) in [
+                ("journal, processed", r.journal_days, p.journal),
+                ("events", r.events_days, p.events),
+                ("hook deliveries", r.events_days, p.deliveries),
+                ("hook attempts", r.events_days, p.attempts),
+                ("message statuses", r.statuses_days, p.statuses),
+                ("send jobs, ended", r.jobs_days, p.jobs),
+                ("media", r.media_days, p.media),
+            ] {
+                let age = if days == 0 {
+                    "kept".to_string()
+                } else {
+                    format!("{days} d")
+                };
+                println!("{:<34} {:>10}", format!("{what} ({age})"), n);
+            }
+            println!("{:<34} {:>10}", "idempotency keys (2 d)", p.idempotency_keys);
+            println!("{:<34} {:>10}", "media files deleted", p.unreferenced_media.len());
+            println!("in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Migrate { database_url } => {

@@ -2,3 +2,4 @@
 //! A worker owns no HTTP types of the API; a handler never loops.
 
 pub mod hooks;
+pub mod prune;

@@ -284,3 +284,22 @@ async fn wagate_sim_takes_its_world_from_the_gateways_variables() {
     }
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn wagate_prune_deletes_what_is_past_retention_and_says_so() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("wagate.db").display());
+    std::fs::write(dir.join("wagate.toml"), "[retention]\nevents_days = 0\n").expect("config");
+    let out = wagate()
+        .current_dir(&dir)
+        .env("WAGATE_CONFIG", dir.join("wagate.toml"))
+        .args(["prune", "--database-url", &db])
+        .output()
+        .await
+        .expect("run wagate prune");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("journal, processed (7 d)"), "{stdout}");
+    assert!(stdout.contains("events (kept)"), "a 0 keeps them: {stdout}");
+    assert!(stdout.contains("media files deleted"), "{stdout}");
+}

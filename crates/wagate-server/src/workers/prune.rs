@@ -1,0 +1,73 @@
+//! Retention: rows past `[retention]` are deleted in small batches, in the background every
+//! `retention.interval_seconds` and by `wagate prune`; inbound media files no row refers to any
+//! more are deleted with them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wagate_store::{Pruned, Store};
+
+use crate::config::RetentionConfig;
+use crate::{now_ms, AppState};
+
+/// Prunes everything past retention, batch after batch, until nothing is left to delete.
+/// `pause` lets other work through between batches.
+pub async fn prune_all(
+    store: &dyn Store,
+    retention: &RetentionConfig,
+    media_dir: &Path,
+    pause: Duration,
+) -> Result<Pruned, wagate_store::StoreError> {
+    let cutoffs = retention.cutoffs(now_ms());
+    let mut total = Pruned::default();
+    loop {
+        let step = store.prune(&cutoffs, retention.batch).await?;
+        for hash in &step.unreferenced_media {
+            let path = crate::media::stored_path(media_dir, hash);
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "could not delete a pruned media file");
+                }
+            }
+        }
+        total.add(&step);
+        if step.total() == 0 {
+            return Ok(total);
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+pub async fn run(state: AppState, cancel: CancellationToken) {
+    let every = Duration::from_secs(state.config.retention.interval_seconds);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match prune_all(
+            state.store.as_ref(),
+            &state.config.retention,
+            &state.config.media.dir,
+            Duration::from_millis(50),
+        )
+        .await
+        {
+            Ok(p) if p.total() > 0 => tracing::info!(
+                journal = p.journal,
+                events = p.events,
+                statuses = p.statuses,
+                jobs = p.jobs,
+                deliveries = p.deliveries,
+                attempts = p.attempts,
+                media = p.media,
+                "pruned what is past retention"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning failed; it runs again later"),
+        }
+    }
+}
