@@ -420,14 +420,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Prune { database_url } => {
-            let config = load(
-                cli.config.as_ref(),
-                &Overrides {
-                    database_url,
-                    ..Default::default()
-                },
-            )?;
-            let store = open_store(&config).await?;
+            let (config, store) = config_and_store(cli.config.as_ref(), database_url).await?;
             let started = std::time::Instant::now();
             let p = wagate_server::workers::prune::prune_all(
                 store.as_ref(),
@@ -460,14 +453,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { database_url } => {
-            let config = load(
-                cli.config.as_ref(),
-                &Overrides {
-                    database_url,
-                    ..Default::default()
-                },
-            )?;
-            let store = open_store(&config).await?;
+            let (config, store) = config_and_store(cli.config.as_ref(), database_url).await?;
             println!("migrations applied ({} at {})", store.backend(), config.database_url);
             Ok(())
         }
@@ -495,6 +481,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The configuration (with `--database-url` over it) and its store, migrated.
+async fn config_and_store(
+    config: Option<&PathBuf>,
+    database_url: Option<String>,
+) -> anyhow::Result<(Config, std::sync::Arc<dyn wagate_store::Store>)> {
+    let config = load(
+        config,
+        &Overrides {
+            database_url,
+            ..Default::default()
+        },
+    )?;
+    let store = open_store(&config).await?;
+    Ok((config, store))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate_store::Store>> {
