@@ -191,6 +191,7 @@ impl Gateway {
             tokio::spawn(workers::hooks::run_fan_out(state.clone(), cancel.clone())),
             tokio::spawn(workers::hooks::run_delivery(state.clone(), cancel.clone())),
             tokio::spawn(workers::prune::run(state.clone(), cancel.clone())),
+            tokio::spawn(listen_for_other_gateways(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
         let s = &state.config.server;
@@ -314,4 +315,36 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// Work other gateways committed (PostgreSQL `NOTIFY`) wakes the worker that does it here at
+/// once; polling stays as the fallback.
+async fn listen_for_other_gateways(state: AppState, cancel: CancellationToken) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut wakeups) = state.store.wakeups() else {
+        return;
+    };
+    loop {
+        let wake = tokio::select! {
+            _ = cancel.cancelled() => return,
+            w = wakeups.recv() => w,
+        };
+        match wake {
+            Ok(wagate_store::Wake::Journal) => state.wake_processor.notify_one(),
+            Ok(wagate_store::Wake::Jobs) => state.wake_sender.notify_one(),
+            Ok(wagate_store::Wake::Media) => state.wake_media.notify_one(),
+            Ok(wagate_store::Wake::Events) => {
+                state.wake_hooks.notify_one();
+                state.events_written.send_modify(|n| *n += 1);
+            }
+            // Missed some: wake everything once.
+            Err(RecvError::Lagged(_)) => {
+                state.wake_processor.notify_one();
+                state.wake_sender.notify_one();
+                state.wake_media.notify_one();
+                state.wake_hooks.notify_one();
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
 }

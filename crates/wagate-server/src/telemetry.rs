@@ -65,9 +65,15 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
                 "hint": "webhook processing is behind; the backlog is kept and processed, this gateway takes no new traffic until it catches up"})),
         );
     }
+    // Without its LISTEN connection a gateway still works (it polls); it says so.
+    let listener = match state.store.listening() {
+        None => "not needed",
+        Some(true) => "listening",
+        Some(false) => "reconnecting (polling meanwhile)",
+    };
     (
         StatusCode::OK,
-        Json(json!({"status": "ready", "database": backend, "journal": journal})),
+        Json(json!({"status": "ready", "database": backend, "journal": journal, "listener": listener})),
     )
 }
 

@@ -57,6 +57,11 @@ pub trait Store: HookStore + Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Wake-ups for work other gateways committed (PostgreSQL `LISTEN`, reconnecting); `None`
+    /// where there is only ever one gateway (SQLite).
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wake>>;
+    /// Whether the wake-up listener is connected (`None` without one).
+    fn listening(&self) -> Option<bool>;
 
     /// Creates the account, or updates the one with that name; adds its phone numbers.
     async fn upsert_account(&self, account: &NewAccount) -> Result<Account>;

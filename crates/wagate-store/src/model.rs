@@ -78,6 +78,15 @@ pub struct JournalCounts {
     pub dead: i64,
 }
 
+/// New work another gateway committed (PostgreSQL `NOTIFY`): look at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wake {
+    Journal,
+    Jobs,
+    Events,
+    Media,
+}
+
 /// What may be deleted: rows older than each time (unix ms); `None` keeps them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {

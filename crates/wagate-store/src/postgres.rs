@@ -10,6 +10,9 @@ use sqlx::{Postgres, Transaction};
 use crate::{AppliedWebhook, ConnectOptions, JournalCounts, JournalEntry, Result};
 
 pub struct PgStore {
+    /// Wake-ups from `LISTEN`, for whoever subscribes.
+    wake: tokio::sync::broadcast::Sender<crate::Wake>,
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pool: PgPool,
     /// The same pool: PostgreSQL handles concurrent writers itself.
     writer: PgPool,
@@ -19,6 +22,55 @@ pub struct PgStore {
 
 impl crate::sql::Backend for PgStore {
     type Db = sqlx::Postgres;
+}
+
+/// Listens for other gateways' commits (see migration 0010) and passes them on; reconnects after
+/// a lost connection (what was notified meanwhile is caught by polling).
+async fn listen(
+    url: String,
+    wake: tokio::sync::broadcast::Sender<crate::Wake>,
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    const CHANNELS: [&str; 4] = ["wagate_journal", "wagate_jobs", "wagate_events", "wagate_media"];
+    loop {
+        let connected = async {
+            let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+            l.listen_all(CHANNELS).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = match connected {
+            Ok(l) => l,
+            Err(e) => {
+                listening.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot LISTEN for other gateways' work; polling meanwhile");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        listening.store(true, Ordering::Relaxed);
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    let w = match n.channel() {
+                        "wagate_journal" => crate::Wake::Journal,
+                        "wagate_jobs" => crate::Wake::Jobs,
+                        "wagate_events" => crate::Wake::Events,
+                        _ => crate::Wake::Media,
+                    };
+                    // No subscriber yet is fine.
+                    let _ = wake.send(w);
+                }
+                Err(e) => {
+                    listening.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "the LISTEN connection failed; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// How long a gateway holds the journal entries it claimed before another may take them over.
@@ -38,7 +90,12 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
+        let (wake, _) = tokio::sync::broadcast::channel(256);
+        let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(listen(url.to_string(), wake.clone(), listening.clone()));
         Ok(Self {
+            wake,
+            listening,
             writer: pool.clone(),
             journal: pool.clone(),
             pool,
@@ -166,6 +223,14 @@ impl PgStore {
         .execute(&self.journal)
         .await?
         .rows_affected())
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<crate::Wake>> {
+        Some(self.wake.subscribe())
+    }
+
+    fn listening(&self) -> Option<bool> {
+        Some(self.listening.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     async fn oldest_pending(&self) -> Result<Option<i64>> {

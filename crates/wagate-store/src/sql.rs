@@ -13,6 +13,14 @@ macro_rules! impl_store {
                 $backend
             }
 
+            fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<$crate::Wake>> {
+                <$store>::wakeups(self)
+            }
+
+            fn listening(&self) -> Option<bool> {
+                <$store>::listening(self)
+            }
+
             async fn migrate(&self) -> $crate::Result<()> {
                 Self::MIGRATOR.run(&self.writer).await?;
                 Ok(())

@@ -188,6 +188,14 @@ impl SqliteStore {
         .rows_affected())
     }
 
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<crate::Wake>> {
+        None
+    }
+
+    fn listening(&self) -> Option<bool> {
+        None
+    }
+
     async fn oldest_pending(&self) -> Result<Option<i64>> {
         let after = self.cursor().await?;
         let row: Option<(i64,)> = sqlx::query_as(

@@ -896,3 +896,41 @@ async fn the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres() {
         WRITERS * EACH
     );
 }
+
+/// On PostgreSQL a gateway hears at once of work another one committed (LISTEN/NOTIFY).
+#[tokio::test]
+async fn another_gateways_commits_wake_this_one_on_postgres() {
+    let Some(url) = fresh_postgres_url().await else {
+        return;
+    };
+    let a = open(&url).await;
+    let b = open(&url).await;
+    let mut wakeups = b.wakeups().expect("PostgreSQL listens");
+    let listening = async {
+        while b.listening() != Some(true) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), listening)
+        .await
+        .expect("the listener connects");
+    a.journal_webhooks(&[NewJournalEntry {
+        received_at: 1,
+        account_id: None,
+        body: b"{}".to_vec(),
+        state: "pending",
+    }])
+    .await
+    .expect("journal");
+    a.append_event(None, "test.event", &json!({}), 1).await.expect("event");
+    let mut heard = std::collections::HashSet::new();
+    let hear = async {
+        while !(heard.contains(&Wake::Journal) && heard.contains(&Wake::Events)) {
+            heard.insert(wakeups.recv().await.expect("wake-up"));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), hear)
+        .await
+        .expect("both commits were heard");
+    assert!(open(&fresh_sqlite_url()).await.wakeups().is_none(), "SQLite needs none");
+}
