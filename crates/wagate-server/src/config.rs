@@ -101,6 +101,9 @@ impl std::fmt::Debug for HookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
+    /// Where inbound media is kept: "local" (`dir`) or "database" (every gateway sharing the
+    /// database can serve every file).
+    pub store: String,
     pub dir: std::path::PathBuf,
     pub max_attempts: i64,
 }
@@ -300,6 +303,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
     "WAGATE_SENDER_MESSAGES_PER_SECOND",
+    "WAGATE_MEDIA_STORE",
     "WAGATE_PUBLIC_URL",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
@@ -452,6 +456,9 @@ impl Config {
                     "WAGATE_HOOKS_RETRY_SCHEDULE = `{v}`: use comma-separated seconds, e.g. 5,300,1800"
                 )),
             }
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_STORE"], &mut problems) {
+            c.media.store = v;
         }
         if let Some(v) = e(&["WAGATE_SENDER_MESSAGES_PER_SECOND"], &mut problems) {
             match v.trim().parse::<u32>() {
@@ -706,6 +713,12 @@ impl Config {
         }
         if self.sender.pair_interval_ms > 0 && self.sender.pair_burst == 0 {
             problems.push("sender.pair_burst must be at least 1 (or set sender.pair_interval_ms = 0)".into());
+        }
+        if !["local", "database"].contains(&self.media.store.as_str()) {
+            problems.push(format!(
+                "media.store = `{}`: use \"local\" (media.dir) or \"database\"",
+                self.media.store
+            ));
         }
         if self.retention.batch < 1 {
             problems.push("retention.batch must be at least 1".into());

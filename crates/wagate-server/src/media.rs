@@ -68,6 +68,45 @@ fn path_of(state: &AppState, hash: &str) -> PathBuf {
     stored_path(&state.config.media.dir, hash)
 }
 
+/// Keeps media bytes under their hash, where `media.store` says: the local directory (written
+/// beside, then renamed, so that a reader never sees half a file) or the database.
+async fn put_bytes(state: &AppState, hash: &str, bytes: &[u8]) -> Result<(), String> {
+    if state.config.media.store == "database" {
+        return state
+            .store
+            .put_media_blob(hash, bytes, now_ms())
+            .await
+            .map_err(|e| format!("storing in the database: {e}"));
+    }
+    let path = path_of(state, hash);
+    if tokio::fs::metadata(&path).await.is_ok() {
+        return Ok(());
+    }
+    let write = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", rand::rng().random::<u32>()));
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, &path).await
+    };
+    write.await.map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The bytes kept under this hash, from wherever `media.store` keeps them.
+pub async fn get_bytes(state: &AppState, hash: &str) -> Result<Vec<u8>, String> {
+    if state.config.media.store == "database" {
+        return match state.store.get_media_blob(hash).await {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err("the stored media is missing from the database".into()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    tokio::fs::read(path_of(state, hash))
+        .await
+        .map_err(|e| format!("the stored file is missing: {e}"))
+}
+
 /// Where bytes with this hex SHA-256 live under the media directory.
 pub fn stored_path(dir: &std::path::Path, hash: &str) -> PathBuf {
     dir.join(&hash[..2.min(hash.len())]).join(hash)
@@ -121,20 +160,8 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
         }
     }
     let hash = wagate_core::signature::sha256_hex(&bytes);
-    let path = path_of(state, &hash);
-    if tokio::fs::metadata(&path).await.is_err() {
-        let write = async {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            // Write beside, then rename: a reader never sees half a file.
-            let tmp = path.with_extension(format!("tmp{}", rand::rng().random::<u32>()));
-            tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        if let Err(e) = write.await {
-            return retry(format!("writing {}: {e}", path.display()));
-        }
+    if let Err(e) = put_bytes(state, &hash, &bytes).await {
+        return retry(e);
     }
     MediaOutcome::Stored {
         content_hash: hash,
@@ -177,9 +204,7 @@ pub async fn serve(
     }
     match (m.state.as_str(), &m.content_hash) {
         ("stored", Some(hash)) => {
-            let bytes = tokio::fs::read(path_of(&state, hash))
-                .await
-                .map_err(|e| ApiError::internal(format!("the stored file is missing: {e}")))?;
+            let bytes = get_bytes(&state, hash).await.map_err(ApiError::internal)?;
             let mime = m.mime_type.unwrap_or_else(|| "application/octet-stream".into());
             Ok(([("content-type", mime)], bytes).into_response())
         }
@@ -367,7 +392,7 @@ pub async fn media_into(
     };
     let too_large = bytes_up_to.is_some_and(|cap| m.size.is_some_and(|size| size as usize > cap));
     let data = match (m.state.as_str(), &m.content_hash, bytes_up_to) {
-        ("stored", Some(hash), Some(_)) if !too_large => tokio::fs::read(path_of(state, hash)).await.ok(),
+        ("stored", Some(hash), Some(_)) if !too_large => get_bytes(state, hash).await.ok(),
         _ => None,
     };
     if let Some(media) = payload.pointer_mut("/content/media").and_then(|v| v.as_object_mut()) {

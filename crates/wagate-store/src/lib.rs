@@ -160,6 +160,10 @@ pub trait Store: HookStore + Send + Sync + 'static {
     async fn claim_media(&self, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome, now_ms: i64) -> Result<()>;
     async fn get_media(&self, id: &str) -> Result<Option<Media>>;
+    /// Stores media bytes under their content hash (kept if already there).
+    async fn put_media_blob(&self, content_hash: &str, bytes: &[u8], now_ms: i64) -> Result<()>;
+    async fn get_media_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>>;
+    async fn delete_media_blob(&self, content_hash: &str) -> Result<()>;
     /// Inbound media by Meta's media id (the id in Meta's webhook).
     async fn media_by_meta_id(&self, meta_media_id: &str) -> Result<Option<Media>>;
 }

@@ -874,6 +874,34 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }
 
+            async fn put_media_blob(&self, content_hash: &str, bytes: &[u8], now: i64) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO media_blobs (content_hash, bytes, created_at) VALUES ($1, $2, $3) ON CONFLICT (content_hash) DO NOTHING",
+                )
+                .bind(content_hash)
+                .bind(bytes)
+                .bind(now)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_media_blob(&self, content_hash: &str) -> $crate::Result<Option<Vec<u8>>> {
+                let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT bytes FROM media_blobs WHERE content_hash = $1")
+                    .bind(content_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn delete_media_blob(&self, content_hash: &str) -> $crate::Result<()> {
+                sqlx::query("DELETE FROM media_blobs WHERE content_hash = $1")
+                    .bind(content_hash)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
             async fn media_by_meta_id(&self, meta_media_id: &str) -> $crate::Result<Option<$crate::Media>> {
                 let sql = format!(
                     "SELECT {} FROM media WHERE meta_media_id = $1 ORDER BY created_at DESC LIMIT 1",

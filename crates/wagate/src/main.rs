@@ -425,7 +425,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let p = wagate_server::workers::prune::prune_all(
                 store.as_ref(),
                 &config.retention,
-                &config.media.dir,
+                &config.media,
                 Duration::ZERO,
             )
             .await?;

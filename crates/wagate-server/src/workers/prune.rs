@@ -2,13 +2,12 @@
 //! `retention.interval_seconds` and by `wagate prune`; inbound media files no row refers to any
 //! more are deleted with them.
 
-use std::path::Path;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wagate_store::{Pruned, Store};
 
-use crate::config::RetentionConfig;
+use crate::config::{MediaConfig, RetentionConfig};
 use crate::{now_ms, AppState};
 
 /// Prunes everything past retention, batch after batch, until nothing is left to delete.
@@ -16,7 +15,7 @@ use crate::{now_ms, AppState};
 pub async fn prune_all(
     store: &dyn Store,
     retention: &RetentionConfig,
-    media_dir: &Path,
+    media: &MediaConfig,
     pause: Duration,
 ) -> Result<Pruned, wagate_store::StoreError> {
     let cutoffs = retention.cutoffs(now_ms());
@@ -24,7 +23,11 @@ pub async fn prune_all(
     loop {
         let step = store.prune(&cutoffs, retention.batch).await?;
         for hash in &step.unreferenced_media {
-            let path = crate::media::stored_path(media_dir, hash);
+            if media.store == "database" {
+                store.delete_media_blob(hash).await?;
+                continue;
+            }
+            let path = crate::media::stored_path(&media.dir, hash);
             if let Err(e) = tokio::fs::remove_file(&path).await {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(path = %path.display(), error = %e, "could not delete a pruned media file");
@@ -51,7 +54,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         match prune_all(
             state.store.as_ref(),
             &state.config.retention,
-            &state.config.media.dir,
+            &state.config.media,
             Duration::from_millis(50),
         )
         .await

@@ -43,7 +43,18 @@ async fn fetch(app: &TestApp, url: &str) -> (u16, Option<String>, Vec<u8>) {
 
 #[tokio::test]
 async fn an_inbound_image_is_downloaded_and_served_byte_for_byte() {
-    let app = spawn_app().await;
+    served_byte_for_byte(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn media_kept_in_the_database_is_served_byte_for_byte_and_not_on_disk() {
+    let app = spawn_app_with(|c| c.media.store = "database".into()).await;
+    let dir = app.gateway.state.config.media.dir.clone();
+    served_byte_for_byte(app).await;
+    assert!(!dir.exists(), "nothing was written to {}", dir.display());
+}
+
+async fn served_byte_for_byte(app: TestApp) {
     let bytes = picture();
     let event = send_image(&app, &bytes).await;
     assert_eq!(event["payload"]["text"], "the box arrived broken");

@@ -18,8 +18,18 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
         );
         return;
     };
-    let a = spawn_app_with(|c| c.database_url = url.clone()).await;
-    let b = spawn_app_with(|c| c.database_url = url.clone()).await;
+    let a = spawn_app_with(|c| {
+        c.database_url = url.clone();
+        c.media.store = "database".into();
+    })
+    .await;
+    // The same Meta (simulator) for both, as in production.
+    let b = spawn_app_with(|c| {
+        c.database_url = url.clone();
+        c.media.store = "database".into();
+        c.graph_url = a.sim_url.clone();
+    })
+    .await;
     let original = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
     let body = String::from_utf8(fixture("inbound_text.json")).expect("utf8");
     const WEBHOOKS: usize = 300;
@@ -77,6 +87,37 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
     }
     assert_eq!(per_message.len(), SENDS);
     assert!(per_message.values().all(|n| *n == 1), "a message went twice");
+    // Media a user sent, downloaded by whichever gateway, is served by both.
+    let image = json!({"type": "image", "image": {"data_base64": "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAMCAgICAgMC", "mime_type": "image/jpeg"}});
+    a.user_sends(USER, image).await;
+    let event = eventually("the image's event", || async {
+        a.events().await.into_iter().find(|e| e["payload"]["type"] == "image")
+    })
+    .await;
+    let id = event["payload"]["content"]["media"]["media_id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("the event names the media: {event}"));
+    let mut bodies = Vec::new();
+    for app in [&a, &b] {
+        let bytes = eventually("the media is served", || async {
+            let r = app
+                .http
+                .get(format!("{}/v1/media/{id}", app.url))
+                .bearer_auth(&app.key)
+                .send()
+                .await
+                .ok()?;
+            if r.status().as_u16() != 200 {
+                return None;
+            }
+            r.bytes().await.ok()
+        })
+        .await;
+        bodies.push(bytes);
+    }
+    assert!(!bodies[0].is_empty());
+    assert_eq!(bodies[0], bodies[1], "both gateways serve the same bytes");
     // Nothing left behind in the journal (the simulators' status webhooks are in it too).
     let counts = a.gateway.state.store.journal_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.failed, counts.dead), (0, 0, 0), "{counts:?}");
