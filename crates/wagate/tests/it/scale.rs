@@ -100,21 +100,7 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
         .unwrap_or_else(|| panic!("the event names the media: {event}"));
     let mut bodies = Vec::new();
     for app in [&a, &b] {
-        let bytes = eventually("the media is served", || async {
-            let r = app
-                .http
-                .get(format!("{}/v1/media/{id}", app.url))
-                .bearer_auth(&app.key)
-                .send()
-                .await
-                .ok()?;
-            if r.status().as_u16() != 200 {
-                return None;
-            }
-            r.bytes().await.ok()
-        })
-        .await;
-        bodies.push(bytes);
+        bodies.push(media_from(&app.http, &app.url, &app.key, &id).await);
     }
     assert!(!bodies[0].is_empty());
     assert_eq!(bodies[0], bodies[1], "both gateways serve the same bytes");
@@ -122,4 +108,218 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
     let counts = a.gateway.state.store.journal_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.failed, counts.dead), (0, 0, 0), "{counts:?}");
     assert!(counts.processed as usize >= WEBHOOKS, "{counts:?}");
+}
+
+/// Three real gateways on one PostgreSQL, webhooks and API calls spread over them by the test's
+/// own round-robin; one is `kill -9`ed in the middle of the load and restarted. Every
+/// acknowledged webhook is processed once, every accepted message is sent once, the event feed
+/// has no gap and no duplicate, and a user's media is served by every gateway.
+#[tokio::test]
+async fn three_gateways_survive_a_kill_and_lose_or_repeat_nothing() {
+    use std::collections::HashSet;
+    let Some(url) = wagate_store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+    let sim = wagate_sim::Simulator::new(wagate_sim::SimConfig {
+        access_token: TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        webhook_url: None,
+        status_delays: [std::time::Duration::from_millis(10); 3],
+        webhook_retry_scale: 0.0001,
+        ..wagate_sim::SimConfig::default()
+    });
+    let served = sim.clone();
+    tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    let config = "[media]\nstore = \"database\"\n[server]\nrequest_timeout_seconds = 10\n\
+        [sender]\nconcurrency = 16\nlease_seconds = 6\ngraph_timeout_seconds = 2\nin_doubt_seconds = 2\n\
+        messages_per_second = 0\npair_interval_ms = 0\n";
+    let dir = |i: usize| {
+        let d = std::env::temp_dir()
+            .join("wagate-tests")
+            .join(wagate_core::ids::new_id(&format!("gw{i}")));
+        std::fs::create_dir_all(&d).expect("dir");
+        d
+    };
+    let mut gateways = Vec::new();
+    for i in 0..3 {
+        gateways.push(serve_binary(&dir(i), config, &url, &sim_url, &key).await);
+    }
+    let urls = |g: &Vec<(tokio::process::Child, String)>| -> Vec<String> {
+        g.iter().map(|(_, a)| format!("http://{a}")).collect()
+    };
+    sim.set_webhook_url(Some(format!("{}/webhooks/whatsapp", urls(&gateways)[0])));
+
+    let original = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+    let body = String::from_utf8(fixture("inbound_text.json")).expect("utf8");
+    let mut acked: HashSet<String> = HashSet::new();
+    let mut accepted: HashSet<String> = HashSet::new();
+    const ROUNDS: usize = 450;
+    for i in 0..ROUNDS {
+        if i == ROUNDS / 3 {
+            // kill -9 the second gateway in the middle of the load.
+            gateways[1].0.start_kill().expect("kill -9");
+            gateways[1].0.wait().await.expect("killed");
+        }
+        if i == 2 * ROUNDS / 3 {
+            gateways[1] = serve_binary(&dir(1), config, &url, &sim_url, &key).await;
+        }
+        let target = &urls(&gateways)[i % 3];
+        let wamid = format!("wamid.KILL{i}");
+        let signed = body.replace(original, &wamid);
+        let r = http
+            .post(format!("{target}/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                wagate_core::signature::sign_hub(APP_SECRET, signed.as_bytes()),
+            )
+            .body(signed)
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().as_u16() == 200) {
+            acked.insert(wamid);
+        }
+        let send = json!({"to": format!("+1650555{:04}", 3000 + i), "type": "template",
+            "biz_opaque_callback_data": format!("kill-{i}"),
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+        let r = http
+            .post(format!("{target}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&send)
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().as_u16() == 202) {
+            accepted.insert(format!("kill-{i}"));
+        }
+    }
+    assert!(
+        acked.len() >= ROUNDS * 2 / 3 && accepted.len() >= ROUNDS * 2 / 3,
+        "most requests were taken"
+    );
+    let image = json!({"type": "image", "image": {"data_base64": "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAMCAgICAgMC", "mime_type": "image/jpeg"}});
+    let r = http
+        .post(format!("{sim_url}/_sim/users/{USER}/messages"))
+        .json(&image)
+        .send()
+        .await
+        .expect("image");
+    assert_eq!(r.status().as_u16(), 200);
+
+    let list = |base: String, key: String, http: reqwest::Client| async move {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: serde_json::Value = http
+                .get(format!("{base}/v1/events?limit=500{cursor}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                return Some(all);
+            }
+            cursor = format!("&cursor={}", data.last()?["sequence"]);
+            all.extend(data);
+        }
+    };
+    let reader = urls(&gateways)[2].clone();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let (events, sent) = loop {
+        let events = list(reader.clone(), key.clone(), http.clone())
+            .await
+            .unwrap_or_default();
+        let sent: Vec<serde_json::Value> = http
+            .get(format!("{sim_url}/_sim/sent"))
+            .send()
+            .await
+            .expect("sim")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let received: HashSet<&str> = events
+            .iter()
+            .filter(|e| e["type"] == "message.received")
+            .filter_map(|e| e["payload"]["wamid"].as_str())
+            .collect();
+        let sent_ids: HashSet<&str> = sent
+            .iter()
+            .filter_map(|s| s["body"]["biz_opaque_callback_data"].as_str())
+            .collect();
+        if acked.iter().all(|w| received.contains(w.as_str())) && accepted.iter().all(|c| sent_ids.contains(c.as_str()))
+        {
+            break (events, sent);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after 90 s: {} of {} acknowledged webhooks processed, {} of {} accepted messages sent",
+            acked.iter().filter(|w| received.contains(w.as_str())).count(),
+            acked.len(),
+            accepted.iter().filter(|c| sent_ids.contains(c.as_str())).count(),
+            accepted.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    // Exactly once, and the feed in order without gaps or repeats.
+    let mut per_wamid: HashMap<&str, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e["type"] == "message.received") {
+        *per_wamid
+            .entry(e["payload"]["wamid"].as_str().unwrap_or(""))
+            .or_default() += 1;
+    }
+    assert!(per_wamid.values().all(|n| *n == 1), "a webhook became two events");
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["sequence"].as_i64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "the feed repeats or goes back");
+    let mut per_message: HashMap<&str, usize> = HashMap::new();
+    for s in &sent {
+        *per_message
+            .entry(s["body"]["biz_opaque_callback_data"].as_str().unwrap_or(""))
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = per_message.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    // The user's image, from every gateway.
+    let id = eventually("the image's event", || {
+        let (reader, key, http) = (reader.clone(), key.clone(), http.clone());
+        async move {
+            let events = list(reader, key, http).await?;
+            let e = events.iter().find(|e| e["payload"]["type"] == "image")?;
+            e["payload"]["content"]["media"]["media_id"]
+                .as_str()
+                .map(str::to_string)
+        }
+    })
+    .await;
+    let mut bodies = Vec::new();
+    for base in urls(&gateways) {
+        bodies.push(media_from(&http, &base, &key, &id).await);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]) && !bodies[0].is_empty());
+}
+
+/// A user's media as a gateway serves it, once it has it.
+async fn media_from(http: &reqwest::Client, base: &str, key: &str, id: &str) -> Vec<u8> {
+    eventually("the media is served", || async {
+        let r = http
+            .get(format!("{base}/v1/media/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .ok()?;
+        if r.status().as_u16() != 200 {
+            return None;
+        }
+        r.bytes().await.ok().map(|b| b.to_vec())
+    })
+    .await
 }
