@@ -826,9 +826,10 @@ async fn bad_urls_are_refused() {
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }
 
-/// Many writers commit events out of sequence order (a transaction holds a lower sequence while
-/// later ones commit); a reader following the feed by cursor must still see every event exactly
-/// once. Without the visibility horizon it passes over the late commits for good.
+/// Many writers insert events and hold their transactions open a while before committing; a
+/// reader following the feed by cursor must still see every event exactly once. Without
+/// sequences taken in commit order, a lower sequence commits after the reader passed it, and is
+/// skipped for good (it saw 141 of 320).
 #[tokio::test]
 async fn the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres() {
     use sqlx::Connection;
