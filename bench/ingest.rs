@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 mod common;
+mod load;
 
-use common::{APP_SECRET, PHONE_ID, WABA};
+use common::{PHONE_ID, WABA};
 
 struct Args {
     connections: usize,
@@ -91,40 +92,9 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for worker in 0..args.connections {
         let (addr, next, errors, stop) = (addr.clone(), next.clone(), errors.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut acked: Vec<(u64, u32)> = Vec::with_capacity(1 << 16);
-            let stream = tokio::net::TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            while !stop.load(Ordering::Relaxed) {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                let (_, body) = body(n, worker as u64);
-                let sig = wagate_core::signature::sign_hub(APP_SECRET, body.as_bytes());
-                let req = hyper::Request::post("/webhooks/whatsapp")
-                    .header("host", &addr)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", sig)
-                    .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
-                let t = Instant::now();
-                match sender.send_request(req).await {
-                    Ok(resp) if resp.status().as_u16() == 200 => {
-                        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-                        acked.push((n, t.elapsed().as_micros() as u32));
-                    }
-                    Ok(resp) => {
-                        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            }
-            anyhow::Ok(acked)
-        }));
+        tasks.push(tokio::spawn(load::post_webhooks(addr, next, stop, errors, move |n| {
+            body(n, worker as u64).1
+        })));
     }
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     stop.store(true, Ordering::Relaxed);
