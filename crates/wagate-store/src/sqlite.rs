@@ -59,17 +59,23 @@ impl SqliteStore {
             .filename(journal_path(opts.get_filename()))
             .pragma("wal_autocheckpoint", "10000");
         let journal = SqlitePoolOptions::new()
+            // A local file: no connection to test; the ping is a thread round trip per acquire.
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(journal_opts)
             .await?;
         Self::JOURNAL_MIGRATOR.run(&journal).await?;
         let writer = SqlitePoolOptions::new()
+            // A local file: no connection to test; the ping is a thread round trip per acquire.
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await?;
         let pool = SqlitePoolOptions::new()
+            // A local file: no connection to test; the ping is a thread round trip per acquire.
+            .test_before_acquire(false)
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
