@@ -120,15 +120,28 @@ impl SqliteStore {
 
     async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
         let after = self.cursor().await?;
-        // Past the cursor, and any entry requeued from the set-aside ones (below it).
-        Ok(sqlx::query_as(
-            "SELECT id, received_at, account_id, body FROM webhook_journal
-             WHERE (state = 'pending' AND id > $1) OR state = 'requeued' ORDER BY id LIMIT $2",
+        // Entries requeued from the set-aside ones (below the cursor; rare), then those past the
+        // cursor. Two queries: one with OR would sort the whole backlog for every batch.
+        let mut entries: Vec<JournalEntry> = sqlx::query_as(
+            "SELECT id, received_at, account_id, body FROM webhook_journal WHERE state = 'requeued' ORDER BY id LIMIT $1",
         )
-        .bind(after)
         .bind(limit)
         .fetch_all(&self.journal)
-        .await?)
+        .await?;
+        let more = limit - entries.len() as i64;
+        if more > 0 {
+            entries.extend(
+                sqlx::query_as::<_, JournalEntry>(
+                    "SELECT id, received_at, account_id, body FROM webhook_journal
+                     WHERE state = 'pending' AND id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(more)
+                .fetch_all(&self.journal)
+                .await?,
+            );
+        }
+        Ok(entries)
     }
 
     async fn counts(&self) -> Result<JournalCounts> {
@@ -203,14 +216,7 @@ impl SqliteStore {
     }
 
     async fn oldest_pending(&self) -> Result<Option<i64>> {
-        let after = self.cursor().await?;
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT received_at FROM webhook_journal WHERE (state = 'pending' AND id > $1) OR state = 'requeued' ORDER BY id LIMIT 1",
-        )
-        .bind(after)
-        .fetch_optional(&self.journal)
-        .await?;
-        Ok(row.map(|r| r.0))
+        Ok(self.pending(1).await?.first().map(|e| e.received_at))
     }
 
     /// An entry that failed alone: marked dead in the journal, and the cursor moves past it.
