@@ -248,13 +248,19 @@ impl SqliteStore {
     }
 
     async fn after_apply(&self, batch: &[AppliedWebhook], now: i64) -> Result<()> {
-        // Requeued entries (below the cursor) are done once applied.
-        for w in batch.iter().filter(|w| w.error.is_none()) {
-            sqlx::query("UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE id = $2 AND state = 'requeued'")
-                .bind(now)
-                .bind(w.journal_id)
-                .execute(&self.journal)
-                .await?;
+        // Requeued entries (below the cursor) are done once applied: one statement per batch on
+        // the (state, id) index, which writes nothing when there are none (a statement per
+        // entry would be a journal commit, and a disk sync, per webhook).
+        let applied = batch.iter().filter(|w| w.error.is_none()).map(|w| w.journal_id);
+        if let (Some(lo), Some(hi)) = (applied.clone().min(), applied.max()) {
+            sqlx::query(
+                "UPDATE webhook_journal SET state = 'processed', processed_at = $1 WHERE state = 'requeued' AND id BETWEEN $2 AND $3",
+            )
+            .bind(now)
+            .bind(lo)
+            .bind(hi)
+            .execute(&self.journal)
+            .await?;
         }
         for w in batch.iter().filter(|w| w.error.is_some()) {
             sqlx::query("UPDATE webhook_journal SET state = 'failed', processed_at = $1, error = $2 WHERE id = $3")
