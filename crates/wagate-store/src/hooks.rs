@@ -179,9 +179,6 @@ pub trait HookStore: Send + Sync {
     /// The events with these ids (those that exist), in no particular order.
     async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
     /// The sequence of the newest event (0 when there is none).
-    /// Committed events the feed does not show yet, because a transaction that began before
-    /// them is still running (PostgreSQL; always 0 on SQLite).
-    async fn events_not_yet_visible(&self) -> Result<i64>;
     async fn last_event_seq(&self) -> Result<i64>;
     /// Appends an event of the gateway's own (e.g. `hook.disabled`).
     async fn append_event(
@@ -251,11 +248,11 @@ macro_rules! impl_hook_store {
                 use $crate::hooks::HOOK_COLUMNS;
                 // A new hook starts at the end of what it reads: the event log, or for the `meta`
                 // format the webhook journal.
-                let (max_journal,): (Option<i64>,) = sqlx::query_as(&format!("SELECT MAX(id) FROM webhook_journal WHERE {}", Self::VISIBLE))
+                let (max_journal,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM webhook_journal")
                     .fetch_one(&self.journal)
                     .await?;
                 let mut tx = self.writer.begin().await?;
-                let (max_seq,): (Option<i64>,) = sqlx::query_as(&format!("SELECT MAX(seq) FROM events WHERE {}", Self::VISIBLE))
+                let (max_seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events")
                     .fetch_one(&mut *tx)
                     .await?;
                 let start = if h.format == "meta" { max_journal } else { max_seq };
@@ -324,14 +321,12 @@ macro_rules! impl_hook_store {
             }
 
             async fn set_hook_enabled(&self, id: &str, enabled: bool, reason: Option<&str>, now: i64) -> $crate::Result<bool> {
-                let sql = format!(
+                let n = sqlx::query(
                     "UPDATE hooks SET
-                       cursor_seq = CASE WHEN $1 AND NOT enabled THEN (SELECT COALESCE(MAX(seq), 0) FROM events WHERE {}) ELSE cursor_seq END,
+                       cursor_seq = CASE WHEN $1 AND NOT enabled THEN (SELECT COALESCE(MAX(seq), 0) FROM events) ELSE cursor_seq END,
                        enabled = $1, disabled_reason = $2,
                        failing_since = CASE WHEN $1 THEN NULL ELSE failing_since END, updated_at = $3 WHERE id = $4",
-                    Self::VISIBLE
-                );
-                let n = sqlx::query(&sql)
+                )
                 .bind(enabled)
                 .bind(reason)
                 .bind(now)
@@ -398,14 +393,12 @@ macro_rules! impl_hook_store {
             }
 
             async fn journal_page(&self, after_id: i64, since: Option<i64>, until: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
-                let sql = format!(
+                Ok(sqlx::query_as(
                     "SELECT id, received_at, account_id, body FROM webhook_journal
-                     WHERE id > $1 AND state <> 'quarantined' AND {}
+                     WHERE id > $1 AND state <> 'quarantined'
                        AND ($2 IS NULL OR received_at >= $2) AND ($3 IS NULL OR received_at < $3)
                      ORDER BY id LIMIT $4",
-                    Self::VISIBLE
-                );
-                Ok(sqlx::query_as(&sql)
+                )
                 .bind(after_id)
                 .bind(since)
                 .bind(until)
@@ -677,15 +670,8 @@ macro_rules! impl_hook_store {
                 Ok(found)
             }
 
-            async fn events_not_yet_visible(&self) -> $crate::Result<i64> {
-                let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM events WHERE {}", Self::NOT_YET_VISIBLE))
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(n)
-            }
-
             async fn last_event_seq(&self) -> $crate::Result<i64> {
-                let (max,): (Option<i64>,) = sqlx::query_as(&format!("SELECT MAX(seq) FROM events WHERE {}", Self::VISIBLE))
+                let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events")
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(max.unwrap_or(0))

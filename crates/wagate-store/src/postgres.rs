@@ -79,11 +79,6 @@ const JOURNAL_LEASE_MS: i64 = 30_000;
 impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
-    /// Every committed row may be read: sequences are taken in commit order (migration 0012: a
-    /// per-table advisory lock from the first insert to the commit), so no row with a lower
-    /// sequence can still commit.
-    const VISIBLE: &'static str = "1 = 1";
-    const NOT_YET_VISIBLE: &'static str = "1 = 0";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()

@@ -31,9 +31,6 @@ impl SqliteStore {
     const JOURNAL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite-journal");
     /// SQLite serialises writers, so a claim needs no row locks.
     const CLAIM_LOCK: &'static str = "";
-    /// One writer at a time: sequences commit in order, and every committed row may be read.
-    const VISIBLE: &'static str = "1 = 1";
-    const NOT_YET_VISIBLE: &'static str = "1 = 0";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let (synchronous, level) = match options.sqlite_synchronous.as_str() {
