@@ -645,54 +645,46 @@ macro_rules! impl_store {
                         },
                         "retry": "fix",
                     });
-                    match action {
-                        $crate::InDoubtAction::Retry => {
-                            let n = sqlx::query(
-                                "UPDATE send_jobs SET state = 'queued', run_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2
-                                 WHERE id = $3 AND attempts = $4 AND state = 'leased'",
-                            )
-                            .bind(now)
-                            .bind(note.to_string())
-                            .bind(job_id)
-                            .bind(attempts)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if n == 1 {
-                                resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Requeued });
-                            }
-                        }
-                        $crate::InDoubtAction::Unknown => {
-                            let n = sqlx::query(
-                                "UPDATE send_jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, last_error = $1
-                                 WHERE id = $2 AND attempts = $3 AND state = 'leased'",
-                            )
-                            .bind(note.to_string())
-                            .bind(job_id)
-                            .bind(attempts)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if n == 1 {
-                                sqlx::query("UPDATE messages SET status = 'unknown', error = $1, updated_at = $2 WHERE id = $3")
-                                    .bind(note.to_string())
-                                    .bind(now)
-                                    .bind(&message_id)
-                                    .execute(&mut *tx)
-                                    .await?;
-                                let payload = serde_json::json!({
-                                    "message_id": message_id,
-                                    "account": account_id,
-                                    "phone_number_id": phone_number_id,
-                                    "wamid": null,
-                                    "status": "unknown",
-                                    "errors": [note],
-                                });
-                                Self::insert_event(&mut tx, Some(&account_id), "message.unknown", now, &payload, &serde_json::Value::Null, now).await?;
-                                resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Unknown });
-                            }
-                        }
+                    // Fenced by the attempt: requeued to go again, or ended (`dead`) as unknown.
+                    let (state, run_at) = match action {
+                        $crate::InDoubtAction::Retry => ("queued", Some(now)),
+                        $crate::InDoubtAction::Unknown => ("dead", None),
+                    };
+                    let n = sqlx::query(
+                        "UPDATE send_jobs SET state = $1, run_at = COALESCE($2, run_at), lease_owner = NULL, lease_until = NULL,
+                           last_error = $3 WHERE id = $4 AND attempts = $5 AND state = 'leased'",
+                    )
+                    .bind(state)
+                    .bind(run_at)
+                    .bind(note.to_string())
+                    .bind(job_id)
+                    .bind(attempts)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n != 1 {
+                        continue;
                     }
+                    if action == $crate::InDoubtAction::Retry {
+                        resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Requeued });
+                        continue;
+                    }
+                    sqlx::query("UPDATE messages SET status = 'unknown', error = $1, updated_at = $2 WHERE id = $3")
+                        .bind(note.to_string())
+                        .bind(now)
+                        .bind(&message_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let payload = serde_json::json!({
+                        "message_id": message_id,
+                        "account": account_id,
+                        "phone_number_id": phone_number_id,
+                        "wamid": null,
+                        "status": "unknown",
+                        "errors": [note],
+                    });
+                    Self::insert_event(&mut tx, Some(&account_id), "message.unknown", now, &payload, &serde_json::Value::Null, now).await?;
+                    resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Unknown });
                 }
                 tx.commit().await?;
                 Ok(resolved)
@@ -738,10 +730,9 @@ macro_rules! impl_store {
             }
 
             async fn list_events(&self, f: &$crate::EventFilter) -> $crate::Result<Vec<$crate::Event>> {
-                let mut qb = sqlx::QueryBuilder::new(format!(
-                    "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE {}",
-                    Self::VISIBLE
-                ));
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE 1 = 1",
+                );
                 if let Some(a) = &f.account_id {
                     qb.push(" AND account_id = ").push_bind(a.clone());
                 }
