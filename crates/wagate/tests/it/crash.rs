@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::process::Child;
-use wagate_sim::{SimConfig, Simulator};
 
 use crate::helpers::*;
 
@@ -68,18 +66,7 @@ async fn all_messages(http: &reqwest::Client, url: &str, key: &str) -> Vec<Value
 
 async fn crash_run(faults: &[Value]) {
     let http = reqwest::Client::new();
-    let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
-    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
-    let sim = Simulator::new(SimConfig {
-        access_token: TOKEN.into(),
-        app_secret: APP_SECRET.into(),
-        webhook_url: None,
-        status_delays: [Duration::from_millis(10); 3],
-        webhook_retry_scale: 0.0001,
-        ..SimConfig::default()
-    });
-    let served = sim.clone();
-    tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
+    let (sim, sim_url) = start_sim().await;
 
     let dir = std::env::temp_dir()
         .join("wagate-tests")
@@ -101,19 +88,7 @@ async fn crash_run(faults: &[Value]) {
         .await
         .expect("user writes");
     assert_eq!(r.status().as_u16(), 200);
-    eventually("the window opens", || async {
-        let c: Value = http
-            .get(format!("{}/v1/contacts/{USER}", gw.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (c["window"]["open"] == true).then_some(())
-    })
-    .await;
+    window_open_at(&http, &gw.url, &key, USER).await;
 
     for f in faults {
         let r = http

@@ -121,18 +121,7 @@ async fn three_gateways_survive_a_kill_and_lose_or_repeat_nothing() {
         return;
     };
     let http = reqwest::Client::new();
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
-    let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
-    let sim = wagate_sim::Simulator::new(wagate_sim::SimConfig {
-        access_token: TOKEN.into(),
-        app_secret: APP_SECRET.into(),
-        webhook_url: None,
-        status_delays: [std::time::Duration::from_millis(10); 3],
-        webhook_retry_scale: 0.0001,
-        ..wagate_sim::SimConfig::default()
-    });
-    let served = sim.clone();
-    tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
+    let (sim, sim_url) = start_sim().await;
     let key = wagate_core::ids::secret("wg_test_", 16);
     let config = "[media]\nstore = \"database\"\n[server]\nrequest_timeout_seconds = 10\n\
         [sender]\nconcurrency = 16\nlease_seconds = 6\ngraph_timeout_seconds = 2\nin_doubt_seconds = 2\n\
