@@ -101,11 +101,42 @@ impl std::fmt::Debug for HookConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
-    /// Where inbound media is kept: "local" (`dir`) or "database" (every gateway sharing the
-    /// database can serve every file).
+    /// Where inbound media is kept: "local" (`dir`), "database" (every gateway sharing the
+    /// database can serve every file) or "s3" (an S3-compatible object store, `s3`).
     pub store: String,
     pub dir: std::path::PathBuf,
     pub max_attempts: i64,
+    pub s3: S3Config,
+}
+
+/// An S3-compatible object store for `media.store = "s3"`. Empty strings mean "not set".
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: String,
+    pub region: String,
+    pub allow_http: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("allow_http", &self.allow_http)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &(!self.secret_access_key.is_empty()).then_some("…"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +335,11 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_HOOKS_RETRY_SCHEDULE",
     "WAGATE_SENDER_MESSAGES_PER_SECOND",
     "WAGATE_MEDIA_STORE",
+    "WAGATE_MEDIA_S3_BUCKET",
+    "WAGATE_MEDIA_S3_ENDPOINT",
+    "WAGATE_MEDIA_S3_REGION",
+    "WAGATE_MEDIA_S3_PREFIX",
+    "WAGATE_MEDIA_S3_ALLOW_HTTP",
     "WAGATE_PUBLIC_URL",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
@@ -459,6 +495,25 @@ impl Config {
         }
         if let Some(v) = e(&["WAGATE_MEDIA_STORE"], &mut problems) {
             c.media.store = v;
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_S3_BUCKET"], &mut problems) {
+            c.media.s3.bucket = v;
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_S3_ENDPOINT"], &mut problems) {
+            c.media.s3.endpoint = v;
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_S3_REGION"], &mut problems) {
+            c.media.s3.region = v;
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_S3_PREFIX"], &mut problems) {
+            c.media.s3.prefix = v;
+        }
+        if let Some(v) = e(&["WAGATE_MEDIA_S3_ALLOW_HTTP"], &mut problems) {
+            match v.as_str() {
+                "true" | "1" => c.media.s3.allow_http = true,
+                "false" | "0" => c.media.s3.allow_http = false,
+                _ => problems.push(format!("WAGATE_MEDIA_S3_ALLOW_HTTP = `{v}`: use true or false")),
+            }
         }
         if let Some(v) = e(&["WAGATE_SENDER_MESSAGES_PER_SECOND"], &mut problems) {
             match v.trim().parse::<u32>() {
@@ -714,11 +769,38 @@ impl Config {
         if self.sender.pair_interval_ms > 0 && self.sender.pair_burst == 0 {
             problems.push("sender.pair_burst must be at least 1 (or set sender.pair_interval_ms = 0)".into());
         }
-        if !["local", "database"].contains(&self.media.store.as_str()) {
+        if !["local", "database", "s3"].contains(&self.media.store.as_str()) {
             problems.push(format!(
-                "media.store = `{}`: use \"local\" (media.dir) or \"database\"",
+                "media.store = `{}`: use \"local\" (media.dir), \"database\" or \"s3\" ([media.s3])",
                 self.media.store
             ));
+        }
+        if self.media.store == "s3" {
+            let s3 = &self.media.s3;
+            if s3.bucket.trim().is_empty() {
+                problems.push(
+                    "media.s3.bucket is empty: name the bucket media.store = \"s3\" keeps files in (WAGATE_MEDIA_S3_BUCKET)"
+                        .into(),
+                );
+            }
+            if !s3.endpoint.is_empty() && url::Url::parse(&s3.endpoint).is_err() {
+                problems.push(format!(
+                    "media.s3.endpoint = `{}`: not a URL; use e.g. https://s3.example.com or http://127.0.0.1:9000",
+                    s3.endpoint
+                ));
+            }
+            if s3.endpoint.starts_with("http://") && !s3.allow_http {
+                problems.push(format!(
+                    "media.s3.endpoint = `{}` is plain http: set media.s3.allow_http = true to allow it",
+                    s3.endpoint
+                ));
+            }
+            if s3.access_key_id.is_empty() != s3.secret_access_key.is_empty() {
+                problems.push(
+                    "media.s3.access_key_id and media.s3.secret_access_key go together: set both, or neither (then the AWS_* environment)"
+                        .into(),
+                );
+            }
         }
         if self.retention.batch < 1 {
             problems.push("retention.batch must be at least 1".into());
@@ -817,6 +899,33 @@ mod tests {
         assert!(c.is_sandbox());
         assert_eq!(c.bind, "127.0.0.1:8080");
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn an_s3_media_store_is_checked_naming_each_key() {
+        let e = env(&[
+            ("WAGATE_MEDIA_STORE", "s3"),
+            ("WAGATE_MEDIA_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ]);
+        let problems = Config::load(None, &e, &Overrides::default())
+            .expect_err("no bucket, plain http")
+            .to_string();
+        assert!(problems.contains("media.s3.bucket is empty"), "{problems}");
+        assert!(problems.contains("media.s3.allow_http = true"), "{problems}");
+        let e = env(&[
+            ("WAGATE_MEDIA_STORE", "s3"),
+            ("WAGATE_MEDIA_S3_BUCKET", "media"),
+            ("WAGATE_MEDIA_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("WAGATE_MEDIA_S3_ALLOW_HTTP", "true"),
+        ]);
+        let (c, _) = Config::load(None, &e, &Overrides::default()).expect("valid");
+        assert_eq!(c.media.s3.bucket, "media");
+        assert!(c.media.s3.allow_http);
+        let e = env(&[("WAGATE_MEDIA_STORE", "nfs")]);
+        let problems = Config::load(None, &e, &Overrides::default())
+            .expect_err("unknown")
+            .to_string();
+        assert!(problems.contains("media.store = `nfs`"), "{problems}");
     }
 
     #[test]

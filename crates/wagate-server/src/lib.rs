@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 mod error;
 pub mod frontdoor;
@@ -48,6 +49,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    /// Where the bytes of inbound media live (`media.store`).
+    pub blobs: blobs::Blobs,
     pub accounts: Accounts,
     pub graph: GraphClient,
     pub journal: inbound::JournalWriter,
@@ -155,7 +158,9 @@ impl Gateway {
             Duration::from_millis(config.sender.pair_interval_ms),
             config.sender.pair_burst,
         );
+        let blobs = blobs::Blobs::open(&config.media, store.clone()).map_err(StartError::Config)?;
         let state = AppState(Arc::new(Inner {
+            blobs,
             throttle,
             default_country: config.default_country_id(),
             config,

@@ -3,14 +3,12 @@
 //! the hex SHA-256 of the bytes. Failures are retried with backoff; the message and its event
 //! never wait for the download. `GET /v1/media/{id}` serves the file.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rand::Rng;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use wagate_store::{Media, MediaOutcome};
@@ -63,53 +61,9 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     }
 }
 
-/// Where bytes with this hex SHA-256 live.
-fn path_of(state: &AppState, hash: &str) -> PathBuf {
-    stored_path(&state.config.media.dir, hash)
-}
-
-/// Keeps media bytes under their hash, where `media.store` says: the local directory (written
-/// beside, then renamed, so that a reader never sees half a file) or the database.
-async fn put_bytes(state: &AppState, hash: &str, bytes: &[u8]) -> Result<(), String> {
-    if state.config.media.store == "database" {
-        return state
-            .store
-            .put_media_blob(hash, bytes, now_ms())
-            .await
-            .map_err(|e| format!("storing in the database: {e}"));
-    }
-    let path = path_of(state, hash);
-    if tokio::fs::metadata(&path).await.is_ok() {
-        return Ok(());
-    }
-    let write = async {
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", rand::rng().random::<u32>()));
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
-    };
-    write.await.map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
 /// The bytes kept under this hash, from wherever `media.store` keeps them.
 pub async fn get_bytes(state: &AppState, hash: &str) -> Result<Vec<u8>, String> {
-    if state.config.media.store == "database" {
-        return match state.store.get_media_blob(hash).await {
-            Ok(Some(b)) => Ok(b),
-            Ok(None) => Err("the stored media is missing from the database".into()),
-            Err(e) => Err(e.to_string()),
-        };
-    }
-    tokio::fs::read(path_of(state, hash))
-        .await
-        .map_err(|e| format!("the stored file is missing: {e}"))
-}
-
-/// Where bytes with this hex SHA-256 live under the media directory.
-pub fn stored_path(dir: &std::path::Path, hash: &str) -> PathBuf {
-    dir.join(&hash[..2.min(hash.len())]).join(hash)
+    state.blobs.get(hash).await
 }
 
 async fn download(state: &AppState, m: &Media) -> MediaOutcome {
@@ -117,7 +71,7 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
         if m.attempts >= state.config.media.max_attempts {
             MediaOutcome::Failed { error }
         } else {
-            let delay = wagate_core::retry::backoff_ms(m.attempts as u32, rand::rng().random::<f64>());
+            let delay = wagate_core::retry::backoff_ms(m.attempts as u32, rand::Rng::random::<f64>(&mut rand::rng()));
             MediaOutcome::Retry {
                 at: now_ms() + delay,
                 error,
@@ -160,7 +114,7 @@ async fn download(state: &AppState, m: &Media) -> MediaOutcome {
         }
     }
     let hash = wagate_core::signature::sha256_hex(&bytes);
-    if let Err(e) = put_bytes(state, &hash, &bytes).await {
+    if let Err(e) = state.blobs.put(&hash, &bytes).await {
         return retry(e);
     }
     MediaOutcome::Stored {

@@ -422,13 +422,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prune { database_url } => {
             let (config, store) = config_and_store(cli.config.as_ref(), database_url).await?;
             let started = std::time::Instant::now();
-            let p = wagate_server::workers::prune::prune_all(
-                store.as_ref(),
-                &config.retention,
-                &config.media,
-                Duration::ZERO,
-            )
-            .await?;
+            let blobs = wagate_server::blobs::Blobs::open(&config.media, store.clone()).map_err(anyhow::Error::msg)?;
+            let p = wagate_server::workers::prune::prune_all(store.as_ref(), &config.retention, &blobs, Duration::ZERO)
+                .await?;
             let r = &config.retention;
             println!("{:<34} {:>10}", "pruned (older than)", "rows");
             for (what, days, n) in [

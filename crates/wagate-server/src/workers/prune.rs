@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wagate_store::{Pruned, Store};
 
-use crate::config::{MediaConfig, RetentionConfig};
+use crate::blobs::Blobs;
+use crate::config::RetentionConfig;
 use crate::{now_ms, AppState};
 
 /// Prunes everything past retention, batch after batch, until nothing is left to delete.
@@ -15,7 +16,7 @@ use crate::{now_ms, AppState};
 pub async fn prune_all(
     store: &dyn Store,
     retention: &RetentionConfig,
-    media: &MediaConfig,
+    blobs: &Blobs,
     pause: Duration,
 ) -> Result<Pruned, wagate_store::StoreError> {
     let cutoffs = retention.cutoffs(now_ms());
@@ -23,15 +24,8 @@ pub async fn prune_all(
     loop {
         let step = store.prune(&cutoffs, retention.batch).await?;
         for hash in &step.unreferenced_media {
-            if media.store == "database" {
-                store.delete_media_blob(hash).await?;
-                continue;
-            }
-            let path = crate::media::stored_path(&media.dir, hash);
-            if let Err(e) = tokio::fs::remove_file(&path).await {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %path.display(), error = %e, "could not delete a pruned media file");
-                }
+            if let Err(error) = blobs.delete(hash).await {
+                tracing::warn!(%hash, %error, "could not delete pruned media bytes");
             }
         }
         total.add(&step);
@@ -54,7 +48,7 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
         match prune_all(
             state.store.as_ref(),
             &state.config.retention,
-            &state.config.media,
+            &state.blobs,
             Duration::from_millis(50),
         )
         .await

@@ -54,6 +54,63 @@ async fn media_kept_in_the_database_is_served_byte_for_byte_and_not_on_disk() {
     assert!(!dir.exists(), "nothing was written to {}", dir.display());
 }
 
+/// Runs when an S3-compatible server is given (`.ci/run` starts one: moto's server, with a bucket
+/// made for the tests): the bytes go to the bucket, under the configured prefix, and nowhere else.
+#[tokio::test]
+async fn media_kept_in_an_s3_bucket_is_served_byte_for_byte_and_not_on_disk() {
+    use object_store::ObjectStore;
+    let (Ok(endpoint), Ok(bucket)) = (
+        std::env::var("WAGATE_TEST_S3_URL"),
+        std::env::var("WAGATE_TEST_S3_BUCKET"),
+    ) else {
+        eprintln!(
+            "\nSKIPPED media_kept_in_an_s3_bucket_…: WAGATE_TEST_S3_URL and WAGATE_TEST_S3_BUCKET are not set (.ci/run sets them)"
+        );
+        return;
+    };
+    let prefix = format!("test-{}/", rand::random::<u64>());
+    let s3 = |c: &mut wagate_server::config::S3Config| {
+        c.bucket = bucket.clone();
+        c.endpoint = endpoint.clone();
+        c.allow_http = true;
+        c.prefix = prefix.clone();
+        c.access_key_id = "test".into();
+        c.secret_access_key = "test".into();
+    };
+    let app = spawn_app_with(|c| {
+        c.media.store = "s3".into();
+        s3(&mut c.media.s3);
+    })
+    .await;
+    let dir = app.gateway.state.config.media.dir.clone();
+    served_byte_for_byte(app).await;
+    assert!(!dir.exists(), "nothing was written to {}", dir.display());
+    // Read back with the object store client on its own: one object, the picture's bytes.
+    let bucket_client = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .expect("client");
+    let listed = futures_util::TryStreamExt::try_collect::<Vec<_>>(
+        bucket_client.list(Some(&object_store::path::Path::from(prefix.trim_end_matches('/')))),
+    )
+    .await
+    .expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let got = bucket_client
+        .get(&listed[0].location)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(got.to_vec(), picture());
+}
+
 async fn served_byte_for_byte(app: TestApp) {
     let bytes = picture();
     let event = send_image(&app, &bytes).await;
