@@ -26,6 +26,24 @@ pub enum MessageStatus {
     Unknown,
 }
 
+/// A status name wagate does not know (from the database: a row written by a newer version).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{0}` is not a message status")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for MessageStatus {
+    type Error = UnknownStatus;
+    fn try_from(s: String) -> Result<Self, UnknownStatus> {
+        Self::parse(&s).ok_or(UnknownStatus(s))
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl MessageStatus {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,6 +112,14 @@ impl MessageStatus {
             (cur, next) => next.rank() > cur.rank(),
         }
     }
+
+    /// Where statuses recorded for a message we have no row for (in any arrival order) have
+    /// taken it: from `accepted` (Meta took it), each one that advances it.
+    pub fn furthest(recorded: impl IntoIterator<Item = MessageStatus>) -> MessageStatus {
+        recorded
+            .into_iter()
+            .fold(Self::Accepted, |cur, st| if cur.advances_to(st) { st } else { cur })
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +130,14 @@ mod tests {
     const ALL: [MessageStatus; 10] = [
         Received, Queued, Accepted, Sent, Delivered, Read, Played, Failed, Cancelled, Unknown,
     ];
+
+    #[test]
+    fn the_furthest_status_does_not_depend_on_arrival_order() {
+        assert_eq!(MessageStatus::furthest([Read, Sent, Delivered]), Read);
+        assert_eq!(MessageStatus::furthest([Delivered, Failed]), Delivered);
+        assert_eq!(MessageStatus::furthest([Sent, Failed]), Failed);
+        assert_eq!(MessageStatus::furthest([]), Accepted);
+    }
 
     #[test]
     fn late_statuses_do_not_move_backwards() {

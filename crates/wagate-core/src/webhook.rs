@@ -180,6 +180,102 @@ pub struct OtherUpdate {
     pub raw: Value,
 }
 
+/// What a template webhook changes in an account's catalog.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TemplateChange {
+    pub name: String,
+    pub language: String,
+    pub template_id: Option<String>,
+    /// `message_template_status_update`: the new status (`APPROVED`, `REJECTED`, `PAUSED`…).
+    pub status: Option<String>,
+    /// `message_template_quality_update`: the new quality score.
+    pub quality_score: Option<String>,
+    /// `template_category_update`: the new category.
+    pub category: Option<String>,
+    /// The category a status update names, for a template not seen before.
+    pub stated_category: Option<String>,
+    /// `message_template_components_update`: the components rebuilt from the new texts and
+    /// buttons, in the catalog's shape (`HEADER`, `BODY`, `FOOTER`, `BUTTONS`).
+    pub components: Option<Value>,
+}
+
+impl OtherUpdate {
+    /// The catalog change a template webhook carries; `None` without the template's name and
+    /// language.
+    pub fn template_change(&self) -> Option<TemplateChange> {
+        let v = &self.raw;
+        let s = |k: &str| {
+            v.get(k).and_then(|x| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
+        let mut change = TemplateChange {
+            name: s("message_template_name")?,
+            language: s("message_template_language")?,
+            template_id: s("message_template_id"),
+            stated_category: s("message_template_category"),
+            ..TemplateChange::default()
+        };
+        match self.field.as_str() {
+            "message_template_status_update" => change.status = s("event"),
+            "message_template_quality_update" => change.quality_score = s("new_quality_score"),
+            "template_category_update" => change.category = s("new_category"),
+            "message_template_components_update" => {
+                let mut c = Vec::new();
+                if let Some(t) = s("message_template_title") {
+                    c.push(json!({"type": "HEADER", "format": "TEXT", "text": t}));
+                }
+                c.push(json!({"type": "BODY", "text": s("message_template_element").unwrap_or_default()}));
+                if let Some(f) = s("message_template_footer") {
+                    c.push(json!({"type": "FOOTER", "text": f}));
+                }
+                if let Some(b) = v.get("message_template_buttons").and_then(Value::as_array) {
+                    let buttons: Vec<Value> = b
+                        .iter()
+                        .map(|x| {
+                            json!({
+                                "type": x.get("message_template_button_type"),
+                                "text": x.get("message_template_button_text"),
+                                "url": x.get("message_template_button_url"),
+                                "phone_number": x.get("message_template_button_phone_number"),
+                            })
+                        })
+                        .collect();
+                    c.push(json!({"type": "BUTTONS", "buttons": buttons}));
+                }
+                change.components = Some(Value::Array(c));
+            }
+            _ => {}
+        }
+        Some(change)
+    }
+}
+
+/// The media a normalised inbound payload carries, as Meta names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMediaRef {
+    pub meta_media_id: String,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// Gives an inbound payload's media the gateway's id and download URL (the bytes follow), and
+/// returns what Meta said of it; `None` when the message carries no media.
+pub fn assign_media(payload: &mut Value, media_id: &str) -> Option<InboundMediaRef> {
+    let media = payload.pointer_mut("/content/media")?.as_object_mut()?;
+    let text = |k: &str| media.get(k).and_then(Value::as_str).map(str::to_string);
+    let found = InboundMediaRef {
+        meta_media_id: text("id")?,
+        mime_type: text("mime_type"),
+        sha256: text("sha256"),
+    };
+    media.insert("media_id".into(), json!(media_id));
+    media.insert("download_url".into(), json!(format!("/v1/media/{media_id}")));
+    Some(found)
+}
+
 /// The event type of a webhook `field` other than `messages`.
 pub fn field_event_type(field: &str) -> &'static str {
     match field {
@@ -770,6 +866,72 @@ mod tests {
     use super::*;
 
     const TEXT: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1749416383","type":"text","text":{"body":"héllo 👋"}}]},"field":"messages"}]}]}"#;
+
+    fn other(field: &str, value: Value) -> OtherUpdate {
+        OtherUpdate {
+            waba_id: None,
+            phone_number_id: None,
+            event_type: field_event_type(field),
+            field: field.into(),
+            occurred_ms: None,
+            payload: Value::Null,
+            raw: value,
+        }
+    }
+
+    #[test]
+    fn template_webhooks_become_catalog_changes() {
+        let status = other(
+            "message_template_status_update",
+            json!({"event": "APPROVED", "message_template_id": 594425479261596i64, "message_template_name": "order_update",
+                   "message_template_language": "en_US", "message_template_category": "UTILITY"}),
+        );
+        let c = status.template_change().expect("a change");
+        assert_eq!((c.name.as_str(), c.language.as_str()), ("order_update", "en_US"));
+        assert_eq!(c.template_id.as_deref(), Some("594425479261596"), "numbers become ids");
+        assert_eq!(c.status.as_deref(), Some("APPROVED"));
+        assert_eq!(c.stated_category.as_deref(), Some("UTILITY"));
+        assert_eq!((c.quality_score, c.category, c.components), (None, None, None));
+        let quality = other(
+            "message_template_quality_update",
+            json!({"new_quality_score": "RED", "message_template_name": "order_update", "message_template_language": "en_US"}),
+        );
+        assert_eq!(
+            quality.template_change().expect("a change").quality_score.as_deref(),
+            Some("RED")
+        );
+        let components = other(
+            "message_template_components_update",
+            json!({"message_template_name": "order_update", "message_template_language": "en_US",
+                   "message_template_element": "Your order {{1}} shipped", "message_template_footer": "Reply STOP",
+                   "message_template_buttons": [{"message_template_button_type": "URL", "message_template_button_text": "Track",
+                                                 "message_template_button_url": "https://example.com"}]}),
+        );
+        let c = components
+            .template_change()
+            .expect("a change")
+            .components
+            .expect("components");
+        assert_eq!(c[0], json!({"type": "BODY", "text": "Your order {{1}} shipped"}));
+        assert_eq!(c[1]["type"], "FOOTER");
+        assert_eq!(c[2]["buttons"][0]["text"], "Track");
+        let nameless = other("message_template_status_update", json!({"event": "APPROVED"}));
+        assert_eq!(nameless.template_change(), None);
+    }
+
+    #[test]
+    fn inbound_media_gets_our_id_and_url() {
+        let mut payload =
+            json!({"type": "image", "content": {"media": {"id": "1234", "mime_type": "image/jpeg", "sha256": "abc"}}});
+        let m = assign_media(&mut payload, "med_1").expect("media");
+        assert_eq!(m.meta_media_id, "1234");
+        assert_eq!(m.mime_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(payload["content"]["media"]["download_url"], "/v1/media/med_1");
+        assert_eq!(payload["content"]["media"]["media_id"], "med_1");
+        let mut text = json!({"type": "text", "content": {"body": "hi"}});
+        assert_eq!(assign_media(&mut text, "med_2"), None);
+        assert_eq!(text, json!({"type": "text", "content": {"body": "hi"}}), "unchanged");
+    }
 
     #[test]
     fn routing_reads_ids() {

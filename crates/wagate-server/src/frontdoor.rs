@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use wagate_core::status::MessageStatus;
 use wagate_graph::{GraphError, GraphPath};
 
 use crate::api::messages::{enqueue, enqueue_once, idempotency_key, prepare, wait_for_meta};
@@ -262,13 +263,13 @@ pub async fn messages(
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok())
         .unwrap_or(Value::Null);
-    match (message.status.as_str(), error.get("meta")) {
+    match (message.status, error.get("meta")) {
         // Meta refused it: Meta's own body and status.
-        ("failed", Some(meta)) if meta.is_object() => {
+        (MessageStatus::Failed, Some(meta)) if meta.is_object() => {
             let status = error["http_status"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok());
             (status.unwrap_or(StatusCode::BAD_REQUEST), Json(json!({ "error": meta }))).into_response()
         }
-        ("failed", _) => match error["code"].as_str() {
+        (MessageStatus::Failed, _) => match error["code"].as_str() {
             Some("window_closed") => meta_error(
                 StatusCode::BAD_REQUEST,
                 131047,

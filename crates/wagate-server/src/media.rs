@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use wagate_store::{Media, MediaOutcome};
+use wagate_store::{Media, MediaOutcome, MediaState};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -156,13 +156,13 @@ pub async fn serve(
         (None, Some(caller)) if !caller.sees(&m.account_id) => return Err(ApiError::not_found("media", &id)),
         _ => {}
     }
-    match (m.state.as_str(), &m.content_hash) {
-        ("stored", Some(hash)) => {
+    match (m.state, &m.content_hash) {
+        (MediaState::Stored, Some(hash)) => {
             let bytes = get_bytes(&state, hash).await.map_err(ApiError::internal)?;
             let mime = m.mime_type.unwrap_or_else(|| "application/octet-stream".into());
             Ok(([("content-type", mime)], bytes).into_response())
         }
-        ("failed", _) => Err(ApiError::new(
+        (MediaState::Failed, _) => Err(ApiError::new(
             StatusCode::GONE,
             "media_failed",
             format!("the media could not be downloaded: {}", m.error.unwrap_or_default()),
@@ -345,8 +345,8 @@ pub async fn media_into(
         return Ok(());
     };
     let too_large = bytes_up_to.is_some_and(|cap| m.size.is_some_and(|size| size as usize > cap));
-    let data = match (m.state.as_str(), &m.content_hash, bytes_up_to) {
-        ("stored", Some(hash), Some(_)) if !too_large => get_bytes(state, hash).await.ok(),
+    let data = match (m.state, &m.content_hash, bytes_up_to) {
+        (MediaState::Stored, Some(hash), Some(_)) if !too_large => get_bytes(state, hash).await.ok(),
         _ => None,
     };
     if let Some(media) = payload.pointer_mut("/content/media").and_then(|v| v.as_object_mut()) {

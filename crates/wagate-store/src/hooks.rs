@@ -1,4 +1,4 @@
-//! Hooks, their deliveries and attempts. Kept apart from `sql.rs`: `impl_hook_store!` is
+//! Hooks, their deliveries and attempts. An area like those under `sql/`: `impl_hook_store!` is
 //! instantiated per backend like `impl_store!`, in the dialect both share. Which events a hook
 //! takes is decided in core; the store persists the decisions (fan-out, leases, outcomes).
 
@@ -53,8 +53,8 @@ pub struct Delivery {
     pub hook_id: String,
     pub event_id: String,
     pub event_seq: i64,
-    /// `pending`, `succeeded` or `failed`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: crate::DeliveryState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub lease_token: Option<i64>,
@@ -195,12 +195,13 @@ pub trait HookStore: Send + Sync {
 pub(crate) const SENT_CHUNK: usize = 500;
 
 /// The state and next attempt time a delivery settles in after an attempt with this outcome.
-pub(crate) fn settled(outcome: &DeliveryOutcome, next_attempt_at: i64, now: i64) -> (&'static str, i64) {
+pub(crate) fn settled(outcome: &DeliveryOutcome, next_attempt_at: i64, now: i64) -> (crate::DeliveryState, i64) {
+    use crate::DeliveryState::*;
     match outcome {
-        DeliveryOutcome::Succeeded => ("succeeded", next_attempt_at),
-        DeliveryOutcome::Retry { at } => ("pending", *at),
-        DeliveryOutcome::GaveUp => ("failed", next_attempt_at),
-        DeliveryOutcome::DisableHook { .. } | DeliveryOutcome::Postpone { .. } => ("pending", now),
+        DeliveryOutcome::Succeeded => (Succeeded, next_attempt_at),
+        DeliveryOutcome::Retry { at } => (Pending, *at),
+        DeliveryOutcome::GaveUp => (Failed, next_attempt_at),
+        DeliveryOutcome::DisableHook { .. } | DeliveryOutcome::Postpone { .. } => (Pending, now),
     }
 }
 
@@ -511,7 +512,7 @@ macro_rules! impl_hook_store {
                         let (state, next) = $crate::hooks::settled(&f.outcome, f.delivery.next_attempt_at, now);
                         row.push_bind(f.delivery.id)
                             .push_bind(f.token)
-                            .push_bind(state)
+                            .push_bind(state.as_str())
                             .push_bind(next)
                             .push_bind(a.error.clone());
                     });

@@ -3,6 +3,66 @@
 use serde_json::Value;
 use wagate_core::webhook::Update;
 
+/// A value kept as text in the database that names no variant (a row written by a newer version).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{value}` is not a {kind}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// A set of states kept as text in the database and typed in Rust: `as_str` for binding,
+/// `TryFrom<String>` for reading (`#[sqlx(try_from = "String")]`), serialised as the text.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident: $kind:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(value: String) -> Result<Self, UnknownValue> {
+                match value.as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(UnknownValue { kind: $kind, value }),
+                }
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// Which way a message went.
+    Direction: "message direction" { Inbound = "inbound", Outbound = "outbound" }
+}
+
+text_enum! {
+    /// Where an inbound media file is: still to download, kept, or given up on.
+    MediaState: "media state" { Pending = "pending", Stored = "stored", Failed = "failed" }
+}
+
+text_enum! {
+    /// Where a hook delivery is: still to go out (now or at its next attempt), delivered, or
+    /// failed for good (the schedule ran out; replayable).
+    DeliveryState: "delivery state" { Pending = "pending", Succeeded = "succeeded", Failed = "failed" }
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
@@ -181,13 +241,14 @@ pub struct Message {
     pub id: String,
     pub account_id: String,
     pub phone_number_id: String,
-    /// `inbound` or `outbound`.
-    pub direction: String,
+    #[sqlx(try_from = "String")]
+    pub direction: Direction,
     pub wamid: Option<String>,
     /// The contact: recipient of an outbound message, sender of an inbound one.
     pub wa_id: Option<String>,
     pub message_type: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: wagate_core::status::MessageStatus,
     /// Outbound: the Meta message object sent. Inbound: the normalised payload.
     pub content: String,
     pub error: Option<String>,
@@ -231,7 +292,8 @@ pub enum Enqueued {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StatusEntry {
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: wagate_core::status::MessageStatus,
     pub occurred_at: Option<i64>,
     pub recorded_at: i64,
     pub payload: String,
@@ -371,8 +433,8 @@ pub struct Media {
     pub mime_type: Option<String>,
     /// Meta's SHA-256 of the file (base64).
     pub sha256: Option<String>,
-    /// `pending`, `stored` or `failed`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: MediaState,
     pub attempts: i64,
     /// Hex SHA-256 of the stored bytes: their name in the media directory.
     pub content_hash: Option<String>,

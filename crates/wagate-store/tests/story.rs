@@ -157,7 +157,7 @@ async fn story(store: Arc<dyn Store>) {
         1000,
     )
     .await;
-    assert_eq!(m.status, "queued");
+    assert_eq!(m.status.as_str(), "queued");
     let jobs = store
         .claim_send_jobs("w1", 10, 60_000, 2000, &ClaimFilter::default())
         .await
@@ -259,14 +259,14 @@ async fn story(store: Arc<dyn Store>) {
         stats.events
     );
     let m = store.get_message(&m.id).await.expect("get").expect("exists");
-    assert_eq!(m.status, "read");
+    assert_eq!(m.status.as_str(), "read");
     assert!(m.pricing.is_some(), "pricing from the delivered status is kept");
-    let timeline: Vec<String> = store
+    let timeline: Vec<&str> = store
         .message_timeline(&m.id)
         .await
         .expect("timeline")
         .into_iter()
-        .map(|s| s.status)
+        .map(|s| s.status.as_str())
         .collect();
     assert_eq!(timeline, vec!["read", "delivered"]);
     // The same status again is a duplicate.
@@ -301,7 +301,13 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("finish"));
     assert_eq!(
-        store.get_message(&m2.id).await.expect("get").expect("exists").status,
+        store
+            .get_message(&m2.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status
+            .as_str(),
         "sent"
     );
 
@@ -319,7 +325,7 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("finish"));
     let m3 = store.get_message(&m3.id).await.expect("get").expect("exists");
-    assert_eq!(m3.status, "failed");
+    assert_eq!(m3.status.as_str(), "failed");
     assert!(m3.error.as_deref().is_some_and(|e| e.contains("132001")));
 
     // Messages list newest first with a cursor.
@@ -471,7 +477,13 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .await
         .expect("status while the call is in flight");
     assert_eq!(
-        store.get_message(&m5.id).await.expect("get").expect("exists").status,
+        store
+            .get_message(&m5.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status
+            .as_str(),
         "queued"
     );
     let resolved = store
@@ -518,7 +530,13 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         }]
     );
     assert_eq!(
-        store.get_message(&m6.id).await.expect("get").expect("exists").status,
+        store
+            .get_message(&m6.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status
+            .as_str(),
         "unknown"
     );
     assert!(store

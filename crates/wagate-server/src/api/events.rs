@@ -190,7 +190,7 @@ pub async fn get_one(
                 "hook_id": d.hook_id,
                 "state": d.state,
                 "attempts": d.attempts,
-                "next_attempt_at": (d.state == "pending").then(|| rfc3339_ms(d.next_attempt_at)),
+                "next_attempt_at": (d.state == wagate_store::DeliveryState::Pending).then(|| rfc3339_ms(d.next_attempt_at)),
                 "last_error": d.last_error,
                 "updated_at": rfc3339_ms(d.updated_at),
             })

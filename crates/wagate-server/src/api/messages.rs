@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use wagate_core::meta::MESSAGE_TYPES;
+use wagate_core::status::MessageStatus;
 use wagate_core::time::rfc3339_ms;
-use wagate_store::{Message, MessageFilter, NewOutboundMessage, StatusEntry};
+use wagate_store::{Direction, Message, MessageFilter, NewOutboundMessage, StatusEntry};
 
 use crate::api::{opt_i64, page_limit, resolve_account};
 use crate::auth::Caller;
@@ -63,7 +64,7 @@ pub struct TimelineEntry {
 pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
     let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
     let mut timeline = Vec::new();
-    if m.direction == "outbound" {
+    if m.direction == Direction::Outbound {
         timeline.push(TimelineEntry {
             status: "queued".into(),
             at: Some(rfc3339_ms(m.created_at)),
@@ -76,11 +77,11 @@ pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
     }
     for s in statuses {
         timeline.push(TimelineEntry {
-            status: s.status.clone(),
+            status: s.status.to_string(),
             at: Some(rfc3339_ms(s.occurred_at.unwrap_or(s.recorded_at))),
         });
     }
-    if m.status == "failed" && !statuses.iter().any(|s| s.status == "failed") {
+    if m.status == MessageStatus::Failed && !statuses.iter().any(|s| s.status == MessageStatus::Failed) {
         timeline.push(TimelineEntry {
             status: "failed".into(),
             at: Some(rfc3339_ms(m.updated_at)),
@@ -95,11 +96,11 @@ pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
         id: m.id,
         account: m.account_id,
         phone_number_id: m.phone_number_id,
-        direction: m.direction,
+        direction: m.direction.to_string(),
         wamid: m.wamid,
         wa_id: m.wa_id,
         message_type: m.message_type,
-        status: m.status,
+        status: m.status.to_string(),
         timeline,
         warnings: Vec::new(),
     }
@@ -528,7 +529,7 @@ pub async fn wait_for_meta(state: &AppState, id: &str, timeout: Duration) -> Api
             .get_message(id)
             .await?
             .ok_or_else(|| ApiError::not_found("message", id))?;
-        if m.status != "queued" || m.error.is_some() || tokio::time::Instant::now() >= deadline {
+        if m.status != MessageStatus::Queued || m.error.is_some() || tokio::time::Instant::now() >= deadline {
             state.sent_waiters.forget(id);
             return Ok(m);
         }
@@ -801,8 +802,8 @@ pub async fn mark_read(
         .await?
         .filter(|m| caller.sees(&m.account_id))
         .ok_or_else(|| ApiError::not_found("message", &id))?;
-    let wamid = match (m.direction.as_str(), &m.wamid) {
-        ("inbound", Some(w)) => w.clone(),
+    let wamid = match (m.direction, &m.wamid) {
+        (Direction::Inbound, Some(w)) => w.clone(),
         _ => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

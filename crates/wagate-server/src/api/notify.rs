@@ -10,6 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
+use wagate_core::status::MessageStatus;
 
 use crate::api::messages::{enqueue, prepare, wait_for_meta};
 use crate::auth::Caller;
@@ -126,12 +127,12 @@ pub async fn notify(State(state): State<AppState>, caller: Result<Caller, crate:
                 .and_then(|e| serde_json::from_str(e).ok())
                 .unwrap_or(Value::Null);
             let code = error.get("code").and_then(Value::as_i64);
-            let status = match (code, error.get("retry").and_then(Value::as_str), m.status.as_str()) {
+            let status = match (code, error.get("retry").and_then(Value::as_str), m.status) {
                 (Some(190), _, _) => StatusCode::UNAUTHORIZED,
-                (_, Some("fix"), "failed") => StatusCode::BAD_REQUEST,
+                (_, Some("fix"), MessageStatus::Failed) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            let message = if m.status == "queued" {
+            let message = if m.status == MessageStatus::Queued {
                 "Meta has not answered yet; the message stays queued"
             } else {
                 "Meta refused the notification"

@@ -1,0 +1,223 @@
+//! The SQL both backends share, written once in the dialect SQLite and PostgreSQL have in common
+//! (`$n` parameters, `ON CONFLICT`, `RETURNING`), one file per area: [`accounts`], [`journal`],
+//! [`outbound`], [`events`], [`templates`], [`media`] (and `crate::hooks`). Each file declares its
+//! area's trait and a macro implementing it; `impl_store!` instantiates them all per backend; the
+//! backend supplies `pool` (reads), `writer` (writes), `journal` (the webhook journal), its
+//! migrations, `CLAIM_LOCK` (row locking for the queue claim) and how journal progress is kept
+//! (`pending`, `counts`, `mark_processed`, `after_apply`). SQLite's `writer` is one connection: writers then wait their
+//! turn in the pool's queue instead of sleeping in SQLite's busy handler.
+
+pub(crate) mod accounts;
+pub(crate) mod events;
+pub(crate) mod journal;
+pub(crate) mod media;
+pub(crate) mod outbound;
+pub(crate) mod templates;
+
+macro_rules! impl_store {
+    ($store:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<$crate::Wake>> {
+                <$store>::wakeups(self)
+            }
+
+            fn listening(&self) -> Option<bool> {
+                <$store>::listening(self)
+            }
+
+            async fn migrate(&self) -> $crate::Result<()> {
+                Self::MIGRATOR.run(&self.writer).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn prune(&self, r: &$crate::Retention, batch: i64) -> $crate::Result<$crate::Pruned> {
+                let mut p = $crate::Pruned::default();
+                let delete = |table: &str, key: &str, filter: &str| {
+                    format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {filter} ORDER BY {key} LIMIT $2)")
+                };
+                let run = |sql: String, before: i64| async move {
+                    Ok::<u64, $crate::StoreError>(
+                        sqlx::query(&sql).bind(before).bind(batch).execute(&self.writer).await?.rows_affected(),
+                    )
+                };
+                if let Some(before) = r.journal_before {
+                    p.journal = self.prune_journal(before, batch).await?;
+                }
+                if let Some(before) = r.events_before {
+                    p.events = run(delete("events", "seq", "created_at < $1"), before).await?;
+                    p.attempts = run(delete("hook_attempts", "id", "attempted_at < $1"), before).await?;
+                    p.deliveries = run(
+                        delete("hook_deliveries", "id", "created_at < $1 AND state IN ('succeeded', 'failed')"),
+                        before,
+                    )
+                    .await?;
+                }
+                if let Some(before) = r.statuses_before {
+                    p.statuses = run(delete("message_statuses", "id", "recorded_at < $1"), before).await?;
+                }
+                if let Some(before) = r.jobs_before {
+                    p.jobs = run(delete("send_jobs", "id", "created_at < $1 AND state IN ('done', 'dead', 'cancelled')"), before).await?;
+                }
+                if let Some(before) = r.idempotency_before {
+                    p.idempotency_keys = sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE created_at < $1 AND key IN
+                           (SELECT key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+                    )
+                    .bind(before)
+                    .bind(batch)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected();
+                }
+                if let Some(before) = r.media_before {
+                    let mut tx = self.writer.begin().await?;
+                    let gone: Vec<(Option<String>,)> = sqlx::query_as(
+                        "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE created_at < $1 ORDER BY created_at LIMIT $2)
+                         RETURNING content_hash",
+                    )
+                    .bind(before)
+                    .bind(batch)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    p.media = gone.len() as u64;
+                    let mut hashes: Vec<String> = gone.into_iter().filter_map(|(h,)| h).collect();
+                    hashes.sort();
+                    hashes.dedup();
+                    for h in hashes {
+                        // One file serves every row with the same content: kept while any refers to it.
+                        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM media WHERE content_hash = $1")
+                            .bind(&h)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if n == 0 {
+                            p.unreferenced_media.push(h);
+                        }
+                    }
+                    tx.commit().await?;
+                }
+                Ok(p)
+            }
+        }
+
+        $crate::sql::accounts::impl_account_store!($store);
+        $crate::sql::journal::impl_journal_store!($store);
+        $crate::sql::outbound::impl_outbound_store!($store);
+        $crate::sql::events::impl_event_store!($store);
+        $crate::sql::templates::impl_template_store!($store);
+        $crate::sql::media::impl_media_store!($store);
+    };
+}
+
+pub(crate) use impl_store;
+
+/// What a backend module provides to `impl_store!`.
+pub(crate) trait Backend {
+    type Db: sqlx::Database;
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Sets a top-level key of a JSON object payload.
+pub(crate) fn set<T: serde::Serialize + ?Sized>(payload: &mut serde_json::Value, key: &str, value: &T) {
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert(key.to_string(), serde_json::to_value(value).unwrap_or_default());
+    }
+}
+
+/// An inbound message as it is written.
+pub(crate) struct InboundRow {
+    pub message_id: String,
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub wamid: String,
+    pub wa_id: Option<String>,
+    pub message_type: String,
+    pub contact_name: Option<String>,
+    pub sent_at: i64,
+    /// The normalised payload, serialised once for the message row and its event.
+    pub payload: String,
+    pub media: Option<InboundMedia>,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct InboundMedia {
+    pub id: String,
+    pub meta_media_id: String,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+}
+
+pub(crate) const MEDIA_COLUMNS: &str = "id, account_id, message_id, meta_media_id, mime_type, sha256, state, attempts, content_hash, size, error, created_at, updated_at";
+
+impl InboundRow {
+    pub fn new(account_id: &str, m: &wagate_core::webhook::InboundMessage, received_at: i64) -> Self {
+        let message_id = wagate_core::ids::message_id();
+        let mut payload = m.payload.clone();
+        set(&mut payload, "message_id", &message_id);
+        set(&mut payload, "account", account_id);
+        // Inbound media gets our id and download URL at once; the bytes follow.
+        let media_id = wagate_core::ids::new_id("med");
+        let media = wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
+            id: media_id,
+            meta_media_id: m.meta_media_id,
+            mime_type: m.mime_type,
+            sha256: m.sha256,
+        });
+        Self {
+            message_id,
+            account_id: account_id.to_string(),
+            phone_number_id: m.phone_number_id.clone(),
+            wamid: m.wamid.clone(),
+            wa_id: m.contact_key().map(str::to_string),
+            message_type: m.message_type.clone(),
+            contact_name: m.contact_name.clone(),
+            sent_at: m.timestamp_ms.unwrap_or(received_at),
+            payload: payload.to_string(),
+            media,
+        }
+    }
+}
+
+/// An event as it is written.
+pub(crate) struct NewEvent {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub event_type: String,
+    pub occurred_at: i64,
+    pub payload: String,
+    pub raw: String,
+}
+
+impl NewEvent {
+    pub fn new(
+        account_id: Option<&str>,
+        event_type: &str,
+        occurred_at: i64,
+        payload: &serde_json::Value,
+        raw: &serde_json::Value,
+    ) -> Self {
+        Self {
+            id: wagate_core::ids::event_id(),
+            account_id: account_id.map(str::to_string),
+            event_type: event_type.to_string(),
+            occurred_at,
+            payload: payload.to_string(),
+            raw: raw.to_string(),
+        }
+    }
+}
