@@ -80,7 +80,12 @@ macro_rules! impl_journal_store {
                     }
                 }
                 let mut inserted: HashSet<String> = HashSet::new();
-                for chunk in rows.chunks(400) {
+                // Rows are written in key order (messages by wamid, contacts by key): two
+                // gateways applying overlapping batches then wait for each other at most, never
+                // in a cycle (PostgreSQL would abort one with "deadlock detected").
+                let mut by_wamid: Vec<&$crate::sql::InboundRow> = rows.iter().collect();
+                by_wamid.sort_by(|a, b| a.wamid.cmp(&b.wamid));
+                for chunk in by_wamid.chunks(400) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO messages (id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status, content, created_at, updated_at) ",
                     );
@@ -119,7 +124,8 @@ macro_rules! impl_journal_store {
                         }
                     }
                 }
-                let contacts: Vec<_> = contacts.into_iter().collect();
+                let mut contacts: Vec<_> = contacts.into_iter().collect();
+                contacts.sort_by(|a, b| a.0.cmp(&b.0));
                 for chunk in contacts.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at) ",

@@ -225,7 +225,16 @@ macro_rules! impl_outbound_store {
                     q.push_values(chunk, |mut row, (id, attempt)| {
                         row.push_bind(*id).push_bind(*attempt);
                     });
-                    q.push(") AS v WHERE send_jobs.id = v.column1 AND send_jobs.attempts = v.column2 AND send_jobs.state = 'leased'");
+                    // Rows are locked in id order, skipping any being finished right now (its
+                    // outcome is what matters then): a batch of outcomes, which also goes in id
+                    // order, and a renewal never wait for each other in a cycle (PostgreSQL).
+                    q.push(") AS v WHERE send_jobs.id = v.column1 AND send_jobs.attempts = v.column2 AND send_jobs.state = 'leased'
+                       AND send_jobs.id IN (SELECT id FROM send_jobs WHERE id IN (");
+                    let mut ids = q.separated(", ");
+                    for (id, _) in chunk {
+                        ids.push_bind(*id);
+                    }
+                    q.push(format!(") ORDER BY id {})", Self::CLAIM_LOCK));
                     renewed += q.build().execute(&self.writer).await?.rows_affected();
                 }
                 Ok(renewed)
@@ -337,10 +346,15 @@ macro_rules! impl_outbound_store {
 
             async fn finish_send_jobs(&self, finished: &[($crate::SendJob, String, $crate::SendOutcome)], now: i64) -> $crate::Result<Vec<bool>> {
                 // One transaction (one disk sync) for the lot: the sender group-commits outcomes.
+                // Rows are changed in job id order, as renewals lock them, so that the two never
+                // deadlock (PostgreSQL).
+                let mut order: Vec<usize> = (0..finished.len()).collect();
+                order.sort_by_key(|&i| finished[i].0.id);
                 let mut tx = self.writer.begin().await?;
-                let mut done = Vec::with_capacity(finished.len());
-                for (job, owner, outcome) in finished {
-                    done.push(Self::finish_one(&mut tx, job, owner, outcome, now).await?);
+                let mut done = vec![false; finished.len()];
+                for i in order {
+                    let (job, owner, outcome) = &finished[i];
+                    done[i] = Self::finish_one(&mut tx, job, owner, outcome, now).await?;
                 }
                 tx.commit().await?;
                 Ok(done)
