@@ -71,6 +71,8 @@ pub struct Inner {
     /// Meta's throughput and pair limits, kept before Meta has to refuse.
     pub throttle: throttle::Throttle,
     pub default_country: Option<phonenumber::country::Id>,
+    /// When this gateway started (unix ms): statuses sent while no gateway was up arrive late.
+    pub started_at_ms: i64,
 }
 
 impl Inner {
@@ -160,6 +162,7 @@ impl Gateway {
         );
         let blobs = blobs::Blobs::open(&config.media, store.clone()).map_err(StartError::Config)?;
         let state = AppState(Arc::new(Inner {
+            started_at_ms: now_ms(),
             blobs,
             throttle,
             default_country: config.default_country_id(),

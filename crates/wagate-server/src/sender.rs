@@ -226,9 +226,27 @@ async fn renew_leases(state: &AppState, held: &Held, lease_ms: i64) {
 
 /// Sends whose lease ran out during the call (the gateway died): resolved from Meta's status
 /// webhooks, else after `sender.in_doubt_seconds` requeued or marked `unknown`.
+///
+/// The status that settles a doubt is a webhook: a send is only acted on once webhooks have
+/// had `in_doubt_seconds` past its lease's end to arrive *and be processed* — measured up to the
+/// oldest webhook still waiting in the journal, and not before this gateway has been up that
+/// long (while no gateway was up, Meta's deliveries failed and come again later).
 async fn resolve_in_doubt(state: &AppState, in_doubt_ms: i64, action: InDoubtAction) {
     let now = now_ms();
-    match state.store.resolve_in_doubt(now, now - in_doubt_ms, action, 200).await {
+    let processed_up_to = match state.store.oldest_pending_journal().await {
+        Ok(oldest) => oldest.map_or(now, |t| t.min(now)),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the journal backlog failed; sends in doubt wait");
+            return;
+        }
+    };
+    let act_before = if now - state.started_at_ms < in_doubt_ms {
+        // Adopt what statuses already name; act on nothing else yet.
+        i64::MIN
+    } else {
+        processed_up_to - in_doubt_ms
+    };
+    match state.store.resolve_in_doubt(now, act_before, action, 200).await {
         Ok(resolved) => {
             for r in &resolved {
                 match &r.outcome {

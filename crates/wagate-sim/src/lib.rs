@@ -55,6 +55,12 @@ impl Simulator {
         self.state.set_webhook_url(url);
     }
 
+    /// How many messages the business has sent so far (what `/_sim/sent` lists), without
+    /// building the list: for an embedding test that acts at a point of a send run.
+    pub fn sent_count(&self) -> usize {
+        self.state.sent_count()
+    }
+
     pub fn config(&self) -> SimConfig {
         self.state.config.clone()
     }

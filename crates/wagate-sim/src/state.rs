@@ -393,6 +393,10 @@ impl SimState {
         self.lock().sent.clone()
     }
 
+    pub fn sent_count(&self) -> usize {
+        self.lock().sent.len()
+    }
+
     /// Hosts bytes as media; returns the media id.
     pub fn put_media(&self, bytes: Vec<u8>, mime_type: &str) -> String {
         let id = format!("{}", 1_000_000_000_000_000u64 + rand::random::<u32>() as u64);
