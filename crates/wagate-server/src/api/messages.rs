@@ -425,12 +425,38 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, body: Byt
         )
         .details(json!({"field": "messages", "limit": BATCH_MAX, "size": items.len()})));
     }
-    let mut data = Vec::with_capacity(items.len());
+    // Each item is checked on its own; the good ones without an idempotency key are then
+    // written together, in one transaction (one commit for the batch, not one per message).
+    // Keyed items are queued as they come: their key is claimed in their own transaction.
+    let mut outcomes: Vec<Option<ApiResult<(Message, bool)>>> = Vec::with_capacity(items.len());
+    let mut plain: Vec<(usize, NewOutboundMessage)> = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let outcome = batch_item(&state, &caller, item.clone()).await;
+        match batch_item(&state, &caller, item.clone()).await {
+            Ok(BatchOutcome::Done(message, replayed)) => outcomes.push(Some(Ok((message, replayed)))),
+            Ok(BatchOutcome::Ready(m)) => {
+                plain.push((index, m));
+                outcomes.push(None);
+            }
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    let (places, ready): (Vec<usize>, Vec<NewOutboundMessage>) = plain.into_iter().unzip();
+    if !ready.is_empty() {
+        for (index, message) in places.into_iter().zip(state.store.enqueue_messages(&ready).await?) {
+            outcomes[index] = Some(Ok((message, false)));
+        }
+    }
+    let mut data = Vec::with_capacity(items.len());
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let Some(outcome) = outcome else { continue };
         data.push(match outcome {
             Ok((message, replayed)) => {
-                let timeline = state.store.message_timeline(&message.id).await?;
+                // A message queued just now has no statuses yet.
+                let timeline = if replayed {
+                    state.store.message_timeline(&message.id).await?
+                } else {
+                    Vec::new()
+                };
                 BatchItem {
                     index,
                     status: 202,
@@ -462,7 +488,14 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, body: Byt
     }))
 }
 
-async fn batch_item(state: &AppState, caller: &Caller, mut item: Value) -> ApiResult<(Message, bool)> {
+/// One batch item, checked: queued already (keyed: `true` when its key gave back an earlier
+/// message), or ready to be written with the rest of the batch.
+enum BatchOutcome {
+    Done(Message, bool),
+    Ready(NewOutboundMessage),
+}
+
+async fn batch_item(state: &AppState, caller: &Caller, mut item: Value) -> ApiResult<BatchOutcome> {
     let key = match item.as_object_mut().and_then(|o| o.remove("idempotency_key")) {
         None | Some(Value::Null) => None,
         Some(Value::String(k)) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k),
@@ -478,8 +511,11 @@ async fn batch_item(state: &AppState, caller: &Caller, mut item: Value) -> ApiRe
     let mut prepared = prepare(state, caller, item).await?;
     prepared.priority = 1;
     match key {
-        Some(key) => enqueue_once(state, prepared, key, &request).await,
-        None => Ok((state.store.enqueue_message(&new_outbound(prepared)).await?, false)),
+        Some(key) => {
+            let (message, replayed) = enqueue_once(state, prepared, key, &request).await?;
+            Ok(BatchOutcome::Done(message, replayed))
+        }
+        None => Ok(BatchOutcome::Ready(new_outbound(prepared))),
     }
 }
 

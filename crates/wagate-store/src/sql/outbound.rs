@@ -11,6 +11,9 @@ use crate::Result;
 pub trait OutboundStore: Send + Sync {
     /// Writes an outbound message and its send job in one transaction.
     async fn enqueue_message(&self, message: &NewOutboundMessage) -> Result<Message>;
+    /// Writes several outbound messages and their send jobs in one transaction (one commit for
+    /// a batch): all of them, or none.
+    async fn enqueue_messages(&self, messages: &[NewOutboundMessage]) -> Result<Vec<Message>>;
     /// As `enqueue_message`, once per idempotency key of the account: a key seen within
     /// `keep_ms` gives back its message (when the request hash matches) or a conflict, and
     /// queues nothing. Race-free: the key is claimed in the message's own transaction.
@@ -65,6 +68,16 @@ macro_rules! impl_outbound_store {
                 let message = Self::insert_outbound(&mut tx, m).await?;
                 tx.commit().await?;
                 Ok(message)
+            }
+
+            async fn enqueue_messages(&self, messages: &[$crate::NewOutboundMessage]) -> $crate::Result<Vec<$crate::Message>> {
+                let mut tx = self.writer.begin().await?;
+                let mut queued = Vec::with_capacity(messages.len());
+                for m in messages {
+                    queued.push(Self::insert_outbound(&mut tx, m).await?);
+                }
+                tx.commit().await?;
+                Ok(queued)
             }
 
             async fn enqueue_message_once(
