@@ -152,6 +152,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let processing_s = verify_started.elapsed().as_secs_f64();
+    // Everything the gateway spent on these webhooks: accepting, journalling, processing.
+    let usage = running.child.id().and_then(process_usage);
     let mut stored: HashMap<String, String> = HashMap::with_capacity(acked.len());
     let mut before = None;
     loop {
@@ -186,6 +188,13 @@ async fn main() -> anyhow::Result<()> {
     let _ = running.child.kill().await;
 
     println!("| processing drained after (s)   | {:>12.1} |", processing_s);
+    if let Some((cpu_s, peak_mib)) = usage {
+        println!(
+            "| gateway CPU per webhook (µs)   | {:>12.0} |",
+            cpu_s * 1e6 / acked.len().max(1) as f64
+        );
+        println!("| gateway peak RSS (MiB)         | {:>12.1} |", peak_mib);
+    }
     println!("| stored messages                | {:>12} |", stored.len());
     println!("| acknowledged but missing       | {:>12} |", missing);
     println!("| stored with wrong content      | {:>12} |", wrong);
@@ -194,4 +203,24 @@ async fn main() -> anyhow::Result<()> {
         bail!("{missing} acknowledged webhooks are missing and {wrong} have wrong content");
     }
     Ok(())
+}
+
+/// What a process has used so far, from `/proc` (Linux): CPU seconds (user + system) and peak
+/// resident memory in MiB. `None` elsewhere.
+pub fn process_usage(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, in USER_HZ (100 per second on Linux).
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, peak_kib / 1024.0))
 }

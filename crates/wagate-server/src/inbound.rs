@@ -332,7 +332,7 @@ async fn apply_one_by_one(
 }
 
 /// The most journal entries processed in one transaction.
-const PROCESS_BATCH: usize = 1000;
+const PROCESS_BATCH: usize = 500;
 
 /// Processes one batch; returns how many journal entries it handled.
 pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::StoreError> {

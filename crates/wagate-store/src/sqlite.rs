@@ -54,7 +54,10 @@ impl SqliteStore {
         let journal_opts = opts
             .clone()
             .filename(journal_path(opts.get_filename()))
-            .pragma("wal_autocheckpoint", "10000");
+            .pragma("wal_autocheckpoint", "10000")
+            // Appends and reads of recent rows: a small page cache is enough (SQLite's default
+            // is 2 MB per connection, and each of these is one more connection).
+            .pragma("cache_size", "-512");
         let journal = SqlitePoolOptions::new()
             // A local file: no connection to test; the ping is a thread round trip per acquire.
             .test_before_acquire(false)
@@ -75,7 +78,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
+            // Readers share the OS page cache; 1 MB each of SQLite's own keeps the pool lean.
+            .connect_with(opts.pragma("cache_size", "-1024"))
             .await?;
         Ok(Self {
             pool,
