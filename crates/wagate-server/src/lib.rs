@@ -345,6 +345,7 @@ async fn listen_for_other_gateways(state: AppState, cancel: CancellationToken) {
                 state.wake_hooks.notify_one();
                 state.events_written.send_modify(|n| *n += 1);
             }
+            Ok(wagate_store::Wake::Sent(message_id)) => state.sent_waiters.wake(&message_id),
             // Missed some: wake everything once.
             Err(RecvError::Lagged(_)) => {
                 state.wake_processor.notify_one();

@@ -28,7 +28,7 @@ impl Waiters {
         map.entry(message_id.to_string()).or_default().clone()
     }
 
-    fn wake(&self, message_id: &str) {
+    pub(crate) fn wake(&self, message_id: &str) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = map.remove(message_id) {
             n.notify_waiters();

@@ -139,12 +139,14 @@ pub struct JournalCounts {
 }
 
 /// New work another gateway committed (PostgreSQL `NOTIFY`): look at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Wake {
     Journal,
     Jobs,
     Events,
     Media,
+    /// This outbound message left `queued` (for `?wait=accepted` held by another gateway).
+    Sent(String),
 }
 
 /// What may be deleted: rows older than each time (unix ms); `None` keeps them.

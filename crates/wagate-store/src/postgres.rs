@@ -32,7 +32,13 @@ async fn listen(
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     use std::sync::atomic::Ordering;
-    const CHANNELS: [&str; 4] = ["wagate_journal", "wagate_jobs", "wagate_events", "wagate_media"];
+    const CHANNELS: [&str; 5] = [
+        "wagate_journal",
+        "wagate_jobs",
+        "wagate_events",
+        "wagate_media",
+        "wagate_sent",
+    ];
     loop {
         let connected = async {
             let mut l = sqlx::postgres::PgListener::connect(&url).await?;
@@ -57,6 +63,7 @@ async fn listen(
                         "wagate_journal" => crate::Wake::Journal,
                         "wagate_jobs" => crate::Wake::Jobs,
                         "wagate_events" => crate::Wake::Events,
+                        "wagate_sent" => crate::Wake::Sent(n.payload().to_string()),
                         _ => crate::Wake::Media,
                     };
                     // No subscriber yet is fine.

@@ -928,9 +928,29 @@ async fn another_gateways_commits_wake_this_one_on_postgres() {
     .await
     .expect("journal");
     a.append_event(None, "test.event", &json!({}), 1).await.expect("event");
+    // A send another gateway finished: the one holding `?wait=accepted` hears which message.
+    let account = a
+        .upsert_account(&NewAccount {
+            name: "acme".into(),
+            waba_id: "102290129340398".into(),
+            phone_numbers: vec![("106540352242922".into(), None)],
+        })
+        .await
+        .expect("account");
+    let m = enqueue(&a, &account.id, "text", json!({"type": "text"}), 1).await;
+    let jobs = a
+        .claim_send_jobs("w1", 1, 60_000, 2, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    let accepted = SendOutcome::Accepted {
+        wamid: "wamid.sent-elsewhere".into(),
+        wa_id: None,
+    };
+    assert!(a.finish_send_job(&jobs[0], "w1", &accepted, 3).await.expect("finish"));
+    let sent = Wake::Sent(m.id.clone());
     let mut heard = std::collections::HashSet::new();
     let hear = async {
-        while !(heard.contains(&Wake::Journal) && heard.contains(&Wake::Events)) {
+        while !(heard.contains(&Wake::Journal) && heard.contains(&Wake::Events) && heard.contains(&sent)) {
             heard.insert(wakeups.recv().await.expect("wake-up"));
         }
     };
