@@ -54,6 +54,18 @@ async fn enqueue(
     store.enqueue_message(&message).await.expect("enqueue")
 }
 
+/// The account most stories use, with its one number.
+async fn acme(store: &Arc<dyn Store>) -> Account {
+    store
+        .upsert_account(&NewAccount {
+            name: "acme".into(),
+            waba_id: "102290129340398".into(),
+            phone_numbers: vec![("106540352242922".into(), None)],
+        })
+        .await
+        .expect("account")
+}
+
 async fn story(store: Arc<dyn Store>) {
     store.ping().await.expect("ping");
 
@@ -699,14 +711,7 @@ async fn pruning_on_postgres() {
 
 /// Rows past retention go, in batches; what is kept (recent, or not finished) stays.
 async fn prune_story(store: Arc<dyn Store>) {
-    let a = store
-        .upsert_account(&NewAccount {
-            name: "acme".into(),
-            waba_id: "102290129340398".into(),
-            phone_numbers: vec![("106540352242922".into(), None)],
-        })
-        .await
-        .expect("account");
+    let a = acme(&store).await;
     let now = wagate_store::testing::now_ms();
     for i in 0..5 {
         store
@@ -929,14 +934,7 @@ async fn another_gateways_commits_wake_this_one_on_postgres() {
     .expect("journal");
     a.append_event(None, "test.event", &json!({}), 1).await.expect("event");
     // A send another gateway finished: the one holding `?wait=accepted` hears which message.
-    let account = a
-        .upsert_account(&NewAccount {
-            name: "acme".into(),
-            waba_id: "102290129340398".into(),
-            phone_numbers: vec![("106540352242922".into(), None)],
-        })
-        .await
-        .expect("account");
+    let account = acme(&a).await;
     let m = enqueue(&a, &account.id, "text", json!({"type": "text"}), 1).await;
     let jobs = a
         .claim_send_jobs("w1", 1, 60_000, 2, &ClaimFilter::default())
