@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         let Some(last) = page.last() else { break };
-        before = Some(last.id.clone());
+        before = Some(last.id.to_string());
         for m in page {
             let content: serde_json::Value = serde_json::from_str(&m.content)?;
             stored.insert(

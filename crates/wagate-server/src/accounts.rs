@@ -93,7 +93,7 @@ impl Accounts {
             // A pause outlives a restart: it ends when someone fixes the cause.
             let pause = stored.paused.as_deref().and_then(|p| serde_json::from_str(p).ok());
             list.push(AccountRuntime {
-                id: stored.id,
+                id: stored.id.into(),
                 name: a.name.clone(),
                 waba_id: a.waba_id.clone(),
                 phone_number_ids: a.phone_number_ids.clone(),

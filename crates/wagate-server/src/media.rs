@@ -223,7 +223,7 @@ async fn check_link(state: &AppState, m: &wagate_store::Media, link: &MediaLink,
         return Err(refused("the signature does not match"));
     }
     let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
-    if !(accounts.is_empty() || accounts.contains(&m.account_id)) {
+    if !(accounts.is_empty() || accounts.iter().any(|a| m.account_id == *a)) {
         return Err(refused("the media is not of the hook's accounts"));
     }
     Ok(())

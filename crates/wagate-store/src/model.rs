@@ -47,6 +47,81 @@ macro_rules! text_enum {
     };
 }
 
+/// An id kept as text, typed in Rust so that one kind of id is never passed for another. It
+/// reads as `&str` (`Deref`), prints and serialises as the text, and compares with strings.
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(pub String);
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+id_type! {
+    /// A message's id (`msg_…`).
+    MessageId
+}
+
+id_type! {
+    /// An event's id (`evt_…`), the `webhook-id` of its deliveries.
+    EventId
+}
+
+id_type! {
+    /// An inbound media file's id (`med_…`).
+    MediaId
+}
+
+id_type! {
+    /// An account's id (`acc_…`).
+    AccountId
+}
+
 text_enum! {
     /// Which way a message went.
     Direction: "message direction" { Inbound = "inbound", Outbound = "outbound" }
@@ -65,7 +140,7 @@ text_enum! {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Account {
-    pub id: String,
+    pub id: AccountId,
     pub name: String,
     pub waba_id: String,
     pub created_at: i64,
@@ -84,7 +159,7 @@ pub struct NewAccount {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PhoneNumber {
     pub phone_number_id: String,
-    pub account_id: String,
+    pub account_id: AccountId,
     pub display_phone_number: Option<String>,
 }
 
@@ -240,8 +315,8 @@ pub struct ApplyStats {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Message {
-    pub id: String,
-    pub account_id: String,
+    pub id: MessageId,
+    pub account_id: AccountId,
     pub phone_number_id: String,
     #[sqlx(try_from = "String")]
     pub direction: Direction,
@@ -315,8 +390,8 @@ pub struct MessageFilter {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SendJob {
     pub id: i64,
-    pub message_id: String,
-    pub account_id: String,
+    pub message_id: MessageId,
+    pub account_id: AccountId,
     pub phone_number_id: String,
     pub attempts: i64,
 }
@@ -341,7 +416,7 @@ pub enum InDoubtAction {
 /// A send in doubt, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InDoubt {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub outcome: InDoubtOutcome,
 }
 
@@ -371,7 +446,7 @@ pub enum SendOutcome {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Contact {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub phone_number_id: String,
     pub wa_id: String,
     pub name: Option<String>,
@@ -383,8 +458,8 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Event {
     pub seq: i64,
-    pub id: String,
-    pub account_id: Option<String>,
+    pub id: EventId,
+    pub account_id: Option<AccountId>,
     pub event_type: String,
     pub occurred_at: i64,
     pub created_at: i64,
@@ -428,9 +503,9 @@ pub struct Template {
 /// Media a user sent, and where its download stands.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Media {
-    pub id: String,
-    pub account_id: String,
-    pub message_id: String,
+    pub id: MediaId,
+    pub account_id: AccountId,
+    pub message_id: MessageId,
     pub meta_media_id: String,
     pub mime_type: Option<String>,
     /// Meta's SHA-256 of the file (base64).

@@ -80,7 +80,7 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(a.id, again.id);
     assert_eq!(store.list_accounts().await.expect("list").len(), 1);
     let phones = store.list_phone_numbers().await.expect("phones");
-    assert_eq!(phones[0].account_id, a.id);
+    assert_eq!(a.id, phones[0].account_id);
     assert_eq!(phones[0].display_phone_number.as_deref(), Some("15550783881"));
 
     // API keys are found by hash only.
@@ -88,7 +88,7 @@ async fn story(store: Arc<dyn Store>) {
     let key = store
         .create_api_key(&NewApiKey {
             name: "k".into(),
-            account_id: Some(a.id.clone()),
+            account_id: Some(a.id.to_string()),
             scopes: vec!["send".into(), "read".into()],
             key_hash: "h1".into(),
             prefix: "wg_abcd".into(),
@@ -108,13 +108,13 @@ async fn story(store: Arc<dyn Store>) {
         .journal_webhooks(&[
             NewJournalEntry {
                 received_at: 1,
-                account_id: Some(a.id.clone()),
+                account_id: Some(a.id.to_string()),
                 body: text.clone(),
                 state: "pending",
             },
             NewJournalEntry {
                 received_at: 2,
-                account_id: Some(a.id.clone()),
+                account_id: Some(a.id.to_string()),
                 body: text.clone(),
                 state: "pending",
             },
@@ -353,7 +353,7 @@ async fn story(store: Arc<dyn Store>) {
     let page = store
         .list_messages(&MessageFilter {
             limit: 10,
-            before_id: Some(all[1].id.clone()),
+            before_id: Some(all[1].id.to_string()),
             ..Default::default()
         })
         .await
@@ -441,7 +441,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .claim_send_jobs("w5", 10, 1, real_now - 10_000, &ClaimFilter::default())
         .await
         .expect("claim");
-    assert_eq!(jobs[0].message_id, m4.id);
+    assert_eq!(m4.id, jobs[0].message_id);
     store
         .apply_webhooks(&[applied(0, account_id, &status_for("wamid.DOUBT1", &m4.id, "sent"))])
         .await
@@ -479,7 +479,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .claim_send_jobs("w6", 10, 60_000, real_now, &ClaimFilter::default())
         .await
         .expect("claim");
-    assert_eq!(jobs[0].message_id, m5.id);
+    assert_eq!(m5.id, jobs[0].message_id);
     store
         .apply_webhooks(&[applied(
             0,
@@ -529,7 +529,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .claim_send_jobs("w7", 10, 1, real_now, &ClaimFilter::default())
         .await
         .expect("claim");
-    assert_eq!(jobs[0].message_id, m6.id);
+    assert_eq!(m6.id, jobs[0].message_id);
     let resolved = store
         .resolve_in_doubt(real_now + 10_000, real_now + 5_000, InDoubtAction::Unknown, 10)
         .await
@@ -727,7 +727,7 @@ async fn prune_story(store: Arc<dyn Store>) {
     let ids = store
         .journal_webhooks(&[NewJournalEntry {
             received_at: 1_000,
-            account_id: Some(a.id.clone()),
+            account_id: Some(a.id.to_string()),
             body: fixture("status_delivered.json"),
             state: "pending",
         }])
@@ -749,7 +749,7 @@ async fn prune_story(store: Arc<dyn Store>) {
         .claim_send_jobs("w", 10, 60_000, 2_000, &ClaimFilter::default())
         .await
         .expect("claim");
-    assert_eq!(jobs[0].message_id, sent.id);
+    assert_eq!(sent.id, jobs[0].message_id);
     let accepted = SendOutcome::Accepted {
         wamid: "wamid.PRUNE".into(),
         wa_id: None,
@@ -807,7 +807,7 @@ async fn prune_story(store: Arc<dyn Store>) {
         .claim_send_jobs("w", 10, 60_000, 1_000_000_000_000_001, &ClaimFilter::default())
         .await
         .expect("claim");
-    assert_eq!(again[0].message_id, waiting.id);
+    assert_eq!(waiting.id, again[0].message_id);
     assert!(store.get_message(&sent.id).await.expect("get").is_some());
     assert_eq!(store.journal_counts().await.expect("counts").processed, 0);
 }
@@ -945,7 +945,7 @@ async fn another_gateways_commits_wake_this_one_on_postgres() {
         wa_id: None,
     };
     assert!(a.finish_send_job(&jobs[0], "w1", &accepted, 3).await.expect("finish"));
-    let sent = Wake::Sent(m.id.clone());
+    let sent = Wake::Sent(m.id.to_string());
     let mut heard = std::collections::HashSet::new();
     let hear = async {
         while !(heard.contains(&Wake::Journal) && heard.contains(&Wake::Events) && heard.contains(&sent)) {

@@ -529,7 +529,7 @@ async fn create_key(config: &Config, name: &str, account: Option<&str>, scopes: 
                         accounts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
                     )
                 })?;
-            Some(found.id.clone())
+            Some(found.id.to_string())
         }
     };
     let (secret, key) = wagate_server::auth::new_key(name, account_id, scopes);

@@ -78,7 +78,7 @@ pub async fn get_contact(
     let windows = contacts
         .iter()
         .map(|c| NumberWindow {
-            account: c.account_id.clone(),
+            account: c.account_id.to_string(),
             phone_number_id: c.phone_number_id.clone(),
             open: wagate_core::window::is_open(c.window_expires_at, now),
             expires_at: c.window_expires_at.map(rfc3339_ms),
@@ -87,7 +87,7 @@ pub async fn get_contact(
     Ok(Json(ContactView {
         wa_id: first.wa_id.clone(),
         name: first.name.clone(),
-        account: first.account_id.clone(),
+        account: first.account_id.to_string(),
         phone_number_id: first.phone_number_id.clone(),
         last_inbound_at: first.last_inbound_at.map(rfc3339_ms),
         window: WindowView {

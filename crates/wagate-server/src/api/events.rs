@@ -42,10 +42,10 @@ impl From<Event> for EventView {
             raw: serde_json::from_str(&e.raw).unwrap_or(Value::Null),
             occurred_at: rfc3339_ms(e.occurred_at),
             created_at: rfc3339_ms(e.created_at),
-            id: e.id,
+            id: e.id.into(),
             sequence: e.seq,
             event_type: e.event_type,
-            account: e.account_id,
+            account: e.account_id.map(Into::into),
         }
     }
 }
@@ -265,7 +265,7 @@ pub async fn replay(
                 .add_deliveries(
                     &hook.id,
                     &[wagate_store::NewDelivery {
-                        event_id: event.id.clone(),
+                        event_id: event.id.to_string(),
                         seq: event.seq,
                         contact: serde_json::from_str::<Value>(&event.payload)
                             .ok()

@@ -93,8 +93,8 @@ pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
         pricing: parse(&m.pricing),
         created_at: rfc3339_ms(m.created_at),
         updated_at: rfc3339_ms(m.updated_at),
-        id: m.id,
-        account: m.account_id,
+        id: m.id.into(),
+        account: m.account_id.into(),
         phone_number_id: m.phone_number_id,
         direction: m.direction.to_string(),
         wamid: m.wamid,
@@ -793,7 +793,7 @@ pub async fn list(
     let mut rows = state.store.list_messages(&filter).await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|m| m.id.clone())
+        rows.last().map(|m| m.id.to_string())
     } else {
         None
     };

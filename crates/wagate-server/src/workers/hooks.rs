@@ -76,7 +76,7 @@ pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<NewD
             filter
                 .matches(&e.event_type, e.account_id.as_deref(), &payload)
                 .then(|| NewDelivery {
-                    event_id: e.id.clone(),
+                    event_id: e.id.to_string(),
                     seq: e.seq,
                     contact: wagate_core::hooks::event_contact(&payload).map(str::to_string),
                 })
@@ -228,7 +228,7 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
                 let mut events: HashMap<String, wagate_store::Event> = if hook.format == "event" {
                     let ids: Vec<String> = batch.iter().map(|d| d.event_id.clone()).collect();
                     match state.store.get_events(&ids).await {
-                        Ok(found) => found.into_iter().map(|e| (e.id.clone(), e)).collect(),
+                        Ok(found) => found.into_iter().map(|e| (e.id.to_string(), e)).collect(),
                         Err(e) => {
                             // The leases run out and the deliveries are claimed again.
                             tracing::error!(error = %e, "reading events for delivery failed");
@@ -359,7 +359,7 @@ async fn send_reply(state: &AppState, to: &ReplyTo, mut reply: Value) -> Result<
     let message = crate::api::messages::enqueue(state, prepared)
         .await
         .map_err(|e| format!("{}: {}", e.code, e.message))?;
-    Ok(message.id)
+    Ok(message.id.into())
 }
 
 /// One attempt of one delivery: send, then hand the outcome to the writer.
@@ -399,9 +399,9 @@ async fn deliver(
     }
     let reply_to = match &found {
         Ok(Some(Payload::Event(e))) => Some(ReplyTo {
-            event_id: e.id.clone(),
+            event_id: e.id.to_string(),
             event_type: e.event_type.clone(),
-            account_id: e.account_id.clone(),
+            account_id: e.account_id.as_deref().map(str::to_string),
             payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
         }),
         _ => None,

@@ -290,7 +290,7 @@ macro_rules! impl_outbound_store {
                     };
                     if let [(wamid,)] = orphans.as_slice() {
                         if Self::adopt_send(&mut tx, job_id, attempts, &message_id, wamid, None, now).await? {
-                            resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Accepted { wamid: wamid.clone() } });
+                            resolved.push($crate::InDoubt { message_id: message_id.into(), outcome: $crate::InDoubtOutcome::Accepted { wamid: wamid.clone() } });
                         }
                         continue;
                     }
@@ -328,7 +328,7 @@ macro_rules! impl_outbound_store {
                         continue;
                     }
                     if action == $crate::InDoubtAction::Retry {
-                        resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Requeued });
+                        resolved.push($crate::InDoubt { message_id: message_id.into(), outcome: $crate::InDoubtOutcome::Requeued });
                         continue;
                     }
                     sqlx::query("UPDATE messages SET status = 'unknown', error = $1, updated_at = $2 WHERE id = $3")
@@ -346,7 +346,7 @@ macro_rules! impl_outbound_store {
                         "errors": [note],
                     });
                     Self::insert_event(&mut tx, Some(&account_id), "message.unknown", now, &payload, &serde_json::Value::Null, now).await?;
-                    resolved.push($crate::InDoubt { message_id, outcome: $crate::InDoubtOutcome::Unknown });
+                    resolved.push($crate::InDoubt { message_id: message_id.into(), outcome: $crate::InDoubtOutcome::Unknown });
                 }
                 tx.commit().await?;
                 Ok(resolved)
