@@ -86,6 +86,8 @@ const JOURNAL_LEASE_MS: i64 = 30_000;
 impl PgStore {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
     const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+    /// Row locks taken ahead, in key order (see `apply_webhooks`).
+    const ROW_LOCK: &'static str = "FOR UPDATE";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()

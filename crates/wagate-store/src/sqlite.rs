@@ -31,6 +31,8 @@ impl SqliteStore {
     const JOURNAL_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite-journal");
     /// SQLite serialises writers, so a claim needs no row locks.
     const CLAIM_LOCK: &'static str = "";
+    /// One writer at a time: no row locks to take ahead.
+    const ROW_LOCK: &'static str = "";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let (synchronous, level) = match options.sqlite_synchronous.as_str() {

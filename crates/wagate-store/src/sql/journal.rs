@@ -177,6 +177,31 @@ macro_rules! impl_journal_store {
                 }
                 stats.new_media = media.len() as u64;
 
+                // The messages the statuses name are locked first, in wamid order, then updated
+                // in the webhooks' order: two gateways applying statuses of the same messages
+                // wait for each other at most, never in a cycle (PostgreSQL; SQLite has one writer).
+                if !Self::ROW_LOCK.is_empty() {
+                    let mut wamids: Vec<&str> = batch
+                        .iter()
+                        .flat_map(|w| w.updates.iter())
+                        .filter_map(|(_, u)| match u {
+                            Update::Status(s) => Some(s.wamid.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    wamids.sort_unstable();
+                    wamids.dedup();
+                    for chunk in wamids.chunks(500) {
+                        let mut q = sqlx::QueryBuilder::new("SELECT id FROM messages WHERE wamid IN (");
+                        let mut list = q.separated(", ");
+                        for w in chunk {
+                            list.push_bind(*w);
+                        }
+                        q.push(format!(") ORDER BY wamid {}", Self::ROW_LOCK));
+                        q.build().fetch_all(&mut *tx).await?;
+                    }
+                }
+
                 // 3. Every update in its order: statuses applied one by one (they read the
                 //    message), events collected in order.
                 let mut events: Vec<$crate::sql::NewEvent> = Vec::new();
