@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use wagate_store::{Media, MediaOutcome, MediaState};
+use wagate_store::{Media, MediaId, MediaOutcome, MediaState};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -147,7 +147,7 @@ pub async fn serve(
     };
     let m = state
         .store
-        .get_media(&id)
+        .get_media(&MediaId::from(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found("media", &id))?;
     match (&link.signature, caller) {
@@ -341,7 +341,7 @@ pub async fn media_into(
     else {
         return Ok(());
     };
-    let Some(m) = state.store.get_media(&id).await? else {
+    let Some(m) = state.store.get_media(&MediaId::from(id.as_str())).await? else {
         return Ok(());
     };
     let too_large = bytes_up_to.is_some_and(|cap| m.size.is_some_and(|size| size as usize > cap));

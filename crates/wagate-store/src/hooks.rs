@@ -175,7 +175,7 @@ pub trait HookStore: Send + Sync {
     async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<Attempt>>;
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
     async fn hook_health(&self, hook_id: &str) -> Result<HookHealth>;
-    async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    async fn get_event(&self, id: &crate::EventId) -> Result<Option<Event>>;
     /// The events with these ids (those that exist), in no particular order.
     async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
     /// The sequence of the newest event (0 when there is none).
@@ -646,7 +646,7 @@ macro_rules! impl_hook_store {
                 })
             }
 
-            async fn get_event(&self, id: &str) -> $crate::Result<Option<$crate::Event>> {
+            async fn get_event(&self, id: &$crate::EventId) -> $crate::Result<Option<$crate::Event>> {
                 Ok(sqlx::query_as(
                     "SELECT seq, id, account_id, event_type, occurred_at, created_at, payload, raw FROM events WHERE id = $1",
                 )

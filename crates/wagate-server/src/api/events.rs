@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use wagate_core::time::{parse_time_ms, rfc3339_ms};
 use wagate_core::webhook::EVENT_TYPES;
-use wagate_store::{Event, EventFilter};
+use wagate_store::{Event, EventFilter, EventId};
 
 use crate::api::{opt_i64, page_limit, resolve_account};
 use crate::auth::Caller;
@@ -176,7 +176,7 @@ pub async fn get_one(
     caller.require("read")?;
     let event = state
         .store
-        .get_event(&id)
+        .get_event(&EventId::from(id.as_str()))
         .await?
         .filter(|e| e.account_id.as_deref().is_none_or(|a| caller.sees(a)))
         .ok_or_else(|| ApiError::not_found("event", &id))?;
@@ -227,7 +227,7 @@ pub async fn replay(
     };
     let event = state
         .store
-        .get_event(&id)
+        .get_event(&EventId::from(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found("event", &id))?;
     let hooks = state.store.list_hooks().await?;

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use wagate_core::meta::MESSAGE_TYPES;
 use wagate_core::status::MessageStatus;
 use wagate_core::time::rfc3339_ms;
-use wagate_store::{Direction, Message, MessageFilter, NewOutboundMessage, StatusEntry};
+use wagate_store::{Direction, Message, MessageFilter, MessageId, NewOutboundMessage, StatusEntry};
 
 use crate::api::{opt_i64, page_limit, resolve_account};
 use crate::auth::Caller;
@@ -562,7 +562,7 @@ pub async fn wait_for_meta(state: &AppState, id: &str, timeout: Duration) -> Api
     loop {
         let m = state
             .store
-            .get_message(id)
+            .get_message(&MessageId::from(id))
             .await?
             .ok_or_else(|| ApiError::not_found("message", id))?;
         if m.status != MessageStatus::Queued || m.error.is_some() || tokio::time::Instant::now() >= deadline {
@@ -639,11 +639,11 @@ pub async fn get_one(
     caller.require("read")?;
     let m = state
         .store
-        .get_message(&id)
+        .get_message(&MessageId::from(id.as_str()))
         .await?
         .filter(|m| caller.sees(&m.account_id))
         .ok_or_else(|| ApiError::not_found("message", &id))?;
-    let timeline = state.store.message_timeline(&id).await?;
+    let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
     Ok(Json(view(m, &timeline)))
 }
 
@@ -651,7 +651,7 @@ pub async fn get_one(
 async fn callers_message(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Message> {
     state
         .store
-        .get_message(id)
+        .get_message(&MessageId::from(id))
         .await?
         .filter(|m| caller.sees(&m.account_id))
         .ok_or_else(|| ApiError::not_found("message", id))
@@ -680,7 +680,7 @@ pub async fn cancel(
                 "status": "cancelled",
             });
             crate::workers::hooks::emit(&state, Some(&cancelled.account_id), "message.cancelled", &payload).await;
-            let timeline = state.store.message_timeline(&id).await?;
+            let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
             Ok(Json(view(cancelled, &timeline)))
         }
         None => Err(ApiError::new(
@@ -713,7 +713,7 @@ pub async fn retry(
     match state.store.retry_message(&m.id, now_ms()).await? {
         Some(queued) => {
             state.wake_sender.notify_one();
-            let timeline = state.store.message_timeline(&id).await?;
+            let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
             Ok((StatusCode::ACCEPTED, Json(view(queued, &timeline))))
         }
         None => Err(ApiError::new(
@@ -834,7 +834,7 @@ pub async fn mark_read(
     };
     let m = state
         .store
-        .get_message(&id)
+        .get_message(&MessageId::from(id.as_str()))
         .await?
         .filter(|m| caller.sees(&m.account_id))
         .ok_or_else(|| ApiError::not_found("message", &id))?;

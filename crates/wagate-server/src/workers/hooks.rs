@@ -510,7 +510,7 @@ async fn media_pending(state: &AppState, e: &wagate_store::Event) -> bool {
     let Some(id) = payload.pointer("/content/media/media_id").and_then(Value::as_str) else {
         return false;
     };
-    matches!(state.store.get_media(id).await, Ok(Some(m)) if m.state == wagate_store::MediaState::Pending)
+    matches!(state.store.get_media(&wagate_store::MediaId::from(id)).await, Ok(Some(m)) if m.state == wagate_store::MediaState::Pending)
 }
 
 /// The media of an event as this hook wants it: a signed link that needs no API key, the

@@ -11,7 +11,7 @@ pub trait MediaStore: Send + Sync {
     /// Leases up to `limit` media due for a download attempt.
     async fn claim_media(&self, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome, now_ms: i64) -> Result<()>;
-    async fn get_media(&self, id: &str) -> Result<Option<Media>>;
+    async fn get_media(&self, id: &MediaId) -> Result<Option<Media>>;
     /// Stores media bytes under their content hash (kept if already there).
     async fn put_media_blob(&self, content_hash: &str, bytes: &[u8], now_ms: i64) -> Result<()>;
     async fn get_media_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>>;
@@ -58,7 +58,7 @@ macro_rules! impl_media_store {
                 Ok(())
             }
 
-            async fn get_media(&self, id: &str) -> $crate::Result<Option<$crate::Media>> {
+            async fn get_media(&self, id: &$crate::MediaId) -> $crate::Result<Option<$crate::Media>> {
                 let sql = format!("SELECT {} FROM media WHERE id = $1", $crate::sql::MEDIA_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }

@@ -25,11 +25,11 @@ pub trait OutboundStore: Send + Sync {
     ) -> Result<Enqueued>;
     /// Cancels a message whose send job still waits in the queue (not taken by a worker);
     /// `None` when there is none such.
-    async fn cancel_message(&self, id: &str, now: i64) -> Result<Option<Message>>;
+    async fn cancel_message(&self, id: &MessageId, now: i64) -> Result<Option<Message>>;
     /// Queues again a message whose send failed (its job is dead); `None` when there is none.
-    async fn retry_message(&self, id: &str, now: i64) -> Result<Option<Message>>;
-    async fn get_message(&self, id: &str) -> Result<Option<Message>>;
-    async fn message_timeline(&self, id: &str) -> Result<Vec<StatusEntry>>;
+    async fn retry_message(&self, id: &MessageId, now: i64) -> Result<Option<Message>>;
+    async fn get_message(&self, id: &MessageId) -> Result<Option<Message>>;
+    async fn message_timeline(&self, id: &MessageId) -> Result<Vec<StatusEntry>>;
     async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<Message>>;
     /// Leases up to `limit` due send jobs (and jobs whose lease expired) to `owner`.
     async fn claim_send_jobs(
@@ -118,7 +118,7 @@ macro_rules! impl_outbound_store {
                     if hash != key.request_hash {
                         return Ok($crate::Enqueued::Conflict { message_id });
                     }
-                    return match $crate::OutboundStore::get_message(self, &message_id).await? {
+                    return match $crate::OutboundStore::get_message(self, &message_id.clone().into()).await? {
                         Some(found) => Ok($crate::Enqueued::Replayed(found)),
                         None => Ok($crate::Enqueued::Conflict { message_id }),
                     };
@@ -128,7 +128,7 @@ macro_rules! impl_outbound_store {
                 Ok($crate::Enqueued::Created(message))
             }
 
-            async fn cancel_message(&self, id: &str, now: i64) -> $crate::Result<Option<$crate::Message>> {
+            async fn cancel_message(&self, id: &$crate::MessageId, now: i64) -> $crate::Result<Option<$crate::Message>> {
                 let mut tx = self.writer.begin().await?;
                 // Only a job still waiting (not leased by a worker) can be taken back.
                 let taken = sqlx::query("UPDATE send_jobs SET state = 'cancelled' WHERE message_id = $1 AND state = 'queued'")
@@ -140,7 +140,7 @@ macro_rules! impl_outbound_store {
                     .await
             }
 
-            async fn retry_message(&self, id: &str, now: i64) -> $crate::Result<Option<$crate::Message>> {
+            async fn retry_message(&self, id: &$crate::MessageId, now: i64) -> $crate::Result<Option<$crate::Message>> {
                 let mut tx = self.writer.begin().await?;
                 // A send Meta refused (or that ran out of attempts): queued again, from scratch.
                 let requeued = sqlx::query(
@@ -163,7 +163,7 @@ macro_rules! impl_outbound_store {
                 .await
             }
 
-            async fn get_message(&self, id: &str) -> $crate::Result<Option<$crate::Message>> {
+            async fn get_message(&self, id: &$crate::MessageId) -> $crate::Result<Option<$crate::Message>> {
                 Ok(sqlx::query_as(
                     "SELECT id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
                        content, error, pricing, created_at, updated_at FROM messages WHERE id = $1",
@@ -173,7 +173,7 @@ macro_rules! impl_outbound_store {
                 .await?)
             }
 
-            async fn message_timeline(&self, id: &str) -> $crate::Result<Vec<$crate::StatusEntry>> {
+            async fn message_timeline(&self, id: &$crate::MessageId) -> $crate::Result<Vec<$crate::StatusEntry>> {
                 Ok(sqlx::query_as(
                     "SELECT status, occurred_at, recorded_at, payload FROM message_statuses
                      WHERE message_id = $1 ORDER BY recorded_at, id",
@@ -383,7 +383,7 @@ macro_rules! impl_outbound_store {
                 mut tx: sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
                 changed: u64,
                 message_sql: &'static str,
-                id: &str,
+                id: &$crate::MessageId,
                 now: i64,
             ) -> $crate::Result<Option<$crate::Message>> {
                 if changed == 0 {
