@@ -150,7 +150,7 @@ pub fn account_ids(state: &AppState, names: &[String]) -> Result<Vec<String>, St
 
 fn from_config(h: &HookConfig, accounts: Vec<String>, now: i64) -> Hook {
     Hook {
-        id: wagate_core::ids::new_id("hook"),
+        id: wagate_core::ids::new_id("hook").into(),
         name: Some(h.name.clone()),
         url: h.url.clone(),
         description: h.description.clone(),

@@ -207,7 +207,7 @@ async fn check_link(state: &AppState, m: &wagate_store::Media, link: &MediaLink,
     }
     let hook = state
         .store
-        .get_hook(hook_id)
+        .get_hook(&wagate_store::HookId::from(hook_id.as_str()))
         .await?
         .ok_or_else(|| refused("its hook no longer exists"))?;
     let mut secrets = vec![hook.secret.as_str()];

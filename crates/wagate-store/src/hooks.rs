@@ -10,7 +10,7 @@ use crate::{Event, JournalEntry, Result};
 /// `headers` object.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Hook {
-    pub id: String,
+    pub id: crate::HookId,
     /// Set for hooks from the configuration file (`[[hooks]] name = …`).
     pub name: Option<String>,
     pub url: String,
@@ -50,7 +50,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: i64,
-    pub hook_id: String,
+    pub hook_id: crate::HookId,
     pub event_id: String,
     pub event_seq: i64,
     #[sqlx(try_from = "String")]
@@ -68,7 +68,7 @@ pub struct Delivery {
 pub struct Attempt {
     pub id: i64,
     pub delivery_id: i64,
-    pub hook_id: String,
+    pub hook_id: crate::HookId,
     pub event_id: String,
     pub attempted_at: i64,
     pub succeeded: bool,
@@ -131,17 +131,19 @@ pub trait HookStore: Send + Sync {
     /// one is given and its cursor.
     async fn save_hook(&self, hook: &Hook) -> Result<Hook>;
     async fn list_hooks(&self) -> Result<Vec<Hook>>;
-    async fn get_hook(&self, id: &str) -> Result<Option<Hook>>;
-    async fn delete_hook(&self, id: &str) -> Result<bool>;
+    async fn get_hook(&self, id: &crate::HookId) -> Result<Option<Hook>>;
+    async fn delete_hook(&self, id: &crate::HookId) -> Result<bool>;
     /// Enables or disables a hook. Enabling a disabled hook moves its cursor to the end of the
     /// log: what happened while it was off comes by replay, if wanted.
-    async fn set_hook_enabled(&self, id: &str, enabled: bool, reason: Option<&str>, now: i64) -> Result<bool>;
-    async fn rotate_hook_secret(&self, id: &str, secret: &str, previous_until: i64, now: i64) -> Result<bool>;
+    async fn set_hook_enabled(&self, id: &crate::HookId, enabled: bool, reason: Option<&str>, now: i64)
+        -> Result<bool>;
+    async fn rotate_hook_secret(&self, id: &crate::HookId, secret: &str, previous_until: i64, now: i64)
+        -> Result<bool>;
     /// Adds deliveries of these events (id, sequence) to a hook; with `cursor` (from, to) also
     /// moves the hook's cursor, only if it still stands at `from` (one fan-out wins).
     async fn add_deliveries(
         &self,
-        hook_id: &str,
+        hook_id: &crate::HookId,
         deliveries: &[NewDelivery],
         cursor: Option<(i64, i64)>,
         now: i64,
@@ -157,12 +159,12 @@ pub trait HookStore: Send + Sync {
     ) -> Result<Vec<JournalEntry>>;
     async fn journal_entry(&self, id: i64) -> Result<Option<JournalEntry>>;
     /// Makes the hook's failed deliveries created in [since, until) pending again.
-    async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> Result<u64>;
+    async fn retry_failed_deliveries(&self, hook_id: &crate::HookId, since: i64, until: i64, now: i64) -> Result<u64>;
     /// Leases up to `limit` due deliveries of one hook, oldest first.
     /// (With `ordered`, only the oldest pending delivery of each contact.)
     async fn claim_deliveries(
         &self,
-        hook_id: &str,
+        hook_id: &crate::HookId,
         ordered: bool,
         token: i64,
         limit: i64,
@@ -172,9 +174,9 @@ pub trait HookStore: Send + Sync {
     /// Records attempts and their outcomes in one transaction (a group commit); for each, `false`
     /// (nothing changed) when its lease was lost.
     async fn finish_deliveries(&self, finished: &[Finished], now: i64) -> Result<Vec<bool>>;
-    async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> Result<Vec<Attempt>>;
+    async fn list_attempts(&self, hook_id: &crate::HookId, before_id: Option<i64>, limit: i64) -> Result<Vec<Attempt>>;
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>>;
-    async fn hook_health(&self, hook_id: &str) -> Result<HookHealth>;
+    async fn hook_health(&self, hook_id: &crate::HookId) -> Result<HookHealth>;
     async fn get_event(&self, id: &crate::EventId) -> Result<Option<Event>>;
     /// The events with these ids (those that exist), in no particular order.
     async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
@@ -307,12 +309,12 @@ macro_rules! impl_hook_store {
                 Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
             }
 
-            async fn get_hook(&self, id: &str) -> $crate::Result<Option<$crate::hooks::Hook>> {
+            async fn get_hook(&self, id: &$crate::HookId) -> $crate::Result<Option<$crate::hooks::Hook>> {
                 let sql = format!("SELECT {} FROM hooks WHERE id = $1", $crate::hooks::HOOK_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
             }
 
-            async fn delete_hook(&self, id: &str) -> $crate::Result<bool> {
+            async fn delete_hook(&self, id: &$crate::HookId) -> $crate::Result<bool> {
                 let mut tx = self.writer.begin().await?;
                 sqlx::query("DELETE FROM hook_attempts WHERE hook_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM hook_deliveries WHERE hook_id = $1").bind(id).execute(&mut *tx).await?;
@@ -321,7 +323,7 @@ macro_rules! impl_hook_store {
                 Ok(n == 1)
             }
 
-            async fn set_hook_enabled(&self, id: &str, enabled: bool, reason: Option<&str>, now: i64) -> $crate::Result<bool> {
+            async fn set_hook_enabled(&self, id: &$crate::HookId, enabled: bool, reason: Option<&str>, now: i64) -> $crate::Result<bool> {
                 let n = sqlx::query(
                     "UPDATE hooks SET
                        cursor_seq = CASE WHEN $1 AND NOT enabled THEN (SELECT COALESCE(MAX(seq), 0) FROM events) ELSE cursor_seq END,
@@ -338,7 +340,7 @@ macro_rules! impl_hook_store {
                 Ok(n == 1)
             }
 
-            async fn rotate_hook_secret(&self, id: &str, secret: &str, previous_until: i64, now: i64) -> $crate::Result<bool> {
+            async fn rotate_hook_secret(&self, id: &$crate::HookId, secret: &str, previous_until: i64, now: i64) -> $crate::Result<bool> {
                 let n = sqlx::query(
                     "UPDATE hooks SET previous_secret = secret, previous_secret_until = $1, secret = $2, updated_at = $3 WHERE id = $4",
                 )
@@ -352,7 +354,7 @@ macro_rules! impl_hook_store {
                 Ok(n == 1)
             }
 
-            async fn add_deliveries(&self, hook_id: &str, events: &[$crate::hooks::NewDelivery], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
+            async fn add_deliveries(&self, hook_id: &$crate::HookId, events: &[$crate::hooks::NewDelivery], cursor: Option<(i64, i64)>, now: i64) -> $crate::Result<bool> {
                 let mut conn = self.relaxed_writer().await?;
                 let result: $crate::Result<bool> = async {
                 let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
@@ -415,7 +417,7 @@ macro_rules! impl_hook_store {
                     .await?)
             }
 
-            async fn retry_failed_deliveries(&self, hook_id: &str, since: i64, until: i64, now: i64) -> $crate::Result<u64> {
+            async fn retry_failed_deliveries(&self, hook_id: &$crate::HookId, since: i64, until: i64, now: i64) -> $crate::Result<u64> {
                 Ok(sqlx::query(
                     "UPDATE hook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
                      WHERE hook_id = $2 AND state = 'failed' AND created_at >= $3 AND created_at < $4",
@@ -429,7 +431,7 @@ macro_rules! impl_hook_store {
                 .rows_affected())
             }
 
-            async fn claim_deliveries(&self, hook_id: &str, ordered: bool, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+            async fn claim_deliveries(&self, hook_id: &$crate::HookId, ordered: bool, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
                 let sql = format!(
                     "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2
                      WHERE id IN (SELECT d.id FROM hook_deliveries d
@@ -554,7 +556,7 @@ macro_rules! impl_hook_store {
                     // Since when each hook has been failing, from these attempts in order.
                     let attempts: Vec<(&str, bool, i64)> = kept
                         .iter()
-                        .map(|(_, f, a)| (f.delivery.hook_id.as_str(), a.succeeded, a.attempted_at))
+                        .map(|(_, f, a)| (&*f.delivery.hook_id, a.succeeded, a.attempted_at))
                         .collect();
                     for (hook_id, change) in $crate::hooks::failing_since_changes(&attempts) {
                         let q = match change {
@@ -588,7 +590,7 @@ macro_rules! impl_hook_store {
                 result
             }
 
-            async fn list_attempts(&self, hook_id: &str, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {
+            async fn list_attempts(&self, hook_id: &$crate::HookId, before_id: Option<i64>, limit: i64) -> $crate::Result<Vec<$crate::hooks::Attempt>> {
                 Ok(sqlx::query_as(
                     "SELECT id, delivery_id, hook_id, event_id, attempted_at, succeeded, status_code, error, latency_ms, response_excerpt,
                        reply_message_id, reply_error
@@ -609,7 +611,7 @@ macro_rules! impl_hook_store {
                 Ok(sqlx::query_as(&sql).bind(event_id).fetch_all(&self.pool).await?)
             }
 
-            async fn hook_health(&self, hook_id: &str) -> $crate::Result<$crate::hooks::HookHealth> {
+            async fn hook_health(&self, hook_id: &$crate::HookId) -> $crate::Result<$crate::hooks::HookHealth> {
                 let (ok, bad): (Option<i64>, Option<i64>) = sqlx::query_as(
                     "SELECT SUM(CASE WHEN succeeded THEN 1 ELSE 0 END), SUM(CASE WHEN succeeded THEN 0 ELSE 1 END)
                      FROM hook_attempts WHERE hook_id = $1",

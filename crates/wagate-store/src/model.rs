@@ -128,6 +128,11 @@ id_type! {
     AccountId
 }
 
+id_type! {
+    /// A hook's id (`hook_…`).
+    HookId
+}
+
 text_enum! {
     /// Which way a message went.
     Direction: "message direction" { Inbound = "inbound", Outbound = "outbound" }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use wagate_core::hooks::{check_pattern, reserved_header};
 use wagate_core::time::{parse_time_ms, rfc3339_ms};
-use wagate_store::{EventFilter, Hook, HookHealth};
+use wagate_store::{EventFilter, Hook, HookHealth, HookId};
 
 use crate::api::{opt_i64, page_limit};
 use crate::auth::Caller;
@@ -63,7 +63,7 @@ pub struct HookView {
 fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
     let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
     HookView {
-        id: h.id.clone(),
+        id: h.id.to_string(),
         name: h.name.clone(),
         url: h.url.clone(),
         description: h.description.clone(),
@@ -255,7 +255,7 @@ fn check_secret(format: &str, secret: &str) -> ApiResult<()> {
     }
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Hook> {
+async fn find(state: &AppState, id: &HookId) -> ApiResult<Hook> {
     state
         .store
         .get_hook(id)
@@ -282,7 +282,7 @@ pub async fn create(
     }
     let now = now_ms();
     let mut hook = Hook {
-        id: wagate_core::ids::new_id("hook"),
+        id: wagate_core::ids::new_id("hook").into(),
         name: None,
         url: String::new(),
         description: None,
@@ -333,7 +333,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
     let hook = find(&state, &id).await?;
@@ -347,7 +347,7 @@ pub async fn get_one(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<HookId>,
     body: Bytes,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
@@ -369,7 +369,7 @@ pub async fn update(
 /// Delete a hook with its deliveries and attempts.
 #[utoipa::path(delete, path = "/v1/hooks/{id}", tag = "hooks", params(("id" = String, Path)),
     responses((status = 200, description = "{\"deleted\": true}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
     if !state.store.delete_hook(&id).await? {
         return Err(ApiError::not_found("hook", &id));
@@ -381,7 +381,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
 /// A new secret; the previous one keeps signing beside it for 24 hours.
 #[utoipa::path(post, path = "/v1/hooks/{id}/secret/rotate", tag = "hooks", params(("id" = String, Path)),
     responses((status = 200, description = "{\"secret\", \"previous_secret_valid_until\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
     find(&state, &id).await?;
     let secret = wagate_core::hooks::new_secret();
@@ -400,7 +400,7 @@ pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Pat
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
     find(&state, &id).await?;
@@ -425,7 +425,7 @@ pub struct AttemptQuery {
 pub async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<HookId>,
     Query(q): Query<AttemptQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
@@ -482,7 +482,7 @@ fn time_field(name: &str, v: &str) -> ApiResult<i64> {
 pub async fn replay(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<HookId>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require("admin")?;

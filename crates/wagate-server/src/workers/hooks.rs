@@ -158,7 +158,7 @@ async fn report_backlog(state: &AppState) {
     };
     for h in hooks {
         if let Ok(health) = state.store.hook_health(&h.id).await {
-            metrics::gauge!("wagate_hook_backlog", "hook" => h.id.clone()).set(health.pending as f64);
+            metrics::gauge!("wagate_hook_backlog", "hook" => h.id.to_string()).set(health.pending as f64);
         }
     }
 }
@@ -202,7 +202,7 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
         if let Some((_, _, hooks)) = &hooks_read {
             for hook in hooks.iter().filter(|h| h.enabled) {
                 let (sending, claimed_limit) = limits
-                    .entry(hook.id.clone())
+                    .entry(hook.id.to_string())
                     .or_insert_with(|| (Arc::new(Semaphore::new(per_hook)), Arc::new(Semaphore::new(ahead))))
                     .clone();
                 let free = claimed_limit.available_permits();
