@@ -123,21 +123,24 @@ impl Blobs {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),
             },
-            Blobs::Local(dir) => match tokio::fs::remove_file(stored_path(dir, hash)).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(format!("{}: {e}", stored_path(dir, hash).display())),
-            },
+            Blobs::Local(dir) => {
+                let path = stored_path(dir, hash);
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(format!("{}: {e}", path.display())),
+                }
+            }
         }
     }
 }
 
 /// Where bytes with this hex SHA-256 live under the media directory.
-pub fn stored_path(dir: &Path, hash: &str) -> PathBuf {
+fn stored_path(dir: &Path, hash: &str) -> PathBuf {
     dir.join(&hash[..2.min(hash.len())]).join(hash)
 }
 
 /// The object's name in the bucket.
-pub fn object_path(prefix: &str, hash: &str) -> object_store::path::Path {
+fn object_path(prefix: &str, hash: &str) -> object_store::path::Path {
     object_store::path::Path::from(format!("{prefix}{hash}"))
 }

@@ -61,11 +61,6 @@ pub async fn run(state: AppState, cancel: CancellationToken) {
     }
 }
 
-/// The bytes kept under this hash, from wherever `media.store` keeps them.
-pub async fn get_bytes(state: &AppState, hash: &str) -> Result<Vec<u8>, String> {
-    state.blobs.get(hash).await
-}
-
 async fn download(state: &AppState, m: &Media) -> MediaOutcome {
     let retry = |error: String| {
         if m.attempts >= state.config.media.max_attempts {
@@ -158,7 +153,7 @@ pub async fn serve(
     }
     match (m.state, &m.content_hash) {
         (MediaState::Stored, Some(hash)) => {
-            let bytes = get_bytes(&state, hash).await.map_err(ApiError::internal)?;
+            let bytes = state.blobs.get(hash).await.map_err(ApiError::internal)?;
             let mime = m.mime_type.unwrap_or_else(|| "application/octet-stream".into());
             Ok(([("content-type", mime)], bytes).into_response())
         }
@@ -346,7 +341,7 @@ pub async fn media_into(
     };
     let too_large = bytes_up_to.is_some_and(|cap| m.size.is_some_and(|size| size as usize > cap));
     let data = match (m.state, &m.content_hash, bytes_up_to) {
-        (MediaState::Stored, Some(hash), Some(_)) if !too_large => get_bytes(state, hash).await.ok(),
+        (MediaState::Stored, Some(hash), Some(_)) if !too_large => state.blobs.get(hash).await.ok(),
         _ => None,
     };
     if let Some(media) = payload.pointer_mut("/content/media").and_then(|v| v.as_object_mut()) {
