@@ -1,6 +1,7 @@
 //! The accounts this gateway acts for, with their secrets, held in memory. Their ids and phone
 //! numbers are also in the store, so every stored row can name its account.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,13 @@ pub struct AccountRuntime {
 #[derive(Default)]
 struct Live {
     access_token: RwLock<String>,
+    /// The pause the API shows; set once the pause is stored and its alert recorded.
     pause: Mutex<Option<Pause>>,
+    /// Whether the sender holds this account's messages: set the moment a pause begins, so
+    /// nothing goes while the pause is being recorded.
+    held: AtomicBool,
+    /// One pause or resume at a time, so each is recorded and told exactly once.
+    turn: tokio::sync::Mutex<()>,
 }
 
 /// Why an account's sending is paused.
@@ -54,9 +61,13 @@ impl AccountRuntime {
         self.live.pause.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Sets or clears the pause; returns the one before.
-    pub fn set_pause(&self, pause: Option<Pause>) -> Option<Pause> {
-        std::mem::replace(&mut *self.live.pause.lock().unwrap_or_else(|e| e.into_inner()), pause)
+    fn set_pause(&self, pause: Option<Pause>) {
+        *self.live.pause.lock().unwrap_or_else(|e| e.into_inner()) = pause;
+    }
+
+    /// Whether the sender holds this account's messages (paused, or being paused).
+    pub fn held(&self) -> bool {
+        self.live.held.load(Ordering::SeqCst)
     }
 }
 
@@ -101,7 +112,9 @@ impl Accounts {
                 verify_token: a.verify_token().to_string(),
                 live: Arc::new(Live {
                     access_token: RwLock::new(a.access_token().to_string()),
+                    held: AtomicBool::new(pause.is_some()),
                     pause: Mutex::new(pause),
+                    turn: tokio::sync::Mutex::new(()),
                 }),
             });
         }
@@ -114,11 +127,7 @@ impl Accounts {
 
     /// The ids of accounts whose sending is paused.
     pub fn paused_ids(&self) -> Vec<String> {
-        self.list
-            .iter()
-            .filter(|a| a.pause().is_some())
-            .map(|a| a.id.clone())
-            .collect()
+        self.list.iter().filter(|a| a.held()).map(|a| a.id.clone()).collect()
     }
 
     pub fn by_id(&self, id: &str) -> Option<&AccountRuntime> {
@@ -150,29 +159,36 @@ impl Accounts {
 }
 
 /// Pauses an account's sending: queued messages wait, new sends answer `account_paused`. Kept in
-/// the store (a restart stays paused) and told as an `account.alert` event. Returns false when
-/// it was paused already (nothing is told twice).
+/// the store (a restart stays paused) and told as an `account.alert` event, which is recorded
+/// before the API shows the pause. Returns false when it was paused already (nothing is told
+/// twice); a pause by hand replaces one from Meta's answer, so that only resume ends it.
 pub async fn pause(state: &crate::AppState, account: &AccountRuntime, pause: Pause) -> bool {
-    if account.set_pause(Some(pause.clone())).is_some() {
+    let _turn = account.live.turn.lock().await;
+    if account.pause().is_some_and(|before| before.by_hand || !pause.by_hand) {
         return false;
     }
+    account.live.held.store(true, Ordering::SeqCst);
     let json = serde_json::to_string(&pause).unwrap_or_default();
     if let Err(e) = state.store.set_account_pause(&account.id, Some(&json)).await {
         tracing::error!(account = %account.name, error = %e, "could not record the pause; it holds until a restart");
     }
     tracing::warn!(account = %account.name, reason = %pause.reason, hint = %pause.hint, "sending paused");
     alert(state, account, "paused", Some(&pause)).await;
+    account.set_pause(Some(pause));
     true
 }
 
 /// Resumes an account's sending; queued messages go. Returns the pause it ended, if any.
 pub async fn resume(state: &crate::AppState, account: &AccountRuntime, why: &str) -> Option<Pause> {
-    let ended = account.set_pause(None)?;
+    let _turn = account.live.turn.lock().await;
+    let ended = account.pause()?;
     if let Err(e) = state.store.set_account_pause(&account.id, None).await {
         tracing::error!(account = %account.name, error = %e, "could not record the resume; the pause comes back after a restart");
     }
     tracing::info!(account = %account.name, why, "sending resumed");
     alert(state, account, "resumed", None).await;
+    account.set_pause(None);
+    account.live.held.store(false, Ordering::SeqCst);
     state.wake_sender.notify_one();
     Some(ended)
 }

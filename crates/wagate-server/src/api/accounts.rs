@@ -170,9 +170,6 @@ pub async fn pause(
         by_hand: true,
     };
     // A pause from Meta's answer becomes one by hand (only resume ends it).
-    if account.pause().is_some() {
-        account.set_pause(None);
-    }
     crate::accounts::pause(&state, &account, p).await;
     Ok(Json(view(&state, &account)))
 }
