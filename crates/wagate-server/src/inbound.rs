@@ -126,28 +126,23 @@ async fn receive_with(
     };
     // A signed body is Meta's, whatever its shape: it is kept, and one that cannot be processed
     // becomes a `webhook.invalid` event (refusing it would only make Meta retry it for days).
-    let routing = Routing::parse(&body);
-    let mut account_id = None;
-    let mut unknown = None;
-    for (waba, phone) in routing.targets() {
-        match state.accounts.route(waba, phone) {
-            Some(a) if scoped.is_none_or(|s| s.id == a.id) => {
-                account_id.get_or_insert_with(|| a.id.clone());
-            }
-            _ => unknown = Some((waba.map(str::to_string), phone.map(str::to_string))),
-        }
-    }
-    // A body that names no account (it is not of Meta's shape) belongs to the one that signed it.
-    let account_id = account_id.or_else(|| scoped.or(signer).map(|a| a.id.clone()));
+    let routed = route_body(state, scoped, &body);
+    // A body that names nothing (it is not of Meta's shape) belongs to the one that signed it.
+    let account_id = match routed.names_nothing {
+        true => scoped.or(signer).map(|a| a.id.clone()),
+        false => routed.account_id,
+    };
     let mut journal_state = "pending";
-    if let Some((waba, phone)) = unknown {
+    if let Some((waba, phone)) = routed.unknown {
         if state.config.webhook.unknown_accounts == "quarantine" {
             metrics::counter!("wagate_webhooks_quarantined_total").increment(1);
+            tracing::warn!(waba = %waba.as_deref().unwrap_or_default(), phone_number_id = %phone.as_deref().unwrap_or_default(),
+                "a signed webhook names a phone number no account has; kept in quarantine (GET /v1/journal/quarantined)");
             journal_state = "quarantined";
         } else {
             return Err(reject("unknown_account", ApiError::new(StatusCode::FORBIDDEN, "unknown_account",
                 format!("the webhook is for WABA {} / phone number {}, which no account has", waba.unwrap_or_default(), phone.unwrap_or_default()))
-                .hint("add the account (waba_id and phone_number_ids) to the configuration, or set webhook.unknown_accounts = \"quarantine\"")));
+                .hint("add the account (waba_id and phone_number_ids) to the configuration, or set webhook.unknown_accounts = \"quarantine\" (the default)")));
         }
     }
     state
@@ -161,6 +156,79 @@ async fn receive_with(
         .await?;
     metrics::counter!("wagate_webhooks_received_total").increment(1);
     Ok(StatusCode::OK.into_response())
+}
+
+/// Where a signed body goes.
+struct Routed {
+    /// The first account it names.
+    account_id: Option<String>,
+    /// A message or status (it names a phone number) for a number no account has: it waits in
+    /// quarantine until the account exists.
+    unknown: Option<(Option<String>, Option<String>)>,
+    /// The body names no WABA or number at all (it is not of Meta's shape).
+    names_nothing: bool,
+}
+
+/// Routes a body by the WABAs and numbers it names. An account-level update (no phone number)
+/// for a WABA no account has is not unknown: it is how a new customer arrives (Meta's
+/// `account_update` with PARTNER_ADDED or PARTNER_APP_INSTALLED names the WABA before it is
+/// connected), so it is processed, as an event of no account that carries the WABA id.
+fn route_body(state: &AppState, scoped: Option<&crate::AccountRuntime>, body: &[u8]) -> Routed {
+    let routing = Routing::parse(body);
+    let mut routed = Routed {
+        account_id: None,
+        unknown: None,
+        names_nothing: true,
+    };
+    for (waba, phone) in routing.targets() {
+        if waba.is_none() && phone.is_none() {
+            continue;
+        }
+        routed.names_nothing = false;
+        match state.accounts.route(waba, phone) {
+            Some(a) if scoped.is_none_or(|s| s.id == a.id) => {
+                routed.account_id.get_or_insert_with(|| a.id.clone());
+            }
+            _ if phone.is_none() => {}
+            _ => routed.unknown = Some((waba.map(str::to_string), phone.map(str::to_string))),
+        }
+    }
+    routed
+}
+
+/// Releases quarantined webhooks whose every number now has an account: they are processed as
+/// that account's. Runs at start (an account added to the configuration picks up what waited
+/// for it) and through `POST /v1/journal/quarantined/requeue`. Returns (released, still waiting).
+pub async fn release_quarantined(state: &AppState) -> Result<(u64, u64), wagate_store::StoreError> {
+    let (mut released, mut waiting, mut after) = (0, 0, 0);
+    loop {
+        let page = state.store.quarantined_journal(after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for entry in &page {
+            let routed = route_body(state, None, &entry.body);
+            if routed.unknown.is_some() {
+                waiting += 1;
+                continue;
+            }
+            if state
+                .store
+                .release_quarantined(entry.id, routed.account_id.as_deref())
+                .await?
+            {
+                released += 1;
+            }
+        }
+    }
+    if released > 0 {
+        tracing::info!(
+            released,
+            waiting,
+            "quarantined webhooks released to the accounts that now exist"
+        );
+        state.wake_processor.notify_one();
+    }
+    Ok((released, waiting))
 }
 
 pub struct JournalRequest {
@@ -249,6 +317,9 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
 /// Processes journalled bodies in batches, until cancelled. Also recovers what a previous run
 /// left unprocessed.
 pub async fn run_processor(state: AppState, cancel: CancellationToken) {
+    if let Err(e) = release_quarantined(&state).await {
+        tracing::warn!(error = %e, "could not look through the quarantined webhooks; POST /v1/journal/quarantined/requeue retries");
+    }
     loop {
         let started = tokio::time::Instant::now();
         match process_pending(&state).await {
@@ -346,11 +417,14 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
             let updates: Vec<(Option<String>, Update)> = parse_updates(&entry.body)
                 .into_iter()
                 .map(|u| {
+                    // An account-level update for a WABA no account has is no account's (the
+                    // event carries the WABA id); anything else unrouted is the entry's.
+                    let newcomer = u.phone_number_id().is_none() && u.waba_id().is_some();
                     let account = state
                         .accounts
                         .route(u.waba_id(), u.phone_number_id())
                         .map(|a| a.id.clone())
-                        .or_else(|| entry.account_id.clone());
+                        .or_else(|| (!newcomer).then(|| entry.account_id.clone()).flatten());
                     (account, u)
                 })
                 .collect();

@@ -239,10 +239,14 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn requeue(&self, id: i64) -> Result<bool> {
+    /// Queues an entry in state `from` (dead or quarantined) again: the cursor has passed it, so
+    /// it is marked requeued, which the processor also reads.
+    async fn requeue(&self, id: i64, from: &str, account_id: Option<&str>) -> Result<bool> {
         Ok(
-            sqlx::query("UPDATE webhook_journal SET state = 'requeued', error = NULL WHERE id = $1 AND state = 'dead'")
+            sqlx::query("UPDATE webhook_journal SET state = 'requeued', error = NULL, account_id = COALESCE($3, account_id) WHERE id = $1 AND state = $2")
                 .bind(id)
+                .bind(from)
+                .bind(account_id)
                 .execute(&self.journal)
                 .await?
                 .rows_affected()

@@ -1,5 +1,6 @@
-//! `/v1/journal`: webhooks set aside because they failed to apply on their own, and requeueing
-//! them once the cause is fixed.
+//! `/v1/journal`: webhooks set aside because they failed to apply on their own, webhooks kept in
+//! quarantine because no account has their phone number, and requeueing both once the cause is
+//! fixed.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -64,6 +65,100 @@ pub async fn dead(
         })
         .collect();
     Ok(Json(DeadList { data }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuarantinedEntryView {
+    /// The journal entry's id.
+    pub id: i64,
+    pub received_at: String,
+    /// The WABAs it names.
+    pub waba_ids: Vec<String>,
+    /// The phone numbers (phone_number_id) it names; those no account has keep it here.
+    pub phone_number_ids: Vec<String>,
+    /// Meta's body as received.
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuarantinedList {
+    pub data: Vec<QuarantinedEntryView>,
+    /// What to do about them.
+    pub hint: &'static str,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct QuarantinedQuery {
+    /// Entries after this journal id (the last `id` of the previous page).
+    #[serde(default, deserialize_with = "opt_i64")]
+    #[param(value_type = Option<i64>)]
+    pub after: Option<i64>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<i64>,
+}
+
+const QUARANTINE_HINT: &str = "add an account with these phone numbers (and WABA), then POST /v1/journal/quarantined/requeue (a restart also releases them)";
+
+/// Signed webhooks for phone numbers no account has, kept (acknowledged to Meta) until the
+/// account exists; oldest first.
+#[utoipa::path(get, path = "/v1/journal/quarantined", tag = "journal", params(QuarantinedQuery),
+    responses((status = 200, body = QuarantinedList)), security(("api_key" = [])))]
+pub async fn quarantined(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<QuarantinedQuery>,
+) -> ApiResult<Json<QuarantinedList>> {
+    caller.require("admin")?;
+    let limit = page_limit(q.limit)?;
+    let data = state
+        .store
+        .quarantined_journal(q.after.unwrap_or(0), limit)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let routing = wagate_core::webhook::Routing::parse(&e.body);
+            let (mut waba_ids, mut phone_number_ids) = (Vec::new(), Vec::new());
+            for (waba, phone) in routing.targets() {
+                for (id, list) in [(waba, &mut waba_ids), (phone, &mut phone_number_ids)] {
+                    if let Some(id) = id.filter(|id| !list.iter().any(|x: &String| x == id)) {
+                        list.push(id.to_string());
+                    }
+                }
+            }
+            QuarantinedEntryView {
+                id: e.id,
+                received_at: rfc3339_ms(e.received_at),
+                waba_ids,
+                phone_number_ids,
+                body: String::from_utf8_lossy(&e.body).to_string(),
+            }
+        })
+        .collect();
+    Ok(Json(QuarantinedList {
+        data,
+        hint: QUARANTINE_HINT,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Released {
+    /// Entries queued for processing as the accounts that now have their numbers.
+    pub released: u64,
+    /// Entries still naming a number no account has.
+    pub still_quarantined: u64,
+}
+
+/// Processes every quarantined webhook whose phone numbers now all have an account.
+#[utoipa::path(post, path = "/v1/journal/quarantined/requeue", tag = "journal",
+    responses((status = 200, body = Released)), security(("api_key" = [])))]
+pub async fn release(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Released>> {
+    caller.require("admin")?;
+    let (released, still_quarantined) = crate::inbound::release_quarantined(&state).await?;
+    Ok(Json(Released {
+        released,
+        still_quarantined,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

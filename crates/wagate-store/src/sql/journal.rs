@@ -26,6 +26,11 @@ pub trait JournalStore: Send + Sync {
     async fn dead_journal(&self, limit: i64) -> Result<Vec<DeadEntry>>;
     /// Queues a set-aside entry for processing again; false when it is not set aside.
     async fn requeue_journal(&self, id: i64) -> Result<bool>;
+    /// Quarantined entries (for a WABA or number no account had), oldest first, after `after_id`.
+    async fn quarantined_journal(&self, after_id: i64, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// Queues a quarantined entry for processing as the given account's; false when it is not
+    /// quarantined (any more).
+    async fn release_quarantined(&self, id: i64, account_id: Option<&str>) -> Result<bool>;
 }
 
 macro_rules! impl_journal_store {
@@ -294,7 +299,22 @@ macro_rules! impl_journal_store {
             }
 
             async fn requeue_journal(&self, id: i64) -> $crate::Result<bool> {
-                self.requeue(id).await
+                self.requeue(id, "dead", None).await
+            }
+
+            async fn quarantined_journal(&self, after_id: i64, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, received_at, account_id, body FROM webhook_journal
+                     WHERE state = 'quarantined' AND id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.journal)
+                .await?)
+            }
+
+            async fn release_quarantined(&self, id: i64, account_id: Option<&str>) -> $crate::Result<bool> {
+                self.requeue(id, "quarantined", account_id).await
             }
         }
 

@@ -91,8 +91,99 @@ async fn non_ascii_bodies_verify_and_keep_their_text() {
 }
 
 #[tokio::test]
-async fn unknown_accounts_are_refused_or_quarantined() {
-    let app = spawn_app().await;
+async fn signed_webhooks_for_unknown_numbers_wait_in_quarantine_until_the_account_exists() {
+    const NEW_PHONE: &str = "109999999999999";
+    let url = wagate_store::testing::fresh_database_url().await;
+    let app = spawn_app_with(|c| c.database_url = url.clone()).await;
+    // A message for a number of the account's WABA that the account does not have yet.
+    let body = String::from_utf8(fixture("inbound_text.json"))
+        .expect("utf8")
+        .replace(PHONE_ID, NEW_PHONE);
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
+    // Meta retries what it did not get a 200 for; a retry of this one changes nothing.
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!((counts.quarantined, counts.pending), (2, 0));
+    assert!(app.settled_events().await.is_empty(), "kept, not processed");
+    let (status, list) = app.get("/v1/journal/quarantined").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list["data"][0]["phone_number_ids"], json!([NEW_PHONE]), "{list}");
+    assert_eq!(list["data"][0]["waba_ids"], json!([WABA]), "{list}");
+    assert_eq!(list["data"][0]["body"], body.as_str());
+    assert!(list["hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("/v1/journal/quarantined/requeue")));
+    let (status, page) = app
+        .get(&format!("/v1/journal/quarantined?after={}", list["data"][0]["id"]))
+        .await;
+    assert_eq!(
+        (status, page["data"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{page}"
+    );
+    // No account has the number yet: asking again releases nothing.
+    let (status, r) = app.post("/v1/journal/quarantined/requeue", &json!({})).await;
+    assert_eq!((status, &r), (200, &json!({"released": 0, "still_quarantined": 2})));
+    let metrics = app.get_text(&format!("{}/metrics", app.url)).await;
+    assert!(metrics.contains("wagate_webhooks_quarantined_total 2"), "{metrics}");
+    app.gateway.shutdown().await;
+
+    // The account gets the number (here: the configuration, and a restart): what waited for it
+    // is processed as its own, once.
+    let app = spawn_app_with(|c| {
+        c.database_url = url.clone();
+        c.accounts[0].phone_number_ids.push(NEW_PHONE.into());
+    })
+    .await;
+    let events = eventually("the quarantined message is processed", || async {
+        let events = app.settled_events().await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "message.received");
+    assert_eq!(events[0]["payload"]["phone_number_id"], NEW_PHONE);
+    let (_, accounts) = app.get("/v1/accounts").await;
+    assert_eq!(events[0]["account"], accounts["data"][0]["id"], "{accounts}");
+    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
+    assert_eq!(counts.quarantined, 0);
+    let (_, list) = app.get("/v1/journal/quarantined").await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_new_customers_waba_arrives_as_an_account_event() {
+    // Meta tells the app that a business installed it, naming a WABA no account has yet: that
+    // is how a new customer arrives, so it is accepted even where unknown numbers are refused.
+    const NEW_WABA: &str = "555000111222333";
+    let app = spawn_app_with(|c| c.webhook.unknown_accounts = "refuse".into()).await;
+    let body = String::from_utf8(fixture("account_update_partner_app_installed.json"))
+        .expect("utf8")
+        .replace(WABA, NEW_WABA);
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
+    let events = app.settled_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "account.updated");
+    assert_eq!(events[0]["payload"]["event"], "PARTNER_APP_INSTALLED");
+    assert_eq!(events[0]["payload"]["waba_id"], NEW_WABA);
+    assert!(
+        events[0]["account"].is_null(),
+        "no account has this WABA: {}",
+        events[0]
+    );
+    // The same update for the account's own WABA is that account's.
+    let body = String::from_utf8(fixture("account_update_partner_app_installed.json")).expect("utf8");
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
+    let events = app.settled_events().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (_, accounts) = app.get("/v1/accounts").await;
+    assert_eq!(events[1]["account"], accounts["data"][0]["id"], "{}", events[1]);
+}
+
+#[tokio::test]
+async fn unknown_numbers_can_still_be_refused() {
+    let app = spawn_app_with(|c| c.webhook.unknown_accounts = "refuse".into()).await;
     let body = String::from_utf8(fixture("inbound_text.json"))
         .expect("utf8")
         .replace(WABA, "999999999");
@@ -109,15 +200,6 @@ async fn unknown_accounts_are_refused_or_quarantined() {
     assert!(
         metrics.contains("wagate_webhooks_rejected_total{reason=\"unknown_account\"}"),
         "{metrics}"
-    );
-
-    let app = spawn_app_with(|c| c.webhook.unknown_accounts = "quarantine".into()).await;
-    assert_eq!(app.post_webhook(body.as_bytes()).await.status().as_u16(), 200);
-    let counts = app.gateway.state.store.journal_counts().await.expect("counts");
-    assert_eq!((counts.quarantined, counts.pending, counts.processed), (1, 0, 0));
-    assert!(
-        app.events().await.is_empty(),
-        "quarantined bodies are kept, not processed"
     );
 }
 
