@@ -50,6 +50,47 @@ impl Caller {
 
 pub const SCOPES: &[&str] = &["send", "read", "admin"];
 
+/// Checks a key's permissions: known ones, at least one, each once.
+pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scopes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !SCOPES.contains(&s) {
+            return Err(format!("`{s}` is not a permission; use send, read and/or admin"));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err("a key needs at least one permission: send, read or admin".into());
+    }
+    Ok(out)
+}
+
+/// Rotates a key: a new one like it (name, account, permissions, expiry) is created, and the old
+/// one stops working after `grace_ms` (at once when 0), so that a client can switch without a
+/// gap. Returns the new key's secret (shown once) and record.
+pub async fn rotate_key(
+    store: &dyn wagate_store::Store,
+    old: &wagate_store::ApiKey,
+    grace_ms: i64,
+    now: i64,
+) -> wagate_store::Result<(String, wagate_store::ApiKey)> {
+    let (secret, mut new) = new_key(
+        &old.name,
+        old.account_id.clone(),
+        old.scopes.split(',').map(str::to_string).collect(),
+    );
+    new.expires_at = old.expires_at;
+    let created = store.create_api_key(&new).await?;
+    if grace_ms > 0 {
+        store.expire_api_key(&old.id, now + grace_ms).await?;
+    } else {
+        store.revoke_api_key(&old.id, now).await?;
+    }
+    Ok((secret, created))
+}
+
 /// A new API key: the secret (shown once) and what to store.
 pub fn new_key(name: &str, account_id: Option<String>, scopes: Vec<String>) -> (String, wagate_store::NewApiKey) {
     let secret = wagate_core::ids::secret("wg_", 24);
@@ -59,6 +100,7 @@ pub fn new_key(name: &str, account_id: Option<String>, scopes: Vec<String>) -> (
         scopes,
         key_hash: wagate_core::signature::sha256_hex(secret.as_bytes()),
         prefix: secret[..7].to_string(),
+        expires_at: None,
     };
     (secret, key)
 }
@@ -93,6 +135,29 @@ impl Caller {
             .await?
             .filter(|k| k.revoked_at.is_none())
             .ok_or_else(|| ApiError::unauthorized("the API key is not valid (unknown or revoked)"))?;
+        let now = crate::now_ms();
+        if let Some(end) = key.expires_at.filter(|end| now >= *end) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!(
+                    "the API key `{}` expired at {}",
+                    key.name,
+                    wagate_core::time::rfc3339_ms(end)
+                ),
+            )
+            .hint("use the key that replaced it, or create one (POST /v1/keys or `wagate keys create`)"));
+        }
+        // When it was last used, to the minute: a busy key writes once a minute, not per request,
+        // and the request does not wait for it.
+        if key.last_used_at.is_none_or(|t| now - t >= 60_000) {
+            let (store, id) = (state.store.clone(), key.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.touch_api_key(&id, now).await {
+                    tracing::debug!(error = %e, "could not record when an API key was used");
+                }
+            });
+        }
         Ok(Caller {
             key_id: key.id,
             account_id: key.account_id,

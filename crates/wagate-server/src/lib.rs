@@ -248,6 +248,7 @@ async fn ensure_api_key(
                     scopes: vec!["admin".into()],
                     key_hash: hash,
                     prefix: secret.chars().take(7).collect(),
+                    expires_at: None,
                 })
                 .await?;
         }

@@ -45,6 +45,13 @@ use crate::api;
         api::accounts::resume,
         api::journal::dead,
         api::journal::requeue,
+        api::journal::quarantined,
+        api::keys::create,
+        api::keys::list,
+        api::keys::get_one,
+        api::keys::revoke,
+        api::keys::rotate,
+        api::journal::release,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorObject)),
     modifiers(&BearerAuth),
@@ -56,7 +63,8 @@ use crate::api;
         (name = "templates", description = "The template catalog, synced from Meta"),
         (name = "media", description = "Media users sent, stored by the gateway"),
         (name = "accounts", description = "Accounts: token rotation, pause and resume, live"),
-        (name = "journal", description = "Webhooks set aside because they failed to apply"),
+        (name = "journal", description = "Webhooks set aside because they failed to apply, and webhooks in quarantine for numbers no account has"),
+        (name = "keys", description = "API keys: create, list, revoke, rotate"),
     )
 )]
 pub struct ApiDoc;

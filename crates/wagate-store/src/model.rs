@@ -186,15 +186,27 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When it stops working (unix ms), if ever.
+    pub expires_at: Option<i64>,
+    /// When it last authenticated a request (to the minute).
+    pub last_used_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+impl ApiKey {
+    /// Whether it authenticates requests at `now`.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct NewApiKey {
     pub name: String,
     pub account_id: Option<String>,
     pub scopes: Vec<String>,
     pub key_hash: String,
     pub prefix: String,
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -92,15 +92,36 @@ async fn story(store: Arc<dyn Store>) {
             scopes: vec!["send".into(), "read".into()],
             key_hash: "h1".into(),
             prefix: "wg_abcd".into(),
+            ..Default::default()
         })
         .await
         .expect("key");
     assert_eq!(key.scopes, "send,read");
     assert_eq!(
         store.api_key_by_hash("h1").await.expect("by hash").map(|k| k.id),
-        Some(key.id)
+        Some(key.id.clone())
     );
     assert!(store.api_key_by_hash("nope").await.expect("by hash").is_none());
+    // A key's life: used (to the minute), given an end, revoked once.
+    store.touch_api_key(&key.id, 5_000).await.expect("touch");
+    assert!(store.expire_api_key(&key.id, 9_000).await.expect("expire"));
+    assert!(
+        !store.expire_api_key(&key.id, 20_000).await.expect("expire"),
+        "an end is never pushed later"
+    );
+    let got = store.get_api_key(&key.id).await.expect("get").expect("key");
+    assert_eq!((got.last_used_at, got.expires_at), (Some(5_000), Some(9_000)));
+    assert!(got.is_active(8_999) && !got.is_active(9_000));
+    assert!(store.revoke_api_key(&key.id, 6_000).await.expect("revoke"));
+    assert!(
+        !store.revoke_api_key(&key.id, 7_000).await.expect("revoke"),
+        "revoked once"
+    );
+    assert!(!store.revoke_api_key("key_nope", 7_000).await.expect("revoke"));
+    let listed = store.list_api_keys().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(6_000));
+    assert!(!listed[0].is_active(0));
 
     // Journal: stored in order, pending until applied.
     let text = fixture("inbound_text.json");

@@ -1,6 +1,7 @@
 //! The `wagate` binary: commands and wiring only.
 #![forbid(unsafe_code)]
 
+mod keys;
 mod replay;
 mod sandbox;
 mod send;
@@ -207,6 +208,29 @@ enum KeysCommand {
         /// Comma-separated permissions: send, read, admin.
         #[arg(long, default_value = "send,read")]
         scopes: String,
+        /// Make the key stop working after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// List the keys (never the keys themselves): name, permissions, last use, state.
+    List {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Revoke a key (by id, or by name when one active key has it): it stops working at once.
+    Revoke {
+        key: String,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Replace a key with a new one like it and print the new one; the old one stops working at
+    /// once, or after --grace-seconds.
+    Rotate {
+        key: String,
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: u32,
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -293,15 +317,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    name,
-                    account,
-                    scopes,
-                    database_url,
-                },
-        } => {
+        Command::Keys { command } => {
+            let database_url = match &command {
+                KeysCommand::Create { database_url, .. }
+                | KeysCommand::List { database_url }
+                | KeysCommand::Revoke { database_url, .. }
+                | KeysCommand::Rotate { database_url, .. } => database_url.clone(),
+            };
             let config = load(
                 cli.config.as_ref(),
                 &Overrides {
@@ -309,7 +331,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Default::default()
                 },
             )?;
-            create_key(&config, &name, account.as_deref(), &scopes).await
+            match command {
+                KeysCommand::Create {
+                    name,
+                    account,
+                    scopes,
+                    expires_in_days,
+                    ..
+                } => create_key(&config, &name, account.as_deref(), &scopes, expires_in_days).await,
+                KeysCommand::List { .. } => keys::list(&config).await,
+                KeysCommand::Revoke { key, .. } => keys::revoke(&config, &key).await,
+                KeysCommand::Rotate { key, grace_seconds, .. } => keys::rotate(&config, &key, grace_seconds).await,
+            }
         }
         Command::Events {
             command:
@@ -503,17 +536,17 @@ async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate
     Ok(store)
 }
 
-async fn create_key(config: &Config, name: &str, account: Option<&str>, scopes: &str) -> anyhow::Result<()> {
-    let scopes: Vec<String> = scopes
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !wagate_server::auth::SCOPES.contains(&s.as_str()))
-    {
-        anyhow::bail!("--scopes: `{bad}` is not a permission; use send, read and/or admin");
+async fn create_key(
+    config: &Config,
+    name: &str,
+    account: Option<&str>,
+    scopes: &str,
+    expires_in_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let scopes: Vec<String> = scopes.split(',').map(str::to_string).collect();
+    let scopes = wagate_server::auth::check_scopes(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+    if expires_in_days == Some(0) {
+        anyhow::bail!("--expires-in-days: give 1 or more days");
     }
     let store = open_store(config).await?;
     let account_id = match account {
@@ -532,7 +565,8 @@ async fn create_key(config: &Config, name: &str, account: Option<&str>, scopes: 
             Some(found.id.to_string())
         }
     };
-    let (secret, key) = wagate_server::auth::new_key(name, account_id, scopes);
+    let (secret, mut key) = wagate_server::auth::new_key(name, account_id, scopes);
+    key.expires_at = expires_in_days.map(|d| wagate_server::now_ms() + i64::from(d) * 86_400_000);
     store.create_api_key(&key).await?;
     println!("{secret}");
     eprintln!("API key `{name}` created; it is shown only this once.");

@@ -5,6 +5,7 @@ pub mod contacts;
 pub mod events;
 pub mod hooks;
 pub mod journal;
+pub mod keys;
 pub mod messages;
 pub mod notify;
 pub mod templates;
@@ -43,7 +44,12 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/accounts", get(accounts::list))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", get(keys::get_one).delete(keys::revoke))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route("/v1/journal/dead", get(journal::dead))
+        .route("/v1/journal/quarantined", get(journal::quarantined))
+        .route("/v1/journal/quarantined/requeue", post(journal::release))
         .route("/v1/journal/{id}/requeue", post(journal::requeue))
         .route("/v1/accounts/{name}/token", axum::routing::put(accounts::set_token))
         .route("/v1/accounts/{name}/pause", post(accounts::pause))

@@ -17,6 +17,15 @@ pub trait AccountStore: Send + Sync {
     async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKey>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn count_api_keys(&self) -> Result<i64>;
+    /// Every key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>>;
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>>;
+    /// Revokes a key at once; false when it is unknown or revoked already.
+    async fn revoke_api_key(&self, id: &str, now_ms: i64) -> Result<bool>;
+    /// Makes a key stop working at `expires_at` (or sooner, if it expires sooner already).
+    async fn expire_api_key(&self, id: &str, expires_at: i64) -> Result<bool>;
+    /// Records that a key was used at `now_ms`.
+    async fn touch_api_key(&self, id: &str, now_ms: i64) -> Result<()>;
 }
 
 macro_rules! impl_account_store {
@@ -80,9 +89,9 @@ macro_rules! impl_account_store {
 
             async fn create_api_key(&self, k: &$crate::NewApiKey) -> $crate::Result<$crate::ApiKey> {
                 Ok(sqlx::query_as(
-                    "INSERT INTO api_keys (id, name, account_id, scopes, key_hash, prefix, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     RETURNING id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at",
+                    "INSERT INTO api_keys (id, name, account_id, scopes, key_hash, prefix, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     RETURNING id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at",
                 )
                 .bind(wagate_core::ids::api_key_id())
                 .bind(&k.name)
@@ -91,13 +100,14 @@ macro_rules! impl_account_store {
                 .bind(&k.key_hash)
                 .bind(&k.prefix)
                 .bind($crate::sql::now_ms())
+                .bind(k.expires_at)
                 .fetch_one(&self.writer)
                 .await?)
             }
 
             async fn api_key_by_hash(&self, key_hash: &str) -> $crate::Result<Option<$crate::ApiKey>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at
+                    "SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at
                      FROM api_keys WHERE key_hash = $1",
                 )
                 .bind(key_hash)
@@ -108,6 +118,51 @@ macro_rules! impl_account_store {
             async fn count_api_keys(&self) -> $crate::Result<i64> {
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await?;
                 Ok(n)
+            }
+
+            async fn list_api_keys(&self) -> $crate::Result<Vec<$crate::ApiKey>> {
+                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at FROM api_keys ORDER BY created_at DESC, id DESC")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn get_api_key(&self, id: &str) -> $crate::Result<Option<$crate::ApiKey>> {
+                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at FROM api_keys WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn revoke_api_key(&self, id: &str, now: i64) -> $crate::Result<bool> {
+                Ok(sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
+            async fn expire_api_key(&self, id: &str, expires_at: i64) -> $crate::Result<bool> {
+                Ok(sqlx::query(
+                    "UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > $1)",
+                )
+                .bind(expires_at)
+                .bind(id)
+                .execute(&self.writer)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn touch_api_key(&self, id: &str, now: i64) -> $crate::Result<()> {
+                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
             }
         }
     };

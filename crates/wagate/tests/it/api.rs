@@ -184,3 +184,183 @@ async fn the_openapi_document_is_generated_and_snapshotted() {
     }
     insta::assert_json_snapshot!("openapi", doc);
 }
+
+#[tokio::test]
+async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
+    let app = spawn_app().await;
+    let as_key = |key: &str, method: reqwest::Method, path: &str| {
+        app.http.request(method, format!("{}{path}", app.url)).bearer_auth(key)
+    };
+    let status_with = |key: String, path: &'static str| {
+        let r = as_key(&key, reqwest::Method::GET, path);
+        async move { r.send().await.expect("request").status().as_u16() }
+    };
+    // Bad requests name the field and create nothing.
+    let (_, before) = app.get("/v1/keys").await;
+    let n_before = before["data"].as_array().map(Vec::len);
+    for (body, field) in [
+        (json!({}), "name"),
+        (json!({"name": "x", "scopes": ["fly"]}), "scopes"),
+        (json!({"name": "x", "scopes": []}), "scopes"),
+        (json!({"name": "x", "expires_in_seconds": -5}), "expires_in_seconds"),
+        (json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
+        (
+            json!({"name": "x", "expires_at": "2099-01-01T00:00:00Z", "expires_in_seconds": 5}),
+            "expires_at",
+        ),
+        (json!({"name": "x", "account": "nosuch"}), "account"),
+        (json!({"name": "x", "colour": "red"}), "body"),
+    ] {
+        let (status, e) = app.post("/v1/keys", &body).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        let named = e["error"]["details"]["field"].as_str().unwrap_or_default();
+        assert!(named == field || (field == "body" && named == "colour"), "{body}: {e}");
+        assert!(e["error"]["hint"].is_string(), "{e}");
+    }
+    let (_, after) = app.get("/v1/keys").await;
+    assert_eq!(after["data"].as_array().map(Vec::len), n_before, "nothing was created");
+
+    // Created: the key is in this answer only.
+    let (status, created) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": "billing", "scopes": ["read"], "account": "acme", "expires_in_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().expect("the key").to_string();
+    assert!(key.starts_with(created["prefix"].as_str().expect("prefix")));
+    assert_eq!(
+        (&created["scopes"], &created["account"], &created["state"]),
+        (&json!(["read"]), &json!("acme"), &json!("active"))
+    );
+    assert!(
+        created["expires_at"].is_string() && created["last_used_at"].is_null(),
+        "{created}"
+    );
+    assert_eq!(status_with(key.clone(), "/v1/messages").await, 200);
+    assert_eq!(
+        status_with(key.clone(), "/v1/keys").await,
+        403,
+        "a read key manages no keys"
+    );
+    let id = created["id"].as_str().expect("id").to_string();
+    let listed = eventually("the key's last use is recorded", || async {
+        let (_, list) = app.get("/v1/keys").await;
+        let k = list["data"]
+            .as_array()?
+            .iter()
+            .find(|k| k["id"] == id.as_str())?
+            .clone();
+        k["last_used_at"].is_string().then_some(k)
+    })
+    .await;
+    assert!(listed.get("key").is_none(), "never shown again: {listed}");
+
+    // Rotated with a grace period: both work; rotated again without one: the old stops at once.
+    let (status, rotated) = app
+        .post(&format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": 600}))
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let key2 = rotated["key"].as_str().expect("new key").to_string();
+    assert_eq!(
+        (&rotated["name"], &rotated["scopes"]),
+        (&json!("billing"), &json!(["read"]))
+    );
+    assert_eq!(rotated["expires_at"], created["expires_at"], "the end carries over");
+    assert_eq!(status_with(key.clone(), "/v1/messages").await, 200, "grace period");
+    assert_eq!(status_with(key2.clone(), "/v1/messages").await, 200);
+    let id2 = rotated["id"].as_str().expect("id").to_string();
+    let (status, rotated) = app.post(&format!("/v1/keys/{id2}/rotate"), &json!({})).await;
+    assert_eq!(status, 201, "{rotated}");
+    let key3 = rotated["key"].as_str().expect("new key").to_string();
+    assert_eq!(status_with(key2.clone(), "/v1/messages").await, 401);
+    assert_eq!(status_with(key3.clone(), "/v1/messages").await, 200);
+    let (status, e) = app.post(&format!("/v1/keys/{id2}/rotate"), &json!({})).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("key_inactive")));
+    let (status, e) = app
+        .post(&format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": -1}))
+        .await;
+    assert_eq!(
+        (status, e["error"]["details"]["field"].as_str()),
+        (400, Some("grace_seconds"))
+    );
+
+    // Revoked: it stops working on the next request.
+    let id3 = rotated["id"].as_str().expect("id").to_string();
+    let (status, revoked) = app.delete(&format!("/v1/keys/{id3}")).await;
+    assert_eq!((status, revoked["state"].as_str()), (200, Some("revoked")), "{revoked}");
+    let r = as_key(&key3, reqwest::Method::GET, "/v1/messages")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 401);
+    let (status, _) = app.delete("/v1/keys/key_nosuch").await;
+    assert_eq!(status, 404);
+
+    // An expired key is refused with when it expired and what to do.
+    let (expired, mut k) = wagate_server::auth::new_key("old", None, vec!["read".into()]);
+    k.expires_at = Some(wagate_server::now_ms() - 1_000);
+    app.gateway.state.store.create_api_key(&k).await.expect("key");
+    let r = as_key(&expired, reqwest::Method::GET, "/v1/messages")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 401);
+    let e: Value = r.json().await.expect("json");
+    assert!(
+        e["error"]["message"].as_str().is_some_and(|m| m.contains("expired")),
+        "{e}"
+    );
+    let (_, list) = app.get("/v1/keys").await;
+    let states: Vec<&str> = list["data"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["state"].as_str())
+        .collect();
+    assert!(states.contains(&"expired") && states.contains(&"revoked") && states.contains(&"active"));
+
+    // An admin key of one account sees and makes only that account's keys; another's key is
+    // not found rather than forbidden.
+    let account = app.gateway.state.accounts.all()[0].id.clone();
+    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account), vec!["admin".into()]);
+    app.gateway.state.store.create_api_key(&k).await.expect("key");
+    let global = list["data"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["account"].is_null())
+        .and_then(|k| k["id"].as_str())
+        .expect("a global key")
+        .to_string();
+    let r: Value = as_key(&scoped, reqwest::Method::GET, "/v1/keys")
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        r["data"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .all(|k| k["account"] == "acme"),
+        "{r}"
+    );
+    let r = as_key(&scoped, reqwest::Method::DELETE, &format!("/v1/keys/{global}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 404);
+    let r: Value = as_key(&scoped, reqwest::Method::POST, "/v1/keys")
+        .json(&json!({"name": "made-by-acme"}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["account"], "acme", "{r}");
+}

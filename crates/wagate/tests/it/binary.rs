@@ -189,6 +189,61 @@ async fn config_print_keys_create_migrate_and_openapi() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
+    // Its life from the command line: listed (never shown again), rotated, revoked.
+    let keys = |args: &'static [&'static str]| {
+        let db = db.clone();
+        async move {
+            let out = wagate()
+                .arg("keys")
+                .args(args)
+                .args(["--database-url", &db])
+                .output()
+                .await
+                .expect("run");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let (ok, listed, err) = keys(&["list"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains("ci") && listed.contains("read") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "a key is shown only when created");
+    let (ok, rotated, err) = keys(&["rotate", "ci", "--grace-seconds", "60"]).await;
+    assert!(ok, "{err}");
+    let rotated = rotated.trim().to_string();
+    assert!(rotated.starts_with("wg_") && rotated != key, "{rotated}");
+    assert!(err.contains("keeps working for 60 s"), "{err}");
+    let (ok, _, err) = keys(&["revoke", "ci"]).await;
+    assert!(
+        !ok && err.contains("2 active keys"),
+        "both work during the grace period: {err}"
+    );
+    let (_, listed, _) = keys(&["list"]).await;
+    let new_id = listed
+        .lines()
+        .find(|l| l.contains(&rotated[..7]))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the new key is listed")
+        .to_string();
+    let out = wagate()
+        .args(["keys", "revoke", &new_id, "--database-url", &db])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, listed, _) = keys(&["list"]).await;
+    assert!(
+        listed.lines().any(|l| l.starts_with(&new_id) && l.ends_with("revoked")),
+        "{listed}"
+    );
+    let (ok, _, err) = keys(&["revoke", "nosuch"]).await;
+    assert!(!ok && err.contains("no API key"), "{err}");
 
     let out = wagate().arg("openapi").output().await.expect("run");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("openapi json");
