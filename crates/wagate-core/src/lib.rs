@@ -7,6 +7,7 @@ pub mod ids;
 pub mod meta;
 pub mod phone;
 pub mod retry;
+pub mod seal;
 pub mod signature;
 pub mod status;
 pub mod time;

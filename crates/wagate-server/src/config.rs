@@ -19,6 +19,12 @@ pub struct Config {
     /// The gateway's public address, for links it gives out; `None`: relative paths.
     pub public_url: Option<String>,
     pub bootstrap_api_key: Option<String>,
+    /// The key that seals secrets in the database (`WAGATE_MASTER_KEY`); `None`: a SQLite
+    /// database keeps a generated one beside it, PostgreSQL has none.
+    pub master_key: Option<wagate_core::seal::MasterKey>,
+    /// Keys secrets may still be sealed with while a new key replaces them
+    /// (`WAGATE_MASTER_KEY_PREVIOUS`, comma-separated).
+    pub previous_master_keys: Vec<wagate_core::seal::MasterKey>,
     pub default_country: Option<String>,
     pub default_recipient: Option<String>,
     pub server: ServerConfig,
@@ -331,6 +337,8 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_SIM_WEBHOOK_RETRY_SCALE",
     "WAGATE_BOOTSTRAP_API_KEY",
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
+    "WAGATE_MASTER_KEY",
+    "WAGATE_MASTER_KEY_PREVIOUS",
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
     "WAGATE_SENDER_MESSAGES_PER_SECOND",
@@ -445,6 +453,8 @@ impl Config {
             api_version: file.api_version,
             public_url: none_if_empty(file.public_url.trim_end_matches('/').to_string()),
             bootstrap_api_key: none_if_empty(file.bootstrap_api_key),
+            master_key: None,
+            previous_master_keys: Vec::new(),
             default_country: none_if_empty(file.phone.default_country),
             default_recipient: none_if_empty(file.phone.default_recipient),
             server: file.server,
@@ -474,6 +484,20 @@ impl Config {
         }
         if let Some(v) = e(&["WAGATE_BOOTSTRAP_API_KEY"], &mut problems) {
             c.bootstrap_api_key = Some(v);
+        }
+        if let Some(v) = e(&["WAGATE_MASTER_KEY"], &mut problems) {
+            match wagate_core::seal::MasterKey::parse(&v) {
+                Ok(k) => c.master_key = Some(k),
+                Err(why) => problems.push(format!("WAGATE_MASTER_KEY {why}")),
+            }
+        }
+        if let Some(v) = e(&["WAGATE_MASTER_KEY_PREVIOUS"], &mut problems) {
+            for (i, text) in v.split(',').map(str::trim).filter(|t| !t.is_empty()).enumerate() {
+                match wagate_core::seal::MasterKey::parse(text) {
+                    Ok(k) => c.previous_master_keys.push(k),
+                    Err(why) => problems.push(format!("WAGATE_MASTER_KEY_PREVIOUS (key {}) {why}", i + 1)),
+                }
+            }
         }
         if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
             c.default_country = Some(v);

@@ -139,6 +139,17 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", m)
                 .hint("the database is not answering; retry shortly"),
+            StoreError::Sealed(wagate_core::seal::SealError::NoKey) => Self::new(
+                StatusCode::CONFLICT,
+                "master_key_missing",
+                "secrets are kept sealed in the database, and this gateway has no master key to seal them with",
+            )
+            .hint("set WAGATE_MASTER_KEY (base64 of 32 bytes, e.g. from `wagate secrets new-key`) on every gateway sharing the database, and restart"),
+            StoreError::Sealed(e) => {
+                tracing::error!(error = %e, "a secret in the database does not open");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "secret_unreadable", e.to_string())
+                    .hint("start every gateway with the master key the secrets were sealed with (WAGATE_MASTER_KEY, or WAGATE_MASTER_KEY_PREVIOUS while replacing it)")
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 Self::internal("the database failed")

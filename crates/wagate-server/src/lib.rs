@@ -116,6 +116,57 @@ pub struct Gateway {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The master keys secrets are sealed with: `WAGATE_MASTER_KEY`, else, for a SQLite database,
+/// the key kept beside it (`wagate.master.key`, made at the first start and said so); a
+/// PostgreSQL database shared by several gateways has none unless one is given.
+pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartError> {
+    use wagate_core::seal::{MasterKey, Sealer};
+    let previous = config.previous_master_keys.clone();
+    if let Some(key) = &config.master_key {
+        return Ok(Sealer::new(Some(key.clone()), previous));
+    }
+    let Some(path) = wagate_store::master_key_path(&config.database_url) else {
+        return Ok(Sealer::new(None, previous));
+    };
+    let shown = path.display();
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            MasterKey::parse(&text).map_err(|why| StartError::Config(format!("the master key in {shown} {why}")))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = MasterKey::generate();
+            write_private(&path, &text).map_err(|e| {
+                StartError::Config(format!(
+                    "cannot write a master key to {shown}: {e}; set WAGATE_MASTER_KEY instead"
+                ))
+            })?;
+            tracing::warn!(path = %shown, "no WAGATE_MASTER_KEY: generated one beside the database, which seals the secrets kept in it; keep it with the database and back it up (without it they cannot be read)");
+            MasterKey::parse(&text).map_err(StartError::Config)?
+        }
+        Err(e) => {
+            return Err(StartError::Config(format!(
+                "cannot read the master key in {shown}: {e}"
+            )))
+        }
+    };
+    Ok(Sealer::new(Some(key), previous))
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(format!("{text}\n").as_bytes())?;
+    file.sync_all()
+}
+
 /// How `start` treats API keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPolicy {
@@ -129,15 +180,31 @@ impl Gateway {
     /// Opens the store, runs migrations, registers the accounts, starts the workers and serves.
     pub async fn start(config: Config, listener: TcpListener, keys: KeyPolicy) -> Result<Gateway, StartError> {
         telemetry::install();
+        let sealer = master_keys(&config)?;
         let store = wagate_store::connect(
             &config.database_url,
             &wagate_store::ConnectOptions {
                 max_connections: config.database.max_connections,
                 sqlite_synchronous: config.database.sqlite_synchronous.clone(),
+                sealer,
             },
         )
         .await?;
         store.migrate().await?;
+        // Every secret kept in the database must open with the keys given (else one clear line,
+        // not garbage later); one kept in clear, from before sealing, is sealed now.
+        match store.seal_secrets(false).await {
+            Ok(r) if r.sealed > 0 => {
+                tracing::info!(sealed = r.sealed, "secrets kept in clear are now sealed under the master key")
+            }
+            Ok(_) => {}
+            Err(wagate_store::StoreError::Sealed(e)) => {
+                return Err(StartError::Config(format!(
+                    "{e}; start with WAGATE_MASTER_KEY set to the key the database's secrets were sealed with (while a key is being replaced, the old one goes in WAGATE_MASTER_KEY_PREVIOUS)"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
         let accounts = Accounts::register(store.as_ref(), &config.accounts).await?;
         let new_api_key = ensure_api_key(store.as_ref(), config.bootstrap_api_key.as_deref(), keys).await?;
         let graph = GraphClient::new(

@@ -130,6 +130,9 @@ pub trait HookStore: Send + Sync {
     /// hook of that name is updated instead (configuration hooks), keeping its secret unless
     /// one is given and its cursor.
     async fn save_hook(&self, hook: &Hook) -> Result<Hook>;
+    /// Opens every stored secret (failing on the first that does not open, with why), and seals
+    /// again those kept in clear, and, with `all`, those sealed under a previous master key.
+    async fn seal_secrets(&self, all: bool) -> Result<SealReport>;
     async fn list_hooks(&self) -> Result<Vec<Hook>>;
     async fn get_hook(&self, id: &crate::HookId) -> Result<Option<Hook>>;
     async fn delete_hook(&self, id: &crate::HookId) -> Result<bool>;
@@ -239,6 +242,36 @@ pub(crate) fn failing_since_changes<'a>(attempts: &[(&'a str, bool, i64)]) -> Ve
     changes
 }
 
+/// What [`HookStore::seal_secrets`] found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Secrets read (each opened).
+    pub checked: u64,
+    /// Secrets sealed again (under the current key).
+    pub sealed: u64,
+}
+
+/// Where hook secrets are kept: the associated data they are sealed with. The current and the
+/// previous secret share it, since rotation moves one column's value to the other.
+pub(crate) const HOOK_SECRET: &str = "hooks.secret";
+
+/// Seals a secret; an empty one (none given) stays empty.
+pub(crate) fn seal(sealer: &wagate_core::seal::Sealer, plain: &str) -> crate::Result<String> {
+    if plain.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(sealer.seal(plain, HOOK_SECRET)?)
+}
+
+/// A hook as read, with its secrets opened.
+pub(crate) fn open(sealer: &wagate_core::seal::Sealer, mut h: Hook) -> crate::Result<Hook> {
+    h.secret = sealer.open(&h.secret, HOOK_SECRET)?;
+    if let Some(p) = &h.previous_secret {
+        h.previous_secret = Some(sealer.open(p, HOOK_SECRET)?);
+    }
+    Ok(h)
+}
+
 pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, ordered, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
 pub(crate) const DELIVERY_COLUMNS: &str =
     "id, hook_id, event_id, event_seq, state, attempts, next_attempt_at, lease_token, last_error, created_at, updated_at";
@@ -290,8 +323,8 @@ macro_rules! impl_hook_store {
                     .bind(h.ordered)
                     .bind(h.enabled)
                     .bind(&h.disabled_reason)
-                    .bind(&h.secret)
-                    .bind(&h.previous_secret)
+                    .bind($crate::hooks::seal(&self.sealer, &h.secret)?)
+                    .bind(h.previous_secret.as_deref().map(|p| $crate::hooks::seal(&self.sealer, p)).transpose()?)
                     .bind(h.previous_secret_until)
                     .bind(start.unwrap_or(0))
                     .bind(&h.source)
@@ -301,17 +334,48 @@ macro_rules! impl_hook_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(saved)
+                $crate::hooks::open(&self.sealer, saved)
+            }
+
+            async fn seal_secrets(&self, all: bool) -> $crate::Result<$crate::hooks::SealReport> {
+                use $crate::hooks::HOOK_SECRET;
+                let mut report = $crate::hooks::SealReport::default();
+                let rows: Vec<(String, String, Option<String>)> =
+                    sqlx::query_as("SELECT id, secret, previous_secret FROM hooks ORDER BY id").fetch_all(&self.pool).await?;
+                for (id, secret, previous) in rows {
+                    for (column, stored) in [("secret", Some(secret)), ("previous_secret", previous)] {
+                        let Some(stored) = stored.filter(|s| !s.is_empty()) else { continue };
+                        let plain = self.sealer.open(&stored, HOOK_SECRET)?;
+                        report.checked += 1;
+                        let in_clear = wagate_core::seal::sealed_with(&stored).is_none();
+                        if !self.sealer.needs_sealing(&stored) || !(all || in_clear) {
+                            continue;
+                        }
+                        // Only if it is still what was read: a rotation in between wins.
+                        let sql = format!("UPDATE hooks SET {column} = $1 WHERE id = $2 AND {column} = $3");
+                        let n = sqlx::query(&sql)
+                            .bind(self.sealer.seal(&plain, HOOK_SECRET)?)
+                            .bind(&id)
+                            .bind(&stored)
+                            .execute(&self.writer)
+                            .await?
+                            .rows_affected();
+                        report.sealed += n;
+                    }
+                }
+                Ok(report)
             }
 
             async fn list_hooks(&self) -> $crate::Result<Vec<$crate::hooks::Hook>> {
                 let sql = format!("SELECT {} FROM hooks ORDER BY created_at, id", $crate::hooks::HOOK_COLUMNS);
-                Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+                let rows: Vec<$crate::hooks::Hook> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                rows.into_iter().map(|h| $crate::hooks::open(&self.sealer, h)).collect()
             }
 
             async fn get_hook(&self, id: &$crate::HookId) -> $crate::Result<Option<$crate::hooks::Hook>> {
                 let sql = format!("SELECT {} FROM hooks WHERE id = $1", $crate::hooks::HOOK_COLUMNS);
-                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+                let row: Option<$crate::hooks::Hook> = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?;
+                row.map(|h| $crate::hooks::open(&self.sealer, h)).transpose()
             }
 
             async fn delete_hook(&self, id: &$crate::HookId) -> $crate::Result<bool> {
@@ -345,7 +409,7 @@ macro_rules! impl_hook_store {
                     "UPDATE hooks SET previous_secret = secret, previous_secret_until = $1, secret = $2, updated_at = $3 WHERE id = $4",
                 )
                 .bind(previous_until)
-                .bind(secret)
+                .bind($crate::hooks::seal(&self.sealer, secret)?)
                 .bind(now)
                 .bind(id)
                 .execute(&self.writer)

@@ -10,11 +10,12 @@ mod model;
 mod postgres;
 mod sql;
 mod sqlite;
+pub use sqlite::master_key_path;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-pub use hooks::{Attempt, Delivery, DeliveryOutcome, Finished, Hook, HookHealth, HookStore, NewDelivery};
+pub use hooks::{Attempt, Delivery, DeliveryOutcome, Finished, Hook, HookHealth, HookStore, NewDelivery, SealReport};
 pub use model::*;
 pub use sql::accounts::AccountStore;
 pub use sql::events::EventStore;
@@ -38,6 +39,8 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Sealed(#[from] wagate_core::seal::SealError),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -105,6 +108,8 @@ pub struct ConnectOptions {
     /// SQLite `synchronous`: `full` (fsync every commit) or `normal` (a commit survives a crash of
     /// the process, not of the machine).
     pub sqlite_synchronous: String,
+    /// The master keys that seal the secrets kept in the database (hook secrets).
+    pub sealer: wagate_core::seal::Sealer,
 }
 
 impl Default for ConnectOptions {
@@ -112,6 +117,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 8,
             sqlite_synchronous: "full".into(),
+            sealer: Default::default(),
         }
     }
 }

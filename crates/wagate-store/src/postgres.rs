@@ -18,6 +18,7 @@ pub struct PgStore {
     writer: PgPool,
     /// The same pool: the journal is a table of the same database.
     journal: PgPool,
+    sealer: wagate_core::seal::Sealer,
 }
 
 impl crate::sql::Backend for PgStore {
@@ -104,6 +105,7 @@ impl PgStore {
             writer: pool.clone(),
             journal: pool.clone(),
             pool,
+            sealer: options.sealer.clone(),
         })
     }
 

@@ -20,6 +20,7 @@ pub struct SqliteStore {
     journal: SqlitePool,
     /// The configured `synchronous` level, restored after relaxed bookkeeping.
     synchronous: &'static str,
+    sealer: wagate_core::seal::Sealer,
 }
 
 impl crate::sql::Backend for SqliteStore {
@@ -88,6 +89,7 @@ impl SqliteStore {
             writer,
             journal,
             synchronous: level,
+            sealer: options.sealer.clone(),
         })
     }
 
@@ -279,6 +281,19 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+/// Where the master key of a SQLite database is kept when none is given: beside it,
+/// `wagate.db` → `wagate.master.key`. `None` for a database in memory, or a URL of another kind.
+pub fn master_key_path(url: &str) -> Option<PathBuf> {
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    let main = opts.get_filename();
+    let name = main.file_name()?.to_string_lossy().to_string();
+    if name.is_empty() || name.starts_with(':') || url.contains("mode=memory") {
+        return None;
+    }
+    let stem = name.strip_suffix(".db").unwrap_or(&name);
+    Some(main.with_file_name(format!("{stem}.master.key")))
 }
 
 /// `wagate.db` → `wagate.journal.db`; any other name gets `.journal` appended.

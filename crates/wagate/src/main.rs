@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Secrets sealed in the database: make a master key, or seal everything under a new one.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Events: replay them to a hook.
     Events {
         #[command(subcommand)]
@@ -197,6 +202,19 @@ enum AccountsCommand {
 }
 
 #[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a new random master key (base64 of 32 bytes) for WAGATE_MASTER_KEY.
+    NewKey,
+    /// Seal every secret in the database under WAGATE_MASTER_KEY, opening those sealed under a
+    /// key in WAGATE_MASTER_KEY_PREVIOUS. Gateways keep running: give them the new key first
+    /// (with the old one as previous), then run this, then drop the old key.
+    Rotate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key and print it (it is shown only once).
     Create {
@@ -262,6 +280,17 @@ fn load(config: Option<&PathBuf>, overrides: &Overrides) -> anyhow::Result<Confi
     }
 }
 
+/// The configuration, with `--database-url` on top.
+fn load_with_database(config: Option<&PathBuf>, database_url: Option<String>) -> anyhow::Result<Config> {
+    load(
+        config,
+        &Overrides {
+            database_url,
+            ..Default::default()
+        },
+    )
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -317,6 +346,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Secrets {
+            command: SecretsCommand::NewKey,
+        } => {
+            println!("{}", wagate_core::seal::MasterKey::generate());
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::Rotate { database_url },
+        } => {
+            let config = load_with_database(cli.config.as_ref(), database_url)?;
+            rotate_secrets(&config).await
+        }
         Command::Keys { command } => {
             let database_url = match &command {
                 KeysCommand::Create { database_url, .. }
@@ -324,13 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | KeysCommand::Revoke { database_url, .. }
                 | KeysCommand::Rotate { database_url, .. } => database_url.clone(),
             };
-            let config = load(
-                cli.config.as_ref(),
-                &Overrides {
-                    database_url,
-                    ..Default::default()
-                },
-            )?;
+            let config = load_with_database(cli.config.as_ref(), database_url)?;
             match command {
                 KeysCommand::Create {
                     name,
@@ -517,13 +552,7 @@ async fn config_and_store(
     config: Option<&PathBuf>,
     database_url: Option<String>,
 ) -> anyhow::Result<(Config, std::sync::Arc<dyn wagate_store::Store>)> {
-    let config = load(
-        config,
-        &Overrides {
-            database_url,
-            ..Default::default()
-        },
-    )?;
+    let config = load_with_database(config, database_url)?;
     let store = open_store(&config).await?;
     Ok((config, store))
 }
@@ -534,6 +563,49 @@ async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate
         .with_context(|| format!("opening {}", config.database_url))?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
+}
+
+async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
+    let Some(new) = &config.master_key else {
+        anyhow::bail!(
+            "WAGATE_MASTER_KEY is not set: set it to the new key (`wagate secrets new-key`) and WAGATE_MASTER_KEY_PREVIOUS to the old one"
+        );
+    };
+    let mut previous = config.previous_master_keys.clone();
+    // A SQLite database's own key file, if it has one, is a previous key too.
+    let file = wagate_store::master_key_path(&config.database_url).filter(|p| p.exists());
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = wagate_core::seal::MasterKey::parse(&text)
+            .map_err(|why| anyhow::anyhow!("the master key in {} {why}", path.display()))?;
+        previous.push(key);
+    }
+    let store = wagate_store::connect(
+        &config.database_url,
+        &wagate_store::ConnectOptions {
+            sealer: wagate_core::seal::Sealer::new(Some(new.clone()), previous),
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening {}", config.database_url))?;
+    store.migrate().await.context("applying migrations")?;
+    let report = store.seal_secrets(true).await.context(
+        "a secret does not open: put the key it was sealed with in WAGATE_MASTER_KEY_PREVIOUS (comma-separated for several)",
+    )?;
+    println!(
+        "{} secret(s) read, {} sealed again under master key {}",
+        report.checked,
+        report.sealed,
+        new.id()
+    );
+    if let Some(path) = file.filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.trim() != "")) {
+        eprintln!(
+            "start the gateway with WAGATE_MASTER_KEY set to the new key from now on, and remove {} (the old key) once it runs",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 async fn create_key(
@@ -584,6 +656,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None
     };
     let database_url = config.database_url.clone();
+    let master_key_given = config.master_key.is_some();
     let policy = if sandbox.is_some() {
         KeyPolicy::Always
     } else {
@@ -610,7 +683,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         tokio::spawn(sync);
     }
     match &sandbox {
-        Some(sim) => sandbox::print_banner(gateway.addr, sim, gateway.new_api_key.as_deref(), &database_url),
+        Some(sim) => sandbox::print_banner(
+            gateway.addr,
+            sim,
+            gateway.new_api_key.as_deref(),
+            &database_url,
+            master_key_given,
+        ),
         None => {
             println!(
                 "wagate listening on http://{} ({} account(s), database {database_url})",

@@ -66,8 +66,16 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
     Ok(RunningSim { addr, cancel, task })
 }
 
-pub fn print_banner(api: SocketAddr, sim: &RunningSim, key: Option<&str>, database_url: &str) {
+pub fn print_banner(api: SocketAddr, sim: &RunningSim, key: Option<&str>, database_url: &str, master_key_given: bool) {
     let key = key.unwrap_or("<the key in WAGATE_BOOTSTRAP_API_KEY>");
+    let secrets = match (master_key_given, wagate_store::master_key_path(database_url)) {
+        (true, _) => "sealed under WAGATE_MASTER_KEY".to_string(),
+        (false, Some(path)) => format!(
+            "sealed under the master key in {} (made at the first start)",
+            path.display()
+        ),
+        (false, None) => "none kept".to_string(),
+    };
     let user = "16505551234";
     println!(
         r#"
@@ -78,6 +86,7 @@ stands in for Meta's Cloud API. Set WHATSAPP_ACCESS_TOKEN etc. to talk to Meta f
   API key    {key}
   Simulator  http://{sim}   (Graph API stand-in; control API under /_sim/)
   Database   {database_url}
+  Secrets    {secrets}
 
 1. Send a first message (a template, as the first message to a user must be):
 

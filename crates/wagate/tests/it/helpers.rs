@@ -16,6 +16,8 @@ pub const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 pub const VERIFY_TOKEN: &str = "meatyhamhock";
 pub const TOKEN: &str = "test-access-token";
 pub const USER: &str = "16505551234";
+/// The master key of test gateways (base64 of 32 bytes).
+pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
 
 pub struct TestApp {
     pub gateway: Gateway,
@@ -48,6 +50,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    try_spawn_app_with(adjust).await.expect("gateway starts")
+}
+
+/// As [`spawn_app_with`], with the gateway's start error instead of a panic.
+pub async fn try_spawn_app_with(adjust: impl FnOnce(&mut Config)) -> Result<TestApp, wagate_server::StartError> {
     let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
@@ -70,6 +77,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .join(wagate_core::ids::new_id("media"));
     let key = wagate_core::ids::secret("wg_test_", 16);
     config.bootstrap_api_key = Some(key.clone());
+    // One key for every test gateway, so that a test that restarts on the same database opens
+    // what the first start sealed.
+    config.master_key = Some(wagate_core::seal::MasterKey::parse(TEST_MASTER_KEY).expect("test master key"));
     config.accounts = vec![AccountConfig {
         name: "acme".into(),
         waba_id: WABA.into(),
@@ -83,17 +93,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         verify_token_file: None,
     }];
     adjust(&mut config);
-    let gateway = Gateway::start(config, listener, KeyPolicy::WhenNone)
-        .await
-        .expect("gateway starts");
-    TestApp {
+    let gateway = Gateway::start(config, listener, KeyPolicy::WhenNone).await?;
+    Ok(TestApp {
         gateway,
         sim,
         sim_url,
         url,
         key,
         http: reqwest::Client::new(),
-    }
+    })
 }
 
 /// Waits for `check` to return `Some`, polling, up to 10 s; panics with `what` otherwise.

@@ -12,6 +12,7 @@ mod hooks;
 mod inbound;
 mod media;
 mod scale;
+mod secrets;
 mod sending;
 mod simulator;
 mod slow_clients;
