@@ -12,9 +12,13 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub key_id: String,
+    /// The key's name, for the audit log.
+    pub key_name: String,
     /// `None`: every account.
     pub account_id: Option<String>,
     scopes: Vec<String>,
+    /// Where the request came from: the peer address, and `X-Forwarded-For` when a proxy set it.
+    pub remote: Option<String>,
 }
 
 impl Caller {
@@ -37,8 +41,10 @@ impl Caller {
     pub fn for_account(account_id: &str) -> Self {
         Self {
             key_id: "gateway".into(),
+            key_name: "gateway".into(),
             account_id: Some(account_id.to_string()),
             scopes: vec!["send".into()],
+            remote: None,
         }
     }
 
@@ -121,7 +127,21 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
-        Caller::from_key(state, token).await
+        let mut caller = Caller::from_key(state, token).await?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect::<String>());
+        caller.remote = match (peer, forwarded) {
+            (Some(p), Some(f)) => Some(format!("{p} (forwarded for {f})")),
+            (p, f) => p.or(f),
+        };
+        Ok(caller)
     }
 }
 
@@ -160,6 +180,8 @@ impl Caller {
         }
         Ok(Caller {
             key_id: key.id,
+            key_name: key.name,
+            remote: None,
             account_id: key.account_id,
             scopes: key.scopes.split(',').map(str::to_string).collect(),
         })

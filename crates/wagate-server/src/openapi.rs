@@ -46,6 +46,7 @@ use crate::api;
         api::journal::dead,
         api::journal::requeue,
         api::journal::quarantined,
+        api::audit::list,
         api::keys::create,
         api::keys::list,
         api::keys::get_one,
@@ -65,6 +66,7 @@ use crate::api;
         (name = "accounts", description = "Accounts: token rotation, pause and resume, live"),
         (name = "journal", description = "Webhooks set aside because they failed to apply, and webhooks in quarantine for numbers no account has"),
         (name = "keys", description = "API keys: create, list, revoke, rotate"),
+        (name = "audit", description = "Administrative actions: who, what, when, from where"),
     )
 )]
 pub struct ApiDoc;

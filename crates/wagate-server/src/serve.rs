@@ -261,6 +261,7 @@ struct Tracked {
     router: Router,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
+    peer: std::net::SocketAddr,
 }
 
 /// Marks the connection idle again when the handler ends, however it ends.
@@ -290,9 +291,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
             registry: self.registry.clone(),
         };
         let mut router = self.router.clone();
+        let peer = self.peer;
         Box::pin(async move {
             let _guard = guard;
-            let req: Request = req.map(Body::new);
+            let mut req: Request = req.map(Body::new);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             // A Router is always ready, so it may be called without polling readiness.
             tower::Service::call(&mut router, req).await
         })
@@ -312,7 +315,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
     let report_stop = CancellationToken::new();
     tracker.spawn(registry.clone().report(report_stop.clone()));
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -333,6 +336,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
         let _ = stream.set_nodelay(true);
         tracker.spawn(serve_connection(
             stream,
+            peer,
             conn,
             registry.clone(),
             app.clone(),
@@ -347,6 +351,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
     app: Router,
@@ -361,6 +366,7 @@ async fn serve_connection(
         router: app,
         conn: conn.clone(),
         registry: registry.clone(),
+        peer,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 pub use hooks::{Attempt, Delivery, DeliveryOutcome, Finished, Hook, HookHealth, HookStore, NewDelivery, SealReport};
 pub use model::*;
 pub use sql::accounts::AccountStore;
+pub use sql::audit::AuditStore;
 pub use sql::events::EventStore;
 pub use sql::journal::JournalStore;
 pub use sql::media::MediaStore;
@@ -63,6 +64,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[async_trait]
 pub trait Store:
     AccountStore
+    + AuditStore
     + JournalStore
     + OutboundStore
     + EventStore

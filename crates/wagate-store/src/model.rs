@@ -199,6 +199,38 @@ impl ApiKey {
     }
 }
 
+/// An administrative action, as recorded.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    /// The API key's id, or `cli` for the command line.
+    pub actor: String,
+    /// The key's name, or the system user running the command.
+    pub actor_name: Option<String>,
+    /// Where the request came from (peer address, and `X-Forwarded-For` when given).
+    pub remote: Option<String>,
+    /// e.g. `key.created`, `hook.deleted`, `account.paused`.
+    pub action: String,
+    /// The id or name of what it acted on.
+    pub target: Option<String>,
+    pub account_id: Option<String>,
+    /// What changed (JSON; never a secret).
+    pub details: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub at: i64,
+    pub actor: String,
+    pub actor_name: Option<String>,
+    pub remote: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub account_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NewApiKey {
     pub name: String,

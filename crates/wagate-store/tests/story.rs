@@ -118,6 +118,58 @@ async fn story(store: Arc<dyn Store>) {
         "revoked once"
     );
     assert!(!store.revoke_api_key("key_nope", 7_000).await.expect("revoke"));
+    // The audit log: newest first, by account, by action prefix (LIKE's wildcards are literal).
+    for (action, account) in [
+        ("key.created", None),
+        ("hook_x.deleted", Some(a.id.to_string())),
+        ("key.revoked", Some(a.id.to_string())),
+    ] {
+        store
+            .record_audit(&NewAuditEntry {
+                at: 1,
+                actor: key.id.clone(),
+                actor_name: Some("k".into()),
+                remote: Some("127.0.0.1".into()),
+                action: action.into(),
+                target: None,
+                account_id: account,
+                details: serde_json::json!({"n": 1}),
+            })
+            .await
+            .expect("audit");
+    }
+    let actions = |rows: Vec<AuditEntry>| rows.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    assert_eq!(
+        actions(store.list_audit(None, None, None, 10).await.expect("audit")),
+        ["key.revoked", "hook_x.deleted", "key.created"]
+    );
+    assert_eq!(
+        actions(
+            store
+                .list_audit(Some(&a.id), Some("key."), None, 10)
+                .await
+                .expect("audit")
+        ),
+        ["key.revoked"]
+    );
+    assert_eq!(
+        actions(store.list_audit(None, Some("hook%"), None, 10).await.expect("audit")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        actions(store.list_audit(None, Some("hook_"), None, 10).await.expect("audit")),
+        ["hook_x.deleted"]
+    );
+    let newest = store.list_audit(None, None, None, 1).await.expect("audit");
+    assert_eq!(
+        actions(
+            store
+                .list_audit(None, None, Some(newest[0].id), 10)
+                .await
+                .expect("audit")
+        ),
+        ["hook_x.deleted", "key.created"]
+    );
     let listed = store.list_api_keys().await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].revoked_at, Some(6_000));

@@ -75,6 +75,15 @@ pub async fn revoke(config: &Config, key: &str) -> anyhow::Result<()> {
     if !store.revoke_api_key(&k.id, now).await? {
         anyhow::bail!("the API key {} (`{}`) is revoked already", k.id, k.name);
     }
+    let details = serde_json::json!({"name": k.name});
+    wagate_server::audit::record_cli(
+        store.as_ref(),
+        "key.revoked",
+        Some(&k.id),
+        k.account_id.as_deref(),
+        details,
+    )
+    .await;
     println!("revoked {} (`{}`); it stops working at once", k.id, k.name);
     Ok(())
 }
@@ -94,6 +103,15 @@ pub async fn rotate(config: &Config, key: &str, grace_seconds: u32) -> anyhow::R
     let (secret, new) = wagate_server::auth::rotate_key(store.as_ref(), &old, i64::from(grace_seconds) * 1000, now)
         .await
         .context("rotating the key")?;
+    let details = serde_json::json!({"name": old.name, "replaced_by": new.id, "grace_seconds": grace_seconds});
+    wagate_server::audit::record_cli(
+        store.as_ref(),
+        "key.rotated",
+        Some(&old.id),
+        old.account_id.as_deref(),
+        details,
+    )
+    .await;
     println!("{secret}");
     match grace_seconds {
         0 => eprintln!(

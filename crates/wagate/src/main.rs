@@ -593,6 +593,8 @@ async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
     let report = store.seal_secrets(true).await.context(
         "a secret does not open: put the key it was sealed with in WAGATE_MASTER_KEY_PREVIOUS (comma-separated for several)",
     )?;
+    let details = serde_json::json!({"key_id": new.id(), "checked": report.checked, "sealed": report.sealed});
+    wagate_server::audit::record_cli(store.as_ref(), "secrets.rotated", None, None, details).await;
     println!(
         "{} secret(s) read, {} sealed again under master key {}",
         report.checked,
@@ -639,7 +641,17 @@ async fn create_key(
     };
     let (secret, mut key) = wagate_server::auth::new_key(name, account_id, scopes);
     key.expires_at = expires_in_days.map(|d| wagate_server::now_ms() + i64::from(d) * 86_400_000);
-    store.create_api_key(&key).await?;
+    let created = store.create_api_key(&key).await?;
+    let details =
+        serde_json::json!({"name": created.name, "scopes": created.scopes, "expires_in_days": expires_in_days});
+    wagate_server::audit::record_cli(
+        store.as_ref(),
+        "key.created",
+        Some(&created.id),
+        created.account_id.as_deref(),
+        details,
+    )
+    .await;
     println!("{secret}");
     eprintln!("API key `{name}` created; it is shown only this once.");
     Ok(())

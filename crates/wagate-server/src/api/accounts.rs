@@ -111,22 +111,41 @@ pub async fn set_token(
         match state.graph.get(token, &GraphPath::new([phone.as_str()])).await {
             Ok(_) => {}
             Err(GraphError::Meta { error, .. }) if error.class() == RetryClass::Account || error.code == 100 => {
+                crate::audit::record(
+                    &state,
+                    &caller,
+                    "account.token_rejected",
+                    Some(&account.name),
+                    Some(&account.id),
+                    serde_json::json!({"meta_code": error.code}),
+                )
+                .await;
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "token_rejected",
                     format!("Meta refused the new token: {}", error.summary()),
                 )
                 .details(serde_json::json!({"field": "access_token", "code": error.code}))
-                .hint("nothing changed; generate a token with whatsapp_business_messaging for this account"))
+                .hint("nothing changed; generate a token with whatsapp_business_messaging for this account"));
             }
             Err(e) => return Err(e.into()),
         }
     }
     account.set_access_token(token);
     tracing::info!(account = %account.name, "access token rotated");
-    if account.pause().is_some_and(|p| !p.by_hand) {
+    let resumed = account.pause().is_some_and(|p| !p.by_hand);
+    if resumed {
         crate::accounts::resume(&state, &account, "the access token was rotated").await;
     }
+    crate::audit::record(
+        &state,
+        &caller,
+        "account.token_set",
+        Some(&account.name),
+        Some(&account.id),
+        serde_json::json!({"resumed": resumed}),
+    )
+    .await;
     Ok(Json(view(&state, &account)))
 }
 
@@ -170,7 +189,18 @@ pub async fn pause(
         by_hand: true,
     };
     // A pause from Meta's answer becomes one by hand (only resume ends it).
-    crate::accounts::pause(&state, &account, p).await;
+    let details = serde_json::json!({"reason": p.reason});
+    if crate::accounts::pause(&state, &account, p).await {
+        crate::audit::record(
+            &state,
+            &caller,
+            "account.paused",
+            Some(&account.name),
+            Some(&account.id),
+            details,
+        )
+        .await;
+    }
     Ok(Json(view(&state, &account)))
 }
 
@@ -185,6 +215,19 @@ pub async fn resume(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = resolve_account(&state, &caller, Some(&name))?.clone();
-    crate::accounts::resume(&state, &account, "resumed through the API").await;
+    if crate::accounts::resume(&state, &account, "resumed through the API")
+        .await
+        .is_some()
+    {
+        crate::audit::record(
+            &state,
+            &caller,
+            "account.resumed",
+            Some(&account.name),
+            Some(&account.id),
+            serde_json::json!({}),
+        )
+        .await;
+    }
     Ok(Json(view(&state, &account)))
 }

@@ -307,6 +307,15 @@ pub async fn create(
     apply(&state, &mut hook, r).await?;
     let saved = state.store.save_hook(&hook).await?;
     state.hooks_changed();
+    crate::audit::record(
+        &state,
+        &caller,
+        "hook.created",
+        Some(&saved.id),
+        None,
+        json!({"url": saved.url, "format": saved.format}),
+    )
+    .await;
     let mut v = view(&state, &saved, None);
     v.secret = Some(saved.secret.clone());
     Ok((StatusCode::CREATED, Json(v)))
@@ -353,6 +362,9 @@ pub async fn update(
     caller.require("admin")?;
     let mut hook = find(&state, &id).await?;
     let mut r = parse_request(&body)?;
+    let changed: Vec<String> = serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
+        .map(|m| m.keys().filter(|k| k.as_str() != "secret").cloned().collect())
+        .unwrap_or_default();
     let enabled = r.enabled.take();
     apply(&state, &mut hook, r).await?;
     hook.updated_at = now_ms();
@@ -362,6 +374,15 @@ pub async fn update(
         state.store.set_hook_enabled(&id, on, reason, now_ms()).await?;
     }
     state.hooks_changed();
+    crate::audit::record(
+        &state,
+        &caller,
+        "hook.updated",
+        Some(&id),
+        None,
+        json!({"fields": changed}),
+    )
+    .await;
     let saved = find(&state, &id).await?;
     Ok(Json(view(&state, &saved, None)))
 }
@@ -375,6 +396,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
         return Err(ApiError::not_found("hook", &id));
     }
     state.hooks_changed();
+    crate::audit::record(&state, &caller, "hook.deleted", Some(&id), None, json!({})).await;
     Ok(Json(json!({"deleted": true})))
 }
 
@@ -388,6 +410,15 @@ pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Pat
     let until = now_ms() + ROTATION_OVERLAP_MS;
     state.store.rotate_hook_secret(&id, &secret, until, now_ms()).await?;
     state.hooks_changed();
+    crate::audit::record(
+        &state,
+        &caller,
+        "hook.secret_rotated",
+        Some(&id),
+        None,
+        json!({"previous_secret_valid_until": rfc3339_ms(until)}),
+    )
+    .await;
     Ok(Json(
         json!({"secret": secret, "previous_secret_valid_until": rfc3339_ms(until)}),
     ))
@@ -406,6 +437,7 @@ pub async fn enable(
     find(&state, &id).await?;
     state.store.set_hook_enabled(&id, true, None, now_ms()).await?;
     state.hooks_changed();
+    crate::audit::record(&state, &caller, "hook.enabled", Some(&id), None, json!({})).await;
     let hook = find(&state, &id).await?;
     Ok(Json(view(&state, &hook, None)))
 }
@@ -547,5 +579,8 @@ pub async fn replay(
         queued
     };
     state.wake_deliveries.notify_one();
+    let details =
+        json!({"since": rfc3339_ms(since), "until": rfc3339_ms(until), "only_failed": r.only_failed, "queued": queued});
+    crate::audit::record(&state, &caller, "hook.replayed", Some(&id), None, details).await;
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued}))))
 }

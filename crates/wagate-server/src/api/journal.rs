@@ -155,6 +155,8 @@ pub struct Released {
 pub async fn release(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Released>> {
     caller.require("admin")?;
     let (released, still_quarantined) = crate::inbound::release_quarantined(&state).await?;
+    let details = serde_json::json!({"released": released, "still_quarantined": still_quarantined});
+    crate::audit::record(&state, &caller, "journal.quarantine_released", None, None, details).await;
     Ok(Json(Released {
         released,
         still_quarantined,
@@ -193,5 +195,14 @@ pub async fn requeue(
         .hint("GET /v1/journal/dead lists the entries that can be requeued"));
     }
     state.wake_processor.notify_one();
+    crate::audit::record(
+        &state,
+        &caller,
+        "journal.requeued",
+        Some(&id.to_string()),
+        None,
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(Requeued { id, requeued: true }))
 }

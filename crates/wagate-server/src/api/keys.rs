@@ -168,6 +168,16 @@ pub async fn create(
     let (secret, mut new) = crate::auth::new_key(name.trim(), account_id, scopes);
     new.expires_at = expires_at;
     let created = state.store.create_api_key(&new).await?;
+    let details = serde_json::json!({"name": created.name, "scopes": created.scopes, "expires_at": created.expires_at.map(rfc3339_ms)});
+    crate::audit::record(
+        &state,
+        &caller,
+        "key.created",
+        Some(&created.id),
+        created.account_id.as_deref(),
+        details,
+    )
+    .await;
     let mut v = view(&state, &created, now);
     v.key = Some(secret);
     Ok((StatusCode::CREATED, Json(v)))
@@ -209,7 +219,18 @@ pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Pat
     caller.require("admin")?;
     let key = find(&state, &caller, &id).await?;
     let now = now_ms();
-    state.store.revoke_api_key(&key.id, now).await?;
+    if state.store.revoke_api_key(&key.id, now).await? {
+        let details = serde_json::json!({"name": key.name});
+        crate::audit::record(
+            &state,
+            &caller,
+            "key.revoked",
+            Some(&key.id),
+            key.account_id.as_deref(),
+            details,
+        )
+        .await;
+    }
     let key = find(&state, &caller, &id).await?;
     Ok(Json(view(&state, &key, now)))
 }
@@ -246,6 +267,16 @@ pub async fn rotate(
         .hint("create a new key (POST /v1/keys) instead"));
     }
     let (secret, created) = crate::auth::rotate_key(state.store.as_ref(), &old, grace * 1000, now).await?;
+    let details = serde_json::json!({"name": old.name, "replaced_by": created.id, "grace_seconds": grace});
+    crate::audit::record(
+        &state,
+        &caller,
+        "key.rotated",
+        Some(&old.id),
+        old.account_id.as_deref(),
+        details,
+    )
+    .await;
     let mut v = view(&state, &created, now);
     v.key = Some(secret);
     Ok((StatusCode::CREATED, Json(v)))

@@ -1,6 +1,7 @@
 //! The REST API under `/v1`, one module per resource.
 
 pub mod accounts;
+pub mod audit;
 pub mod contacts;
 pub mod events;
 pub mod hooks;
@@ -44,6 +45,7 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
         .route("/v1/accounts", get(accounts::list))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", get(keys::get_one).delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))

@@ -220,6 +220,16 @@ pub async fn create(
     let template = from_meta(&account.id, &meta, now_ms())
         .ok_or_else(|| ApiError::internal("Meta's answer had no name or language"))?;
     state.store.upsert_template(&template).await?;
+    let details = json!({"language": template.language, "category": template.category});
+    crate::audit::record(
+        &state,
+        &caller,
+        "template.created",
+        Some(&template.name),
+        Some(&account.id),
+        details,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(template.into())))
 }
 
@@ -244,6 +254,15 @@ pub async fn delete(
         )
         .await?;
     let deleted = state.store.delete_templates(&account.id, &name).await?;
+    crate::audit::record(
+        &state,
+        &caller,
+        "template.deleted",
+        Some(&name),
+        Some(&account.id),
+        json!({"deleted": deleted}),
+    )
+    .await;
     Ok(Json(json!({"deleted": deleted})))
 }
 

@@ -8,6 +8,7 @@
 //! turn in the pool's queue instead of sleeping in SQLite's busy handler.
 
 pub(crate) mod accounts;
+pub(crate) mod audit;
 pub(crate) mod events;
 pub(crate) mod journal;
 pub(crate) mod media;
@@ -110,6 +111,7 @@ macro_rules! impl_store {
         }
 
         $crate::sql::accounts::impl_account_store!($store);
+        $crate::sql::audit::impl_audit_store!($store);
         $crate::sql::journal::impl_journal_store!($store);
         $crate::sql::outbound::impl_outbound_store!($store);
         $crate::sql::events::impl_event_store!($store);

@@ -334,13 +334,7 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
         .and_then(|k| k["id"].as_str())
         .expect("a global key")
         .to_string();
-    let r: Value = as_key(&scoped, reqwest::Method::GET, "/v1/keys")
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let (_, r) = app.get_as(&scoped, "/v1/keys").await;
     assert!(
         r["data"]
             .as_array()
@@ -363,4 +357,108 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
         .await
         .expect("json");
     assert_eq!(r["account"], "acme", "{r}");
+}
+
+#[tokio::test]
+async fn administrative_actions_are_in_the_audit_log_with_who_and_from_where() {
+    let app = spawn_app_with(|c| c.hooks.allow_private_networks = true).await;
+    let (status, key) = app.post("/v1/keys", &json!({"name": "ops", "scopes": ["admin"]})).await;
+    assert_eq!(status, 201, "{key}");
+    let r = app
+        .http
+        .post(format!("{}/v1/hooks", app.url))
+        .bearer_auth(&app.key)
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({"url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .expect("create hook");
+    let hook: Value = r.json().await.expect("json");
+    let hook_id = hook["id"].as_str().expect("id").to_string();
+    let (_, rotated) = app
+        .post(&format!("/v1/hooks/{hook_id}/secret/rotate"), &json!({}))
+        .await;
+    app.delete(&format!("/v1/hooks/{hook_id}")).await;
+    app.post("/v1/accounts/acme/pause", &json!({"reason": "audit test"}))
+        .await;
+    app.post("/v1/accounts/acme/resume", &json!({})).await;
+    // Reading changes nothing in the log.
+    app.get("/v1/hooks").await;
+
+    let (status, log) = app.get("/v1/audit").await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "account.resumed",
+            "account.paused",
+            "hook.deleted",
+            "hook.secret_rotated",
+            "hook.created",
+            "key.created"
+        ],
+        "{log}"
+    );
+    let entries = log["data"].as_array().expect("data");
+    let bootstrap = &entries[5]["actor"];
+    for e in entries {
+        assert_eq!(&e["actor"], bootstrap, "{e}");
+        assert_eq!(e["actor_name"], "bootstrap", "{e}");
+        assert!(e["remote"].as_str().is_some_and(|r| r.starts_with("127.0.0.1")), "{e}");
+        assert!(e["at"].is_string(), "{e}");
+    }
+    assert_eq!(entries[4]["remote"], "127.0.0.1 (forwarded for 203.0.113.7)");
+    assert_eq!(
+        (&entries[4]["target"], &entries[4]["details"]["url"]),
+        (&json!(hook_id), &json!("http://127.0.0.1:9/hook"))
+    );
+    assert_eq!(
+        (&entries[1]["account"], &entries[1]["details"]["reason"]),
+        (&json!("acme"), &json!("audit test"))
+    );
+    assert_eq!(entries[5]["target"], key["id"]);
+    // Never a secret.
+    let text = log.to_string();
+    for secret in [&key["key"], &hook["secret"], &rotated["secret"]] {
+        let secret = secret.as_str().expect("secret").trim_start_matches("whsec_");
+        assert!(!text.contains(secret), "a secret in the audit log: {text}");
+    }
+    // Filtered by action prefix, and paged.
+    let (_, hooks) = app.get("/v1/audit?action=hook.").await;
+    assert_eq!(hooks["data"].as_array().map(Vec::len), Some(3), "{hooks}");
+    let (_, page) = app.get("/v1/audit?limit=4").await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(4));
+    let (_, rest) = app
+        .get(&format!("/v1/audit?limit=4&before={}", page["next_before"]))
+        .await;
+    let rest: Vec<&str> = rest["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(rest, ["hook.created", "key.created"]);
+    let (status, e) = app.get("/v1/audit?action=").await;
+    assert_eq!((status, e["error"]["details"]["field"].as_str()), (400, Some("action")));
+    // Who may read it: admins; a key of one account sees that account's actions only.
+    let account = app.gateway.state.accounts.all()[0].id.clone();
+    let (reader, k) = wagate_server::auth::new_key("reader", None, vec!["read".into()]);
+    app.gateway.state.store.create_api_key(&k).await.expect("key");
+    assert_eq!(app.get_as(&reader, "/v1/audit").await.0, 403);
+    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account), vec!["admin".into()]);
+    app.gateway.state.store.create_api_key(&k).await.expect("key");
+    let (_, mine) = app.get_as(&scoped, "/v1/audit").await;
+    let mine: Vec<&str> = mine["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(mine, ["account.resumed", "account.paused"]);
 }

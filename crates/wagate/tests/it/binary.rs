@@ -244,6 +244,21 @@ async fn config_print_keys_create_migrate_and_openapi() {
     );
     let (ok, _, err) = keys(&["revoke", "nosuch"]).await;
     assert!(!ok && err.contains("no API key"), "{err}");
+    // The command line's actions are in the audit log, as `cli`.
+    let store = wagate_store::connect(&db, &Default::default()).await.expect("open");
+    let actions: Vec<(String, String)> = store
+        .list_audit(None, Some("key."), None, 10)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| (e.actor, e.action))
+        .collect();
+    let cli = |a: &str| ("cli".to_string(), a.to_string());
+    assert_eq!(
+        actions,
+        [cli("key.revoked"), cli("key.rotated"), cli("key.created")],
+        "newest first"
+    );
 
     let out = wagate().arg("openapi").output().await.expect("run");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("openapi json");

@@ -142,6 +142,19 @@ impl TestApp {
         self.call(reqwest::Method::GET, path).await
     }
 
+    /// A GET with another API key; (status, JSON body or null).
+    pub async fn get_as(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// A bodiless call with the API key; (status, JSON body or null).
     async fn call(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
         let r = self
