@@ -37,14 +37,11 @@ fn verify_with(state: &AppState, account: Option<&str>, q: &HashMap<String, Stri
     let mode = q.get("hub.mode").map(String::as_str);
     let token = q.get("hub.verify_token").map(String::as_str).unwrap_or_default();
     let challenge = q.get("hub.challenge").cloned().unwrap_or_default();
-    let candidates: Vec<&str> = match account {
-        Some(a) => state
-            .accounts
-            .find(a)
-            .map(|a| vec![a.verify_token.as_str()])
-            .unwrap_or_default(),
-        None => state.accounts.all().iter().map(|a| a.verify_token.as_str()).collect(),
+    let all = match account {
+        Some(a) => state.accounts.find(a).into_iter().collect(),
+        None => state.accounts.all().to_vec(),
     };
+    let candidates: Vec<&str> = all.iter().map(|a| a.verify_token.as_str()).collect();
     // Compare against every candidate so the time taken does not say which one matched.
     let matched = candidates.iter().fold(false, |acc, t| constant_time_eq(t, token) | acc);
     if mode == Some("subscribe") && matched {
@@ -104,9 +101,10 @@ async fn receive_with(
         None => None,
     };
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
-    let candidates: Vec<&crate::AccountRuntime> = match scoped {
+    let all = state.accounts.all();
+    let candidates: Vec<&crate::AccountRuntime> = match &scoped {
         Some(a) => vec![a],
-        None => state.accounts.all().iter().collect(),
+        None => all.iter().collect(),
     };
     let signer = match verify_hub(header, &body, candidates.iter().map(|a| a.app_secret.as_str())) {
         Ok(i) => candidates.get(i).copied(),
@@ -126,10 +124,15 @@ async fn receive_with(
     };
     // A signed body is Meta's, whatever its shape: it is kept, and one that cannot be processed
     // becomes a `webhook.invalid` event (refusing it would only make Meta retry it for days).
-    let routed = route_body(state, scoped, &body);
+    let mut routed = route_body(state, scoped.as_ref(), &body);
+    // A number this gateway does not know may be of an account another gateway just made.
+    if routed.unknown.is_some() && state.accounts.reload_if_older(state.store.as_ref(), 1_000).await {
+        state.accounts_changed();
+        routed = route_body(state, scoped.as_ref(), &body);
+    }
     // A body that names nothing (it is not of Meta's shape) belongs to the one that signed it.
     let account_id = match routed.names_nothing {
-        true => scoped.or(signer).map(|a| a.id.clone()),
+        true => scoped.as_ref().or(signer).map(|a| a.id.clone()),
         false => routed.account_id,
     };
     let mut journal_state = "pending";

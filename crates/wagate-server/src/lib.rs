@@ -77,6 +77,28 @@ pub struct Inner {
 }
 
 impl Inner {
+    /// The accounts were read again: their numbers' send limits follow.
+    pub fn accounts_changed(&self) {
+        let limits: Vec<(String, u32)> = self
+            .accounts
+            .all()
+            .iter()
+            .flat_map(|a| {
+                let limit = a.messages_per_second.unwrap_or(self.config.sender.messages_per_second);
+                a.phone_number_ids.iter().map(move |p| (p.clone(), limit))
+            })
+            .collect();
+        self.throttle.set_limits(&limits);
+    }
+
+    /// Reads the accounts again (one changed here or on another gateway).
+    pub async fn reload_accounts(&self) {
+        match self.accounts.reload(self.store.as_ref()).await {
+            Ok(()) => self.accounts_changed(),
+            Err(e) => tracing::warn!(error = %e, "could not read the accounts again"),
+        }
+    }
+
     /// A hook changed: deliveries use its new settings from now on.
     pub fn hooks_changed(&self) {
         self.hooks_version.fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -225,6 +247,7 @@ impl Gateway {
             .collect();
         let throttle = throttle::Throttle::new(
             &limits,
+            config.sender.messages_per_second,
             Duration::from_millis(config.sender.pair_interval_ms),
             config.sender.pair_burst,
         );
@@ -401,9 +424,17 @@ async fn listen_for_other_gateways(state: AppState, cancel: CancellationToken) {
     let Some(mut wakeups) = state.store.wakeups() else {
         return;
     };
+    // Accounts are also read again now and then, in case a notification was missed.
+    let mut poll = tokio::time::interval(Duration::from_secs(30));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll.tick().await;
     loop {
         let wake = tokio::select! {
             _ = cancel.cancelled() => return,
+            _ = poll.tick() => {
+                state.reload_accounts().await;
+                continue;
+            }
             w = wakeups.recv() => w,
         };
         match wake {
@@ -415,8 +446,14 @@ async fn listen_for_other_gateways(state: AppState, cancel: CancellationToken) {
                 state.events_written.send_modify(|n| *n += 1);
             }
             Ok(wagate_store::Wake::Sent(message_id)) => state.sent_waiters.wake(&message_id),
+            Ok(wagate_store::Wake::Accounts) => {
+                let state = state.clone();
+                tokio::spawn(async move { state.reload_accounts().await });
+            }
             // Missed some: wake everything once.
             Err(RecvError::Lagged(_)) => {
+                let reload = state.clone();
+                tokio::spawn(async move { reload.reload_accounts().await });
                 state.wake_processor.notify_one();
                 state.wake_sender.notify_one();
                 state.wake_media.notify_one();

@@ -340,7 +340,7 @@ async fn prepare(state: &AppState, job: &SendJob) -> Result<Prepared, SendOutcom
         }
         Err(e) => return Err(retry_or_fail(state, job, local_error("database", &e.to_string()))),
     };
-    let Some(account) = state.accounts.by_id(&job.account_id).cloned() else {
+    let Some(account) = state.accounts.by_id(&job.account_id) else {
         return Err(SendOutcome::Failed {
             error: local_error("account_missing", "the message's account is no longer configured"),
         });

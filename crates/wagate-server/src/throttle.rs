@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use governor::clock::DefaultClock;
@@ -29,33 +29,79 @@ pub fn number_quota(limit: u32) -> Option<Quota> {
     Some(Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?))
 }
 
+/// A number's share of the sender's slots at `limit` messages per second (0: no limit).
+fn share(limit: u32, concurrency: usize) -> usize {
+    match limit {
+        0 => concurrency,
+        limit => (limit as usize / 4).max(4).min(concurrency),
+    }
+}
+
 /// Meta's pair limit: one message per `interval`, with bursts of up to `burst`.
 pub fn pair_quota(interval: Duration, burst: u32) -> Option<Quota> {
     Some(Quota::with_period(interval)?.allow_burst(NonZeroU32::new(burst)?))
 }
 
+/// One number's limit and its limiter (`None`: no limit).
+#[derive(Clone)]
+struct NumberSlot {
+    limit: u32,
+    limiter: Option<Arc<NumberLimiter>>,
+}
+
+impl NumberSlot {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            limiter: number_quota(limit).map(|q| Arc::new(RateLimiter::direct(q))),
+        }
+    }
+}
+
 pub struct Throttle {
-    per_number: HashMap<String, Arc<NumberLimiter>>,
-    limits: HashMap<String, u32>,
+    /// Per phone number; a number first seen gets the default limit until told its own.
+    numbers: RwLock<HashMap<String, NumberSlot>>,
+    default_limit: u32,
     pairs: Option<PairLimiter>,
     /// After Meta's 130429 (number) or 131056 (pair): nothing goes until then.
     held_until: Mutex<HashMap<String, Instant>>,
 }
 
 impl Throttle {
-    /// `limits`: messages per second per phone number (0: no limit).
-    pub fn new(limits: &[(String, u32)], pair_interval: Duration, pair_burst: u32) -> Self {
-        let per_number = limits
-            .iter()
-            .filter_map(|(number, limit)| Some((number.clone(), Arc::new(RateLimiter::direct(number_quota(*limit)?)))))
-            .collect();
-        let pairs = pair_quota(pair_interval, pair_burst).map(RateLimiter::hashmap);
-        Self {
-            per_number,
-            limits: limits.iter().cloned().collect(),
-            pairs,
+    /// `limits`: messages per second per phone number (0: no limit); `default_limit` for any
+    /// other number.
+    pub fn new(limits: &[(String, u32)], default_limit: u32, pair_interval: Duration, pair_burst: u32) -> Self {
+        let throttle = Self {
+            numbers: RwLock::default(),
+            default_limit,
+            pairs: pair_quota(pair_interval, pair_burst).map(RateLimiter::hashmap),
             held_until: Mutex::default(),
+        };
+        throttle.set_limits(limits);
+        throttle
+    }
+
+    /// Sets numbers' limits (an account's numbers changed); a number whose limit is unchanged
+    /// keeps its limiter, and so its place in the current second.
+    pub fn set_limits(&self, limits: &[(String, u32)]) {
+        let mut numbers = self.numbers.write().unwrap_or_else(|e| e.into_inner());
+        for (number, limit) in limits {
+            if numbers.get(number).is_none_or(|s| s.limit != *limit) {
+                numbers.insert(number.clone(), NumberSlot::new(*limit));
+            }
         }
+    }
+
+    fn slot(&self, number: &str) -> NumberSlot {
+        if let Some(s) = self.numbers.read().unwrap_or_else(|e| e.into_inner()).get(number) {
+            return s.clone();
+        }
+        self.numbers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(number.to_string())
+            .or_insert_with(|| NumberSlot::new(self.default_limit))
+            .clone()
     }
 
     /// Waits until a message from `number` to `recipient` may go, and takes its slot.
@@ -78,7 +124,7 @@ impl Throttle {
         if let (Some(pairs), Some(key)) = (&self.pairs, pair_key) {
             pairs.until_key_ready(&key).await;
         }
-        if let Some(limiter) = self.per_number.get(number) {
+        if let Some(limiter) = self.slot(number).limiter {
             limiter.until_ready().await;
         }
     }
@@ -87,18 +133,16 @@ impl Throttle {
     /// calling) at once: a quarter second's worth at its limit, at least 4, at most all of the
     /// sender's slots. The rest stay free for other numbers, whatever one number's backlog.
     pub fn in_flight_cap(&self, number: &str, concurrency: usize) -> usize {
-        match self.limits.get(number).copied() {
-            Some(limit) if limit > 0 => (limit as usize / 4).max(4).min(concurrency),
-            _ => concurrency,
-        }
+        share(self.slot(number).limit, concurrency)
     }
 
     /// The smallest share of any number: how many jobs one claim may take without letting a
     /// number overshoot its share by much.
     pub fn smallest_cap(&self, concurrency: usize) -> usize {
-        self.limits
-            .keys()
-            .map(|n| self.in_flight_cap(n, concurrency))
+        let numbers = self.numbers.read().unwrap_or_else(|e| e.into_inner());
+        numbers
+            .values()
+            .map(|s| share(s.limit, concurrency))
             .min()
             .unwrap_or(concurrency)
     }

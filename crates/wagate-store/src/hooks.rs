@@ -255,6 +255,15 @@ pub struct SealReport {
 /// previous secret share it, since rotation moves one column's value to the other.
 pub(crate) const HOOK_SECRET: &str = "hooks.secret";
 
+/// Every column that holds a sealed secret: (table, column, associated data).
+pub(crate) const SEALED_COLUMNS: [(&str, &str, &str); 5] = [
+    ("hooks", "secret", HOOK_SECRET),
+    ("hooks", "previous_secret", HOOK_SECRET),
+    ("accounts", "access_token", "accounts.access_token"),
+    ("accounts", "app_secret", "accounts.app_secret"),
+    ("accounts", "verify_token", "accounts.verify_token"),
+];
+
 /// Seals a secret; an empty one (none given) stays empty.
 pub(crate) fn seal(sealer: &wagate_core::seal::Sealer, plain: &str) -> crate::Result<String> {
     if plain.is_empty() {
@@ -338,23 +347,22 @@ macro_rules! impl_hook_store {
             }
 
             async fn seal_secrets(&self, all: bool) -> $crate::Result<$crate::hooks::SealReport> {
-                use $crate::hooks::HOOK_SECRET;
                 let mut report = $crate::hooks::SealReport::default();
-                let rows: Vec<(String, String, Option<String>)> =
-                    sqlx::query_as("SELECT id, secret, previous_secret FROM hooks ORDER BY id").fetch_all(&self.pool).await?;
-                for (id, secret, previous) in rows {
-                    for (column, stored) in [("secret", Some(secret)), ("previous_secret", previous)] {
-                        let Some(stored) = stored.filter(|s| !s.is_empty()) else { continue };
-                        let plain = self.sealer.open(&stored, HOOK_SECRET)?;
+                // (table, column, the associated data it is sealed with)
+                for (table, column, context) in $crate::hooks::SEALED_COLUMNS {
+                    let sql = format!("SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> '' ORDER BY id");
+                    let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+                    for (id, stored) in rows {
+                        let plain = self.sealer.open(&stored, context)?;
                         report.checked += 1;
                         let in_clear = wagate_core::seal::sealed_with(&stored).is_none();
                         if !self.sealer.needs_sealing(&stored) || !(all || in_clear) {
                             continue;
                         }
                         // Only if it is still what was read: a rotation in between wins.
-                        let sql = format!("UPDATE hooks SET {column} = $1 WHERE id = $2 AND {column} = $3");
+                        let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3");
                         let n = sqlx::query(&sql)
-                            .bind(self.sealer.seal(&plain, HOOK_SECRET)?)
+                            .bind(self.sealer.seal(&plain, context)?)
                             .bind(&id)
                             .bind(&stored)
                             .execute(&self.writer)

@@ -149,7 +149,7 @@ text_enum! {
     DeliveryState: "delivery state" { Pending = "pending", Succeeded = "succeeded", Failed = "failed" }
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct Account {
     pub id: AccountId,
     pub name: String,
@@ -157,6 +157,60 @@ pub struct Account {
     pub created_at: i64,
     /// Why its sending is paused (JSON), or `None`.
     pub paused: Option<String>,
+    /// `config` (the configuration file has it, with its secrets) or `api`.
+    pub managed_by: String,
+    /// The secrets of an account managed through the API (opened; sealed in the database).
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub messages_per_second: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub updated_at: Option<i64>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("waba_id", &self.waba_id)
+            .field("managed_by", &self.managed_by)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An account made through the API.
+#[derive(Debug, Clone, Default)]
+pub struct NewApiAccount {
+    pub name: String,
+    pub waba_id: String,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub messages_per_second: Option<i64>,
+    pub phone_numbers: Vec<PhoneNumberInfo>,
+}
+
+/// A change to an account made through the API; `None` keeps the value.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    /// `Some(None)` clears it (the gateway's default applies).
+    pub messages_per_second: Option<Option<i64>>,
+}
+
+/// What Meta says of a phone number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhoneNumberInfo {
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    pub verified_name: Option<String>,
+    pub quality_rating: Option<String>,
+    pub throughput: Option<String>,
+    pub name_status: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -172,6 +226,12 @@ pub struct PhoneNumber {
     pub phone_number_id: String,
     pub account_id: AccountId,
     pub display_phone_number: Option<String>,
+    pub verified_name: Option<String>,
+    pub quality_rating: Option<String>,
+    pub throughput: Option<String>,
+    pub name_status: Option<String>,
+    /// When Meta was last asked (unix ms); `None`: only configured.
+    pub synced_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -277,6 +337,8 @@ pub enum Wake {
     Media,
     /// This outbound message left `queued` (for `?wait=accepted` held by another gateway).
     Sent(String),
+    /// An account or its phone numbers changed.
+    Accounts,
 }
 
 /// What may be deleted: rows older than each time (unix ms); `None` keeps them.

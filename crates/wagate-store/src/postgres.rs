@@ -33,7 +33,8 @@ async fn listen(
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     use std::sync::atomic::Ordering;
-    const CHANNELS: [&str; 5] = [
+    const CHANNELS: [&str; 6] = [
+        "wagate_accounts",
         "wagate_journal",
         "wagate_jobs",
         "wagate_events",
@@ -65,6 +66,7 @@ async fn listen(
                         "wagate_jobs" => crate::Wake::Jobs,
                         "wagate_events" => crate::Wake::Events,
                         "wagate_sent" => crate::Wake::Sent(n.payload().to_string()),
+                        "wagate_accounts" => crate::Wake::Accounts,
                         _ => crate::Wake::Media,
                     };
                     // No subscriber yet is fine.

@@ -199,6 +199,23 @@ enum AccountsCommand {
     },
     /// Resume an account's sending.
     Resume { name: String },
+    /// Add an account (checked with Meta; its secrets are kept sealed). The access token and
+    /// app secret are read from standard input, one per line, to keep them out of the shell
+    /// history. Prints the verify token for Meta's webhook settings, once.
+    Create {
+        name: String,
+        #[arg(long)]
+        waba_id: String,
+        /// Only these numbers (comma-separated); default every number of the WABA.
+        #[arg(long, value_delimiter = ',')]
+        phone_number_ids: Vec<String>,
+    },
+    /// Delete an account made through the API (its history stays unless --purge).
+    Delete {
+        name: String,
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -468,6 +485,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 AccountsCommand::Resume { name } => {
                     api.call(post, &format!("/v1/accounts/{}/resume", segment(&name)), None)
                         .await?
+                }
+                AccountsCommand::Create {
+                    name,
+                    waba_id,
+                    phone_number_ids,
+                } => {
+                    let mut lines = std::io::stdin().lines();
+                    let mut read = |what: &str| -> anyhow::Result<String> {
+                        Ok(lines
+                            .next()
+                            .with_context(|| format!("standard input: give the {what} on its own line"))?
+                            .with_context(|| format!("reading the {what}"))?
+                            .trim()
+                            .to_string())
+                    };
+                    let (token, secret) = (read("access token")?, read("app secret")?);
+                    let mut body = serde_json::json!({"name": name, "waba_id": waba_id, "access_token": token, "app_secret": secret});
+                    if !phone_number_ids.is_empty() {
+                        body["phone_number_ids"] = serde_json::json!(phone_number_ids);
+                    }
+                    let made = api.call(post, "/v1/accounts", Some(body)).await?;
+                    eprintln!(
+                        "account `{}` added with {} number(s); in Meta's App Dashboard set the callback URL to <your gateway>{} and the verify token to {} (shown only this once)",
+                        made["name"].as_str().unwrap_or(""),
+                        made["phone_number_ids"].as_array().map_or(0, Vec::len),
+                        made["webhook_path"].as_str().unwrap_or(""),
+                        made["verify_token"].as_str().unwrap_or("")
+                    );
+                    made
+                }
+                AccountsCommand::Delete { name, purge } => {
+                    let path = format!("/v1/accounts/{}?purge={purge}", segment(&name));
+                    api.call(reqwest::Method::DELETE, &path, None).await?;
+                    println!(
+                        "deleted `{name}`{}",
+                        if purge {
+                            " and its history"
+                        } else {
+                            "; its history stays"
+                        }
+                    );
+                    return Ok(());
                 }
             };
             let accounts = match answer.get("data").and_then(|d| d.as_array()) {

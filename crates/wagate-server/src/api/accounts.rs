@@ -1,5 +1,6 @@
-//! `/v1/accounts`: the accounts, whether their sending is paused, and the live controls — rotate
-//! the access token, pause, resume — that work without a restart.
+//! `/v1/accounts`: the accounts — those of the configuration file, and those made here, whose
+//! secrets the database keeps sealed — their phone numbers as Meta describes them, whether their
+//! sending is paused, and the live controls (rotate the token, pause, resume).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -26,6 +27,14 @@ pub struct AccountView {
     pub messages_per_second: u32,
     /// Why sending is paused; `null` while it sends.
     pub paused: Option<Pause>,
+    /// `config` (the configuration file has it; change it there) or `api`.
+    pub managed_by: String,
+    /// Where Meta's webhooks for it go (set it as the app's callback URL).
+    pub webhook_path: String,
+    /// The verify token for Meta's webhook settings: only in the answer that creates the
+    /// account (or changes the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -34,21 +43,497 @@ pub struct AccountList {
 }
 
 fn view(state: &AppState, a: &AccountRuntime) -> AccountView {
-    let limit = state
-        .config
-        .accounts
-        .iter()
-        .find(|c| c.name == a.name)
-        .and_then(|c| c.messages_per_second)
-        .unwrap_or(state.config.sender.messages_per_second);
     AccountView {
         id: a.id.clone(),
         name: a.name.clone(),
         waba_id: a.waba_id.clone(),
         phone_number_ids: a.phone_number_ids.clone(),
-        messages_per_second: limit,
+        messages_per_second: a.messages_per_second.unwrap_or(state.config.sender.messages_per_second),
         paused: a.pause(),
+        managed_by: a.managed_by.clone(),
+        webhook_path: format!("/webhooks/whatsapp/{}", a.name),
+        verify_token: None,
     }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, example: &str) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner().to_string();
+        // A missing field is named by serde in its message, not in the path.
+        let field = match (e.path().to_string(), inner.strip_prefix("missing field `")) {
+            (_, Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
+            (p, None) if p == "." => "body".to_string(),
+            (p, None) => p,
+        };
+        ApiError::invalid_field(&field, format!("the request is not valid: {inner}"), example)
+    })
+}
+
+/// A name, used in URLs (`/webhooks/whatsapp/{name}`): letters, digits, `-` and `_`.
+fn check_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with("acc_");
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        "name",
+        format!("`{name}` is not an account name: 1 to 64 letters, digits, - or _, not starting with acc_"),
+        "e.g. \"acme-shoes\"",
+    ))
+}
+
+fn check_secret(field: &str, value: &str, hint: &str) -> ApiResult<()> {
+    if value.is_empty() || value.len() > 2048 || value.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must be 1 to 2048 characters without spaces"),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
+const TOKEN_HINT: &str = "paste the token from Meta's Business Settings (System users > Generate token)";
+const SECRET_HINT: &str = "the App Secret from Meta's App Dashboard (App settings > Basic)";
+
+/// What Meta lists of a WABA's phone numbers, with the token given; a refusal names the field.
+async fn meta_numbers(state: &AppState, token: &str, waba_id: &str) -> ApiResult<Vec<wagate_store::PhoneNumberInfo>> {
+    let path = GraphPath::new([waba_id, "phone_numbers"]).query(
+        "fields",
+        "id,display_phone_number,verified_name,quality_rating,throughput,name_status",
+    );
+    let answer = match state.graph.get(token, &path).await {
+        Ok(a) => a,
+        Err(GraphError::Meta { error, .. }) if error.class() == RetryClass::Account || error.code == 100 => {
+            let field = if error.code == 100 { "waba_id" } else { "access_token" };
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                if error.code == 100 { "waba_not_found" } else { "token_rejected" },
+                format!("Meta refused: {}", error.summary()),
+            )
+            .details(serde_json::json!({"field": field, "code": error.code}))
+            .hint("nothing changed; check the WABA id and that the token has whatsapp_business_management and whatsapp_business_messaging for it"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    Ok(answer["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| {
+            Some(wagate_store::PhoneNumberInfo {
+                phone_number_id: text(n, "id")?,
+                display_phone_number: text(n, "display_phone_number"),
+                verified_name: text(n, "verified_name"),
+                quality_rating: text(n, "quality_rating"),
+                throughput: n
+                    .pointer("/throughput/level")
+                    .and_then(|x| x.as_str())
+                    .map(str::to_string),
+                name_status: text(n, "name_status"),
+            })
+        })
+        .collect())
+}
+
+/// An account the configuration file has is changed there, not here.
+fn check_api_managed(a: &AccountRuntime) -> ApiResult<()> {
+    if a.managed_by == "config" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "managed_by_file",
+            format!("the account `{}` comes from the configuration file", a.name),
+        )
+        .hint("change it in the configuration file (or remove it there) and restart"));
+    }
+    Ok(())
+}
+
+/// Only a key of every account makes or removes accounts.
+fn require_global_admin(caller: &Caller) -> ApiResult<()> {
+    caller.require("admin")?;
+    if caller.account_id.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this API key is limited to one account, so it cannot make or remove accounts",
+        )
+        .hint("use an admin key of every account"));
+    }
+    Ok(())
+}
+
+/// The account just changed, as every part of the gateway now sees it.
+async fn reloaded(state: &AppState, id: &str) -> ApiResult<AccountRuntime> {
+    state.reload_accounts().await;
+    state
+        .accounts
+        .by_id(id)
+        .ok_or_else(|| ApiError::internal("the account is not in the reloaded list"))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountRequest {
+    /// Its name, used in URLs: letters, digits, `-`, `_`.
+    pub name: String,
+    /// The WhatsApp Business Account id.
+    pub waba_id: String,
+    /// A token with whatsapp_business_messaging and whatsapp_business_management for the WABA.
+    pub access_token: String,
+    /// The Meta app's App Secret: it checks the webhooks' signatures.
+    pub app_secret: String,
+    /// For Meta's webhook handshake; made for you when not given (shown once).
+    pub verify_token: Option<String>,
+    /// The numbers it sends from; default every number Meta lists for the WABA.
+    pub phone_number_ids: Option<Vec<String>>,
+    /// Messages per second per number (default the gateway's).
+    pub messages_per_second: Option<u32>,
+}
+
+/// Adds an account: the token is checked with Meta, the WABA's numbers are read from Meta, and
+/// the secrets are kept sealed. The answer carries the verify token, this once.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = NewAccountRequest,
+    responses((status = 201, body = AccountView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<AccountView>)> {
+    require_global_admin(&caller)?;
+    let r: NewAccountRequest = parse(
+        &body,
+        "send {\"name\": \"acme\", \"waba_id\": \"…\", \"access_token\": \"EAAG…\", \"app_secret\": \"…\"}",
+    )?;
+    check_name(&r.name)?;
+    if r.waba_id.is_empty() || r.waba_id.len() > 32 || !r.waba_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::invalid_field(
+            "waba_id",
+            format!("`{}` is not a WABA id (digits)", r.waba_id),
+            "the WhatsApp Business Account id from Meta's WhatsApp Manager",
+        ));
+    }
+    check_secret("access_token", &r.access_token, TOKEN_HINT)?;
+    check_secret("app_secret", &r.app_secret, SECRET_HINT)?;
+    if let Some(v) = &r.verify_token {
+        check_secret(
+            "verify_token",
+            v,
+            "any string without spaces; enter the same in Meta's webhook settings",
+        )?;
+    }
+    if r.messages_per_second.is_some_and(|n| n > 1000) {
+        return Err(ApiError::invalid_field(
+            "messages_per_second",
+            "messages_per_second is at most 1000 (Meta's highest throughput)",
+            "80 is Meta's default; 0 is no limit",
+        ));
+    }
+    let listed = meta_numbers(&state, &r.access_token, &r.waba_id).await?;
+    let numbers = match &r.phone_number_ids {
+        None if listed.is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_phone_numbers",
+                format!("Meta lists no phone number for WABA {}", r.waba_id),
+            )
+            .details(serde_json::json!({"field": "waba_id"}))
+            .hint("add a number to the WABA in WhatsApp Manager first"))
+        }
+        None => listed,
+        Some(ids) => {
+            if let Some(missing) = ids.iter().find(|id| !listed.iter().any(|n| &n.phone_number_id == *id)) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "phone_number_not_in_waba",
+                    format!("Meta lists no phone number {missing} for WABA {}", r.waba_id),
+                )
+                .details(serde_json::json!({"field": "phone_number_ids", "listed": listed.iter().map(|n| &n.phone_number_id).collect::<Vec<_>>()}))
+                .hint("use the ids Meta lists for this WABA, or leave phone_number_ids out to take them all"));
+            }
+            listed
+                .into_iter()
+                .filter(|n| ids.contains(&n.phone_number_id))
+                .collect()
+        }
+    };
+    if let Some(taken) = numbers.iter().find_map(|n| state.accounts.by_phone(&n.phone_number_id)) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "phone_number_taken",
+            format!("the account `{}` has a number of this WABA already", taken.name),
+        )
+        .hint("delete that account first, or give phone_number_ids without it"));
+    }
+    let verify_token = r
+        .verify_token
+        .clone()
+        .unwrap_or_else(|| wagate_core::ids::secret("vt_", 16));
+    let created = state
+        .store
+        .create_account(
+            &wagate_store::NewApiAccount {
+                name: r.name.clone(),
+                waba_id: r.waba_id.clone(),
+                access_token: r.access_token.clone(),
+                app_secret: r.app_secret.clone(),
+                verify_token: verify_token.clone(),
+                messages_per_second: r.messages_per_second.map(i64::from),
+                phone_numbers: numbers,
+            },
+            crate::now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            wagate_store::StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "account_exists", m)
+                .hint("choose another name, or change the account that has it (PATCH /v1/accounts/{name})"),
+            e => e.into(),
+        })?;
+    let account = reloaded(&state, &created.id).await?;
+    let details = serde_json::json!({"waba_id": account.waba_id, "phone_number_ids": account.phone_number_ids});
+    crate::audit::record(
+        &state,
+        &caller,
+        "account.created",
+        Some(&account.name),
+        Some(&account.id),
+        details,
+    )
+    .await;
+    // What Meta's webhooks of this WABA waited for in quarantine is processed now.
+    if let Err(e) = crate::inbound::release_quarantined(&state).await {
+        tracing::warn!(error = %e, "could not release the quarantined webhooks");
+    }
+    let mut v = view(&state, &account);
+    v.verify_token = Some(verify_token);
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/v1/accounts/{name}", tag = "accounts",
+    params(("name" = String, Path, description = "account name or id")),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    caller.require("read")?;
+    let account = found(&state, &caller, &name)?;
+    Ok(Json(view(&state, &account)))
+}
+
+/// The account a path names, if the key may see it; another's is not found.
+fn found(state: &AppState, caller: &Caller, name: &str) -> ApiResult<AccountRuntime> {
+    state.accounts.find(name).filter(|a| caller.sees(&a.id)).ok_or_else(|| {
+        ApiError::not_found("account", name).hint("GET /v1/accounts lists the accounts this key may see")
+    })
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatchRequest {
+    pub name: Option<String>,
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    /// `null` goes back to the gateway's default.
+    #[serde(default, deserialize_with = "crate::api::double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub messages_per_second: Option<Option<u32>>,
+}
+
+/// Changes an account made through the API (a new token is checked with Meta first).
+#[utoipa::path(patch, path = "/v1/accounts/{name}", tag = "accounts", request_body = AccountPatchRequest,
+    params(("name" = String, Path, description = "account name or id")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<AccountView>> {
+    caller.require("admin")?;
+    let account = found(&state, &caller, &name)?;
+    let r: AccountPatchRequest = parse(&body, "send the fields to change, e.g. {\"name\": \"acme-eu\"}")?;
+    check_api_managed(&account)?;
+    if let Some(n) = &r.name {
+        check_name(n)?;
+    }
+    if let Some(t) = &r.access_token {
+        check_secret("access_token", t, TOKEN_HINT)?;
+        meta_numbers(&state, t, &account.waba_id).await?;
+    }
+    if let Some(s) = &r.app_secret {
+        check_secret("app_secret", s, SECRET_HINT)?;
+    }
+    if let Some(v) = &r.verify_token {
+        check_secret(
+            "verify_token",
+            v,
+            "any string without spaces; enter the same in Meta's webhook settings",
+        )?;
+    }
+    let patch = wagate_store::AccountPatch {
+        name: r.name.clone(),
+        access_token: r.access_token.clone(),
+        app_secret: r.app_secret.clone(),
+        verify_token: r.verify_token.clone(),
+        messages_per_second: r.messages_per_second.map(|n| n.map(i64::from)),
+    };
+    state
+        .store
+        .update_account(&account.id, &patch, crate::now_ms())
+        .await
+        .map_err(|e| match e {
+            wagate_store::StoreError::Conflict(m) => {
+                ApiError::new(StatusCode::CONFLICT, "account_exists", m).hint("choose another name")
+            }
+            e => e.into(),
+        })?
+        .ok_or_else(|| ApiError::not_found("account", &name))?;
+    let changed: Vec<&str> = [
+        ("name", r.name.is_some()),
+        ("access_token", r.access_token.is_some()),
+        ("app_secret", r.app_secret.is_some()),
+        ("verify_token", r.verify_token.is_some()),
+        ("messages_per_second", r.messages_per_second.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect();
+    let updated = reloaded(&state, &account.id).await?;
+    if r.access_token.is_some() && updated.pause().is_some_and(|p| !p.by_hand) {
+        crate::accounts::resume(&state, &updated, "the access token was changed").await;
+    }
+    crate::audit::record(
+        &state,
+        &caller,
+        "account.updated",
+        Some(&updated.name),
+        Some(&updated.id),
+        serde_json::json!({"fields": changed}),
+    )
+    .await;
+    let mut v = view(&state, &updated);
+    v.verify_token = r.verify_token;
+    Ok(Json(v))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// Also remove its history: messages, statuses, contacts, events, media, templates, keys.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Deletes an account made through the API. Its history stays (and comes back if an account is
+/// made for its WABA again) unless `?purge=true`. Its API keys stop working.
+#[utoipa::path(delete, path = "/v1/accounts/{name}", tag = "accounts",
+    params(("name" = String, Path, description = "account name or id"), DeleteQuery),
+    responses((status = 200, description = "{\"deleted\": true, \"purged\": bool}"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    require_global_admin(&caller)?;
+    let account = found(&state, &caller, &name)?;
+    check_api_managed(&account)?;
+    if !state
+        .store
+        .delete_account(&account.id, q.purge, crate::now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found("account", &name));
+    }
+    state.reload_accounts().await;
+    crate::audit::record(
+        &state,
+        &caller,
+        "account.deleted",
+        Some(&account.name),
+        Some(&account.id),
+        serde_json::json!({"purged": q.purge}),
+    )
+    .await;
+    Ok(Json(serde_json::json!({"deleted": true, "purged": q.purge})))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhoneNumberView {
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    /// The display name Meta approved.
+    pub verified_name: Option<String>,
+    /// GREEN, YELLOW, RED or UNKNOWN.
+    pub quality_rating: Option<String>,
+    /// Meta's throughput level: STANDARD (80 messages/s) or HIGH (up to 1,000).
+    pub throughput: Option<String>,
+    /// The display name's review: APPROVED, PENDING_REVIEW, DECLINED, …
+    pub name_status: Option<String>,
+    /// When Meta was last asked; `null`: never (only configured).
+    pub synced_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhoneNumberList {
+    pub data: Vec<PhoneNumberView>,
+    /// Why Meta could not be asked now (the list is the last one read), or `null`.
+    pub sync_error: Option<String>,
+}
+
+/// The account's phone numbers as Meta describes them, read from Meta now (and kept).
+#[utoipa::path(get, path = "/v1/accounts/{name}/phone-numbers", tag = "accounts",
+    params(("name" = String, Path, description = "account name or id")),
+    responses((status = 200, body = PhoneNumberList), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn phone_numbers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PhoneNumberList>> {
+    caller.require("read")?;
+    let account = found(&state, &caller, &name)?;
+    let sync_error = match meta_numbers(&state, &account.access_token(), &account.waba_id).await {
+        Ok(listed) => {
+            // Only the account's own numbers are updated; a number it does not use stays out.
+            let own: Vec<_> = listed
+                .into_iter()
+                .filter(|n| account.phone_number_ids.contains(&n.phone_number_id))
+                .collect();
+            state
+                .store
+                .sync_phone_numbers(&account.id, &own, crate::now_ms())
+                .await?;
+            None
+        }
+        Err(e) => Some(e.message),
+    };
+    let data = state
+        .store
+        .account_phone_numbers(&account.id)
+        .await?
+        .into_iter()
+        .map(|n| PhoneNumberView {
+            phone_number_id: n.phone_number_id,
+            display_phone_number: n.display_phone_number,
+            verified_name: n.verified_name,
+            quality_rating: n.quality_rating,
+            throughput: n.throughput,
+            name_status: n.name_status,
+            synced_at: n.synced_at.map(wagate_core::time::rfc3339_ms),
+        })
+        .collect();
+    Ok(Json(PhoneNumberList { data, sync_error }))
 }
 
 /// The accounts this key may act for.
@@ -75,8 +560,9 @@ pub struct TokenRequest {
 
 /// Rotates the account's access token without a restart. The token is checked with Meta first
 /// (a read of the account's first phone number); a refused one changes nothing. A pause that
-/// Meta's answer caused ends, and queued messages go. The token lives in memory: put it in the
-/// configuration too, or a restart brings back the configured one.
+/// Meta's answer caused ends, and queued messages go. An account made through the API keeps it
+/// (sealed); for one of the configuration file it lives in memory: put it in the file too, or a
+/// restart brings back the file's.
 #[utoipa::path(put, path = "/v1/accounts/{name}/token", tag = "accounts",
     params(("name" = String, Path, description = "account name or id")),
     request_body = TokenRequest,
@@ -89,7 +575,7 @@ pub async fn set_token(
     body: Bytes,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?.clone();
+    let account = resolve_account(&state, &caller, Some(&name))?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let r: TokenRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -132,6 +618,14 @@ pub async fn set_token(
         }
     }
     account.set_access_token(token);
+    if account.managed_by != "config" {
+        // An account made through the API keeps its token, sealed, across restarts.
+        let patch = wagate_store::AccountPatch {
+            access_token: Some(token.to_string()),
+            ..Default::default()
+        };
+        state.store.update_account(&account.id, &patch, crate::now_ms()).await?;
+    }
     tracing::info!(account = %account.name, "access token rotated");
     let resumed = account.pause().is_some_and(|p| !p.by_hand);
     if resumed {
@@ -169,7 +663,7 @@ pub async fn pause(
     body: Bytes,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?.clone();
+    let account = resolve_account(&state, &caller, Some(&name))?;
     let r: PauseRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
     } else {
@@ -214,7 +708,7 @@ pub async fn resume(
     Path(name): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?.clone();
+    let account = resolve_account(&state, &caller, Some(&name))?;
     if crate::accounts::resume(&state, &account, "resumed through the API")
         .await
         .is_some()

@@ -72,10 +72,12 @@ fn view(state: &AppState, k: &ApiKey, now: i64) -> KeyView {
         name: k.name.clone(),
         prefix: k.prefix.clone(),
         scopes: k.scopes.split(',').map(str::to_string).collect(),
-        account: k
-            .account_id
-            .as_deref()
-            .map(|id| state.accounts.by_id(id).map_or(id, |a| a.name.as_str()).to_string()),
+        account: k.account_id.as_deref().map(|id| {
+            state
+                .accounts
+                .by_id(id)
+                .map_or_else(|| id.to_string(), |a| a.name.clone())
+        }),
         created_at: rfc3339_ms(k.created_at),
         last_used_at: k.last_used_at.map(rfc3339_ms),
         expires_at: k.expires_at.map(rfc3339_ms),

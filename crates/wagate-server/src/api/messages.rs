@@ -133,10 +133,10 @@ pub struct SendRequest {
 }
 
 /// A send, checked and ready to queue.
-pub struct Prepared<'a> {
+pub struct Prepared {
     /// Things the caller should know that did not stop the send.
     pub warnings: Vec<String>,
-    pub account: &'a AccountRuntime,
+    pub account: AccountRuntime,
     pub phone_number_id: String,
     pub wa_id: String,
     pub message_type: String,
@@ -171,7 +171,7 @@ fn send_at(obj: &mut serde_json::Map<String, Value>) -> ApiResult<Option<i64>> {
 }
 
 /// Checks a send request and builds the body for Meta. Bad input changes nothing.
-pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) -> ApiResult<Prepared<'a>> {
+pub async fn prepare(state: &AppState, caller: &Caller, mut body: Value) -> ApiResult<Prepared> {
     let obj = body
         .as_object_mut()
         .ok_or_else(|| ApiError::invalid_field("", "the body must be a JSON object", "send Meta's message object, e.g. {\"to\": \"+16505551234\", \"type\": \"text\", \"text\": {\"body\": \"hi\"}}"))?;
@@ -270,7 +270,7 @@ pub async fn prepare<'a>(state: &'a AppState, caller: &Caller, mut body: Value) 
     obj.insert("type".into(), json!(message_type));
     let mut warnings = Vec::new();
     if message_type == "template" {
-        warnings.extend(crate::api::templates::check_send(state, account, &body["template"]).await?);
+        warnings.extend(crate::api::templates::check_send(state, &account, &body["template"]).await?);
     } else {
         let contact = state.store.get_contact(&account.id, &phone_number_id, &wa_id).await?;
         let expires = contact.as_ref().and_then(|c| c.window_expires_at);
@@ -327,13 +327,13 @@ fn validate_type(message_type: &str, obj: &serde_json::Map<String, Value>) -> Ap
 }
 
 /// Queues a prepared send (message and job in one transaction) and wakes the sender.
-pub async fn enqueue(state: &AppState, p: Prepared<'_>) -> ApiResult<Message> {
+pub async fn enqueue(state: &AppState, p: Prepared) -> ApiResult<Message> {
     let message = state.store.enqueue_message(&new_outbound(p)).await?;
     state.wake_sender.notify_one();
     Ok(message)
 }
 
-fn new_outbound(p: Prepared<'_>) -> NewOutboundMessage {
+fn new_outbound(p: Prepared) -> NewOutboundMessage {
     NewOutboundMessage {
         id: wagate_core::ids::message_id(),
         account_id: p.account.id.clone(),
@@ -521,12 +521,7 @@ async fn batch_item(state: &AppState, caller: &Caller, mut item: Value) -> ApiRe
 
 /// Queues a prepared send once per idempotency key: the same key and request give back the
 /// first message (`true`: replayed); the same key with another request is a conflict.
-pub async fn enqueue_once(
-    state: &AppState,
-    p: Prepared<'_>,
-    key: String,
-    request: &Value,
-) -> ApiResult<(Message, bool)> {
+pub async fn enqueue_once(state: &AppState, p: Prepared, key: String, request: &Value) -> ApiResult<(Message, bool)> {
     let key = wagate_store::IdempotencyKey {
         key,
         // A JSON value serialises with sorted keys, so the hash ignores key order.

@@ -44,7 +44,12 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/messages/{id}/retry", post(messages::retry))
         .route("/v1/messages/{id}/read", post(messages::mark_read))
         .route("/v1/contacts/{wa_id}", get(contacts::get_contact))
-        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts", get(accounts::list).post(accounts::create))
+        .route(
+            "/v1/accounts/{name}",
+            get(accounts::get_one).patch(accounts::update).delete(accounts::delete),
+        )
+        .route("/v1/accounts/{name}/phone-numbers", get(accounts::phone_numbers))
         .route("/v1/audit", get(audit::list))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", get(keys::get_one).delete(keys::revoke))
@@ -101,13 +106,18 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     }
 }
 
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// The account a request acts for: the one it names (by name or id), or the key's own, or the
 /// only one there is.
-pub fn resolve_account<'a>(
-    state: &'a AppState,
+pub fn resolve_account(
+    state: &AppState,
     caller: &crate::auth::Caller,
     named: Option<&str>,
-) -> Result<&'a crate::AccountRuntime, ApiError> {
+) -> Result<crate::AccountRuntime, ApiError> {
     use axum::http::StatusCode;
     let account = match named.or(caller.account_id.as_deref()) {
         Some(key) => state.accounts.find(key).ok_or_else(|| {
@@ -117,8 +127,8 @@ pub fn resolve_account<'a>(
                 "use an account name or id from the configuration",
             )
         })?,
-        None => match state.accounts.all() {
-            [only] => only,
+        None => match state.accounts.all().as_slice() {
+            [only] => only.clone(),
             [] => {
                 return Err(
                     ApiError::new(StatusCode::CONFLICT, "no_account", "no account is configured")

@@ -154,7 +154,7 @@ pub async fn sync(
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
     let account = resolve_account(&state, &caller, q.account.as_deref())?;
-    let n = sync_account(&state, account).await?;
+    let n = sync_account(&state, &account).await?;
     Ok(Json(json!({"synced": n, "account": account.id})))
 }
 

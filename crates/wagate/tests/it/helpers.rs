@@ -201,6 +201,35 @@ impl TestApp {
         self.send_json(reqwest::Method::PUT, path, body).await
     }
 
+    /// Runs `wagate accounts ARGS` against this gateway with `stdin`; (success, stdout+stderr).
+    pub async fn accounts_cli(&self, args: &[&str], stdin: &str) -> (bool, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("WAGATE_URL", &self.url)
+            .env("WAGATE_API_KEY", &self.key)
+            .arg("accounts")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run wagate accounts");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).await.expect("write stdin");
+        drop(input);
+        let out = child.wait_with_output().await.expect("output");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PATCH, path, body).await
+    }
+
     /// Changes the simulator's settings (`POST /_sim/settings`).
     pub async fn sim_settings(&self, settings: Value) {
         let r = self

@@ -1,6 +1,7 @@
 //! wagate's integration tests: the real gateway and the simulator on 127.0.0.1:0, a fresh
 //! database per test (PostgreSQL when WAGATE_TEST_POSTGRES_URL is set, else SQLite).
 
+mod accounts;
 mod api;
 mod bad_input;
 mod binary;

@@ -709,42 +709,12 @@ async fn an_expired_token_pauses_the_account_and_a_new_token_resumes_it_losing_n
     );
     // The same, from the command line: a token from standard input resumes nothing paused by
     // hand; `resume` does.
-    let cli = |args: &[&str], stdin: &str| {
-        let (args, stdin) = (
-            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            stdin.to_string(),
-        );
-        let (url, key) = (app.url.clone(), app.key.clone());
-        async move {
-            use tokio::io::AsyncWriteExt;
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("WAGATE_URL", url)
-                .env("WAGATE_API_KEY", key)
-                .arg("accounts")
-                .args(&args)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("run wagate accounts");
-            let mut input = child.stdin.take().expect("stdin");
-            input.write_all(stdin.as_bytes()).await.expect("write token");
-            drop(input);
-            let out = child.wait_with_output().await.expect("output");
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
-            )
-        }
-    };
-    let (ok, out) = cli(&["set-token", "acme"], "rotated-token-2\n").await;
+    let (ok, out) = app.accounts_cli(&["set-token", "acme"], "rotated-token-2\n").await;
     assert!(ok, "{out}");
     assert!(out.contains("paused: migrating numbers"), "{out}");
-    let (ok, out) = cli(&["set-token", "acme"], "wrong-again\n").await;
+    let (ok, out) = app.accounts_cli(&["set-token", "acme"], "wrong-again\n").await;
     assert!(!ok && out.contains("token_rejected"), "{out}");
-    let (ok, out) = cli(&["resume", "acme"], "").await;
+    let (ok, out) = app.accounts_cli(&["resume", "acme"], "").await;
     assert!(ok && out.contains("acme") && out.contains("sending"), "{out}");
     let (_, account) = app.get("/v1/accounts").await;
     assert!(account["data"][0]["paused"].is_null(), "{account}");
