@@ -253,3 +253,53 @@ async fn accounts_of_the_configuration_file_are_changed_there() {
         .expect("post");
     assert_eq!(r.status().as_u16(), 403);
 }
+
+#[tokio::test]
+async fn an_account_or_a_revoked_key_reaches_every_gateway_at_once() {
+    let Some(url) = wagate_store::testing::fresh_postgres_url().await else {
+        eprintln!(
+            "\nSKIPPED an_account_or_a_revoked_key_reaches_every_gateway_at_once: WAGATE_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let no_accounts = |c: &mut wagate_server::Config| {
+        c.database_url = url.clone();
+        c.accounts.clear();
+    };
+    let a = spawn_app_with(no_accounts).await;
+    let b = spawn_app_with(no_accounts).await;
+    // Made on one gateway, the account is there on the other without a restart, and sends.
+    let (status, shop) = a.post("/v1/accounts", &new_account("shop")).await;
+    assert_eq!(status, 201, "{shop}");
+    eventually("the other gateway has the account", || async {
+        let (_, list) = b.get("/v1/accounts").await;
+        (list["data"][0]["name"] == "shop").then_some(())
+    })
+    .await;
+    b.open_window(USER).await;
+    let (status, sent) = b
+        .post(
+            "/v1/messages?wait=accepted",
+            &json!({"to": USER, "type": "text", "text": {"body": "via b"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    assert!(sent["wamid"].is_string(), "{sent}");
+    // A key revoked on one gateway stops on the other at the next request.
+    let (_, key) = a
+        .post("/v1/keys", &json!({"name": "short-lived", "scopes": ["read"]}))
+        .await;
+    let secret = key["key"].as_str().expect("key");
+    assert_eq!(b.get_as(secret, "/v1/accounts").await.0, 200);
+    let (status, _) = a.delete(&format!("/v1/keys/{}", key["id"].as_str().expect("id"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(b.get_as(secret, "/v1/accounts").await.0, 401);
+    // Deleted on one, gone on the other.
+    let (status, _) = b.delete("/v1/accounts/shop").await;
+    assert_eq!(status, 200);
+    eventually("the first gateway no longer has it", || async {
+        let (_, list) = a.get("/v1/accounts").await;
+        (list["data"] == json!([])).then_some(())
+    })
+    .await;
+}
