@@ -246,6 +246,9 @@ impl GraphClient {
 
     async fn read(resp: Result<reqwest::Response, reqwest::Error>) -> Result<Value, GraphError> {
         let resp = resp.map_err(|e| {
+            // The URL may carry a secret in its query (the OAuth code exchange's client_secret):
+            // it stays out of the error, and so out of logs and answers.
+            let e = e.without_url();
             if e.is_connect() {
                 GraphError::Unreached(e.to_string())
             } else {

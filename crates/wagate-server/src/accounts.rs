@@ -30,6 +30,8 @@ pub struct AccountData {
     pub managed_by: String,
     /// Its own sending rate, if set through the API.
     pub messages_per_second: Option<u32>,
+    /// The tenant that connected it, if one.
+    pub tenant: Option<String>,
     /// What changes while the gateway runs: the token (rotated through the API) and whether
     /// sending is paused. Kept across reloads of the account list.
     live: Arc<Live>,
@@ -199,6 +201,7 @@ impl Accounts {
                 verify_token,
                 managed_by: a.managed_by.clone(),
                 messages_per_second: rate,
+                tenant: a.tenant.clone(),
                 live,
             })));
         }

@@ -35,7 +35,35 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub database: DatabaseConfig,
     pub sandbox: SandboxConfig,
+    pub meta: MetaConfig,
+    pub health: HealthConfig,
     pub accounts: Vec<AccountConfig>,
+}
+
+/// The Meta app that "Connect WhatsApp" signs businesses up to.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaConfig {
+    /// The app id (`WAGATE_META_APP_ID`): the dialog's `client_id`.
+    pub app_id: String,
+    /// The App Secret (`WAGATE_META_APP_SECRET`): exchanges codes, signs the dialog's state, and
+    /// checks webhooks for WABAs no account has yet.
+    #[serde(default)]
+    pub app_secret: Option<String>,
+    /// Where Meta's dialog is (`WAGATE_META_DIALOG_URL`).
+    pub dialog_url: String,
+    /// A Facebook Login for Business configuration (Embedded Signup), if any: `config_id`.
+    pub config_id: String,
+}
+
+impl std::fmt::Debug for MetaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaConfig")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "…"))
+            .field("dialog_url", &self.dialog_url)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +247,13 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    pub token_check_seconds: u64,
+    pub token_expiry_warning_days: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     pub sim_bind: String,
     pub status_delays_ms: [u64; 3],
@@ -289,6 +324,8 @@ struct FileConfig {
     retention: RetentionConfig,
     database: DatabaseConfig,
     sandbox: SandboxConfig,
+    meta: MetaConfig,
+    health: HealthConfig,
     #[serde(default)]
     accounts: Vec<AccountConfig>,
 }
@@ -338,6 +375,9 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY",
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_MASTER_KEY",
+    "WAGATE_META_APP_ID",
+    "WAGATE_META_APP_SECRET",
+    "WAGATE_META_DIALOG_URL",
     "WAGATE_MASTER_KEY_PREVIOUS",
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
@@ -465,6 +505,8 @@ impl Config {
             retention: file.retention,
             database: file.database,
             sandbox: file.sandbox,
+            meta: file.meta,
+            health: file.health,
             accounts: file.accounts,
         };
 
@@ -499,6 +541,17 @@ impl Config {
                 }
             }
         }
+        if let Some(v) = e(&["WAGATE_META_APP_ID"], &mut problems) {
+            c.meta.app_id = v;
+        }
+        if let Some(v) = e(&["WAGATE_META_APP_SECRET"], &mut problems) {
+            c.meta.app_secret = Some(v);
+        }
+        if let Some(v) = e(&["WAGATE_META_DIALOG_URL"], &mut problems) {
+            c.meta.dialog_url = v;
+        }
+        c.meta.app_secret = c.meta.app_secret.take().filter(|s| !s.trim().is_empty());
+        c.meta.dialog_url = c.meta.dialog_url.trim_end_matches('/').to_string();
         if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
             c.default_country = Some(v);
         }
@@ -897,9 +950,10 @@ impl Config {
         }
     }
 
-    /// Sandbox mode: no account configured, so the simulator stands in for Meta.
+    /// Sandbox mode: no account configured and no Meta app to connect businesses to, so the
+    /// simulator stands in for Meta (unless the database has accounts made through the API).
     pub fn is_sandbox(&self) -> bool {
-        self.accounts.is_empty()
+        self.accounts.is_empty() && self.meta.app_id.is_empty()
     }
 
     pub fn default_country_id(&self) -> Option<phonenumber::country::Id> {

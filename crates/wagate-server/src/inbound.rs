@@ -106,7 +106,11 @@ async fn receive_with(
         Some(a) => vec![a],
         None => all.iter().collect(),
     };
-    let signer = match verify_hub(header, &body, candidates.iter().map(|a| a.app_secret.as_str())) {
+    // The Meta app's own secret too: it signs the webhooks of WABAs no account has yet (a
+    // business that just connected through the app).
+    let app_secret = state.config.meta.app_secret.as_deref().filter(|_| scoped.is_none());
+    let secrets = candidates.iter().map(|a| a.app_secret.as_str()).chain(app_secret);
+    let signer = match verify_hub(header, &body, secrets) {
         Ok(i) => candidates.get(i).copied(),
         Err(e) => return Err(match e {
             SignatureError::Missing => reject(

@@ -12,8 +12,10 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod connect;
 mod error;
 pub mod frontdoor;
+pub mod health;
 pub mod hooks;
 mod inbound;
 pub mod limits;
@@ -74,6 +76,8 @@ pub struct Inner {
     pub default_country: Option<phonenumber::country::Id>,
     /// When this gateway started (unix ms): statuses sent while no gateway was up arrive late.
     pub started_at_ms: i64,
+    /// Where others reach this gateway: `public_url`, else `http://<the address it listens on>`.
+    pub public_base: String,
 }
 
 impl Inner {
@@ -252,7 +256,14 @@ impl Gateway {
             config.sender.pair_burst,
         );
         let blobs = blobs::Blobs::open(&config.media, store.clone()).map_err(StartError::Config)?;
+        let public_base = config.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}",
+                listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            )
+        });
         let state = AppState(Arc::new(Inner {
+            public_base,
             started_at_ms: now_ms(),
             blobs,
             throttle,
@@ -290,6 +301,7 @@ impl Gateway {
             tokio::spawn(workers::hooks::run_fan_out(state.clone(), cancel.clone())),
             tokio::spawn(workers::hooks::run_delivery(state.clone(), cancel.clone())),
             tokio::spawn(workers::prune::run(state.clone(), cancel.clone())),
+            tokio::spawn(health::run_token_checks(state.clone(), cancel.clone())),
             tokio::spawn(listen_for_other_gateways(state.clone(), cancel.clone())),
         ];
         let app = router(state.clone());
@@ -377,6 +389,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(webhook_deadline)
         .merge(api::routes(limits))
+        .route("/connect/callback", get(connect::callback))
         .route("/health", get(telemetry::health))
         .route("/ready", get(telemetry::ready))
         .route("/metrics", get(telemetry::metrics))

@@ -45,6 +45,8 @@ use crate::api;
         api::accounts::update,
         api::accounts::delete,
         api::accounts::phone_numbers,
+        api::accounts::health,
+        api::accounts::health_fix,
         api::accounts::set_token,
         api::accounts::pause,
         api::accounts::resume,
@@ -52,6 +54,7 @@ use crate::api;
         api::journal::requeue,
         api::journal::quarantined,
         api::audit::list,
+        crate::connect::start,
         api::keys::create,
         api::keys::list,
         api::keys::get_one,
@@ -72,6 +75,7 @@ use crate::api;
         (name = "journal", description = "Webhooks set aside because they failed to apply, and webhooks in quarantine for numbers no account has"),
         (name = "keys", description = "API keys: create, list, revoke, rotate"),
         (name = "audit", description = "Administrative actions: who, what, when, from where"),
+        (name = "connect", description = "Connect WhatsApp: a business signs up through Meta's dialog and lands back with an account"),
     )
 )]
 pub struct ApiDoc;

@@ -156,8 +156,18 @@ pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFai
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
+    let now = crate::state::now_ms();
     match token {
         Some(t) if t == state.access_token() => Ok(()),
+        // A token the OAuth dialog's code was exchanged for, until it expires.
+        Some(t) if state.issued(t).is_some_and(|g| g.expires_at_ms > now) => Ok(()),
+        Some(t) if state.issued(t).is_some() => {
+            let mut e = MetaError::new(190, "", "");
+            e.message = Some("Error validating access token: Session has expired.".into());
+            e.error_subcode = Some(463);
+            e.error_data = None;
+            Err(GraphFail(StatusCode::UNAUTHORIZED, e))
+        }
         Some(_) => {
             let mut e = MetaError::new(190, "", "");
             e.message = Some("Invalid OAuth access token - Cannot parse access token".into());

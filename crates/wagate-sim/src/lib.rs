@@ -11,6 +11,7 @@ mod graph;
 mod media;
 mod metajson;
 mod nodes;
+mod oauth;
 mod samples;
 mod state;
 mod templates;
@@ -69,6 +70,19 @@ impl Simulator {
         Router::new()
             .route("/{version}/{node}/messages", post(graph::send_message))
             .route("/{version}/{node}/phone_numbers", get(nodes::phone_numbers))
+            .route("/{version}/dialog/oauth", get(oauth::dialog))
+            .route("/{version}/oauth/access_token", get(oauth::access_token))
+            .route("/{version}/debug_token", get(oauth::debug_token))
+            .route(
+                "/{version}/{node}/subscribed_apps",
+                get(oauth::subscribed_apps)
+                    .post(oauth::subscribed_apps)
+                    .delete(oauth::subscribed_apps),
+            )
+            .route("/{version}/{node}/register", post(oauth::register))
+            .route("/{version}/{node}/subscriptions", get(oauth::app_subscriptions))
+            .route("/_sim/tokens/{token}/expire", post(oauth::expire))
+            .route("/_sim/oauth", get(oauth::status))
             .route(
                 "/{version}/{node}/whatsapp_business_profile",
                 get(nodes::get_profile).post(nodes::update_profile),

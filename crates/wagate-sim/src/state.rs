@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub access_token: String,
+    /// The Meta app: its id and secret (the OAuth dialog's `client_id`, the code exchange's
+    /// `client_secret`, and the key webhooks are signed with).
+    pub app_id: String,
     pub app_secret: String,
     pub waba_id: String,
     pub phone_number_id: String,
@@ -32,6 +35,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             access_token: "sim-access-token".into(),
+            app_id: "236484624622562".into(),
             app_secret: "sim-app-secret".into(),
             waba_id: "102290129340398".into(),
             phone_number_id: "106540352242922".into(),
@@ -47,6 +51,25 @@ impl Default for SimConfig {
             webhook_retry_scale: 1.0,
         }
     }
+}
+
+/// What a business granted the app in the OAuth dialog.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    pub scopes: Vec<String>,
+    /// The WABAs shared with the app (`granular_scopes[].target_ids`).
+    pub wabas: Vec<String>,
+    pub redirect_uri: String,
+    pub at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; n];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +245,14 @@ struct Inner {
     template_page_size: usize,
     /// The token Meta accepts now, once rotated (`POST /_sim/settings {"access_token": …}`).
     access_token: Option<String>,
+    /// What the OAuth dialog granted: by code (single use, for 30 s), then by the token it was
+    /// exchanged for.
+    oauth_codes: HashMap<String, Grant>,
+    issued_tokens: HashMap<String, Grant>,
+    /// WABAs the app is subscribed to (`POST /{waba}/subscribed_apps`).
+    subscribed: std::collections::HashSet<String>,
+    /// Phone numbers registered (`POST /{phone}/register`) with their PIN.
+    registered: HashMap<String, String>,
     templates: Vec<SimTemplate>,
     sent: Vec<SentRecord>,
     /// Mark-as-read (and typing indicator) bodies received.
@@ -252,6 +283,10 @@ impl SimState {
             status_delays: config.status_delays,
             template_page_size: 100,
             access_token: None,
+            oauth_codes: HashMap::new(),
+            issued_tokens: HashMap::new(),
+            subscribed: Default::default(),
+            registered: HashMap::new(),
             templates: seeded_templates(),
             sent: Vec::new(),
             reads: Vec::new(),
@@ -291,6 +326,68 @@ impl SimState {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep serving it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps what a consent granted, under a new single-use code.
+    pub fn grant_code(&self, grant: Grant) -> String {
+        let code = format!("AQ{}", crate::state::random_hex(24));
+        self.lock().oauth_codes.insert(code.clone(), grant);
+        code
+    }
+
+    /// Takes a code (once); `None` when unknown, used, or older than 30 s.
+    pub fn take_code(&self, code: &str, now_ms: i64) -> Option<Grant> {
+        self.lock()
+            .oauth_codes
+            .remove(code)
+            .filter(|g| now_ms - g.at_ms <= 30_000)
+    }
+
+    /// A token for what a code granted, valid for 60 days.
+    pub fn issue_token(&self, mut grant: Grant, now_ms: i64) -> (String, i64) {
+        let token = format!("EAAsim{}", crate::state::random_hex(32));
+        grant.at_ms = now_ms;
+        grant.expires_at_ms = now_ms + 60 * 86_400_000;
+        let expires = grant.expires_at_ms;
+        self.lock().issued_tokens.insert(token.clone(), grant);
+        (token, expires)
+    }
+
+    /// What an issued token may do; `None` for a token the dialog did not issue.
+    pub fn issued(&self, token: &str) -> Option<Grant> {
+        self.lock().issued_tokens.get(token).cloned()
+    }
+
+    /// Makes an issued token expire now (`POST /_sim/tokens/{token}/expire`).
+    pub fn expire_token(&self, token: &str, now_ms: i64) -> bool {
+        match self.lock().issued_tokens.get_mut(token) {
+            Some(g) => {
+                g.expires_at_ms = now_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn subscribe(&self, waba: &str, on: bool) {
+        let mut inner = self.lock();
+        if on {
+            inner.subscribed.insert(waba.to_string());
+        } else {
+            inner.subscribed.remove(waba);
+        }
+    }
+
+    pub fn is_subscribed(&self, waba: &str) -> bool {
+        self.lock().subscribed.contains(waba)
+    }
+
+    pub fn register(&self, phone: &str, pin: &str) {
+        self.lock().registered.insert(phone.to_string(), pin.to_string());
+    }
+
+    pub fn registered_pin(&self, phone: &str) -> Option<String> {
+        self.lock().registered.get(phone).cloned()
     }
 
     pub fn set_webhook_url(&self, url: Option<String>) {

@@ -166,6 +166,33 @@ pub struct Account {
     pub messages_per_second: Option<i64>,
     pub deleted_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// The tenant that connected it ("Connect WhatsApp"), if one.
+    pub tenant: Option<String>,
+}
+
+/// A "Connect WhatsApp" dialog started: who for, where the browser goes back, until when.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConnectState {
+    pub id: String,
+    pub tenant: String,
+    pub redirect: String,
+    /// A PIN to register the number with, if the start asked for it.
+    pub pin: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// What taking a state found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakenState {
+    /// First use, in time.
+    Fresh(ConnectState),
+    /// Used before (a replay).
+    Used(ConnectState),
+    /// Past its time.
+    Expired(ConnectState),
+    Unknown,
 }
 
 impl std::fmt::Debug for Account {
@@ -189,6 +216,7 @@ pub struct NewApiAccount {
     pub verify_token: String,
     pub messages_per_second: Option<i64>,
     pub phone_numbers: Vec<PhoneNumberInfo>,
+    pub tenant: Option<String>,
 }
 
 /// A change to an account made through the API; `None` keeps the value.

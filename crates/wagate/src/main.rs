@@ -107,6 +107,23 @@ enum Command {
         api_key: String,
     },
     /// Accounts: rotate a token, pause or resume sending (through a running gateway's API).
+    /// Check each account (or one) through a running gateway: token, WABA and numbers,
+    /// registration, quality, the app's subscription and webhook, templates, clock, database.
+    /// Prints ✓/✗ with the fix for each; exits 0 only when every check passes.
+    Doctor {
+        /// Only this account (name or id).
+        #[arg(long)]
+        account: Option<String>,
+        /// Fix what can be fixed from here (subscribe the app to the WABA).
+        #[arg(long)]
+        fix: bool,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API key (admin for --fix).
+        #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true, default_value = "")]
+        api_key: String,
+    },
     Accounts {
         #[command(subcommand)]
         command: AccountsCommand,
@@ -451,6 +468,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Doctor {
+            account,
+            fix,
+            url,
+            api_key,
+        } => {
+            if !doctor(&url, &api_key, account.as_deref(), fix).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Accounts { command, url, api_key } => {
             if api_key.is_empty() {
                 anyhow::bail!("give an admin API key: --api-key or WAGATE_API_KEY");
@@ -624,6 +652,55 @@ async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate
     Ok(store)
 }
 
+/// `wagate doctor`: true when every check of every account passed.
+async fn doctor(url: &str, api_key: &str, account: Option<&str>, fix: bool) -> anyhow::Result<bool> {
+    if api_key.is_empty() {
+        anyhow::bail!("give an API key: --api-key or WAGATE_API_KEY");
+    }
+    let api = replay::Api::new(url, api_key);
+    let names: Vec<String> = match account {
+        Some(a) => vec![a.to_string()],
+        None => api.call(reqwest::Method::GET, "/v1/accounts", None).await?["data"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|a| a["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    if names.is_empty() {
+        println!("✗ no account: configure one, or connect one (GET /v1/connect/start)");
+        return Ok(false);
+    }
+    let mut all_ok = true;
+    for name in names {
+        let path = format!("/v1/accounts/{}/health", segment(&name));
+        let health = match fix {
+            true => {
+                api.call(reqwest::Method::POST, &path, Some(serde_json::json!({"fix": true})))
+                    .await?
+            }
+            false => api.call(reqwest::Method::GET, &path, None).await?,
+        };
+        println!("{name}");
+        for c in health["checks"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let ok = c["ok"] == true;
+            println!(
+                "  {} {:<13} {}",
+                if ok { "✓" } else { "✗" },
+                c["name"].as_str().unwrap_or(""),
+                c["detail"].as_str().unwrap_or("")
+            );
+            if let Some(f) = c["fix"].as_str().filter(|_| !ok) {
+                println!("    fix: {f}");
+            }
+        }
+        all_ok &= health["ok"] == true;
+    }
+    Ok(all_ok)
+}
+
 async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
     let Some(new) = &config.master_key else {
         anyhow::bail!(
@@ -721,7 +798,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {} (bind)", config.bind))?;
     let api_addr = listener.local_addr()?;
-    let sandbox = if config.is_sandbox() {
+    // Accounts made through the API (or "Connect WhatsApp") live in the database: a gateway that
+    // has some is not a sandbox, whatever its configuration file says.
+    let has_api_accounts = match config.is_sandbox() {
+        true => open_store(&config).await?.has_api_accounts().await?,
+        false => false,
+    };
+    let sandbox = if config.is_sandbox() && !has_api_accounts {
         Some(sandbox::start(&mut config, api_addr).await?)
     } else {
         None

@@ -41,6 +41,10 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
         ..SimConfig::default()
     };
     config.graph_url = format!("http://{addr}");
+    // "Connect WhatsApp" goes through the simulator's dialog, as the simulator's app.
+    config.meta.app_id = sim_config.app_id.clone();
+    config.meta.app_secret = Some(sim_config.app_secret.clone());
+    config.meta.dialog_url = format!("http://{addr}");
     // In the sandbox, the receiver of a hook is a developer's local service.
     config.hooks.allow_private_networks = true;
     config.accounts = vec![AccountConfig {
@@ -136,7 +140,10 @@ pub async fn run_standalone(bind: Option<String>) -> anyhow::Result<()> {
     }
     let config = SimConfig {
         access_token: env("WHATSAPP_ACCESS_TOKEN").unwrap_or(defaults.access_token),
-        app_secret: env("WHATSAPP_APP_SECRET").unwrap_or(defaults.app_secret),
+        app_id: env("WAGATE_META_APP_ID").unwrap_or(defaults.app_id),
+        app_secret: env("WAGATE_META_APP_SECRET")
+            .or_else(|| env("WHATSAPP_APP_SECRET"))
+            .unwrap_or(defaults.app_secret),
         waba_id: env("WHATSAPP_WABA_ID")
             .or_else(|| env("WHATSAPP_BUSINESS_ACCOUNT_ID"))
             .unwrap_or(defaults.waba_id),

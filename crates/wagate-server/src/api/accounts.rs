@@ -29,6 +29,8 @@ pub struct AccountView {
     pub paused: Option<Pause>,
     /// `config` (the configuration file has it; change it there) or `api`.
     pub managed_by: String,
+    /// The tenant that connected it through "Connect WhatsApp", if one.
+    pub tenant: Option<String>,
     /// Where Meta's webhooks for it go (set it as the app's callback URL).
     pub webhook_path: String,
     /// The verify token for Meta's webhook settings: only in the answer that creates the
@@ -51,6 +53,7 @@ fn view(state: &AppState, a: &AccountRuntime) -> AccountView {
         messages_per_second: a.messages_per_second.unwrap_or(state.config.sender.messages_per_second),
         paused: a.pause(),
         managed_by: a.managed_by.clone(),
+        tenant: a.tenant.clone(),
         webhook_path: format!("/webhooks/whatsapp/{}", a.name),
         verify_token: None,
     }
@@ -100,7 +103,11 @@ const TOKEN_HINT: &str = "paste the token from Meta's Business Settings (System 
 const SECRET_HINT: &str = "the App Secret from Meta's App Dashboard (App settings > Basic)";
 
 /// What Meta lists of a WABA's phone numbers, with the token given; a refusal names the field.
-async fn meta_numbers(state: &AppState, token: &str, waba_id: &str) -> ApiResult<Vec<wagate_store::PhoneNumberInfo>> {
+pub async fn meta_numbers(
+    state: &AppState,
+    token: &str,
+    waba_id: &str,
+) -> ApiResult<Vec<wagate_store::PhoneNumberInfo>> {
     let path = GraphPath::new([waba_id, "phone_numbers"]).query(
         "fields",
         "id,display_phone_number,verified_name,quality_rating,throughput,name_status",
@@ -263,39 +270,21 @@ pub async fn create(
                 .collect()
         }
     };
-    if let Some(taken) = numbers.iter().find_map(|n| state.accounts.by_phone(&n.phone_number_id)) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "phone_number_taken",
-            format!("the account `{}` has a number of this WABA already", taken.name),
-        )
-        .hint("delete that account first, or give phone_number_ids without it"));
-    }
     let verify_token = r
         .verify_token
         .clone()
         .unwrap_or_else(|| wagate_core::ids::secret("vt_", 16));
-    let created = state
-        .store
-        .create_account(
-            &wagate_store::NewApiAccount {
-                name: r.name.clone(),
-                waba_id: r.waba_id.clone(),
-                access_token: r.access_token.clone(),
-                app_secret: r.app_secret.clone(),
-                verify_token: verify_token.clone(),
-                messages_per_second: r.messages_per_second.map(i64::from),
-                phone_numbers: numbers,
-            },
-            crate::now_ms(),
-        )
-        .await
-        .map_err(|e| match e {
-            wagate_store::StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "account_exists", m)
-                .hint("choose another name, or change the account that has it (PATCH /v1/accounts/{name})"),
-            e => e.into(),
-        })?;
-    let account = reloaded(&state, &created.id).await?;
+    let new = wagate_store::NewApiAccount {
+        name: r.name.clone(),
+        waba_id: r.waba_id.clone(),
+        access_token: r.access_token.clone(),
+        app_secret: r.app_secret.clone(),
+        verify_token: verify_token.clone(),
+        messages_per_second: r.messages_per_second.map(i64::from),
+        phone_numbers: numbers,
+        tenant: None,
+    };
+    let account = make_account(&state, &new).await?;
     let details = serde_json::json!({"waba_id": account.waba_id, "phone_number_ids": account.phone_number_ids});
     crate::audit::record(
         &state,
@@ -306,13 +295,41 @@ pub async fn create(
         details,
     )
     .await;
-    // What Meta's webhooks of this WABA waited for in quarantine is processed now.
-    if let Err(e) = crate::inbound::release_quarantined(&state).await {
-        tracing::warn!(error = %e, "could not release the quarantined webhooks");
-    }
     let mut v = view(&state, &account);
     v.verify_token = Some(verify_token);
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Makes an account (its numbers free, its name and WABA not another's), has every part of the
+/// gateway see it, and processes what waited in quarantine for its numbers.
+pub async fn make_account(state: &AppState, new: &wagate_store::NewApiAccount) -> ApiResult<AccountRuntime> {
+    if let Some(taken) = new
+        .phone_numbers
+        .iter()
+        .find_map(|n| state.accounts.by_phone(&n.phone_number_id))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "phone_number_taken",
+            format!("the account `{}` has a number of this WABA already", taken.name),
+        )
+        .hint("delete that account first, or give phone_number_ids without it"));
+    }
+    let created = state
+        .store
+        .create_account(new, crate::now_ms())
+        .await
+        .map_err(|e| match e {
+            wagate_store::StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "account_exists", m)
+                .hint("choose another name, or change the account that has it (PATCH /v1/accounts/{name})"),
+            e => e.into(),
+        })?;
+    let account = reloaded(state, &created.id).await?;
+    // What Meta's webhooks of this WABA waited for in quarantine is processed now.
+    if let Err(e) = crate::inbound::release_quarantined(state).await {
+        tracing::warn!(error = %e, "could not release the quarantined webhooks");
+    }
+    Ok(account)
 }
 
 /// One account.
@@ -724,4 +741,75 @@ pub async fn resume(
         .await;
     }
     Ok(Json(view(&state, &account)))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HealthRequest {
+    /// Fix what can be fixed from here (the app's subscription to the WABA).
+    #[serde(default)]
+    pub fix: bool,
+}
+
+async fn health_of(state: &AppState, account: &AccountRuntime, fix: bool) -> crate::health::AccountHealth {
+    let mut health = crate::health::account_health(state, account, fix).await;
+    health.checks.extend(crate::health::gateway_checks(state).await);
+    health.ok = health.checks.iter().all(|c| c.ok);
+    health
+}
+
+/// Every check of the account, with what was found and the fix: token (valid, permissions,
+/// expiry), WABA and numbers reachable, registered, quality and display name, the app's
+/// subscription to the WABA, the app's webhook, the template catalog, and the gateway's
+/// database, journal and clock. What `wagate doctor` prints.
+#[utoipa::path(get, path = "/v1/accounts/{name}/health", tag = "accounts",
+    params(("name" = String, Path, description = "account name or id")),
+    responses((status = 200, body = crate::health::AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn health(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<crate::health::AccountHealth>> {
+    caller.require("read")?;
+    let account = found(&state, &caller, &name)?;
+    Ok(Json(health_of(&state, &account, false).await))
+}
+
+/// The same checks, fixing what can be fixed from here (`{"fix": true}`): the app's
+/// subscription to the WABA.
+#[utoipa::path(post, path = "/v1/accounts/{name}/health", tag = "accounts", request_body = HealthRequest,
+    params(("name" = String, Path, description = "account name or id")),
+    responses((status = 200, body = crate::health::AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn health_fix(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<crate::health::AccountHealth>> {
+    caller.require("admin")?;
+    let account = found(&state, &caller, &name)?;
+    let r: HealthRequest = if body.is_empty() {
+        HealthRequest::default()
+    } else {
+        parse(&body, "send {\"fix\": true}")?
+    };
+    let health = health_of(&state, &account, r.fix).await;
+    if r.fix {
+        let fixed: Vec<&str> = health
+            .checks
+            .iter()
+            .filter(|c| c.detail.contains("(--fix)"))
+            .map(|c| c.name)
+            .collect();
+        crate::audit::record(
+            &state,
+            &caller,
+            "account.fixed",
+            Some(&account.name),
+            Some(&account.id),
+            serde_json::json!({"fixed": fixed}),
+        )
+        .await;
+    }
+    Ok(Json(health))
 }

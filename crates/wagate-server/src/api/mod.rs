@@ -50,7 +50,12 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
             get(accounts::get_one).patch(accounts::update).delete(accounts::delete),
         )
         .route("/v1/accounts/{name}/phone-numbers", get(accounts::phone_numbers))
+        .route(
+            "/v1/accounts/{name}/health",
+            get(accounts::health).post(accounts::health_fix),
+        )
         .route("/v1/audit", get(audit::list))
+        .route("/v1/connect/start", get(crate::connect::start))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", get(keys::get_one).delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))

@@ -6,7 +6,7 @@ use crate::model::*;
 use crate::Result;
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
-    "id, name, waba_id, created_at, paused, managed_by, access_token, app_secret, verify_token, messages_per_second, deleted_at, updated_at";
+    "id, name, waba_id, created_at, paused, managed_by, access_token, app_secret, verify_token, messages_per_second, deleted_at, updated_at, tenant";
 pub(crate) const PHONE_COLUMNS: &str =
     "phone_number_id, account_id, display_phone_number, verified_name, quality_rating, throughput, name_status, synced_at";
 
@@ -45,6 +45,11 @@ pub trait AccountStore: Send + Sync {
     /// Records what Meta says of an account's numbers (adding those new to it).
     async fn sync_phone_numbers(&self, account_id: &str, numbers: &[PhoneNumberInfo], now_ms: i64) -> Result<()>;
     async fn account_phone_numbers(&self, account_id: &str) -> Result<Vec<PhoneNumber>>;
+    async fn create_connect_state(&self, state: &ConnectState) -> Result<()>;
+    /// Whether any live account was made through the API (or "Connect WhatsApp").
+    async fn has_api_accounts(&self) -> Result<bool>;
+    /// Takes a state for its callback: marks it used the first time.
+    async fn take_connect_state(&self, id: &str, now_ms: i64) -> Result<TakenState>;
     async fn list_accounts(&self) -> Result<Vec<Account>>;
     /// Pauses (with the reason, as JSON) or resumes an account's sending.
     async fn set_account_pause(&self, account_id: &str, pause: Option<&str>) -> Result<bool>;
@@ -140,12 +145,12 @@ macro_rules! impl_account_store {
                 let sql = match &revived {
                     Some(_) => format!(
                         "UPDATE accounts SET name = $2, managed_by = 'api', access_token = $5, app_secret = $6, verify_token = $7,
-                           messages_per_second = $8, deleted_at = NULL, paused = NULL, updated_at = $4
+                           messages_per_second = $8, deleted_at = NULL, paused = NULL, updated_at = $4, tenant = $9
                          WHERE id = $1 AND waba_id = $3 RETURNING {ACCOUNT_COLUMNS}"
                     ),
                     None => format!(
-                        "INSERT INTO accounts (id, name, waba_id, created_at, managed_by, access_token, app_secret, verify_token, messages_per_second, updated_at)
-                         VALUES ($1, $2, $3, $4, 'api', $5, $6, $7, $8, $4) RETURNING {ACCOUNT_COLUMNS}"
+                        "INSERT INTO accounts (id, name, waba_id, created_at, managed_by, access_token, app_secret, verify_token, messages_per_second, updated_at, tenant)
+                         VALUES ($1, $2, $3, $4, 'api', $5, $6, $7, $8, $4, $9) RETURNING {ACCOUNT_COLUMNS}"
                     ),
                 };
                 let id = revived.unwrap_or_else(wagate_core::ids::account_id);
@@ -158,6 +163,7 @@ macro_rules! impl_account_store {
                     .bind(seal(&self.sealer, &a.app_secret, "app_secret")?)
                     .bind(seal(&self.sealer, &a.verify_token, "verify_token")?)
                     .bind(a.messages_per_second)
+                    .bind(&a.tenant)
                     .fetch_one(&mut *tx)
                     .await?;
                 Self::write_phone_numbers(&mut tx, &id, &a.phone_numbers, now).await?;
@@ -243,6 +249,48 @@ macro_rules! impl_account_store {
                 Self::write_phone_numbers(&mut tx, account_id, numbers, now).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn has_api_accounts(&self) -> $crate::Result<bool> {
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM accounts WHERE managed_by = 'api' AND deleted_at IS NULL LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(found.is_some())
+            }
+
+            async fn create_connect_state(&self, s: &$crate::ConnectState) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO connect_states (id, tenant, redirect, pin, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&s.id)
+                .bind(&s.tenant)
+                .bind(&s.redirect)
+                .bind(&s.pin)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn take_connect_state(&self, id: &str, now: i64) -> $crate::Result<$crate::TakenState> {
+                const COLUMNS: &str = "id, tenant, redirect, pin, created_at, expires_at, used_at";
+                let taken: Option<$crate::ConnectState> = sqlx::query_as(&format!(
+                    "UPDATE connect_states SET used_at = $1 WHERE id = $2 AND used_at IS NULL RETURNING {COLUMNS}"
+                ))
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&self.writer)
+                .await?;
+                if let Some(s) = taken {
+                    return Ok(if s.expires_at <= now { $crate::TakenState::Expired(s) } else { $crate::TakenState::Fresh(s) });
+                }
+                let before: Option<$crate::ConnectState> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connect_states WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.writer)
+                    .await?;
+                Ok(before.map_or($crate::TakenState::Unknown, $crate::TakenState::Used))
             }
 
             async fn account_phone_numbers(&self, account_id: &str) -> $crate::Result<Vec<$crate::PhoneNumber>> {
