@@ -14,8 +14,12 @@ pub struct Caller {
     pub key_id: String,
     /// The key's name, for the audit log.
     pub key_name: String,
-    /// `None`: every account.
+    /// `None`: every account (of its tenant).
     pub account_id: Option<String>,
+    /// The tenant the key belongs to: it sees that tenant's accounts only.
+    pub tenant: Option<String>,
+    /// The tenant's accounts when the request came in.
+    tenant_accounts: Option<Vec<String>>,
     scopes: Vec<String>,
     /// Where the request came from: the peer address, and `X-Forwarded-For` when a proxy set it.
     pub remote: Option<String>,
@@ -43,6 +47,8 @@ impl Caller {
             key_id: "gateway".into(),
             key_name: "gateway".into(),
             account_id: Some(account_id.to_string()),
+            tenant: None,
+            tenant_accounts: None,
             scopes: vec!["send".into()],
             remote: None,
         }
@@ -51,6 +57,53 @@ impl Caller {
     /// Whether the key may see data of `account_id`.
     pub fn sees(&self, account_id: &str) -> bool {
         self.account_id.as_deref().is_none_or(|a| a == account_id)
+            && self
+                .tenant_accounts
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| id == account_id))
+    }
+
+    /// The same for data that may belong to no account (an update for a WABA no account has):
+    /// only keys of every account see that.
+    pub fn sees_opt(&self, account_id: Option<&str>) -> bool {
+        match account_id {
+            Some(a) => self.sees(a),
+            None => self.is_global(),
+        }
+    }
+
+    /// Refuses unless the key has `scope` and is a key of every account of every tenant
+    /// (what spans tenants: the webhook journal, making and deleting accounts).
+    pub fn require_global(&self, scope: &str) -> Result<(), ApiError> {
+        self.require(scope)?;
+        if self.is_global() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this API key is limited to one account or tenant, and this spans them all",
+        )
+        .hint("use an admin key of every account (no account, no tenant)"))
+    }
+
+    /// A key of every account of every tenant.
+    pub fn is_global(&self) -> bool {
+        self.account_id.is_none() && self.tenant.is_none()
+    }
+
+    /// The accounts a list is limited to: the key's account, or its tenant's; `None`: all.
+    pub fn account_ids(&self) -> Option<Vec<String>> {
+        match &self.account_id {
+            Some(a) => Some(vec![a.clone()]),
+            None => self.tenant_accounts.clone(),
+        }
+    }
+
+    /// Whether the key may see something owned by `tenant` (a hook, a key): a tenant's key
+    /// sees its tenant's only.
+    pub fn sees_tenant(&self, tenant: Option<&str>) -> bool {
+        self.tenant.is_none() || self.tenant.as_deref() == tenant
     }
 }
 
@@ -88,6 +141,7 @@ pub async fn rotate_key(
         old.scopes.split(',').map(str::to_string).collect(),
     );
     new.expires_at = old.expires_at;
+    new.tenant = old.tenant.clone();
     let created = store.create_api_key(&new).await?;
     if grace_ms > 0 {
         store.expire_api_key(&old.id, now + grace_ms).await?;
@@ -107,6 +161,7 @@ pub fn new_key(name: &str, account_id: Option<String>, scopes: Vec<String>) -> (
         key_hash: wagate_core::signature::sha256_hex(secret.as_bytes()),
         prefix: secret[..7].to_string(),
         expires_at: None,
+        tenant: None,
     };
     (secret, key)
 }
@@ -127,7 +182,10 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <api key>`"))?;
-        let mut caller = Caller::from_key(state, token).await?;
+        let mut caller = match state.config.auth.jwt.enabled() && crate::jwt::looks_like_jwt(token) {
+            true => Caller::from_jwt(state, token).await?,
+            false => Caller::from_key(state, token).await?,
+        };
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -146,6 +204,34 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// The caller a JWT from the configured OpenID Connect issuer stands for.
+    pub async fn from_jwt(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let claims = crate::jwt::verify(&state.config.auth.jwt, &state.jwks, token)
+            .await
+            .map_err(|why| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why)
+                    .hint("sign in again with the identity provider; its tokens must be for this gateway's audience")
+            })?;
+        let tenant_accounts = claims.tenant.as_deref().map(|t| {
+            state
+                .accounts
+                .all()
+                .iter()
+                .filter(|a| a.tenant.as_deref() == Some(t))
+                .map(|a| a.id.clone())
+                .collect()
+        });
+        Ok(Caller {
+            key_id: format!("jwt:{}", claims.subject),
+            key_name: claims.name,
+            account_id: None,
+            tenant: claims.tenant,
+            tenant_accounts,
+            scopes: claims.scopes,
+            remote: None,
+        })
+    }
+
     /// The caller an API key stands for.
     pub async fn from_key(state: &AppState, key: &str) -> Result<Self, ApiError> {
         let hash = wagate_core::signature::sha256_hex(key.as_bytes());
@@ -178,11 +264,22 @@ impl Caller {
                 }
             });
         }
+        let tenant_accounts = key.tenant.as_deref().map(|t| {
+            state
+                .accounts
+                .all()
+                .iter()
+                .filter(|a| a.tenant.as_deref() == Some(t))
+                .map(|a| a.id.clone())
+                .collect()
+        });
         Ok(Caller {
             key_id: key.id,
             key_name: key.name,
             remote: None,
             account_id: key.account_id,
+            tenant: key.tenant,
+            tenant_accounts,
             scopes: key.scopes.split(',').map(str::to_string).collect(),
         })
     }

@@ -37,6 +37,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub meta: MetaConfig,
     pub health: HealthConfig,
+    pub auth: AuthConfig,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -247,6 +248,41 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub jwt: JwtConfig,
+}
+
+/// JWT bearer tokens from an OpenID Connect issuer, besides API keys (`[auth.jwt]`); on when
+/// `issuer` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// `iss` (`WAGATE_JWT_ISSUER`), e.g. https://securetoken.google.com/<project>.
+    pub issuer: String,
+    /// `aud` (`WAGATE_JWT_AUDIENCE`), e.g. the Firebase project id.
+    pub audience: String,
+    /// The issuer's keys (`WAGATE_JWT_JWKS_URL`).
+    pub jwks_url: String,
+    /// How long the keys are kept before they are read again.
+    pub jwks_cache_seconds: u64,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+    /// The claim that names the tenant.
+    pub tenant_claim: String,
+    /// The claim that lists the permissions (an array, or a space- or comma-separated string).
+    pub scopes_claim: String,
+    /// The permissions of a token without that claim.
+    pub default_scopes: Vec<String>,
+}
+
+impl JwtConfig {
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     pub token_check_seconds: u64,
     pub token_expiry_warning_days: u64,
@@ -326,6 +362,7 @@ struct FileConfig {
     sandbox: SandboxConfig,
     meta: MetaConfig,
     health: HealthConfig,
+    auth: AuthConfig,
     #[serde(default)]
     accounts: Vec<AccountConfig>,
 }
@@ -376,6 +413,9 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_BOOTSTRAP_API_KEY_FILE",
     "WAGATE_MASTER_KEY",
     "WAGATE_META_APP_ID",
+    "WAGATE_JWT_ISSUER",
+    "WAGATE_JWT_AUDIENCE",
+    "WAGATE_JWT_JWKS_URL",
     "WAGATE_META_APP_SECRET",
     "WAGATE_META_DIALOG_URL",
     "WAGATE_MASTER_KEY_PREVIOUS",
@@ -507,6 +547,7 @@ impl Config {
             sandbox: file.sandbox,
             meta: file.meta,
             health: file.health,
+            auth: file.auth,
             accounts: file.accounts,
         };
 
@@ -540,6 +581,15 @@ impl Config {
                     Err(why) => problems.push(format!("WAGATE_MASTER_KEY_PREVIOUS (key {}) {why}", i + 1)),
                 }
             }
+        }
+        if let Some(v) = e(&["WAGATE_JWT_ISSUER"], &mut problems) {
+            c.auth.jwt.issuer = v;
+        }
+        if let Some(v) = e(&["WAGATE_JWT_AUDIENCE"], &mut problems) {
+            c.auth.jwt.audience = v;
+        }
+        if let Some(v) = e(&["WAGATE_JWT_JWKS_URL"], &mut problems) {
+            c.auth.jwt.jwks_url = v;
         }
         if let Some(v) = e(&["WAGATE_META_APP_ID"], &mut problems) {
             c.meta.app_id = v;
@@ -729,6 +779,27 @@ impl Config {
                 problems.push(format!(
                     "phone.default_recipient (WHATSAPP_DEFAULT_RECIPIENT): {e}; {}",
                     e.hint()
+                ));
+            }
+        }
+        let jwt = &self.auth.jwt;
+        if jwt.enabled() {
+            if jwt.audience.is_empty() {
+                problems.push("auth.jwt.audience (WAGATE_JWT_AUDIENCE) is empty: give the audience tokens are made for, e.g. the Firebase project id".into());
+            }
+            if !(jwt.jwks_url.starts_with("https://") || jwt.jwks_url.starts_with("http://")) {
+                problems.push(format!(
+                    "auth.jwt.jwks_url (WAGATE_JWT_JWKS_URL) = `{}` is not a URL: give the issuer's JWKS address",
+                    jwt.jwks_url
+                ));
+            }
+            if let Some(bad) = jwt
+                .default_scopes
+                .iter()
+                .find(|s| !crate::auth::SCOPES.contains(&s.as_str()))
+            {
+                problems.push(format!(
+                    "auth.jwt.default_scopes: `{bad}` is not a permission; use send, read and/or admin"
                 ));
             }
         }

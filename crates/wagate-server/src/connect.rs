@@ -77,7 +77,19 @@ pub async fn start(
 ) -> ApiResult<Response> {
     caller.require("admin")?;
     let (app_id, app_secret) = app(&state)?;
-    let tenant = q.get("tenant").map(|t| t.trim()).unwrap_or_default();
+    // A tenant's key connects for its own tenant.
+    let tenant = q
+        .get("tenant")
+        .map(|t| t.trim())
+        .or(caller.tenant.as_deref())
+        .unwrap_or_default();
+    if caller.tenant.as_deref().is_some_and(|own| own != tenant) {
+        return Err(ApiError::invalid_field(
+            "tenant",
+            "this key belongs to another tenant",
+            "leave tenant out: a tenant's key connects accounts for its own tenant",
+        ));
+    }
     if tenant.is_empty()
         || tenant.len() > 64
         || !tenant

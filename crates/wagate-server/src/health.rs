@@ -98,7 +98,9 @@ pub async fn token_info(state: &AppState, account: &AccountRuntime) -> TokenInfo
             expires_at: None,
             scopes: Vec::new(),
             error: Some(e.meta().map(|m| m.summary()).unwrap_or_else(|| e.to_string())),
-            definitive: e.meta().is_some_and(|m| m.class() == wagate_core::meta::RetryClass::Account),
+            definitive: e
+                .meta()
+                .is_some_and(|m| m.class() == wagate_core::meta::RetryClass::Account),
         },
     }
 }

@@ -172,6 +172,7 @@ fn from_config(h: &HookConfig, accounts: Vec<String>, now: i64) -> Hook {
         failing_since: None,
         created_at: now,
         updated_at: now,
+        tenant: None,
     }
 }
 

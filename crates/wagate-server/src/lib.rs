@@ -18,6 +18,7 @@ pub mod frontdoor;
 pub mod health;
 pub mod hooks;
 mod inbound;
+pub mod jwt;
 pub mod limits;
 pub mod media;
 pub mod openapi;
@@ -78,6 +79,8 @@ pub struct Inner {
     pub started_at_ms: i64,
     /// Where others reach this gateway: `public_url`, else `http://<the address it listens on>`.
     pub public_base: String,
+    /// The JWT issuer's keys, cached (`[auth.jwt]`).
+    pub jwks: jwt::Jwks,
 }
 
 impl Inner {
@@ -264,6 +267,7 @@ impl Gateway {
         });
         let state = AppState(Arc::new(Inner {
             public_base,
+            jwks: jwt::Jwks::default(),
             started_at_ms: now_ms(),
             blobs,
             throttle,
@@ -352,6 +356,7 @@ async fn ensure_api_key(
                     key_hash: hash,
                     prefix: secret.chars().take(7).collect(),
                     expires_at: None,
+                    tenant: None,
                 })
                 .await?;
         }

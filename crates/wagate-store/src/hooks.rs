@@ -36,6 +36,8 @@ pub struct Hook {
     pub failing_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The tenant it belongs to (made with a tenant's key): it gets only their accounts' events.
+    pub tenant: Option<String>,
 }
 
 /// What to deliver: an event (or journalled body) and the contact it is about.
@@ -281,7 +283,7 @@ pub(crate) fn open(sealer: &wagate_core::seal::Sealer, mut h: Hook) -> crate::Re
     Ok(h)
 }
 
-pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, ordered, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at";
+pub(crate) const HOOK_COLUMNS: &str = "id, name, url, description, format, events, accounts, contacts, headers, media, ordered, enabled, disabled_reason, secret, previous_secret, previous_secret_until, cursor_seq, source, failing_since, created_at, updated_at, tenant";
 pub(crate) const DELIVERY_COLUMNS: &str =
     "id, hook_id, event_id, event_seq, state, attempts, next_attempt_at, lease_token, last_error, created_at, updated_at";
 
@@ -315,7 +317,7 @@ macro_rules! impl_hook_store {
                        enabled = excluded.enabled, updated_at = excluded.updated_at"
                 };
                 let sql = format!(
-                    "INSERT INTO hooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                    "INSERT INTO hooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
                      {conflict} RETURNING {HOOK_COLUMNS}"
                 );
                 let saved: $crate::hooks::Hook = sqlx::query_as(&sql)
@@ -340,6 +342,7 @@ macro_rules! impl_hook_store {
                     .bind(h.failing_since)
                     .bind(h.created_at)
                     .bind(h.updated_at)
+                    .bind(&h.tenant)
                     .fetch_one(&mut *tx)
                     .await?;
                 tx.commit().await?;

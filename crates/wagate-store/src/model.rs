@@ -278,6 +278,8 @@ pub struct ApiKey {
     pub expires_at: Option<i64>,
     /// When it last authenticated a request (to the minute).
     pub last_used_at: Option<i64>,
+    /// The tenant it belongs to: it sees only the tenant's accounts. `None`: every account.
+    pub tenant: Option<String>,
 }
 
 impl ApiKey {
@@ -327,6 +329,7 @@ pub struct NewApiKey {
     pub key_hash: String,
     pub prefix: String,
     pub expires_at: Option<i64>,
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -524,6 +527,8 @@ pub struct StatusEntry {
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub account_id: Option<String>,
+    /// Only these accounts (a tenant's); an empty list matches nothing.
+    pub account_ids: Option<Vec<String>>,
     pub direction: Option<String>,
     pub status: Option<String>,
     pub wa_id: Option<String>,
@@ -615,6 +620,8 @@ pub struct Event {
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub account_id: Option<String>,
+    /// Only these accounts (a tenant's); an empty list matches nothing.
+    pub account_ids: Option<Vec<String>>,
     pub event_types: Vec<String>,
     /// When it happened (Meta's time where Meta gave one).
     pub since_ms: Option<i64>,

@@ -263,6 +263,9 @@ enum KeysCommand {
         /// Make the key stop working after this many days.
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// The tenant the key belongs to: it sees that tenant's accounts only.
+        #[arg(long)]
+        tenant: Option<String>,
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -406,8 +409,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     account,
                     scopes,
                     expires_in_days,
+                    tenant,
                     ..
-                } => create_key(&config, &name, account.as_deref(), &scopes, expires_in_days).await,
+                } => create_key(&config, &name, account.as_deref(), &scopes, expires_in_days, tenant).await,
                 KeysCommand::List { .. } => keys::list(&config).await,
                 KeysCommand::Revoke { key, .. } => keys::revoke(&config, &key).await,
                 KeysCommand::Rotate { key, grace_seconds, .. } => keys::rotate(&config, &key, grace_seconds).await,
@@ -752,6 +756,7 @@ async fn create_key(
     account: Option<&str>,
     scopes: &str,
     expires_in_days: Option<u32>,
+    tenant: Option<String>,
 ) -> anyhow::Result<()> {
     let scopes: Vec<String> = scopes.split(',').map(str::to_string).collect();
     let scopes = wagate_server::auth::check_scopes(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
@@ -777,6 +782,7 @@ async fn create_key(
     };
     let (secret, mut key) = wagate_server::auth::new_key(name, account_id, scopes);
     key.expires_at = expires_in_days.map(|d| wagate_server::now_ms() + i64::from(d) * 86_400_000);
+    key.tenant = tenant;
     let created = store.create_api_key(&key).await?;
     let details =
         serde_json::json!({"name": created.name, "scopes": created.scopes, "expires_in_days": expires_in_days});

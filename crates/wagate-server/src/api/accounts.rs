@@ -12,7 +12,6 @@ use wagate_core::meta::RetryClass;
 use wagate_graph::{GraphError, GraphPath};
 
 use crate::accounts::{AccountRuntime, Pause};
-use crate::api::resolve_account;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
@@ -163,16 +162,7 @@ fn check_api_managed(a: &AccountRuntime) -> ApiResult<()> {
 
 /// Only a key of every account makes or removes accounts.
 fn require_global_admin(caller: &Caller) -> ApiResult<()> {
-    caller.require("admin")?;
-    if caller.account_id.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this API key is limited to one account, so it cannot make or remove accounts",
-        )
-        .hint("use an admin key of every account"));
-    }
-    Ok(())
+    caller.require_global("admin")
 }
 
 /// The account just changed, as every part of the gateway now sees it.
@@ -201,6 +191,8 @@ pub struct NewAccountRequest {
     pub phone_number_ids: Option<Vec<String>>,
     /// Messages per second per number (default the gateway's).
     pub messages_per_second: Option<u32>,
+    /// The tenant it belongs to: that tenant's keys see it, no other tenant's.
+    pub tenant: Option<String>,
 }
 
 /// Adds an account: the token is checked with Meta, the WABA's numbers are read from Meta, and
@@ -282,7 +274,7 @@ pub async fn create(
         verify_token: verify_token.clone(),
         messages_per_second: r.messages_per_second.map(i64::from),
         phone_numbers: numbers,
-        tenant: None,
+        tenant: r.tenant.clone(),
     };
     let account = make_account(&state, &new).await?;
     let details = serde_json::json!({"waba_id": account.waba_id, "phone_number_ids": account.phone_number_ids});
@@ -592,7 +584,7 @@ pub async fn set_token(
     body: Bytes,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?;
+    let account = found(&state, &caller, &name)?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let r: TokenRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -680,7 +672,7 @@ pub async fn pause(
     body: Bytes,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?;
+    let account = found(&state, &caller, &name)?;
     let r: PauseRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
     } else {
@@ -725,7 +717,7 @@ pub async fn resume(
     Path(name): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, Some(&name))?;
+    let account = found(&state, &caller, &name)?;
     if crate::accounts::resume(&state, &account, "resumed through the API")
         .await
         .is_some()

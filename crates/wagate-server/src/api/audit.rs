@@ -70,13 +70,15 @@ pub async fn list(
             "e.g. ?action=key. for every key action",
         ));
     }
-    let rows = state
+    let mut rows = state
         .store
         .list_audit(caller.account_id.as_deref(), q.action.as_deref(), q.before, limit)
         .await?;
     let next_before = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
+    // A tenant's key sees its tenant's accounts' actions (a page may then be short).
+    rows.retain(|r| caller.tenant.is_none() || caller.sees_opt(r.account_id.as_deref()));
     let data = rows
         .into_iter()
         .map(|r| AuditView {

@@ -69,7 +69,13 @@ pub async fn get_contact(
         Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
         None => caller.account_id.clone(),
     };
-    let contacts = state.store.find_contacts(account_id.as_deref(), &key).await?;
+    let contacts: Vec<_> = state
+        .store
+        .find_contacts(account_id.as_deref(), &key)
+        .await?
+        .into_iter()
+        .filter(|c| caller.sees(&c.account_id))
+        .collect();
     let now = now_ms();
     let Some(first) = contacts.first() else {
         return Err(ApiError::not_found("contact", &wa_id)

@@ -135,6 +135,7 @@ pub async fn list(
     let (event_types, account_id) = filters(&state, &caller, &q)?;
     let filter = EventFilter {
         account_id,
+        account_ids: caller.account_ids(),
         event_types,
         since_ms: time_param("since", q.since.as_deref())?,
         until_ms: time_param("until", q.until.as_deref())?,
@@ -178,7 +179,7 @@ pub async fn get_one(
         .store
         .get_event(&EventId::from(id.as_str()))
         .await?
-        .filter(|e| e.account_id.as_deref().is_none_or(|a| caller.sees(a)))
+        .filter(|e| caller.sees_opt(e.account_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("event", &id))?;
     let deliveries: Vec<Value> = state
         .store
@@ -229,8 +230,16 @@ pub async fn replay(
         .store
         .get_event(&EventId::from(id.as_str()))
         .await?
+        .filter(|e| caller.sees_opt(e.account_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("event", &id))?;
-    let hooks = state.store.list_hooks().await?;
+    // A tenant's key replays to its tenant's hooks only.
+    let hooks: Vec<_> = state
+        .store
+        .list_hooks()
+        .await?
+        .into_iter()
+        .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
+        .collect();
     if let Some(h) = &r.hook {
         match hooks.iter().find(|x| &x.id == h) {
             None => {
@@ -255,7 +264,7 @@ pub async fn replay(
         let chosen = match &r.hook {
             Some(only) => &hook.id == only,
             None => {
-                let filter = crate::workers::hooks::filter_of(hook);
+                let filter = crate::workers::hooks::filter_for(&state, hook);
                 !crate::workers::hooks::matching(&filter, std::slice::from_ref(&event)).is_empty()
             }
         };
@@ -327,6 +336,7 @@ pub async fn stream(
     let inline = q.include_media.as_deref() == Some("base64");
     let filter = EventFilter {
         account_id,
+        account_ids: caller.account_ids(),
         event_types,
         since_ms: None,
         until_ms: None,

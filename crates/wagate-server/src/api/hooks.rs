@@ -17,7 +17,6 @@ use wagate_store::{EventFilter, Hook, HookHealth, HookId};
 use crate::api::{opt_i64, page_limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::workers::hooks::filter_of;
 use crate::{now_ms, AppState};
 
 /// How long the previous secret keeps signing after a rotation.
@@ -255,12 +254,27 @@ fn check_secret(format: &str, secret: &str) -> ApiResult<()> {
     }
 }
 
-async fn find(state: &AppState, id: &HookId) -> ApiResult<Hook> {
+/// The hook, if the key may see it: a tenant's key sees its tenant's hooks only.
+async fn find(state: &AppState, caller: &Caller, id: &HookId) -> ApiResult<Hook> {
     state
         .store
         .get_hook(id)
         .await?
+        .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
         .ok_or_else(|| ApiError::not_found("hook", id))
+}
+
+/// A tenant's hook filters on its tenant's accounts only.
+fn check_accounts(caller: &Caller, hook: &Hook) -> ApiResult<()> {
+    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+    match accounts.iter().find(|a| !caller.sees(a)) {
+        Some(a) => Err(ApiError::invalid_field(
+            "accounts",
+            format!("no account `{a}`"),
+            "use names or ids from GET /v1/accounts",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Register a hook; the answer carries its secret, this once.
@@ -303,8 +317,11 @@ pub async fn create(
         failing_since: None,
         created_at: now,
         updated_at: now,
+        tenant: None,
     };
     apply(&state, &mut hook, r).await?;
+    check_accounts(&caller, &hook)?;
+    hook.tenant = caller.tenant.clone();
     let saved = state.store.save_hook(&hook).await?;
     state.hooks_changed();
     crate::audit::record(
@@ -332,7 +349,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     caller.require("admin")?;
     let hooks = state.store.list_hooks().await?;
     Ok(Json(HookList {
-        data: hooks.iter().map(|h| view(&state, h, None)).collect(),
+        data: hooks
+            .iter()
+            .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
+            .map(|h| view(&state, h, None))
+            .collect(),
     }))
 }
 
@@ -345,7 +366,7 @@ pub async fn get_one(
     Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
-    let hook = find(&state, &id).await?;
+    let hook = find(&state, &caller, &id).await?;
     let health = state.store.hook_health(&id).await?;
     Ok(Json(view(&state, &hook, Some(health))))
 }
@@ -360,13 +381,14 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
-    let mut hook = find(&state, &id).await?;
+    let mut hook = find(&state, &caller, &id).await?;
     let mut r = parse_request(&body)?;
     let changed: Vec<String> = serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
         .map(|m| m.keys().filter(|k| k.as_str() != "secret").cloned().collect())
         .unwrap_or_default();
     let enabled = r.enabled.take();
     apply(&state, &mut hook, r).await?;
+    check_accounts(&caller, &hook)?;
     hook.updated_at = now_ms();
     state.store.save_hook(&hook).await?;
     if let Some(on) = enabled {
@@ -383,7 +405,7 @@ pub async fn update(
         json!({"fields": changed}),
     )
     .await;
-    let saved = find(&state, &id).await?;
+    let saved = find(&state, &caller, &id).await?;
     Ok(Json(view(&state, &saved, None)))
 }
 
@@ -392,6 +414,7 @@ pub async fn update(
     responses((status = 200, description = "{\"deleted\": true}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
+    find(&state, &caller, &id).await?;
     if !state.store.delete_hook(&id).await? {
         return Err(ApiError::not_found("hook", &id));
     }
@@ -405,7 +428,7 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Pat
     responses((status = 200, description = "{\"secret\", \"previous_secret_valid_until\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
-    find(&state, &id).await?;
+    find(&state, &caller, &id).await?;
     let secret = wagate_core::hooks::new_secret();
     let until = now_ms() + ROTATION_OVERLAP_MS;
     state.store.rotate_hook_secret(&id, &secret, until, now_ms()).await?;
@@ -434,11 +457,11 @@ pub async fn enable(
     Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
-    find(&state, &id).await?;
+    find(&state, &caller, &id).await?;
     state.store.set_hook_enabled(&id, true, None, now_ms()).await?;
     state.hooks_changed();
     crate::audit::record(&state, &caller, "hook.enabled", Some(&id), None, json!({})).await;
-    let hook = find(&state, &id).await?;
+    let hook = find(&state, &caller, &id).await?;
     Ok(Json(view(&state, &hook, None)))
 }
 
@@ -461,7 +484,7 @@ pub async fn attempts(
     Query(q): Query<AttemptQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
-    find(&state, &id).await?;
+    find(&state, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
     let rows = state.store.list_attempts(&id, q.cursor, limit + 1).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].id);
@@ -518,7 +541,7 @@ pub async fn replay(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require("admin")?;
-    let hook = find(&state, &id).await?;
+    let hook = find(&state, &caller, &id).await?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let r: ReplayRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -544,7 +567,7 @@ pub async fn replay(
     let queued = if r.only_failed {
         state.store.retry_failed_deliveries(&id, since, until, now).await?
     } else if hook.format == "meta" {
-        let filter = filter_of(&hook);
+        let filter = crate::workers::hooks::filter_for(&state, &hook);
         let (mut after, mut queued) = (0i64, 0u64);
         loop {
             let page = state.store.journal_page(after, Some(since), Some(until), 500).await?;
@@ -556,7 +579,7 @@ pub async fn replay(
         }
         queued
     } else {
-        let filter = filter_of(&hook);
+        let filter = crate::workers::hooks::filter_for(&state, &hook);
         let mut after = None;
         let mut queued = 0u64;
         loop {

@@ -48,7 +48,7 @@ pub async fn dead(
     caller: Caller,
     Query(q): Query<DeadQuery>,
 ) -> ApiResult<Json<DeadList>> {
-    caller.require("admin")?;
+    caller.require_global("admin")?;
     let limit = page_limit(q.limit)?;
     let data = state
         .store
@@ -109,7 +109,7 @@ pub async fn quarantined(
     caller: Caller,
     Query(q): Query<QuarantinedQuery>,
 ) -> ApiResult<Json<QuarantinedList>> {
-    caller.require("admin")?;
+    caller.require_global("admin")?;
     let limit = page_limit(q.limit)?;
     let data = state
         .store
@@ -153,7 +153,7 @@ pub struct Released {
 #[utoipa::path(post, path = "/v1/journal/quarantined/requeue", tag = "journal",
     responses((status = 200, body = Released)), security(("api_key" = [])))]
 pub async fn release(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Released>> {
-    caller.require("admin")?;
+    caller.require_global("admin")?;
     let (released, still_quarantined) = crate::inbound::release_quarantined(&state).await?;
     let details = serde_json::json!({"released": released, "still_quarantined": still_quarantined});
     crate::audit::record(&state, &caller, "journal.quarantine_released", None, None, details).await;
@@ -178,7 +178,7 @@ pub async fn requeue(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Requeued>> {
-    caller.require("admin")?;
+    caller.require_global("admin")?;
     let id: i64 = id.parse().map_err(|_| {
         ApiError::invalid_field(
             "id",

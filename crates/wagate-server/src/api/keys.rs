@@ -26,6 +26,8 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     /// The account it is limited to (name); `null`: every account.
     pub account: Option<String>,
+    /// The tenant it belongs to; `null`: every tenant.
+    pub tenant: Option<String>,
     pub created_at: String,
     /// When it last authenticated a request (to the minute); `null`: never.
     pub last_used_at: Option<String>,
@@ -57,6 +59,9 @@ pub struct KeyRequest {
     pub expires_at: Option<String>,
     /// …or in how many seconds.
     pub expires_in_seconds: Option<i64>,
+    /// The tenant it belongs to (a key of every tenant may give any; a tenant's key makes keys
+    /// of its own tenant).
+    pub tenant: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -78,6 +83,7 @@ fn view(state: &AppState, k: &ApiKey, now: i64) -> KeyView {
                 .by_id(id)
                 .map_or_else(|| id.to_string(), |a| a.name.clone())
         }),
+        tenant: k.tenant.clone(),
         created_at: rfc3339_ms(k.created_at),
         last_used_at: k.last_used_at.map(rfc3339_ms),
         expires_at: k.expires_at.map(rfc3339_ms),
@@ -111,6 +117,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ApiKey> 
         .get_api_key(id)
         .await?
         .filter(|k| caller.account_id.is_none() || k.account_id == caller.account_id)
+        .filter(|k| caller.sees_tenant(k.tenant.as_deref()))
         .ok_or_else(|| ApiError::not_found("API key", id).hint("GET /v1/keys lists the keys this key may manage"))
 }
 
@@ -167,8 +174,41 @@ pub async fn create(
         (None, Some(s)) => Some(now + s * 1000),
         (None, None) => None,
     };
+    let tenant = match (&caller.tenant, r.tenant.as_deref().map(str::trim)) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Err(ApiError::invalid_field(
+                "tenant",
+                format!("this key belongs to tenant `{own}` and makes keys of that tenant only"),
+                "leave tenant out",
+            ))
+        }
+        (Some(own), _) => Some(own.clone()),
+        (None, Some(t))
+            if t.is_empty()
+                || t.len() > 64
+                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            return Err(ApiError::invalid_field(
+                "tenant",
+                format!("`{t}` is not a tenant: 1 to 64 letters, digits, - or _"),
+                "e.g. \"acme\"",
+            ))
+        }
+        (None, t) => t.map(str::to_string),
+    };
+    // A key of one account is of that account's tenant.
+    if let (Some(t), Some(a)) = (&tenant, &account_id) {
+        if state.accounts.by_id(a).is_none_or(|acc| acc.tenant.as_ref() != Some(t)) {
+            return Err(ApiError::invalid_field(
+                "account",
+                format!("the account is not tenant `{t}`'s"),
+                "give an account of the tenant, or leave account out",
+            ));
+        }
+    }
     let (secret, mut new) = crate::auth::new_key(name.trim(), account_id, scopes);
     new.expires_at = expires_at;
+    new.tenant = tenant;
     let created = state.store.create_api_key(&new).await?;
     let details = serde_json::json!({"name": created.name, "scopes": created.scopes, "expires_at": created.expires_at.map(rfc3339_ms)});
     crate::audit::record(
@@ -196,6 +236,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         .await?
         .iter()
         .filter(|k| caller.account_id.is_none() || k.account_id == caller.account_id)
+        .filter(|k| caller.sees_tenant(k.tenant.as_deref()))
         .map(|k| view(&state, k, now))
         .collect();
     Ok(Json(KeyList { data }))

@@ -759,6 +759,7 @@ pub async fn list(
         Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
         None => caller.account_id.clone(),
     };
+    let account_ids = caller.account_ids();
     if let Some(d) = q.direction.as_deref().filter(|d| !["inbound", "outbound"].contains(d)) {
         return Err(ApiError::invalid_field(
             "direction",
@@ -779,6 +780,7 @@ pub async fn list(
     }
     let filter = MessageFilter {
         account_id,
+        account_ids,
         direction: q.direction,
         status: q.status,
         wa_id: q.wa_id.map(|w| w.chars().filter(char::is_ascii_digit).collect()),

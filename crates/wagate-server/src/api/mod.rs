@@ -124,20 +124,33 @@ pub fn resolve_account(
     named: Option<&str>,
 ) -> Result<crate::AccountRuntime, ApiError> {
     use axum::http::StatusCode;
+    // An account the key may not see is answered as one that does not exist (a "forbidden"
+    // would tell another tenant's account exists).
+    let visible: Vec<crate::AccountRuntime> = state
+        .accounts
+        .all()
+        .iter()
+        .filter(|a| caller.sees(&a.id))
+        .cloned()
+        .collect();
     let account = match named.or(caller.account_id.as_deref()) {
-        Some(key) => state.accounts.find(key).ok_or_else(|| {
-            ApiError::invalid_field(
-                "account",
-                format!("no account `{key}`"),
-                "use an account name or id from the configuration",
-            )
-        })?,
-        None => match state.accounts.all().as_slice() {
+        Some(key) => visible
+            .iter()
+            .find(|a| a.id == key || a.name == key)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "account",
+                    format!("no account `{key}`"),
+                    "use an account name or id from GET /v1/accounts",
+                )
+            })?,
+        None => match visible.as_slice() {
             [only] => only.clone(),
             [] => {
                 return Err(
                     ApiError::new(StatusCode::CONFLICT, "no_account", "no account is configured")
-                        .hint("configure an account, or start without credentials for sandbox mode"),
+                        .hint("configure an account, connect one (GET /v1/connect/start), or start without credentials for sandbox mode"),
                 )
             }
             _ => {
@@ -149,13 +162,5 @@ pub fn resolve_account(
             }
         },
     };
-    if !caller.sees(&account.id) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this API key may not act for account `{}`", account.name),
-        )
-        .hint("use a key of that account, or an admin key"));
-    }
     Ok(account)
 }

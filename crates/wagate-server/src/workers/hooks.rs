@@ -44,6 +44,30 @@ pub fn filter_of(h: &Hook) -> HookFilter {
     }
 }
 
+/// A hook's filter as deliveries use it: a tenant's hook takes its tenant's accounts only
+/// (those it names, or all of them), and nothing while the tenant has none.
+pub fn filter_for(state: &AppState, h: &Hook) -> HookFilter {
+    let mut f = filter_of(h);
+    if let Some(t) = &h.tenant {
+        let mine: Vec<String> = state
+            .accounts
+            .all()
+            .iter()
+            .filter(|a| a.tenant.as_deref() == Some(t))
+            .map(|a| a.id.clone())
+            .collect();
+        f.accounts = match f.accounts.is_empty() {
+            true => mine,
+            false => f.accounts.into_iter().filter(|a| mine.contains(a)).collect(),
+        };
+        if f.accounts.is_empty() {
+            // An account id no account has: matches nothing.
+            f.accounts = vec!["acc_none".into()];
+        }
+    }
+    f
+}
+
 /// The delivery key of a journalled body (what `meta`-format hooks deliver).
 pub fn journal_key(id: i64) -> String {
     format!("journal_{id}")
@@ -123,7 +147,7 @@ pub async fn fan_out_once(state: &AppState) -> Result<usize, wagate_store::Store
             let Some(last) = bodies.last().map(|e| e.id) else {
                 continue;
             };
-            let taken = matching_bodies(&filter_of(&hook), &bodies);
+            let taken = matching_bodies(&filter_for(state, &hook), &bodies);
             state
                 .store
                 .add_deliveries(&hook.id, &taken, Some((hook.cursor_seq, last)), now_ms())
@@ -142,7 +166,7 @@ pub async fn fan_out_once(state: &AppState) -> Result<usize, wagate_store::Store
         let Some(last) = events.last().map(|e| e.seq) else {
             continue;
         };
-        let taken = matching(&filter_of(&hook), &events);
+        let taken = matching(&filter_for(state, &hook), &events);
         state
             .store
             .add_deliveries(&hook.id, &taken, Some((hook.cursor_seq, last)), now_ms())

@@ -322,9 +322,9 @@ macro_rules! impl_account_store {
 
             async fn create_api_key(&self, k: &$crate::NewApiKey) -> $crate::Result<$crate::ApiKey> {
                 Ok(sqlx::query_as(
-                    "INSERT INTO api_keys (id, name, account_id, scopes, key_hash, prefix, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     RETURNING id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at",
+                    "INSERT INTO api_keys (id, name, account_id, scopes, key_hash, prefix, created_at, expires_at, tenant)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     RETURNING id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at, tenant",
                 )
                 .bind(wagate_core::ids::api_key_id())
                 .bind(&k.name)
@@ -334,13 +334,14 @@ macro_rules! impl_account_store {
                 .bind(&k.prefix)
                 .bind($crate::sql::now_ms())
                 .bind(k.expires_at)
+                .bind(&k.tenant)
                 .fetch_one(&self.writer)
                 .await?)
             }
 
             async fn api_key_by_hash(&self, key_hash: &str) -> $crate::Result<Option<$crate::ApiKey>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at
+                    "SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at, tenant
                      FROM api_keys WHERE key_hash = $1",
                 )
                 .bind(key_hash)
@@ -354,13 +355,13 @@ macro_rules! impl_account_store {
             }
 
             async fn list_api_keys(&self) -> $crate::Result<Vec<$crate::ApiKey>> {
-                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at FROM api_keys ORDER BY created_at DESC, id DESC")
+                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at, tenant FROM api_keys ORDER BY created_at DESC, id DESC")
                     .fetch_all(&self.pool)
                     .await?)
             }
 
             async fn get_api_key(&self, id: &str) -> $crate::Result<Option<$crate::ApiKey>> {
-                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at FROM api_keys WHERE id = $1")
+                Ok(sqlx::query_as("SELECT id, name, account_id, scopes, key_hash, prefix, created_at, revoked_at, expires_at, last_used_at, tenant FROM api_keys WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?)

@@ -47,6 +47,7 @@ macro_rules! impl_event_store {
                 if let Some(a) = &f.account_id {
                     qb.push(" AND account_id = ").push_bind(a.clone());
                 }
+                $crate::sql::push_in(&mut qb, "account_id", f.account_ids.as_deref());
                 if !f.event_types.is_empty() {
                     qb.push(" AND event_type IN (");
                     let mut sep = qb.separated(", ");

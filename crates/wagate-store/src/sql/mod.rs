@@ -134,6 +134,27 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// `AND column IN (…)` for a list of values; an empty list matches nothing, `None` everything.
+pub(crate) fn push_in<DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<'_, DB>, column: &str, values: Option<&[String]>)
+where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    match values {
+        None => {}
+        Some([]) => {
+            qb.push(" AND 1 = 0");
+        }
+        Some(values) => {
+            qb.push(format!(" AND {column} IN ("));
+            let mut sep = qb.separated(", ");
+            for v in values {
+                sep.push_bind(v.clone());
+            }
+            qb.push(")");
+        }
+    }
+}
+
 /// Sets a top-level key of a JSON object payload.
 pub(crate) fn set<T: serde::Serialize + ?Sized>(payload: &mut serde_json::Value, key: &str, value: &T) {
     if let Some(obj) = payload.as_object_mut() {

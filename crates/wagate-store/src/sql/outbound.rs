@@ -184,21 +184,26 @@ macro_rules! impl_outbound_store {
             }
 
             async fn list_messages(&self, f: &$crate::MessageFilter) -> $crate::Result<Vec<$crate::Message>> {
-                Ok(sqlx::query_as(
+                let mut qb = sqlx::QueryBuilder::new(
                     "SELECT id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status,
-                       content, error, pricing, created_at, updated_at FROM messages
-                     WHERE ($1 IS NULL OR account_id = $1) AND ($2 IS NULL OR direction = $2)
-                       AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR wa_id = $4) AND ($5 IS NULL OR id < $5)
-                     ORDER BY id DESC LIMIT $6",
-                )
-                .bind(&f.account_id)
-                .bind(&f.direction)
-                .bind(&f.status)
-                .bind(&f.wa_id)
-                .bind(&f.before_id)
-                .bind(f.limit)
-                .fetch_all(&self.pool)
-                .await?)
+                       content, error, pricing, created_at, updated_at FROM messages WHERE 1 = 1",
+                );
+                for (column, value) in [
+                    ("account_id", &f.account_id),
+                    ("direction", &f.direction),
+                    ("status", &f.status),
+                    ("wa_id", &f.wa_id),
+                ] {
+                    if let Some(v) = value {
+                        qb.push(format!(" AND {column} = ")).push_bind(v.clone());
+                    }
+                }
+                $crate::sql::push_in(&mut qb, "account_id", f.account_ids.as_deref());
+                if let Some(b) = &f.before_id {
+                    qb.push(" AND id < ").push_bind(b.clone());
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+                Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
 
             async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64, skip: &$crate::ClaimFilter<'_>) -> $crate::Result<Vec<$crate::SendJob>> {

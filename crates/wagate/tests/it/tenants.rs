@@ -1,0 +1,246 @@
+//! Tenants: a tenant's key answers only with its tenant's data. Every endpoint that names an
+//! object is called with tenant A's key on tenant B's message, event, media, hook, key, account
+//! and contact, and answers 404 (or, for an account named in a query or body, the same 400 as
+//! for an account that does not exist), never 403, which would confirm the object exists.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::connect::{connect, connecting_app_with};
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_tenants_key_sees_nothing_of_another_tenant() {
+    let app = connecting_app_with(|c| c.hooks.allow_private_networks = true).await;
+    // Tenant bravo connects the simulator's business; tenant alpha has an account of its own.
+    let bravo_account = connect(&app, "bravo").await;
+    app.gateway
+        .state
+        .store
+        .create_account(
+            &wagate_store::NewApiAccount {
+                name: "alpha-shop".into(),
+                waba_id: "200000000000001".into(),
+                access_token: "alpha-token".into(),
+                app_secret: "alpha-secret".into(),
+                verify_token: "alpha-verify".into(),
+                phone_numbers: vec![wagate_store::PhoneNumberInfo {
+                    phone_number_id: "200000000000011".into(),
+                    ..Default::default()
+                }],
+                tenant: Some("alpha".into()),
+                ..Default::default()
+            },
+            wagate_server::now_ms(),
+        )
+        .await
+        .expect("alpha's account");
+    app.gateway.state.reload_accounts().await;
+    let key_of = |tenant: &'static str| {
+        let app = &app;
+        async move {
+            let (status, k) = app
+                .post(
+                    "/v1/keys",
+                    &json!({"name": tenant, "scopes": ["admin"], "tenant": tenant}),
+                )
+                .await;
+            assert_eq!(status, 201, "{k}");
+            (
+                k["key"].as_str().expect("key").to_string(),
+                k["id"].as_str().expect("id").to_string(),
+            )
+        }
+    };
+    let (alpha, _) = key_of("alpha").await;
+    let (bravo, bravo_key_id) = key_of("bravo").await;
+    let call = |key: String, method: reqwest::Method, path: String, body: Option<Value>| {
+        let (http, url) = (app.http.clone(), app.url.clone());
+        async move {
+            let mut r = http.request(method, format!("{url}{path}")).bearer_auth(key);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let r = r.send().await.expect("request");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Tenant bravo's objects, made with bravo's key.
+    let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8\xffjpeg"), "mime_type": "image/jpeg"}});
+    app.user_sends(USER, image).await;
+    let received = eventually("bravo's image arrives", || async {
+        let (_, events) = call(
+            bravo.clone(),
+            reqwest::Method::GET,
+            "/v1/events?type=message.received".into(),
+            None,
+        )
+        .await;
+        events["data"].as_array()?.first().cloned()
+    })
+    .await;
+    let event_id = received["id"].as_str().expect("event id").to_string();
+    let media_id = received["payload"]["content"]["media"]["media_id"]
+        .as_str()
+        .expect("media id")
+        .to_string();
+    let (status, sent) = call(
+        bravo.clone(),
+        reqwest::Method::POST,
+        "/v1/messages".into(),
+        Some(json!({"to": USER, "type": "text", "text": {"body": "bravo's"}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    let message_id = sent["id"].as_str().expect("message id").to_string();
+    let (status, hook) = call(
+        bravo.clone(),
+        reqwest::Method::POST,
+        "/v1/hooks".into(),
+        Some(json!({"url": "http://127.0.0.1:9/bravo"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["id"].as_str().map(|h| h.starts_with("hook")), Some(true));
+    let hook_id = hook["id"].as_str().expect("hook id").to_string();
+    // Bravo sees its own.
+    for path in [
+        format!("/v1/messages/{message_id}"),
+        format!("/v1/events/{event_id}"),
+        format!("/v1/media/{media_id}"),
+        format!("/v1/hooks/{hook_id}"),
+        format!("/v1/accounts/{bravo_account}"),
+        format!("/v1/contacts/{USER}"),
+    ] {
+        let (status, body) = call(bravo.clone(), reqwest::Method::GET, path.clone(), None).await;
+        assert_eq!(status, 200, "bravo on its own {path}: {body}");
+    }
+    // Alpha, on each of them: not found.
+    let a = bravo_account.as_str();
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let cases: Vec<(reqwest::Method, String, Option<Value>)> = vec![
+        (get.clone(), format!("/v1/messages/{message_id}"), None),
+        (reqwest::Method::DELETE, format!("/v1/messages/{message_id}"), None),
+        (
+            post.clone(),
+            format!("/v1/messages/{message_id}/retry"),
+            Some(json!({})),
+        ),
+        (get.clone(), format!("/v1/events/{event_id}"), None),
+        (post.clone(), format!("/v1/events/{event_id}/replay"), Some(json!({}))),
+        (get.clone(), format!("/v1/media/{media_id}"), None),
+        (get.clone(), format!("/v1/hooks/{hook_id}"), None),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/hooks/{hook_id}"),
+            Some(json!({"description": "mine now"})),
+        ),
+        (reqwest::Method::DELETE, format!("/v1/hooks/{hook_id}"), None),
+        (
+            post.clone(),
+            format!("/v1/hooks/{hook_id}/secret/rotate"),
+            Some(json!({})),
+        ),
+        (post.clone(), format!("/v1/hooks/{hook_id}/enable"), Some(json!({}))),
+        (get.clone(), format!("/v1/hooks/{hook_id}/attempts"), None),
+        (
+            post.clone(),
+            format!("/v1/hooks/{hook_id}/replay"),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        ),
+        (get.clone(), format!("/v1/keys/{bravo_key_id}"), None),
+        (reqwest::Method::DELETE, format!("/v1/keys/{bravo_key_id}"), None),
+        (post.clone(), format!("/v1/keys/{bravo_key_id}/rotate"), Some(json!({}))),
+        (get.clone(), format!("/v1/accounts/{a}"), None),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/accounts/{a}"),
+            Some(json!({"name": "taken"})),
+        ),
+        (get.clone(), format!("/v1/accounts/{a}/health"), None),
+        (get.clone(), format!("/v1/accounts/{a}/phone-numbers"), None),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/accounts/{a}/token"),
+            Some(json!({"access_token": "x"})),
+        ),
+        (post.clone(), format!("/v1/accounts/{a}/pause"), Some(json!({}))),
+        (post.clone(), format!("/v1/accounts/{a}/resume"), Some(json!({}))),
+        (get.clone(), format!("/v1/contacts/{USER}"), None),
+    ];
+    for (method, path, body) in cases {
+        let (status, e) = call(alpha.clone(), method.clone(), path.clone(), body).await;
+        assert_eq!(status, 404, "alpha: {method} {path}: {e}");
+        assert!(e["error"]["code"].is_string(), "{e}");
+    }
+    // An account named in a query or body: the same answer as an account that does not exist.
+    let nosuch = call(alpha.clone(), get.clone(), "/v1/templates?account=nosuch".into(), None).await;
+    for (method, path, body) in [
+        (get.clone(), format!("/v1/templates?account={a}"), None),
+        (get.clone(), format!("/v1/messages?account={a}"), None),
+        (get.clone(), format!("/v1/events?account={a}"), None),
+        (
+            post.clone(),
+            "/v1/messages".into(),
+            Some(json!({"to": USER, "type": "text", "text": {"body": "x"}, "account": a})),
+        ),
+    ] {
+        let (status, e) = call(alpha.clone(), method.clone(), path.clone(), body).await;
+        assert_eq!(
+            (status, &e["error"]["code"]),
+            (nosuch.0, &nosuch.1["error"]["code"]),
+            "{method} {path}: {e}"
+        );
+        assert_eq!(e["error"]["details"]["field"], "account", "{e}");
+    }
+    // Lists: alpha's own only.
+    for (path, field) in [
+        ("/v1/messages", "data"),
+        ("/v1/events", "data"),
+        ("/v1/hooks", "data"),
+        ("/v1/audit?action=hook.", "data"),
+    ] {
+        let (status, list) = call(alpha.clone(), get.clone(), path.into(), None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert_eq!(
+            list[field],
+            json!([]),
+            "alpha lists nothing of bravo's at {path}: {list}"
+        );
+    }
+    let (_, accounts) = call(alpha.clone(), get.clone(), "/v1/accounts".into(), None).await;
+    let names: Vec<&str> = accounts["data"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["alpha-shop"]);
+    let (_, keys) = call(alpha.clone(), get.clone(), "/v1/keys".into(), None).await;
+    assert!(
+        keys["data"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .all(|k| k["tenant"] == "alpha"),
+        "{keys}"
+    );
+    // What spans tenants is a key of every tenant's.
+    let (status, _) = call(alpha.clone(), get.clone(), "/v1/journal/quarantined".into(), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        alpha.clone(),
+        post.clone(),
+        "/v1/accounts".into(),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // And bravo's objects are untouched.
+    let (status, _) = call(bravo.clone(), get.clone(), format!("/v1/hooks/{hook_id}"), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(bravo, get, "/v1/accounts".into(), None).await;
+    assert_eq!(status, 200, "bravo's key still works");
+}
