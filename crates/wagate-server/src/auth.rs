@@ -203,6 +203,19 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A tenant's accounts now; `None` for a caller of every tenant.
+fn tenant_accounts(state: &AppState, tenant: Option<&str>) -> Option<Vec<String>> {
+    tenant.map(|t| {
+        state
+            .accounts
+            .all()
+            .iter()
+            .filter(|a| a.tenant.as_deref() == Some(t))
+            .map(|a| a.id.clone())
+            .collect()
+    })
+}
+
 impl Caller {
     /// The caller a JWT from the configured OpenID Connect issuer stands for.
     pub async fn from_jwt(state: &AppState, token: &str) -> Result<Self, ApiError> {
@@ -212,15 +225,7 @@ impl Caller {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why)
                     .hint("sign in again with the identity provider; its tokens must be for this gateway's audience")
             })?;
-        let tenant_accounts = claims.tenant.as_deref().map(|t| {
-            state
-                .accounts
-                .all()
-                .iter()
-                .filter(|a| a.tenant.as_deref() == Some(t))
-                .map(|a| a.id.clone())
-                .collect()
-        });
+        let tenant_accounts = tenant_accounts(state, claims.tenant.as_deref());
         Ok(Caller {
             key_id: format!("jwt:{}", claims.subject),
             key_name: claims.name,
@@ -264,15 +269,7 @@ impl Caller {
                 }
             });
         }
-        let tenant_accounts = key.tenant.as_deref().map(|t| {
-            state
-                .accounts
-                .all()
-                .iter()
-                .filter(|a| a.tenant.as_deref() == Some(t))
-                .map(|a| a.id.clone())
-                .collect()
-        });
+        let tenant_accounts = tenant_accounts(state, key.tenant.as_deref());
         Ok(Caller {
             key_id: key.id,
             key_name: key.name,
