@@ -3,6 +3,9 @@
 //! and contact, and answers 404 (or, for an account named in a query or body, the same 400 as
 //! for an account that does not exist), never 403, which would confirm the object exists.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -243,4 +246,69 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     assert_eq!(status, 200);
     let (status, _) = call(bravo, get, "/v1/accounts".into(), None).await;
     assert_eq!(status, 200, "bravo's key still works");
+}
+
+/// A receiver that counts what it is sent.
+async fn receiver() -> (String, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_tenants_hook_gets_only_its_tenants_events() {
+    let app = connecting_app_with(|c| c.hooks.allow_private_networks = true).await;
+    connect(&app, "bravo").await;
+    let mut keys = Vec::new();
+    for tenant in ["alpha", "bravo"] {
+        let (status, k) = app
+            .post(
+                "/v1/keys",
+                &json!({"name": tenant, "scopes": ["admin"], "tenant": tenant}),
+            )
+            .await;
+        assert_eq!(status, 201, "{k}");
+        keys.push(k["key"].as_str().expect("key").to_string());
+    }
+    let mut counts = Vec::new();
+    for key in &keys {
+        let (url, count) = receiver().await;
+        let r = app
+            .http
+            .post(format!("{}/v1/hooks", app.url))
+            .bearer_auth(key)
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .expect("hook");
+        assert_eq!(r.status().as_u16(), 201);
+        counts.push(count);
+    }
+    // A user writes to bravo's number: bravo's hook gets it, alpha's (with no account, and no
+    // filter of its own) gets nothing.
+    // (Two messages, one after the other: once bravo's hook has the second, the fan-out of the
+    // first is over for every hook.)
+    for body in ["for bravo", "again for bravo"] {
+        app.user_sends(USER, json!({"type": "text", "text": {"body": body}}))
+            .await;
+        app.settled_events().await;
+    }
+    eventually("bravo's hook gets both messages", || async {
+        (counts[1].load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(counts[0].load(Ordering::SeqCst), 0, "alpha's hook got bravo's event");
 }
