@@ -273,6 +273,9 @@ pub struct JwtConfig {
     pub scopes_claim: String,
     /// The permissions of a token without that claim.
     pub default_scopes: Vec<String>,
+    /// Refuse tokens without a tenant claim (a SaaS whose every user belongs to a tenant);
+    /// otherwise such a token acts for every tenant.
+    pub require_tenant: bool,
 }
 
 impl JwtConfig {

@@ -158,10 +158,17 @@ pub async fn verify(config: &JwtConfig, jwks: &Jwks, token: &str) -> Result<Clai
             config.scopes_claim
         ));
     }
+    let tenant = text(&claims[config.tenant_claim.as_str()]).filter(|t| !t.is_empty());
+    if config.require_tenant && tenant.is_none() {
+        return Err(format!(
+            "the token has no `{}` claim, and this gateway takes tenants' tokens only",
+            config.tenant_claim
+        ));
+    }
     Ok(Claims {
         name: text(&claims["email"]).unwrap_or_else(|| subject.clone()),
         subject,
-        tenant: text(&claims[config.tenant_claim.as_str()]),
+        tenant,
         scopes,
     })
 }

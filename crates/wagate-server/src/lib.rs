@@ -150,7 +150,7 @@ pub struct Gateway {
 /// the key kept beside it (`wagate.master.key`, made at the first start and said so); a
 /// PostgreSQL database shared by several gateways has none unless one is given.
 pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartError> {
-    use wagate_core::seal::{MasterKey, Sealer};
+    use wagate_core::seal::Sealer;
     let previous = config.previous_master_keys.clone();
     if let Some(key) = &config.master_key {
         return Ok(Sealer::new(Some(key.clone()), previous));
@@ -158,19 +158,26 @@ pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartEr
     let Some(path) = wagate_store::master_key_path(&config.database_url) else {
         return Ok(Sealer::new(None, previous));
     };
+    Ok(Sealer::new(Some(key_file(&path)?), previous))
+}
+
+/// The master key kept in a file, made there (readable by its owner only) the first time, and
+/// said so in the log.
+pub fn key_file(path: &std::path::Path) -> Result<wagate_core::seal::MasterKey, StartError> {
+    use wagate_core::seal::MasterKey;
     let shown = path.display();
-    let key = match std::fs::read_to_string(&path) {
+    let key = match std::fs::read_to_string(path) {
         Ok(text) => {
             MasterKey::parse(&text).map_err(|why| StartError::Config(format!("the master key in {shown} {why}")))?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = MasterKey::generate();
-            write_private(&path, &text).map_err(|e| {
+            write_private(path, &text).map_err(|e| {
                 StartError::Config(format!(
                     "cannot write a master key to {shown}: {e}; set WAGATE_MASTER_KEY instead"
                 ))
             })?;
-            tracing::warn!(path = %shown, "no WAGATE_MASTER_KEY: generated one beside the database, which seals the secrets kept in it; keep it with the database and back it up (without it they cannot be read)");
+            tracing::warn!(path = %shown, "no WAGATE_MASTER_KEY: generated one, which seals the secrets kept in the database; keep it with the database and back it up (without it they cannot be read)");
             MasterKey::parse(&text).map_err(StartError::Config)?
         }
         Err(e) => {
@@ -179,7 +186,7 @@ pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartEr
             )))
         }
     };
-    Ok(Sealer::new(Some(key), previous))
+    Ok(key)
 }
 
 /// Writes a new file only its owner can read.

@@ -199,7 +199,7 @@ pub fn unknown_object(method: &str, id: &str) -> GraphFail {
 
 /// Meta's answer to a call on a phone number id it does not know (or that this token cannot see).
 pub fn check_phone(state: &SimState, node: &str) -> Result<(), GraphFail> {
-    if node == state.config.phone_number_id {
+    if state.business_by_phone(node).is_some() {
         return Ok(());
     }
     Err(unknown_object("post", node))
@@ -388,6 +388,7 @@ fn accept_send(
             template_category: category,
             only_sent: message_type == "reaction",
             biz_opaque: body.get("biz_opaque_callback_data").cloned(),
+            business: state.business_by_phone(node).unwrap_or_else(|| state.primary()),
         },
     );
     let mut message = json!({"id": wamid});

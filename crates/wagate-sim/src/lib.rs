@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use state::SimState;
-pub use state::{SimConfig, SimTemplate};
+pub use state::{Business, SimConfig, SimTemplate};
 
 /// Graph accepts the token as `?access_token=` as well as in `Authorization`.
 async fn token_from_query(mut req: axum::extract::Request) -> axum::extract::Request {

@@ -30,8 +30,7 @@ pub fn select(mut obj: Map<String, Value>, fields: Option<&String>, default: &[&
     Value::Object(obj)
 }
 
-fn phone_number(state: &SimState) -> Map<String, Value> {
-    let c = &state.config;
+fn phone_number(state: &SimState, c: &crate::state::Business) -> Map<String, Value> {
     json!({
         "id": c.phone_number_id,
         "display_phone_number": c.display_phone_number,
@@ -79,13 +78,13 @@ pub async fn get_node(
     }
     check_token(&state, &headers)?;
     let fields = q.get("fields");
-    if id == state.config.phone_number_id {
-        return Ok(Json(select(phone_number(&state), fields, &PHONE_DEFAULT_FIELDS)).into_response());
+    if let Some(b) = state.business_by_phone(&id) {
+        return Ok(Json(select(phone_number(&state, &b), fields, &PHONE_DEFAULT_FIELDS)).into_response());
     }
-    if id == state.config.waba_id {
+    if let Some(b) = state.business_by_waba(&id) {
         let waba = json!({
             "id": id,
-            "name": state.config.verified_name,
+            "name": b.verified_name,
             "timezone_id": "1",
             "message_template_namespace": "c8ae5f90_307a_ca4c_b8f6_d1e2a2573574",
             "currency": "USD",
@@ -118,10 +117,10 @@ pub async fn phone_numbers(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if waba != state.config.waba_id {
+    let Some(b) = state.business_by_waba(&waba) else {
         return Err(unknown_object("get", &waba));
-    }
-    let number = select(phone_number(&state), q.get("fields"), &PHONE_LIST_FIELDS);
+    };
+    let number = select(phone_number(&state, &b), q.get("fields"), &PHONE_LIST_FIELDS);
     Ok(Json(json!({
         "data": [number],
         "paging": {"cursors": {"before": "QVFIUk5UZAG5", "after": "QVFIUk5UZAG5"}},
@@ -168,7 +167,7 @@ pub async fn get_profile(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if node != state.config.phone_number_id {
+    if state.business_by_phone(&node).is_none() {
         return Err(unknown_object("get", &node));
     }
     let mut profile = select(state.business_profile(), q.get("fields"), &PROFILE_FIELDS);
@@ -258,9 +257,9 @@ pub async fn fallback(State(state): State<Arc<SimState>>, method: Method, uri: U
         .is_some_and(|v| v.starts_with('v') && v[1..].split('.').all(|p| p.parse::<u32>().is_ok()));
     let rest = &segments[usize::from(versioned)..];
     let node_type = |id: &str| {
-        if id == state.config.phone_number_id {
+        if state.business_by_phone(id).is_some() {
             Some("WhatsAppBusinessPhoneNumber")
-        } else if id == state.config.waba_id {
+        } else if state.business_by_waba(id).is_some() {
             Some("WhatsAppBusinessAccount")
         } else {
             None

@@ -78,9 +78,15 @@ pub async fn dialog(State(state): State<Arc<SimState>>, Query(q): Query<HashMap<
             .collect(),
         None => asked,
     };
+    // The connectable business, by default (`waba=first`: the configured one).
     let wabas = match get("waba") {
         "none" => Vec::new(),
-        _ => vec![state.config.waba_id.clone()],
+        "first" => vec![state.config.waba_id.clone()],
+        _ => vec![state
+            .config
+            .connectable
+            .as_ref()
+            .map_or_else(|| state.config.waba_id.clone(), |b| b.waba_id.clone())],
     };
     let code = state.grant_code(Grant {
         scopes,
@@ -197,7 +203,7 @@ pub async fn subscribed_apps(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if waba != state.config.waba_id {
+    if state.business_by_waba(&waba).is_none() {
         return Err(unknown_object(method.as_str().to_lowercase().as_str(), &waba));
     }
     match method {
@@ -228,7 +234,7 @@ pub async fn register(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
-    if phone != state.config.phone_number_id {
+    if state.business_by_phone(&phone).is_none() {
         return Err(unknown_object("post", &phone));
     }
     let pin = body["pin"].as_str().unwrap_or_default();
@@ -309,12 +315,19 @@ pub async fn app_subscriptions(
     Ok(Json(json!({ "data": data })))
 }
 
-/// `GET /_sim/oauth`: what the simulator's business did (subscriptions, registrations).
+/// `GET /_sim/oauth`: what the simulator's businesses did (subscriptions, registrations).
 pub async fn status(State(state): State<Arc<SimState>>) -> Json<Value> {
-    let waba = &state.config.waba_id;
-    let phone = &state.config.phone_number_id;
-    Json(json!({
-        "subscribed": state.is_subscribed(waba),
-        "registered_pin": state.registered_pin(phone),
-    }))
+    let businesses: Vec<Value> = state
+        .businesses()
+        .iter()
+        .map(|b| {
+            json!({
+                "waba_id": b.waba_id,
+                "phone_number_id": b.phone_number_id,
+                "subscribed": state.is_subscribed(&b.waba_id),
+                "registered_pin": state.registered_pin(&b.phone_number_id),
+            })
+        })
+        .collect();
+    Json(json!({ "businesses": businesses }))
 }

@@ -29,6 +29,18 @@ pub struct SimConfig {
     pub webhook_version: String,
     /// Multiplies Meta's webhook retry schedule (7 days); `0.001` turns days into minutes for tests.
     pub webhook_retry_scale: f64,
+    /// A second business, the one "Connect WhatsApp" signs up: the OAuth dialog shares its WABA
+    /// (the first is usually a configured account already). `None`: the dialog shares the first.
+    pub connectable: Option<Business>,
+}
+
+/// A business at Meta: its WABA and its one phone number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Business {
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
 }
 
 impl Default for SimConfig {
@@ -49,6 +61,12 @@ impl Default for SimConfig {
             ],
             webhook_version: "v23.0".into(),
             webhook_retry_scale: 1.0,
+            connectable: Some(Business {
+                waba_id: "204060801020304".into(),
+                phone_number_id: "305070901030507".into(),
+                display_phone_number: "15550783882".into(),
+                verified_name: "Lucky Shrub Two".into(),
+            }),
         }
     }
 }
@@ -388,6 +406,34 @@ impl SimState {
 
     pub fn registered_pin(&self, phone: &str) -> Option<String> {
         self.lock().registered.get(phone).cloned()
+    }
+
+    /// The configured business.
+    pub fn primary(&self) -> Business {
+        let c = &self.config;
+        Business {
+            waba_id: c.waba_id.clone(),
+            phone_number_id: c.phone_number_id.clone(),
+            display_phone_number: c.display_phone_number.clone(),
+            verified_name: c.verified_name.clone(),
+        }
+    }
+
+    /// Every business: the configured one, then the connectable one.
+    pub fn businesses(&self) -> Vec<Business> {
+        std::iter::once(self.primary())
+            .chain(self.config.connectable.clone())
+            .collect()
+    }
+
+    pub fn business_by_phone(&self, phone_number_id: &str) -> Option<Business> {
+        self.businesses()
+            .into_iter()
+            .find(|b| b.phone_number_id == phone_number_id)
+    }
+
+    pub fn business_by_waba(&self, waba_id: &str) -> Option<Business> {
+        self.businesses().into_iter().find(|b| b.waba_id == waba_id)
     }
 
     pub fn set_webhook_url(&self, url: Option<String>) {

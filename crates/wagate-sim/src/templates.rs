@@ -15,7 +15,7 @@ use crate::state::{now_ms, SimState, SimTemplate};
 use crate::webhooks;
 
 fn check_waba(state: &SimState, node: &str) -> Result<(), GraphFail> {
-    if node == state.config.waba_id {
+    if state.business_by_waba(node).is_some() {
         Ok(())
     } else {
         Err(crate::graph::unknown_object("get", node))

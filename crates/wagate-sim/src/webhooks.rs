@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use wagate_core::signature::sign_hub;
 
 use crate::body::JsonBody;
-use crate::state::{major_version, now_ms, SimState, SimUser};
+use crate::state::{major_version, now_ms, Business, SimState, SimUser};
 
 /// Meta's retry schedule after the first try and its immediate retry, in seconds: growing
 /// intervals, then daily, until seven days have passed (then Meta drops the update).
@@ -96,20 +96,20 @@ pub async fn deliver_field(state: &Arc<SimState>, field: &str, value: Value) -> 
     deliver(state, &body).await
 }
 
-fn envelope(state: &SimState, value: Value) -> Value {
+fn envelope(business: &Business, value: Value) -> Value {
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
-            "id": state.config.waba_id,
+            "id": business.waba_id,
             "changes": [{"value": value, "field": "messages"}],
         }],
     })
 }
 
-fn metadata(state: &SimState) -> Value {
+fn metadata(business: &Business) -> Value {
     json!({
-        "display_phone_number": state.config.display_phone_number,
-        "phone_number_id": state.config.phone_number_id,
+        "display_phone_number": business.display_phone_number,
+        "phone_number_id": business.phone_number_id,
     })
 }
 
@@ -143,6 +143,8 @@ pub struct StatusPlan {
     /// Reactions get only `sent`, as with Meta.
     pub only_sent: bool,
     pub biz_opaque: Option<Value>,
+    /// The business whose number sent it.
+    pub business: Business,
 }
 
 /// After a send: sent → delivered → read (or failed 131047 outside the window), each after its
@@ -201,7 +203,7 @@ pub fn spawn_statuses(state: Arc<SimState>, plan: StatusPlan) {
             }
             let mut value = json!({
                 "messaging_product": "whatsapp",
-                "metadata": metadata(&state),
+                "metadata": metadata(&plan.business),
             });
             if status == "failed" {
                 st["errors"] = json!([{
@@ -215,7 +217,7 @@ pub fn spawn_statuses(state: Arc<SimState>, plan: StatusPlan) {
                 value["contacts"] = json!([contact(&state, &plan.recipient, false)]);
             }
             value["statuses"] = json!([st]);
-            deliver(&state, &envelope(&state, value)).await;
+            deliver(&state, &envelope(&plan.business, value)).await;
         }
     });
 }
@@ -229,9 +231,25 @@ pub fn spawn_statuses(state: Arc<SimState>, plan: StatusPlan) {
 pub async fn user_sends(
     State(state): State<Arc<SimState>>,
     Path(key): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> (StatusCode, Json<Value>) {
+    // `?to=<phone_number_id>`: which business the user writes to (default the configured one).
+    let business = match q.get("to") {
+        None => state.primary(),
+        Some(to) => match state.business_by_phone(to) {
+            Some(b) => b,
+            None => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Json(
+                        json!({"error": format!("no business number `{to}`: use the configured phone_number_id or the connectable one")}),
+                    ),
+                )
+            }
+        },
+    };
     if state.webhook_url().is_none() {
         return (
             StatusCode::CONFLICT,
@@ -294,10 +312,10 @@ pub async fn user_sends(
     }
     state.note_inbound(&user, now_ms());
     let body = envelope(
-        &state,
+        &business,
         json!({
             "messaging_product": "whatsapp",
-            "metadata": metadata(&state),
+            "metadata": metadata(&business),
             "contacts": [contact(&state, &user, true)],
             "messages": messages,
         }),

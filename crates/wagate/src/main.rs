@@ -810,13 +810,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         true => open_store(&config).await?.has_api_accounts().await?,
         false => false,
     };
+    let master_key_given = config.master_key.is_some();
     let sandbox = if config.is_sandbox() && !has_api_accounts {
         Some(sandbox::start(&mut config, api_addr).await?)
     } else {
         None
     };
     let database_url = config.database_url.clone();
-    let master_key_given = config.master_key.is_some();
     let policy = if sandbox.is_some() {
         KeyPolicy::Always
     } else {

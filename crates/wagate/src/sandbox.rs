@@ -41,6 +41,11 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
         ..SimConfig::default()
     };
     config.graph_url = format!("http://{addr}");
+    // Secrets need a master key; a SQLite database keeps one beside it, any other one here, in
+    // the data directory.
+    if config.master_key.is_none() && wagate_store::master_key_path(&config.database_url).is_none() {
+        config.master_key = Some(wagate_server::key_file(std::path::Path::new("wagate.master.key"))?);
+    }
     // "Connect WhatsApp" goes through the simulator's dialog, as the simulator's app.
     config.meta.app_id = sim_config.app_id.clone();
     config.meta.app_secret = Some(sim_config.app_secret.clone());
@@ -78,7 +83,7 @@ pub fn print_banner(api: SocketAddr, sim: &RunningSim, key: Option<&str>, databa
             "sealed under the master key in {} (made at the first start)",
             path.display()
         ),
-        (false, None) => "none kept".to_string(),
+        (false, None) => "sealed under the master key in wagate.master.key (made at the first start)".to_string(),
     };
     let user = "16505551234";
     println!(
@@ -154,6 +159,7 @@ pub async fn run_standalone(bind: Option<String>) -> anyhow::Result<()> {
         status_delays: delays,
         webhook_version,
         webhook_retry_scale: retry_scale,
+        connectable: defaults.connectable,
     };
     let bind = bind
         .or_else(|| env("WAGATE_SIM_BIND"))

@@ -113,6 +113,22 @@ async fn following_the_sandbox_banner_works_end_to_end() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // "Connect WhatsApp" in the sandbox: the simulator's second business signs up by redirects.
+    let started = sh(&format!(
+        "curl -s '{api}/connect/start?tenant=acme&redirect=https://app.example.com/connected' -H 'Authorization: Bearer {key}'"
+    ))
+    .await;
+    let dialog = started
+        .split("\"url\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the dialog url");
+    let callback = sh(&format!("curl -s -o /dev/null -w '%{{redirect_url}}' '{dialog}'")).await;
+    let home = sh(&format!("curl -s -o /dev/null -w '%{{redirect_url}}' '{callback}'")).await;
+    assert!(
+        home.starts_with("https://app.example.com/connected?account=acme-"),
+        "{started} -> {callback} -> {home}"
+    );
     // A graceful stop on SIGTERM.
     let pid = child.id().expect("pid");
     sh(&format!("kill -TERM {pid}")).await;

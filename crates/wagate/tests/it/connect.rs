@@ -93,18 +93,26 @@ async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
     let back = query(&home);
     assert_eq!(
         back.get("account").map(String::as_str),
-        Some(format!("acme-{WABA}").as_str()),
+        Some(format!("acme-{CONNECT_WABA}").as_str()),
         "{home}"
     );
-    assert_eq!(back.get("waba_id").map(String::as_str), Some(WABA));
+    assert_eq!(back.get("waba_id").map(String::as_str), Some(CONNECT_WABA));
     // A working account of the tenant: its number sends and receives; the app is subscribed.
-    let (_, account) = app.get(&format!("/v1/accounts/acme-{WABA}")).await;
+    let (_, account) = app.get(&format!("/v1/accounts/acme-{CONNECT_WABA}")).await;
     assert_eq!(
         (&account["tenant"], &account["managed_by"], &account["phone_number_ids"]),
-        (&json!("acme"), &json!("api"), &json!([PHONE_ID])),
+        (&json!("acme"), &json!("api"), &json!([CONNECT_PHONE])),
         "{account}"
     );
-    app.open_window(USER).await;
+    app.user_sends_to(CONNECT_PHONE, USER, json!({"type": "text", "text": {"body": "hi"}}))
+        .await;
+    let got = eventually("the user's message reaches the connected account", || async {
+        let events = app.settled_events().await;
+        events.into_iter().find(|e| e["type"] == "message.received")
+    })
+    .await;
+    assert_eq!(got["payload"]["phone_number_id"], CONNECT_PHONE, "{got}");
+    assert_eq!(got["account"], account["id"]);
     let (status, sent) = app
         .post(
             "/v1/messages?wait=accepted",
@@ -122,7 +130,11 @@ async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
         .json()
         .await
         .expect("json");
-    assert_eq!(sim["subscribed"], true, "{sim}");
+    assert_eq!(sim["businesses"][1]["subscribed"], true, "{sim}");
+    assert_eq!(
+        sim["businesses"][0]["subscribed"], false,
+        "the other business is untouched: {sim}"
+    );
     // The same link again is a replay.
     let replay = follow(&browser, &callback).await;
     assert_eq!(
@@ -212,7 +224,14 @@ async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
         .json()
         .await
         .expect("json");
-    assert_eq!(sim["subscribed"], false, "no subscription was left behind: {sim}");
+    assert!(
+        sim["businesses"]
+            .as_array()
+            .expect("businesses")
+            .iter()
+            .all(|b| b["subscribed"] == false),
+        "no subscription was left behind: {sim}"
+    );
     // Bad starts name the field; a browser asking for HTML goes straight to the dialog.
     for (q, field) in [
         ("redirect=https://x.example/done", "tenant"),
@@ -264,7 +283,7 @@ async fn a_pin_registers_the_number_and_an_unconfigured_gateway_says_what_to_set
         .json()
         .await
         .expect("json");
-    assert_eq!(sim["registered_pin"], "246810", "{sim}");
+    assert_eq!(sim["businesses"][1]["registered_pin"], "246810", "{sim}");
 
     let plain = spawn_app().await;
     let (status, e) = plain

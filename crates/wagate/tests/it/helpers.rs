@@ -16,6 +16,9 @@ pub const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 pub const VERIFY_TOKEN: &str = "meatyhamhock";
 pub const TOKEN: &str = "test-access-token";
 pub const USER: &str = "16505551234";
+/// The simulator's second business, the one "Connect WhatsApp" signs up.
+pub const CONNECT_WABA: &str = "204060801020304";
+pub const CONNECT_PHONE: &str = "305070901030507";
 /// The master key of test gateways (base64 of 32 bytes).
 pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LW9mLTMyLWJ5dGVzLWxvbmc=";
 
@@ -292,6 +295,19 @@ impl TestApp {
         let r = self
             .http
             .post(format!("{}/_sim/users/{wa_id}/messages", self.sim_url))
+            .json(&message)
+            .send()
+            .await
+            .expect("sim request");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.expect("json")
+    }
+
+    /// The simulated user writes to the business number `phone` (the connectable one, say).
+    pub async fn user_sends_to(&self, phone: &str, wa_id: &str, message: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_sim/users/{wa_id}/messages?to={phone}", self.sim_url))
             .json(&message)
             .send()
             .await

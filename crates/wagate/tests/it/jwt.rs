@@ -154,4 +154,26 @@ async fn a_firebase_style_jwt_works_where_an_api_key_does_and_bad_ones_are_refus
     }
     // API keys keep working beside tokens.
     assert_eq!(app.get("/v1/accounts").await.0, 200);
+
+    // A gateway that takes tenants' tokens only refuses one without the tenant claim.
+    let strict = spawn_app_with(|c| {
+        c.auth.jwt.issuer = ISSUER.into();
+        c.auth.jwt.audience = AUDIENCE.into();
+        c.auth.jwt.jwks_url = jwks_url.clone();
+        c.auth.jwt.require_tenant = true;
+    })
+    .await;
+    for (claims, status) in [(json!({}), 401), (json!({"wagate_tenant": "alpha"}), 200)] {
+        let token = sign(&first, &self::claims(claims));
+        let (got, body) = strict.get_as(&token, "/v1/accounts").await;
+        assert_eq!(got, status, "{body}");
+        if status == 401 {
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("wagate_tenant")),
+                "{body}"
+            );
+        }
+    }
 }

@@ -71,7 +71,7 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     };
     // Tenant bravo's objects, made with bravo's key.
     let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8\xffjpeg"), "mime_type": "image/jpeg"}});
-    app.user_sends(USER, image).await;
+    app.user_sends_to(CONNECT_PHONE, USER, image).await;
     let received = eventually("bravo's image arrives", || async {
         let (_, events) = call(
             bravo.clone(),
@@ -302,7 +302,7 @@ async fn a_tenants_hook_gets_only_its_tenants_events() {
     // (Two messages, one after the other: once bravo's hook has the second, the fan-out of the
     // first is over for every hook.)
     for body in ["for bravo", "again for bravo"] {
-        app.user_sends(USER, json!({"type": "text", "text": {"body": body}}))
+        app.user_sends_to(CONNECT_PHONE, USER, json!({"type": "text", "text": {"body": body}}))
             .await;
         app.settled_events().await;
     }
