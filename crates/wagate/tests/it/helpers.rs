@@ -292,15 +292,7 @@ impl TestApp {
 
     /// The simulated user sends a message (through the simulator's control API).
     pub async fn user_sends(&self, wa_id: &str, message: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}/_sim/users/{wa_id}/messages", self.sim_url))
-            .json(&message)
-            .send()
-            .await
-            .expect("sim request");
-        assert_eq!(r.status().as_u16(), 200);
-        r.json().await.expect("json")
+        self.user_sends_to(PHONE_ID, wa_id, message).await
     }
 
     /// The simulated user writes to the business number `phone` (the connectable one, say).
