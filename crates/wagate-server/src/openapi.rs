@@ -34,6 +34,7 @@ use crate::api;
         api::hooks::attempts,
         api::hooks::replay,
         api::templates::list,
+        api::templates::get_one,
         api::templates::sync,
         api::templates::create,
         api::templates::delete,

@@ -83,7 +83,10 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))
         .route("/v1/media/{id}", get(crate::media::serve))
-        .route("/v1/templates/{name}", axum::routing::delete(templates::delete))
+        .route(
+            "/v1/templates/{name}",
+            get(templates::get_one).delete(templates::delete),
+        )
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(deadline(limits.request_timeout_seconds))
         .merge(upload)

@@ -144,6 +144,38 @@ pub async fn list(
     Ok(Json(TemplatePage { data, synced_at }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TemplateList {
+    pub data: Vec<TemplateView>,
+}
+
+/// A template by Meta's template id, or by name (every language), among the accounts this key
+/// sees; another tenant's is not found.
+#[utoipa::path(get, path = "/v1/templates/{id}", tag = "templates",
+    params(("id" = String, Path, description = "Meta's template id, or the template's name")),
+    responses((status = 200, body = TemplateList), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<Json<TemplateList>> {
+    caller.require("read")?;
+    let data: Vec<TemplateView> = state
+        .store
+        .list_templates(None)
+        .await?
+        .into_iter()
+        .filter(|t| caller.sees(&t.account_id))
+        .filter(|t| t.template_id.as_deref() == Some(key.as_str()) || t.name == key)
+        .map(TemplateView::from)
+        .collect();
+    if data.is_empty() {
+        return Err(ApiError::not_found("template", &key)
+            .hint("GET /v1/templates lists the catalog; POST /v1/templates/sync reads it from Meta"));
+    }
+    Ok(Json(TemplateList { data }))
+}
+
 /// Pull the catalog from Meta.
 #[utoipa::path(post, path = "/v1/templates/sync", tag = "templates", params(AccountQuery),
     responses((status = 200, description = "{\"synced\": n}"), (status = 422, body = ErrorBody)), security(("api_key" = [])))]

@@ -107,6 +107,16 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     assert_eq!(status, 201, "{hook}");
     assert_eq!(hook["id"].as_str().map(|h| h.starts_with("hook")), Some(true));
     let hook_id = hook["id"].as_str().expect("hook id").to_string();
+    let (status, synced) = call(
+        bravo.clone(),
+        reqwest::Method::POST,
+        "/v1/templates/sync".into(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{synced}");
+    let (_, catalog) = call(bravo.clone(), reqwest::Method::GET, "/v1/templates".into(), None).await;
+    let template_id = catalog["data"][0]["id"].as_str().expect("a template id").to_string();
     // Bravo sees its own.
     for path in [
         format!("/v1/messages/{message_id}"),
@@ -115,6 +125,7 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
         format!("/v1/hooks/{hook_id}"),
         format!("/v1/accounts/{bravo_account}"),
         format!("/v1/contacts/{USER}"),
+        format!("/v1/templates/{template_id}"),
     ] {
         let (status, body) = call(bravo.clone(), reqwest::Method::GET, path.clone(), None).await;
         assert_eq!(status, 200, "bravo on its own {path}: {body}");
@@ -172,6 +183,7 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
         (post.clone(), format!("/v1/accounts/{a}/pause"), Some(json!({}))),
         (post.clone(), format!("/v1/accounts/{a}/resume"), Some(json!({}))),
         (get.clone(), format!("/v1/contacts/{USER}"), None),
+        (get.clone(), format!("/v1/templates/{template_id}"), None),
     ];
     for (method, path, body) in cases {
         let (status, e) = call(alpha.clone(), method.clone(), path.clone(), body).await;
