@@ -597,6 +597,12 @@ fn parameter(c: &mut Check, p: &Value, field: &str, allowed: &[&str]) {
     }
 }
 
+/// A name used in URLs and as an owner's handle (an account's name, a tenant): 1 to 64 ASCII
+/// letters, digits, `-` and `_`.
+pub fn is_slug(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Placeholders of a template text: `{{1}}`, `{{2}}` … or `{{name}}`.
 /// Meta's rule for template names: 1 to 512 lowercase letters, digits and underscores. What it
 /// refuses names no template, so it must never reach Meta (or a URL) as one.

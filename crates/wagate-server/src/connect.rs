@@ -90,12 +90,7 @@ pub async fn start(
             "leave tenant out: a tenant's key connects accounts for its own tenant",
         ));
     }
-    if tenant.is_empty()
-        || tenant.len() > 64
-        || !tenant
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !wagate_core::validate::is_slug(tenant) {
         return Err(ApiError::invalid_field(
             "tenant",
             "tenant is required: 1 to 64 letters, digits, - or _",

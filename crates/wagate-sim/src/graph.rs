@@ -150,12 +150,17 @@ pub fn default_title(code: i64) -> &'static str {
 }
 
 /// Bearer-token check: Meta's 190 when the token is missing or wrong.
-pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFail> {
-    let token = headers
+/// The token of `Authorization: Bearer …`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+}
+
+pub fn check_token(state: &SimState, headers: &HeaderMap) -> Result<(), GraphFail> {
+    let token = bearer(headers);
     let now = crate::state::now_ms();
     match token {
         Some(t) if t == state.access_token() => Ok(()),

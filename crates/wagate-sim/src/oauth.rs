@@ -14,10 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::graph::{check_token, unknown_object, GraphFail};
+use crate::graph::{bearer, check_token, unknown_object, GraphFail};
 use crate::state::{now_ms, Grant, SimState};
 
 const SCOPES: [&str; 2] = ["whatsapp_business_management", "whatsapp_business_messaging"];
+
+/// The app's own token, `app_id|app_secret`.
+fn app_token(state: &SimState) -> String {
+    format!("{}|{}", state.config.app_id, state.config.app_secret)
+}
 
 fn redirect(to: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
@@ -146,12 +151,8 @@ pub async fn debug_token(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
-    let app_token = format!("{}|{}", state.config.app_id, state.config.app_secret);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let app_token = app_token(&state);
+    let bearer = bearer(&headers);
     let given = q.get("access_token").map(String::as_str).or(bearer);
     if given != Some(app_token.as_str()) {
         check_token(&state, &headers)?;
@@ -284,12 +285,8 @@ pub async fn app_subscriptions(
     Path((_version, app_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFail> {
-    let app_token = format!("{}|{}", state.config.app_id, state.config.app_secret);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let app_token = app_token(&state);
+    let bearer = bearer(&headers);
     if bearer != Some(app_token.as_str()) {
         return Err(oauth_error(
             190,

@@ -58,25 +58,9 @@ fn view(state: &AppState, a: &AccountRuntime) -> AccountView {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, example: &str) -> ApiResult<T> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let inner = e.inner().to_string();
-        // A missing field is named by serde in its message, not in the path.
-        let field = match (e.path().to_string(), inner.strip_prefix("missing field `")) {
-            (_, Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
-            (p, None) if p == "." => "body".to_string(),
-            (p, None) => p,
-        };
-        ApiError::invalid_field(&field, format!("the request is not valid: {inner}"), example)
-    })
-}
-
 /// A name, used in URLs (`/webhooks/whatsapp/{name}`): letters, digits, `-` and `_`.
 fn check_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !name.starts_with("acc_");
+    let ok = wagate_core::validate::is_slug(name) && !name.starts_with("acc_");
     if ok {
         return Ok(());
     }
@@ -147,6 +131,15 @@ pub async fn meta_numbers(
         .collect())
 }
 
+/// A new token ends a pause that Meta's answer caused (one by hand stays); true when it did.
+async fn resume_after_new_token(state: &AppState, account: &AccountRuntime, why: &str) -> bool {
+    let resumed = account.pause().is_some_and(|p| !p.by_hand);
+    if resumed {
+        crate::accounts::resume(state, account, why).await;
+    }
+    resumed
+}
+
 /// An account the configuration file has is changed there, not here.
 fn check_api_managed(a: &AccountRuntime) -> ApiResult<()> {
     if a.managed_by == "config" {
@@ -206,7 +199,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
     require_global_admin(&caller)?;
-    let r: NewAccountRequest = parse(
+    let r: NewAccountRequest = crate::api::parse_body(
         &body,
         "send {\"name\": \"acme\", \"waba_id\": \"…\", \"access_token\": \"EAAG…\", \"app_secret\": \"…\"}",
     )?;
@@ -220,6 +213,13 @@ pub async fn create(
     }
     check_secret("access_token", &r.access_token, TOKEN_HINT)?;
     check_secret("app_secret", &r.app_secret, SECRET_HINT)?;
+    if let Some(t) = r.tenant.as_deref().filter(|t| !wagate_core::validate::is_slug(t)) {
+        return Err(ApiError::invalid_field(
+            "tenant",
+            format!("`{t}` is not a tenant: 1 to 64 letters, digits, - or _"),
+            "e.g. \"acme\"",
+        ));
+    }
     if let Some(v) = &r.verify_token {
         check_secret(
             "verify_token",
@@ -371,7 +371,8 @@ pub async fn update(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let r: AccountPatchRequest = parse(&body, "send the fields to change, e.g. {\"name\": \"acme-eu\"}")?;
+    let r: AccountPatchRequest =
+        crate::api::parse_body(&body, "send the fields to change, e.g. {\"name\": \"acme-eu\"}")?;
     check_api_managed(&account)?;
     if let Some(n) = &r.name {
         check_name(n)?;
@@ -419,8 +420,8 @@ pub async fn update(
     .filter_map(|(f, on)| on.then_some(f))
     .collect();
     let updated = reloaded(&state, &account.id).await?;
-    if r.access_token.is_some() && updated.pause().is_some_and(|p| !p.by_hand) {
-        crate::accounts::resume(&state, &updated, "the access token was changed").await;
+    if r.access_token.is_some() {
+        resume_after_new_token(&state, &updated, "the access token was changed").await;
     }
     crate::audit::record(
         &state,
@@ -636,10 +637,7 @@ pub async fn set_token(
         state.store.update_account(&account.id, &patch, crate::now_ms()).await?;
     }
     tracing::info!(account = %account.name, "access token rotated");
-    let resumed = account.pause().is_some_and(|p| !p.by_hand);
-    if resumed {
-        crate::accounts::resume(&state, &account, "the access token was rotated").await;
-    }
+    let resumed = resume_after_new_token(&state, &account, "the access token was rotated").await;
     crate::audit::record(
         &state,
         &caller,
@@ -780,11 +778,7 @@ pub async fn health_fix(
 ) -> ApiResult<Json<crate::health::AccountHealth>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let r: HealthRequest = if body.is_empty() {
-        HealthRequest::default()
-    } else {
-        parse(&body, "send {\"fix\": true}")?
-    };
+    let r: HealthRequest = crate::api::parse_body_or_default(&body, "send {\"fix\": true}")?;
     let health = health_of(&state, &account, r.fix).await;
     if r.fix {
         let fixed: Vec<&str> = health

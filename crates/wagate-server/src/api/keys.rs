@@ -97,18 +97,6 @@ fn view(state: &AppState, k: &ApiKey, now: i64) -> KeyView {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned + Default>(body: &Bytes, example: &str) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { "body".to_string() } else { field };
-        ApiError::invalid_field(&field, format!("the request is not valid: {}", e.inner()), example)
-    })
-}
-
 /// The key a caller may manage: one of its account's (or any, for a key of every account).
 /// Another account's key is not found, rather than forbidden, so that its existence is not told.
 async fn find(state: &AppState, caller: &Caller, id: &str) -> ApiResult<ApiKey> {
@@ -132,7 +120,7 @@ pub async fn create(
     caller.require("admin")?;
     const EXAMPLE: &str =
         "send {\"name\": \"billing\", \"scopes\": [\"send\", \"read\"], \"account\": \"acme\", \"expires_in_seconds\": 86400}";
-    let r: KeyRequest = parse(&body, EXAMPLE)?;
+    let r: KeyRequest = crate::api::parse_body_or_default(&body, EXAMPLE)?;
     let name = r.name.unwrap_or_default();
     if name.trim().is_empty() || name.len() > 100 {
         return Err(ApiError::invalid_field(
@@ -183,11 +171,7 @@ pub async fn create(
             ))
         }
         (Some(own), _) => Some(own.clone()),
-        (None, Some(t))
-            if t.is_empty()
-                || t.len() > 64
-                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-        {
+        (None, Some(t)) if !wagate_core::validate::is_slug(t) => {
             return Err(ApiError::invalid_field(
                 "tenant",
                 format!("`{t}` is not a tenant: 1 to 64 letters, digits, - or _"),
@@ -290,7 +274,7 @@ pub async fn rotate(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     caller.require("admin")?;
-    let r: RotateRequest = parse(&body, "send {\"grace_seconds\": 3600} or nothing")?;
+    let r: RotateRequest = crate::api::parse_body_or_default(&body, "send {\"grace_seconds\": 3600} or nothing")?;
     let grace = r.grace_seconds.unwrap_or(0);
     if !(0..=30 * 86_400).contains(&grace) {
         return Err(ApiError::invalid_field(

@@ -114,6 +114,33 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     }
 }
 
+/// A JSON request body; an error names the field at fault (a missing one too) and shows
+/// `example`.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner().to_string();
+        // A missing field is named by serde in its message, not in the path.
+        let field = match (e.path().to_string(), inner.strip_prefix("missing field `")) {
+            (_, Some(rest)) => rest.split('`').next().unwrap_or("body").to_string(),
+            (p, None) if p == "." => "body".to_string(),
+            (p, None) => p,
+        };
+        ApiError::invalid_field(&field, format!("the request is not valid: {inner}"), example)
+    })
+}
+
+/// The same, for a body that may be left out: an empty one is every default.
+pub fn parse_body_or_default<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
+    match body.iter().all(u8::is_ascii_whitespace) {
+        true => Ok(T::default()),
+        false => parse_body(body, example),
+    }
+}
+
 /// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

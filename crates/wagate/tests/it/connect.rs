@@ -26,15 +26,32 @@ async fn connecting_app() -> TestApp {
 
 /// Connects the simulator's business for `tenant`; the account's name.
 pub async fn connect(app: &TestApp, tenant: &str) -> String {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     let home = follow(&browser, &follow(&browser, &start(app, tenant).await).await).await;
     query(&home)
         .get("account")
         .cloned()
         .unwrap_or_else(|| panic!("not connected: {home}"))
+}
+
+/// A browser that stops at each redirect.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// What the simulator's businesses did (`GET /_sim/oauth`).
+async fn sim_oauth(app: &TestApp) -> Value {
+    app.http
+        .get(format!("{}/_sim/oauth", app.sim_url))
+        .send()
+        .await
+        .expect("sim")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// One step of the browser: the `Location` a URL answers with.
@@ -68,10 +85,7 @@ async fn start(app: &TestApp, tenant: &str) -> String {
 #[tokio::test]
 async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
     let app = connecting_app().await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     let dialog = start(&app, "acme").await;
     let d = query(&dialog);
     assert!(
@@ -121,15 +135,7 @@ async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
         .await;
     assert_eq!(status, 202, "{sent}");
     assert!(sent["wamid"].is_string(), "the exchanged token sends: {sent}");
-    let sim: Value = app
-        .http
-        .get(format!("{}/_sim/oauth", app.sim_url))
-        .send()
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json");
+    let sim = sim_oauth(&app).await;
     assert_eq!(sim["businesses"][1]["subscribed"], true, "{sim}");
     assert_eq!(
         sim["businesses"][0]["subscribed"], false,
@@ -165,10 +171,7 @@ async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
 #[tokio::test]
 async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
     let app = connecting_app().await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     for (knob, code) in [
         ("&deny=1", "access_denied"),
         ("&grant=whatsapp_business_messaging", "missing_scope"),
@@ -215,15 +218,7 @@ async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
     }
     let (_, list) = app.get("/v1/accounts").await;
     assert_eq!(list["data"], json!([]), "nothing was made");
-    let sim: Value = app
-        .http
-        .get(format!("{}/_sim/oauth", app.sim_url))
-        .send()
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json");
+    let sim = sim_oauth(&app).await;
     assert!(
         sim["businesses"]
             .as_array()
@@ -264,25 +259,14 @@ async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
 #[tokio::test]
 async fn a_pin_registers_the_number_and_an_unconfigured_gateway_says_what_to_set() {
     let app = connecting_app().await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     let (_, started) = app
         .get(&format!("/v1/connect/start?tenant=acme&redirect={DONE}&pin=246810"))
         .await;
     let dialog = started["url"].as_str().expect("url");
     let home = follow(&browser, &follow(&browser, dialog).await).await;
     assert!(query(&home).contains_key("account"), "{home}");
-    let sim: Value = app
-        .http
-        .get(format!("{}/_sim/oauth", app.sim_url))
-        .send()
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json");
+    let sim = sim_oauth(&app).await;
     assert_eq!(sim["businesses"][1]["registered_pin"], "246810", "{sim}");
 
     let plain = spawn_app().await;
