@@ -30,6 +30,15 @@ impl Caller {
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.scopes.iter().any(|s| s == scope || s == "admin") {
             Ok(())
+        } else if self.key_id.starts_with("jwt:") {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token lacks the `{scope}` permission"),
+            )
+            .hint(format!(
+                "the identity provider must put `{scope}` in the token's scopes claim (auth.jwt.scopes_claim)"
+            )))
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -96,6 +96,16 @@ impl ApiError {
         ))
     }
 
+    /// An account named in a query or body that does not exist, or that the key may not see:
+    /// both answer the same `404`, so another tenant's account is not confirmed.
+    pub fn unknown_account(field: &str, key: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no account `{key}`"))
+            .details(json!({ "field": field }))
+            .hint(
+                "use an account name or id from GET /v1/accounts; an account your API key cannot see is unknown to it",
+            )
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
             .hint("send `Authorization: Bearer <api key>`; create a key with `wagate keys create`")

@@ -116,7 +116,8 @@ pub async fn apply_config_hooks(state: &AppState) -> Result<usize, String> {
     let now = crate::now_ms();
     let stored = state.store.list_hooks().await.map_err(|e| e.to_string())?;
     for h in &state.config.hooks.hook {
-        let accounts = account_ids(state, &h.accounts).map_err(|e| format!("hooks.hook ({}).accounts: {e}", h.name))?;
+        let accounts = account_ids(state, &h.accounts)
+            .map_err(|e| format!("hooks.hook ({}).accounts: no account `{e}`", h.name))?;
         let mut hook = from_config(h, accounts, now);
         if !stored.iter().any(|s| s.name.as_deref() == Some(h.name.as_str())) {
             // A new hook needs a secret; a stored one keeps its own unless the file gives one.
@@ -134,17 +135,11 @@ pub async fn apply_config_hooks(state: &AppState) -> Result<usize, String> {
     Ok(state.config.hooks.hook.len())
 }
 
-/// Account names (or ids) to ids.
+/// Account names (or ids) to ids; the error is the first name no account has.
 pub fn account_ids(state: &AppState, names: &[String]) -> Result<Vec<String>, String> {
     names
         .iter()
-        .map(|n| {
-            state
-                .accounts
-                .find(n)
-                .map(|a| a.id.clone())
-                .ok_or_else(|| format!("no account `{n}`"))
-        })
+        .map(|n| state.accounts.find(n).map(|a| a.id.clone()).ok_or_else(|| n.clone()))
         .collect()
 }
 

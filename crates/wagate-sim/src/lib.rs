@@ -8,6 +8,7 @@
 
 mod body;
 mod graph;
+mod idp;
 mod media;
 mod metajson;
 mod nodes;
@@ -83,6 +84,10 @@ impl Simulator {
             .route("/{version}/{node}/subscriptions", get(oauth::app_subscriptions))
             .route("/_sim/tokens/{token}/expire", post(oauth::expire))
             .route("/_sim/oauth", get(oauth::status))
+            .route("/_sim/oidc/.well-known/openid-configuration", get(idp::discovery))
+            .route("/_sim/oidc/jwks.json", get(idp::jwks))
+            .route("/_sim/oidc/token", post(idp::token))
+            .route("/_sim/oidc/rotate", post(idp::rotate))
             .route(
                 "/{version}/{node}/whatsapp_business_profile",
                 get(nodes::get_profile).post(nodes::update_profile),

@@ -253,6 +253,8 @@ fn one() -> u32 {
 pub struct SimState {
     pub config: SimConfig,
     pub http: reqwest::Client,
+    /// The stand-in OpenID Connect issuer (`/_sim/oidc`).
+    pub issuer: crate::idp::Issuer,
     inner: Mutex<Inner>,
 }
 
@@ -337,6 +339,7 @@ impl SimState {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
+            issuer: crate::idp::Issuer::new(),
             inner: Mutex::new(inner),
         }
     }

@@ -849,6 +849,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             gateway.new_api_key.as_deref(),
             &database_url,
             master_key_given,
+            &gateway.state.config.auth.jwt.issuer,
         ),
         None => {
             println!(

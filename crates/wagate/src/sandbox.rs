@@ -50,6 +50,12 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
     config.meta.app_id = sim_config.app_id.clone();
     config.meta.app_secret = Some(sim_config.app_secret.clone());
     config.meta.dialog_url = format!("http://{addr}");
+    // Sign-in with JWTs: the simulator's stand-in issuer, unless one is configured.
+    if !config.auth.jwt.enabled() {
+        config.auth.jwt.issuer = format!("http://{addr}/_sim/oidc");
+        config.auth.jwt.audience = "wagate".into();
+        config.auth.jwt.jwks_url = format!("http://{addr}/_sim/oidc/jwks.json");
+    }
     // In the sandbox, the receiver of a hook is a developer's local service.
     config.hooks.allow_private_networks = true;
     config.accounts = vec![AccountConfig {
@@ -75,7 +81,14 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
     Ok(RunningSim { addr, cancel, task })
 }
 
-pub fn print_banner(api: SocketAddr, sim: &RunningSim, key: Option<&str>, database_url: &str, master_key_given: bool) {
+pub fn print_banner(
+    api: SocketAddr,
+    sim: &RunningSim,
+    key: Option<&str>,
+    database_url: &str,
+    master_key_given: bool,
+    jwt_issuer: &str,
+) {
     let key = key.unwrap_or("<the key in WAGATE_BOOTSTRAP_API_KEY>");
     let secrets = match (master_key_given, wagate_store::master_key_path(database_url)) {
         (true, _) => "sealed under WAGATE_MASTER_KEY".to_string(),
@@ -96,6 +109,7 @@ stands in for Meta's Cloud API. Set WHATSAPP_ACCESS_TOKEN etc. to talk to Meta f
   Simulator  http://{sim}   (Graph API stand-in; control API under /_sim/)
   Database   {database_url}
   Secrets    {secrets}
+  Sign-in    the API key, or a JWT from {jwt_issuer}
 
 1. Send a first message (a template, as the first message to a user must be):
 

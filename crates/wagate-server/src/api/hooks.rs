@@ -136,14 +136,8 @@ fn parse_request(body: &Bytes) -> ApiResult<HookRequest> {
     })
 }
 
-/// Applies a request to a hook, checking each field.
+/// Applies a request to a hook, checking each field; the URL last, as its check asks DNS.
 async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> {
-    if let Some(url) = r.url {
-        crate::hooks::check_url_target(&url, state.config.hooks.allow_private_networks)
-            .await
-            .map_err(|e| ApiError::invalid_field("url", e, "give the https URL of your service"))?;
-        h.url = url;
-    }
     if let Some(events) = r.events {
         if let Some(e) = events.iter().find_map(|p| check_pattern(p).err()) {
             return Err(
@@ -168,13 +162,8 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
         h.secret = secret;
     }
     if let Some(accounts) = r.accounts {
-        let ids = crate::hooks::account_ids(state, &accounts).map_err(|e| {
-            ApiError::invalid_field(
-                "accounts",
-                e,
-                "use account names from GET /v1/accounts or the configuration",
-            )
-        })?;
+        let ids =
+            crate::hooks::account_ids(state, &accounts).map_err(|name| ApiError::unknown_account("accounts", &name))?;
         h.accounts = serde_json::to_string(&ids).unwrap_or_default();
     }
     if let Some(contacts) = r.contacts {
@@ -230,6 +219,12 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
             "leave out events and contacts (filter by accounts), or use format \"event\"",
         ));
     }
+    if let Some(url) = r.url {
+        crate::hooks::check_url_target(&url, state.config.hooks.allow_private_networks)
+            .await
+            .map_err(|e| ApiError::invalid_field("url", e, "give the https URL of your service"))?;
+        h.url = url;
+    }
     Ok(())
 }
 
@@ -268,11 +263,7 @@ async fn find(state: &AppState, caller: &Caller, id: &HookId) -> ApiResult<Hook>
 fn check_accounts(caller: &Caller, hook: &Hook) -> ApiResult<()> {
     let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
     match accounts.iter().find(|a| !caller.sees(a)) {
-        Some(a) => Err(ApiError::invalid_field(
-            "accounts",
-            format!("no account `{a}`"),
-            "use names or ids from GET /v1/accounts",
-        )),
+        Some(a) => Err(ApiError::unknown_account("accounts", a)),
         None => Ok(()),
     }
 }

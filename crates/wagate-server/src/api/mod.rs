@@ -168,13 +168,7 @@ pub fn resolve_account(
             .iter()
             .find(|a| a.id == key || a.name == key)
             .cloned()
-            .ok_or_else(|| {
-                ApiError::invalid_field(
-                    "account",
-                    format!("no account `{key}`"),
-                    "use an account name or id from GET /v1/accounts",
-                )
-            })?,
+            .ok_or_else(|| ApiError::unknown_account("account", key))?,
         None => match visible.as_slice() {
             [only] => only.clone(),
             [] => {

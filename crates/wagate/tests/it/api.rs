@@ -208,7 +208,6 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
             json!({"name": "x", "expires_at": "2099-01-01T00:00:00Z", "expires_in_seconds": 5}),
             "expires_at",
         ),
-        (json!({"name": "x", "account": "nosuch"}), "account"),
         (json!({"name": "x", "colour": "red"}), "body"),
     ] {
         let (status, e) = app.post("/v1/keys", &body).await;
@@ -217,6 +216,10 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
         assert!(named == field || (field == "body" && named == "colour"), "{body}: {e}");
         assert!(e["error"]["hint"].is_string(), "{e}");
     }
+    // An account the key cannot name answers as one that does not exist.
+    let (status, e) = app.post("/v1/keys", &json!({"name": "x", "account": "nosuch"})).await;
+    assert_eq!((status, &e["error"]["code"]), (404, &json!("not_found")), "{e}");
+    assert_eq!(e["error"]["details"]["field"], "account", "{e}");
     let (_, after) = app.get("/v1/keys").await;
     assert_eq!(after["data"].as_array().map(Vec::len), n_before, "nothing was created");
 

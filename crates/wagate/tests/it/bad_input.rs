@@ -53,6 +53,12 @@ impl Case {
         self.body = Some(body.into());
         self
     }
+    /// An answer other than the helper's default.
+    fn answers(mut self, status: u16, code: &'static str) -> Self {
+        self.status = status;
+        self.code = code;
+        self
+    }
     fn json(self, body: Value) -> Self {
         self.header("content-type", "application/json").raw(body.to_string())
     }
@@ -370,7 +376,8 @@ fn api_cases() -> Vec<Case> {
             "send for an unknown account",
             json!({"to": USER, "type": "text", "text": {"body": "hi"}, "account": "nosuch"}),
             "invalid_request",
-        ),
+        )
+        .answers(404, "not_found"),
         case(
             "send with an unknown wait",
             "POST",
@@ -408,7 +415,7 @@ fn api_cases() -> Vec<Case> {
             "?direction=sideways",
             "invalid_request",
         ),
-        list("messages of an unknown account", "?account=nosuch", "invalid_request"),
+        list("messages of an unknown account", "?account=nosuch", "invalid_request").answers(404, "not_found"),
         case(
             "a message that does not exist",
             "GET",
@@ -457,8 +464,8 @@ fn api_cases() -> Vec<Case> {
             "a contact of an unknown account",
             "GET",
             format!("/v1/contacts/{USER}?account=nosuch"),
-            400,
-            "invalid_request",
+            404,
+            "not_found",
         ),
     ]);
     let events = |name: &str, query: &str| case(name, "GET", format!("/v1/events{query}"), 400, "invalid_request");
@@ -471,7 +478,7 @@ fn api_cases() -> Vec<Case> {
         events("events since yesterday-ish", "?since=yesterday"),
         events("events until a word", "?until=later"),
         events("events with include_media=hex", "?include_media=hex"),
-        events("events of an unknown account", "?account=nosuch"),
+        events("events of an unknown account", "?account=nosuch").answers(404, "not_found"),
     ]);
     let create = |name: &str, body: Value| case(name, "POST", "/v1/templates", 400, "invalid_request").json(body);
     let components = json!([{"type": "BODY", "text": "Hello {{1}}"}]);
@@ -514,15 +521,15 @@ fn api_cases() -> Vec<Case> {
             "templates of an unknown account",
             "GET",
             "/v1/templates?account=nosuch",
-            400,
-            "invalid_request",
+            404,
+            "not_found",
         ),
         case(
             "template sync of an unknown account",
             "POST",
             "/v1/templates/sync?account=nosuch",
-            400,
-            "invalid_request",
+            404,
+            "not_found",
         ),
     ]);
     for (label, encoded) in [
@@ -703,7 +710,8 @@ fn api_cases() -> Vec<Case> {
         hook(
             "hook for an unknown account",
             json!({"url": url, "accounts": ["nosuch"]}),
-        ),
+        )
+        .answers(404, "not_found"),
         hook("hook with an unknown field", json!({"url": url, "colour": "blue"})),
         case("hook that is not JSON", "POST", "/v1/hooks", 400, "invalid_request")
             .header("content-type", "application/json")

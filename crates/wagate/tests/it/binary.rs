@@ -129,6 +129,42 @@ async fn following_the_sandbox_banner_works_end_to_end() {
         home.starts_with("https://app.example.com/connected?account=acme-"),
         "{started} -> {callback} -> {home}"
     );
+    // Sign-in with a JWT from the simulator's stand-in issuer, as the banner says: a tenant's
+    // token sees its tenant's account only; a token signed after the issuer rotates its key works
+    // at once; an expired one is refused saying so.
+    let sim = text
+        .split("Simulator  ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("simulator url");
+    assert!(
+        text.contains(&format!("Sign-in    the API key, or a JWT from {sim}/_sim/oidc")),
+        "{text}"
+    );
+    let token = |claims: &str| {
+        let cmd = format!("curl -s -X POST {sim}/_sim/oidc/token -d '{claims}'");
+        async move {
+            let issued: serde_json::Value = serde_json::from_str(&sh(&cmd).await).expect("token json");
+            issued["id_token"].as_str().expect("id_token").to_string()
+        }
+    };
+    let accounts_as = |token: String| {
+        let cmd = format!("curl -s -w ' %{{http_code}}' {api}/accounts -H 'Authorization: Bearer {token}'");
+        async move { sh(&cmd).await }
+    };
+    let reader = token(r#"{"sub": "ana", "wagate_tenant": "acme", "wagate_scopes": "read"}"#).await;
+    let seen = accounts_as(reader).await;
+    assert!(seen.ends_with(" 200") && seen.contains("\"name\":\"acme-"), "{seen}");
+    assert!(
+        !seen.contains("\"name\":\"sandbox\""),
+        "another tenant's account: {seen}"
+    );
+    sh(&format!("curl -s -X POST {sim}/_sim/oidc/rotate")).await;
+    let rotated = token(r#"{"sub": "ana", "wagate_scopes": "read"}"#).await;
+    assert!(accounts_as(rotated).await.ends_with(" 200"));
+    let expired = token(r#"{"sub": "ana", "expires_in": -600}"#).await;
+    let refused = accounts_as(expired).await;
+    assert!(refused.ends_with(" 401") && refused.contains("expired"), "{refused}");
     // A graceful stop on SIGTERM.
     let pid = child.id().expect("pid");
     sh(&format!("kill -TERM {pid}")).await;

@@ -103,6 +103,12 @@ async fn a_firebase_style_jwt_works_where_an_api_key_does_and_bad_ones_are_refus
     let send = json!({"to": USER, "type": "text", "text": {"body": "signed in with a JWT"}});
     let (status, e) = with(reader, reqwest::Method::POST, "/v1/messages", Some(send.clone())).await;
     assert_eq!((status, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("token lacks the `send`")),
+        "{e}"
+    );
     // A sender's token (scopes as a space-separated string, as some issuers write them) sends.
     let sender = sign(&first, &claims(json!({"wagate_scopes": "send read"})));
     let (status, m) = with(sender, reqwest::Method::POST, "/v1/messages", Some(send)).await;

@@ -190,16 +190,32 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
         assert_eq!(status, 404, "alpha: {method} {path}: {e}");
         assert!(e["error"]["code"].is_string(), "{e}");
     }
-    // An account named in a query or body: the same answer as an account that does not exist.
+    // An account named in a query or body: the same 404 as an account that does not exist.
     let nosuch = call(alpha.clone(), get.clone(), "/v1/templates?account=nosuch".into(), None).await;
-    for (method, path, body) in [
-        (get.clone(), format!("/v1/templates?account={a}"), None),
-        (get.clone(), format!("/v1/messages?account={a}"), None),
-        (get.clone(), format!("/v1/events?account={a}"), None),
+    assert_eq!(nosuch.0, 404, "{}", nosuch.1);
+    for (method, path, body, field) in [
+        (get.clone(), format!("/v1/templates?account={a}"), None, "account"),
+        (post.clone(), format!("/v1/templates/sync?account={a}"), None, "account"),
+        (get.clone(), format!("/v1/messages?account={a}"), None, "account"),
+        (get.clone(), format!("/v1/events?account={a}"), None, "account"),
+        (get.clone(), format!("/v1/contacts/{USER}?account={a}"), None, "account"),
         (
             post.clone(),
             "/v1/messages".into(),
             Some(json!({"to": USER, "type": "text", "text": {"body": "x"}, "account": a})),
+            "account",
+        ),
+        (
+            post.clone(),
+            "/v1/hooks".into(),
+            Some(json!({"url": "http://127.0.0.1:9/x", "accounts": [a]})),
+            "accounts",
+        ),
+        (
+            post.clone(),
+            "/v1/keys".into(),
+            Some(json!({"name": "k", "account": a})),
+            "account",
         ),
     ] {
         let (status, e) = call(alpha.clone(), method.clone(), path.clone(), body).await;
@@ -208,7 +224,7 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
             (nosuch.0, &nosuch.1["error"]["code"]),
             "{method} {path}: {e}"
         );
-        assert_eq!(e["error"]["details"]["field"], "account", "{e}");
+        assert_eq!(e["error"]["details"]["field"], field, "{e}");
     }
     // Lists: alpha's own only.
     for (path, field) in [
