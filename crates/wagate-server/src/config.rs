@@ -179,6 +179,9 @@ impl std::fmt::Debug for S3Config {
 pub struct WebhookConfig {
     pub max_body_bytes: usize,
     pub unknown_accounts: String,
+    /// With more acknowledged webhooks than this waiting to be processed, acknowledgements are
+    /// paced to processing (SQLite, one gateway; 0: never).
+    pub pace_backlog: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -425,6 +428,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_DEFAULT_COUNTRY",
     "WAGATE_HOOKS_RETRY_SCHEDULE",
     "WAGATE_SENDER_MESSAGES_PER_SECOND",
+    "WAGATE_WEBHOOK_PACE_BACKLOG",
     "WAGATE_MEDIA_STORE",
     "WAGATE_MEDIA_S3_BUCKET",
     "WAGATE_MEDIA_S3_ENDPOINT",
@@ -643,6 +647,14 @@ impl Config {
                 "true" | "1" => c.media.s3.allow_http = true,
                 "false" | "0" => c.media.s3.allow_http = false,
                 _ => problems.push(format!("WAGATE_MEDIA_S3_ALLOW_HTTP = `{v}`: use true or false")),
+            }
+        }
+        if let Some(v) = e(&["WAGATE_WEBHOOK_PACE_BACKLOG"], &mut problems) {
+            match v.trim().parse::<u64>() {
+                Ok(n) => c.webhook.pace_backlog = n,
+                Err(_) => problems.push(format!(
+                    "WAGATE_WEBHOOK_PACE_BACKLOG = `{v}`: use a whole number of webhooks (0: never pace)"
+                )),
             }
         }
         if let Some(v) = e(&["WAGATE_SENDER_MESSAGES_PER_SECOND"], &mut problems) {

@@ -5,6 +5,7 @@
 //! events; after a crash it picks up whatever was journalled and not processed.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -295,6 +296,7 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
                 }
             }
         }
+        pace(&state).await;
         let entries: Vec<NewJournalEntry> = batch
             .iter_mut()
             .map(|r| NewJournalEntry {
@@ -303,7 +305,19 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
             })
             .collect();
         let ok = match state.store.journal_webhooks(&entries).await {
-            Ok(_) => true,
+            Ok(ids) => {
+                // What the processor will take up (not the quarantined).
+                let newest = ids
+                    .iter()
+                    .zip(&entries)
+                    .filter(|(_, e)| e.state == "pending")
+                    .map(|(id, _)| *id)
+                    .max();
+                if let Some(newest) = newest {
+                    state.journal_head.fetch_max(newest, Ordering::Relaxed);
+                }
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, n = entries.len(), "journal commit failed");
                 false
@@ -313,10 +327,36 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
             let _ = r.done.send(ok);
         }
         if ok {
-            state
-                .last_journal_commit
-                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
             state.wake_processor.notify_one();
+        }
+    }
+}
+
+/// Paces acknowledgements to processing: while more than `webhook.pace_backlog` journalled
+/// webhooks wait to be processed, the next group commit waits for a processed batch, at most
+/// 100 ms. Acknowledgements never stop (processing may be broken; Meta must still get its 200),
+/// but under a sustained overload they go at the speed of processing, so events stay close
+/// behind. Only where this gateway is the one processing its journal (SQLite), and not while
+/// hooks are delivering: then the deliveries are the slower step, and processing yields to them.
+async fn pace(state: &AppState) {
+    let limit = state.config.webhook.pace_backlog as i64;
+    if limit == 0 || state.store.backend() != "sqlite" {
+        return;
+    }
+    if now_ms() < state.hooks_busy_until.load(Ordering::Relaxed) {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+    loop {
+        let done = state.processed_upto.load(Ordering::Relaxed);
+        // Until the processor has finished a batch of this run, there is nothing to pace to.
+        if done == 0 || state.journal_head.load(Ordering::Relaxed) - done <= limit {
+            return;
+        }
+        let processed = state.journal_processed.notified();
+        if tokio::time::timeout_at(deadline, processed).await.is_err() {
+            metrics::counter!("wagate_webhook_paced_total", "result" => "timeout").increment(1);
+            return;
         }
     }
 }
@@ -332,13 +372,14 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
         match process_pending(&state).await {
             Ok(0) => {}
             Ok(n) => {
-                // While webhooks are arriving, acknowledging them comes first: Meta wants a fast
-                // 200, and what is journalled is safe. Processing then takes at most about half
-                // of the time (and lets bigger batches gather, which costs fewer commits); it
-                // catches up at full speed as soon as the burst is over.
-                let arriving = now_ms() - state.last_journal_commit.load(std::sync::atomic::Ordering::Relaxed) < 200;
-                let pause = if arriving {
-                    started.elapsed().max(Duration::from_millis(25))
+                // Processing runs at full speed while there is a backlog (acknowledgements are
+                // paced to it, see `pace`), except while hooks are delivering: then it takes
+                // about half of the time, leaving the database writer to the deliveries, since
+                // events processed faster than they can be delivered only wait. A small batch
+                // waits a little for more to gather, which costs fewer commits.
+                let hooks_busy = now_ms() < state.hooks_busy_until.load(Ordering::Relaxed);
+                let pause = if hooks_busy {
+                    started.elapsed().max(Duration::from_millis(10))
                 } else if n < PROCESS_BATCH / 4 {
                     Duration::from_millis(25)
                 } else {
@@ -467,6 +508,10 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
         }
         Err(e) => return Err(e),
     };
+    if let Some(newest) = pending.iter().map(|e| e.id).max() {
+        state.processed_upto.fetch_max(newest, Ordering::Relaxed);
+    }
+    state.journal_processed.notify_waiters();
     if !stats.events.is_empty() {
         state.wake_hooks.notify_one();
         state.events_written.send_modify(|n| *n += 1);

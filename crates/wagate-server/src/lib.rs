@@ -59,8 +59,15 @@ pub struct Inner {
     pub graph: GraphClient,
     pub journal: inbound::JournalWriter,
     pub wake_processor: Notify,
-    /// When the journal last committed (unix ms): webhooks are arriving right now.
-    pub last_journal_commit: std::sync::atomic::AtomicI64,
+    /// The newest journal entry this gateway committed, and the newest it has processed: their
+    /// difference is the backlog that paces acknowledgements (`webhook.pace_backlog`).
+    pub journal_head: std::sync::atomic::AtomicI64,
+    pub processed_upto: std::sync::atomic::AtomicI64,
+    /// A batch was processed.
+    pub journal_processed: Notify,
+    /// Until when (unix ms) hook deliveries have work in hand: processing then shares the
+    /// database writer with them rather than running ahead of what can be delivered.
+    pub hooks_busy_until: std::sync::atomic::AtomicI64,
     pub wake_sender: Notify,
     pub wake_media: Notify,
     /// New events: the hook fan-out looks at once.
@@ -285,7 +292,10 @@ impl Gateway {
             graph,
             journal,
             wake_processor: Notify::new(),
-            last_journal_commit: std::sync::atomic::AtomicI64::new(0),
+            journal_head: std::sync::atomic::AtomicI64::new(0),
+            processed_upto: std::sync::atomic::AtomicI64::new(0),
+            journal_processed: Notify::new(),
+            hooks_busy_until: std::sync::atomic::AtomicI64::new(0),
             wake_sender: Notify::new(),
             wake_media: Notify::new(),
             wake_hooks: Notify::new(),

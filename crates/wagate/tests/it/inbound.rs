@@ -868,3 +868,59 @@ async fn ready_turns_503_while_processing_is_behind_and_back_when_it_catches_up(
     let events = app.settled_events().await;
     assert_eq!(events.iter().filter(|e| e["type"] == "message.received").count(), 1);
 }
+
+#[tokio::test]
+async fn acknowledgements_are_paced_to_processing_but_never_stop() {
+    use sqlx::Connection;
+    let app = spawn_app_with(|c| c.webhook.pace_backlog = 1).await;
+    let original = String::from_utf8(fixture("inbound_text.json")).expect("utf-8");
+    let webhook = |n: usize| {
+        original
+            .replace(
+                "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+                &format!("wamid.paced{n}"),
+            )
+            .into_bytes()
+    };
+    // One processed batch: the gateway knows where processing stands.
+    assert_eq!(app.post_webhook(&webhook(0)).await.status().as_u16(), 200);
+    app.settled_events().await;
+    // Processing is stuck behind something holding the main database: the backlog passes the
+    // bound, and each next acknowledgement waits for processing, at most 100 ms, then goes out.
+    let url = app.gateway.state.config.database_url.clone();
+    let sqlite = url.starts_with("sqlite");
+    let lock: Box<dyn std::any::Any + Send> = if sqlite {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.expect("lock");
+        Box::new(c)
+    } else {
+        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
+        sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .expect("lock");
+        Box::new(c)
+    };
+    for n in 1..=5 {
+        assert_eq!(
+            app.post_webhook(&webhook(n)).await.status().as_u16(),
+            200,
+            "webhook {n}"
+        );
+    }
+    let metrics = app.get_text(&format!("{}/metrics", app.url)).await;
+    let paced = metrics
+        .lines()
+        .any(|l| l.starts_with("wagate_webhook_paced_total") && l.contains("timeout"));
+    // Pacing is for the one gateway of a SQLite database; several on PostgreSQL share their
+    // journal, and none paces.
+    assert_eq!(paced, sqlite, "{metrics}");
+    drop(lock);
+    let events = app.settled_events().await;
+    assert_eq!(
+        events.iter().filter(|e| e["type"] == "message.received").count(),
+        6,
+        "every acknowledged webhook is processed"
+    );
+}
