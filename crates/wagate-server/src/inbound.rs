@@ -379,7 +379,7 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
                 // waits a little for more to gather, which costs fewer commits.
                 let hooks_busy = now_ms() < state.hooks_busy_until.load(Ordering::Relaxed);
                 let pause = if hooks_busy {
-                    started.elapsed().max(Duration::from_millis(10))
+                    started.elapsed().max(Duration::from_millis(25))
                 } else if n < PROCESS_BATCH / 4 {
                     Duration::from_millis(25)
                 } else {
