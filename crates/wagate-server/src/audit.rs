@@ -23,7 +23,7 @@ pub async fn record(
         remote: caller.remote.clone(),
         action: action.to_string(),
         target: target.map(str::to_string),
-        account_id: account_id.map(str::to_string).or_else(|| caller.account_id.clone()),
+        account_id: account_id.map(Into::into).or_else(|| caller.account_id.clone()),
         details,
     };
     write(state.store.as_ref(), &entry).await;
@@ -45,7 +45,7 @@ pub async fn record_cli(
         remote: Some("local".into()),
         action: action.to_string(),
         target: target.map(str::to_string),
-        account_id: account_id.map(str::to_string),
+        account_id: account_id.map(Into::into),
         details,
     };
     write(store, &entry).await;

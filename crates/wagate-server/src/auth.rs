@@ -15,7 +15,7 @@ pub struct Caller {
     /// The key's name, for the audit log.
     pub key_name: String,
     /// `None`: every account (of its tenant).
-    pub account_id: Option<String>,
+    pub account_id: Option<wagate_store::AccountId>,
     /// The tenant the key belongs to: it sees that tenant's accounts only.
     pub tenant: Option<String>,
     /// The tenant's accounts when the request came in.
@@ -55,7 +55,7 @@ impl Caller {
         Self {
             key_id: "gateway".into(),
             key_name: "gateway".into(),
-            account_id: Some(account_id.to_string()),
+            account_id: Some(account_id.into()),
             tenant: None,
             tenant_accounts: None,
             scopes: vec!["send".into()],
@@ -104,7 +104,7 @@ impl Caller {
     /// The accounts a list is limited to: the key's account, or its tenant's; `None`: all.
     pub fn account_ids(&self) -> Option<Vec<String>> {
         match &self.account_id {
-            Some(a) => Some(vec![a.clone()]),
+            Some(a) => Some(vec![a.to_string()]),
             None => self.tenant_accounts.clone(),
         }
     }
@@ -161,7 +161,11 @@ pub async fn rotate_key(
 }
 
 /// A new API key: the secret (shown once) and what to store.
-pub fn new_key(name: &str, account_id: Option<String>, scopes: Vec<String>) -> (String, wagate_store::NewApiKey) {
+pub fn new_key(
+    name: &str,
+    account_id: Option<wagate_store::AccountId>,
+    scopes: Vec<String>,
+) -> (String, wagate_store::NewApiKey) {
     let secret = wagate_core::ids::secret("wg_", 24);
     let key = wagate_store::NewApiKey {
         name: name.to_string(),
@@ -280,7 +284,7 @@ impl Caller {
         }
         let tenant_accounts = tenant_accounts(state, key.tenant.as_deref());
         Ok(Caller {
-            key_id: key.id,
+            key_id: key.id.into(),
             key_name: key.name,
             remote: None,
             account_id: key.account_id,

@@ -266,7 +266,7 @@ pub async fn callback(State(state): State<AppState>, Query(q): Query<HashMap<Str
                 remote: None,
                 action: "connect.finished".into(),
                 target: Some(account.name.clone()),
-                account_id: Some(account.id.clone()),
+                account_id: Some(account.id.clone().into()),
                 details,
             };
             if let Err(e) = state.store.record_audit(&entry).await {

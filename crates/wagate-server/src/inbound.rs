@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use wagate_core::signature::{constant_time_eq, verify_hub, SignatureError};
 use wagate_core::webhook::{parse_updates, Routing, Update, INVALID};
-use wagate_store::{AppliedWebhook, NewJournalEntry};
+use wagate_store::{AppliedWebhook, JournalState, NewJournalEntry};
 
 use crate::error::ApiError;
 use crate::{now_ms, AppState};
@@ -140,13 +140,13 @@ async fn receive_with(
         true => scoped.as_ref().or(signer).map(|a| a.id.clone()),
         false => routed.account_id,
     };
-    let mut journal_state = "pending";
+    let mut journal_state = JournalState::Pending;
     if let Some((waba, phone)) = routed.unknown {
         if state.config.webhook.unknown_accounts == "quarantine" {
             metrics::counter!("wagate_webhooks_quarantined_total").increment(1);
             tracing::warn!(waba = %waba.as_deref().unwrap_or_default(), phone_number_id = %phone.as_deref().unwrap_or_default(),
                 "a signed webhook names a phone number no account has; kept in quarantine (GET /v1/journal/quarantined)");
-            journal_state = "quarantined";
+            journal_state = JournalState::Quarantined;
         } else {
             return Err(reject("unknown_account", ApiError::new(StatusCode::FORBIDDEN, "unknown_account",
                 format!("the webhook is for WABA {} / phone number {}, which no account has", waba.unwrap_or_default(), phone.unwrap_or_default()))
@@ -310,7 +310,7 @@ pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalR
                 let newest = ids
                     .iter()
                     .zip(&entries)
-                    .filter(|(_, e)| e.state == "pending")
+                    .filter(|(_, e)| e.state == JournalState::Pending)
                     .map(|(id, _)| *id)
                     .max();
                 if let Some(newest) = newest {

@@ -133,6 +133,17 @@ id_type! {
     HookId
 }
 
+id_type! {
+    /// An API key's id (`key_…`).
+    KeyId
+}
+
+text_enum! {
+    /// How a webhook is journalled: to be processed, or kept for an account that does not exist
+    /// yet (processed once it does).
+    JournalState: "journal state" { Pending = "pending", Quarantined = "quarantined" }
+}
+
 text_enum! {
     /// Which way a message went.
     Direction: "message direction" { Inbound = "inbound", Outbound = "outbound" }
@@ -264,10 +275,10 @@ pub struct PhoneNumber {
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApiKey {
-    pub id: String,
+    pub id: KeyId,
     pub name: String,
     /// `None`: the key sees every account.
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// Comma-separated: `send`, `read`, `admin`.
     pub scopes: String,
     pub key_hash: String,
@@ -304,7 +315,7 @@ pub struct AuditEntry {
     pub action: String,
     /// The id or name of what it acted on.
     pub target: Option<String>,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// What changed (JSON; never a secret).
     pub details: String,
 }
@@ -317,14 +328,14 @@ pub struct NewAuditEntry {
     pub remote: Option<String>,
     pub action: String,
     pub target: Option<String>,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub details: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct NewApiKey {
     pub name: String,
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub scopes: Vec<String>,
     pub key_hash: String,
     pub prefix: String,
@@ -337,8 +348,7 @@ pub struct NewJournalEntry {
     pub received_at: i64,
     pub account_id: Option<String>,
     pub body: Vec<u8>,
-    /// `pending` (to be processed) or `quarantined` (kept, not processed).
-    pub state: &'static str,
+    pub state: JournalState,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -88,7 +88,7 @@ async fn story(store: Arc<dyn Store>) {
     let key = store
         .create_api_key(&NewApiKey {
             name: "k".into(),
-            account_id: Some(a.id.to_string()),
+            account_id: Some(a.id.clone()),
             scopes: vec!["send".into(), "read".into()],
             key_hash: "h1".into(),
             prefix: "wg_abcd".into(),
@@ -127,12 +127,12 @@ async fn story(store: Arc<dyn Store>) {
         store
             .record_audit(&NewAuditEntry {
                 at: 1,
-                actor: key.id.clone(),
+                actor: key.id.to_string(),
                 actor_name: Some("k".into()),
                 remote: Some("127.0.0.1".into()),
                 action: action.into(),
                 target: None,
-                account_id: account,
+                account_id: account.map(Into::into),
                 details: serde_json::json!({"n": 1}),
             })
             .await
@@ -183,19 +183,19 @@ async fn story(store: Arc<dyn Store>) {
                 received_at: 1,
                 account_id: Some(a.id.to_string()),
                 body: text.clone(),
-                state: "pending",
+                state: JournalState::Pending,
             },
             NewJournalEntry {
                 received_at: 2,
                 account_id: Some(a.id.to_string()),
                 body: text.clone(),
-                state: "pending",
+                state: JournalState::Pending,
             },
             NewJournalEntry {
                 received_at: 3,
                 account_id: None,
                 body: b"{}".to_vec(),
-                state: "quarantined",
+                state: JournalState::Quarantined,
             },
         ])
         .await
@@ -802,7 +802,7 @@ async fn prune_story(store: Arc<dyn Store>) {
             received_at: 1_000,
             account_id: Some(a.id.to_string()),
             body: fixture("status_delivered.json"),
-            state: "pending",
+            state: JournalState::Pending,
         }])
         .await
         .expect("journal");
@@ -1001,7 +1001,7 @@ async fn another_gateways_commits_wake_this_one_on_postgres() {
         received_at: 1,
         account_id: None,
         body: b"{}".to_vec(),
-        state: "pending",
+        state: JournalState::Pending,
     }])
     .await
     .expect("journal");

@@ -23,7 +23,7 @@ async fn find(store: &dyn wagate_store::Store, key: &str, now: i64) -> anyhow::R
         many => anyhow::bail!(
             "{} active keys are named `{key}` ({}); give the id",
             many.len(),
-            many.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter().map(|k| &*k.id).collect::<Vec<_>>().join(", ")
         ),
     }
 }

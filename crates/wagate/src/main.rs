@@ -785,7 +785,7 @@ async fn create_key(
             Some(found.id.to_string())
         }
     };
-    let (secret, mut key) = wagate_server::auth::new_key(name, account_id, scopes);
+    let (secret, mut key) = wagate_server::auth::new_key(name, account_id.map(Into::into), scopes);
     key.expires_at = expires_in_days.map(|d| wagate_server::now_ms() + i64::from(d) * 86_400_000);
     key.tenant = tenant;
     let created = store.create_api_key(&key).await?;

@@ -91,7 +91,7 @@ pub async fn list(
             target: r.target,
             account: r
                 .account_id
-                .map(|id| state.accounts.by_id(&id).map_or(id.clone(), |a| a.name.clone())),
+                .map(|id| state.accounts.by_id(&id).map_or(id.to_string(), |a| a.name.clone())),
             details: serde_json::from_str(&r.details).unwrap_or_default(),
         })
         .collect();

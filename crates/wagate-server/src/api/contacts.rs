@@ -67,7 +67,7 @@ pub async fn get_contact(
     };
     let account_id = match q.account.as_deref() {
         Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone(),
+        None => caller.account_id.clone().map(String::from),
     };
     let contacts: Vec<_> = state
         .store

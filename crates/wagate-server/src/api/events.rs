@@ -102,7 +102,7 @@ fn filters(state: &AppState, caller: &Caller, q: &EventQuery) -> ApiResult<(Vec<
     }
     let account_id = match q.account.as_deref() {
         Some(a) => Some(resolve_account(state, caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone(),
+        None => caller.account_id.clone().map(String::from),
     };
     Ok((event_types, account_id))
 }

@@ -73,7 +73,7 @@ pub struct RotateRequest {
 
 fn view(state: &AppState, k: &ApiKey, now: i64) -> KeyView {
     KeyView {
-        id: k.id.clone(),
+        id: k.id.to_string(),
         name: k.name.clone(),
         prefix: k.prefix.clone(),
         scopes: k.scopes.split(',').map(str::to_string).collect(),
@@ -190,7 +190,7 @@ pub async fn create(
             ));
         }
     }
-    let (secret, mut new) = crate::auth::new_key(name.trim(), account_id, scopes);
+    let (secret, mut new) = crate::auth::new_key(name.trim(), account_id.map(Into::into), scopes);
     new.expires_at = expires_at;
     new.tenant = tenant;
     let created = state.store.create_api_key(&new).await?;

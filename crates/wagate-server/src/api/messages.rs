@@ -757,7 +757,7 @@ pub async fn list(
     let limit = page_limit(q.limit)?;
     let account_id = match q.account.as_deref() {
         Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone(),
+        None => caller.account_id.clone().map(String::from),
     };
     let account_ids = caller.account_ids();
     if let Some(d) = q.direction.as_deref().filter(|d| !["inbound", "outbound"].contains(d)) {

@@ -49,7 +49,7 @@ macro_rules! impl_journal_store {
                         b.push_bind(e.received_at)
                             .push_bind(e.account_id.clone())
                             .push_bind(e.body.clone())
-                            .push_bind(e.state);
+                            .push_bind(e.state.as_str());
                     });
                     qb.push(" RETURNING id");
                     let rows: Vec<(i64,)> = qb.build_query_as().fetch_all(&mut *tx).await?;

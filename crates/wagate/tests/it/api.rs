@@ -25,7 +25,7 @@ async fn keys_are_scoped_to_permissions_and_accounts() {
     let app = spawn_app().await;
     let store = app.gateway.state.store.clone();
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (read_key, k) = wagate_server::auth::new_key("reader", Some(account.clone()), vec!["read".into()]);
+    let (read_key, k) = wagate_server::auth::new_key("reader", Some(account.clone().into()), vec!["read".into()]);
     store.create_api_key(&k).await.expect("key");
     let (other_key, k) = wagate_server::auth::new_key(
         "other",
@@ -327,7 +327,7 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
     // An admin key of one account sees and makes only that account's keys; another's key is
     // not found rather than forbidden.
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account), vec!["admin".into()]);
+    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let global = list["data"]
         .as_array()
@@ -454,7 +454,7 @@ async fn administrative_actions_are_in_the_audit_log_with_who_and_from_where() {
     let (reader, k) = wagate_server::auth::new_key("reader", None, vec!["read".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     assert_eq!(app.get_as(&reader, "/v1/audit").await.0, 403);
-    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account), vec!["admin".into()]);
+    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let (_, mine) = app.get_as(&scoped, "/v1/audit").await;
     let mine: Vec<&str> = mine["data"]

@@ -633,7 +633,7 @@ async fn journalled_bodies_are_processed_after_a_restart() {
             received_at: 1,
             account_id: None,
             body: fixture("inbound_text.json"),
-            state: "pending",
+            state: wagate_store::JournalState::Pending,
         }])
         .await
         .expect("journal");
