@@ -348,12 +348,13 @@ async fn pace(state: &AppState) {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
     loop {
+        // Made before the check, so that a batch finished right after it still wakes this.
+        let processed = state.journal_processed.notified();
         let done = state.processed_upto.load(Ordering::Relaxed);
         // Until the processor has finished a batch of this run, there is nothing to pace to.
         if done == 0 || state.journal_head.load(Ordering::Relaxed) - done <= limit {
             return;
         }
-        let processed = state.journal_processed.notified();
         if tokio::time::timeout_at(deadline, processed).await.is_err() {
             metrics::counter!("wagate_webhook_paced_total", "result" => "timeout").increment(1);
             return;
