@@ -685,3 +685,80 @@ async fn an_unacknowledged_webhook_is_retried_on_metas_growing_schedule() {
     assert!(gaps[1..].windows(2).all(|g| g[1] > g[0]), "{gaps:?}");
     assert_eq!(c.got.len(), 7, "nothing after the acknowledgement");
 }
+
+/// The stand-in OpenID Connect issuer: its tokens verify against its published keys with an
+/// independent JWT library, carry the claims asked for, and it rotates keys as issuers do.
+#[tokio::test]
+async fn the_simulators_issuer_signs_tokens_that_verify_against_its_keys() {
+    let app = spawn_app().await;
+    let http = &app.http;
+    let sim = &app.sim_url;
+    let get = |path: String| async move {
+        let r = http.get(format!("{sim}{path}")).send().await.expect("get");
+        r.json::<Value>().await.expect("json")
+    };
+    let post = |path: &'static str, body: Value| async move {
+        let r = http
+            .post(format!("{sim}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    };
+    let discovery = get("/_sim/oidc/.well-known/openid-configuration".into()).await;
+    assert_eq!(discovery["issuer"], format!("{sim}/_sim/oidc"));
+    let jwks_uri = discovery["jwks_uri"].as_str().expect("jwks_uri").to_string();
+
+    let (status, issued) = post("/_sim/oidc/token", json!({"sub": "ana", "wagate_tenant": "acme"})).await;
+    assert_eq!(status, 200, "{issued}");
+    let token = issued["id_token"].as_str().expect("id_token");
+    let verify = |token: &str, jwks: &Value| {
+        let header = jsonwebtoken::decode_header(token).expect("header");
+        let jwk = jwks["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["kid"].as_str() == header.kid.as_deref()))
+            .cloned()
+            .expect("the token's key is published");
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).expect("jwk");
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("key");
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        v.set_audience(&["wagate"]);
+        v.set_issuer(&[format!("{sim}/_sim/oidc")]);
+        jsonwebtoken::decode::<Value>(token, &key, &v).map(|d| d.claims)
+    };
+    let jwks = get(jwks_uri.trim_start_matches(sim.as_str()).to_string()).await;
+    let claims = verify(token, &jwks).expect("verifies");
+    assert_eq!(
+        (claims["sub"].as_str(), claims["wagate_tenant"].as_str()),
+        (Some("ana"), Some("acme"))
+    );
+
+    // Rotation: new tokens are signed with a new key; the old key stays published.
+    let (_, rotated) = post("/_sim/oidc/rotate", json!({})).await;
+    let (_, second) = post("/_sim/oidc/token", json!({})).await;
+    let second = second["id_token"].as_str().expect("id_token").to_string();
+    let header = jsonwebtoken::decode_header(&second).expect("header");
+    assert_eq!(header.kid.as_deref(), rotated["kid"].as_str());
+    let jwks = get("/_sim/oidc/jwks.json".into()).await;
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    verify(token, &jwks).expect("the old token still verifies");
+    verify(&second, &jwks).expect("the new one too");
+
+    // An expired token is issued as asked (and refused by a verifier); the issuer's own claims
+    // cannot be set.
+    let (_, old) = post("/_sim/oidc/token", json!({"expires_in": -600})).await;
+    let err = verify(old["id_token"].as_str().expect("id_token"), &jwks).expect_err("expired");
+    assert!(
+        matches!(err.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature),
+        "{err:?}"
+    );
+    for body in [
+        json!({"iss": "https://evil.example.com"}),
+        json!({"expires_in": "soon"}),
+    ] {
+        let (status, e) = post("/_sim/oidc/token", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        assert!(e["error"].is_string(), "{e}");
+    }
+}
