@@ -343,7 +343,7 @@ async fn pace(state: &AppState) {
     if limit == 0 || state.store.backend() != "sqlite" {
         return;
     }
-    if now_ms() < state.hooks_busy_until.load(Ordering::Relaxed) {
+    if state.hooks_busy() {
         return;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
@@ -378,8 +378,7 @@ pub async fn run_processor(state: AppState, cancel: CancellationToken) {
                 // about half of the time, leaving the database writer to the deliveries, since
                 // events processed faster than they can be delivered only wait. A small batch
                 // waits a little for more to gather, which costs fewer commits.
-                let hooks_busy = now_ms() < state.hooks_busy_until.load(Ordering::Relaxed);
-                let pause = if hooks_busy {
+                let pause = if state.hooks_busy() {
                     started.elapsed().max(Duration::from_millis(25))
                 } else if n < PROCESS_BATCH / 4 {
                     Duration::from_millis(25)

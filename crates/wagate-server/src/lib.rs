@@ -113,6 +113,17 @@ impl Inner {
         }
     }
 
+    /// Hook deliveries moved or claimed work: they count as busy for the next 200 ms.
+    pub fn mark_hooks_busy(&self) {
+        self.hooks_busy_until
+            .store(now_ms() + 200, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether hook deliveries have work in hand (processing then shares the writer with them).
+    pub fn hooks_busy(&self) -> bool {
+        now_ms() < self.hooks_busy_until.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A hook changed: deliveries use its new settings from now on.
     pub fn hooks_changed(&self) {
         self.hooks_version.fetch_add(1, std::sync::atomic::Ordering::Release);

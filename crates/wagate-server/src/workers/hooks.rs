@@ -109,9 +109,6 @@ pub fn matching(filter: &HookFilter, events: &[wagate_store::Event]) -> Vec<NewD
 }
 
 /// Turns new events into deliveries, until cancelled.
-/// How long hooks count as busy after they last moved or claimed work.
-const HOOKS_BUSY_MS: i64 = 200;
-
 pub async fn run_fan_out(state: AppState, cancel: CancellationToken) {
     let mut last_backlog = Instant::now();
     loop {
@@ -127,9 +124,7 @@ pub async fn run_fan_out(state: AppState, cancel: CancellationToken) {
             report_backlog(&state).await;
         }
         if moved > 0 {
-            state
-                .hooks_busy_until
-                .store(crate::now_ms() + HOOKS_BUSY_MS, std::sync::atomic::Ordering::Relaxed);
+            state.mark_hooks_busy();
             state.wake_deliveries.notify_one();
             continue;
         }
@@ -292,9 +287,7 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
             }
         }
         if claimed > 0 {
-            state
-                .hooks_busy_until
-                .store(crate::now_ms() + HOOKS_BUSY_MS, std::sync::atomic::Ordering::Relaxed);
+            state.mark_hooks_busy();
             continue;
         }
         tokio::select! {

@@ -146,6 +146,27 @@ impl TestApp {
     }
 
     /// A GET with another API key; (status, JSON body or null).
+    /// Holds the main database from another connection (SQLite: a write transaction;
+    /// PostgreSQL: the messages table locked) until the returned connection is dropped:
+    /// webhooks are still acknowledged (the journal is apart), but processing waits.
+    pub async fn hold_database(&self) -> Box<dyn std::any::Any + Send> {
+        use sqlx::Connection;
+        let url = &self.gateway.state.config.database_url;
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
+            sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
+                .execute(&mut c)
+                .await
+                .expect("lock");
+            Box::new(c)
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.expect("lock");
+            Box::new(c)
+        }
+    }
+
     pub async fn get_as(&self, key: &str, path: &str) -> (u16, Value) {
         let r = self
             .http

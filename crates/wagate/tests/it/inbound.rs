@@ -822,7 +822,6 @@ async fn a_webhook_that_fails_to_apply_is_set_aside_and_the_rest_flows() {
 
 #[tokio::test]
 async fn ready_turns_503_while_processing_is_behind_and_back_when_it_catches_up() {
-    use sqlx::Connection;
     let app = spawn_app_with(|c| c.server.ready_max_backlog_seconds = 1).await;
     let ready = || async {
         let r = app.http.get(format!("{}/ready", app.url)).send().await.expect("ready");
@@ -832,20 +831,7 @@ async fn ready_turns_503_while_processing_is_behind_and_back_when_it_catches_up(
     assert_eq!(ready().await.0, 200);
     // Something holds the main database: webhooks are still acknowledged (the journal is apart),
     // but processing cannot keep up.
-    let url = app.gateway.state.config.database_url.clone();
-    let lock: Box<dyn std::any::Any + Send> = if url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
-        sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
-        sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
-            .execute(&mut c)
-            .await
-            .expect("lock");
-        Box::new(c)
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.expect("lock");
-        Box::new(c)
-    };
+    let lock = app.hold_database().await;
     assert_eq!(
         app.post_webhook(&fixture("inbound_text.json")).await.status().as_u16(),
         200
@@ -871,7 +857,6 @@ async fn ready_turns_503_while_processing_is_behind_and_back_when_it_catches_up(
 
 #[tokio::test]
 async fn acknowledgements_are_paced_to_processing_but_never_stop() {
-    use sqlx::Connection;
     let app = spawn_app_with(|c| c.webhook.pace_backlog = 1).await;
     let original = String::from_utf8(fixture("inbound_text.json")).expect("utf-8");
     let webhook = |n: usize| {
@@ -887,21 +872,8 @@ async fn acknowledgements_are_paced_to_processing_but_never_stop() {
     app.settled_events().await;
     // Processing is stuck behind something holding the main database: the backlog passes the
     // bound, and each next acknowledgement waits for processing, at most 100 ms, then goes out.
-    let url = app.gateway.state.config.database_url.clone();
-    let sqlite = url.starts_with("sqlite");
-    let lock: Box<dyn std::any::Any + Send> = if sqlite {
-        let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut c).await.expect("lock");
-        Box::new(c)
-    } else {
-        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
-        sqlx::query("BEGIN").execute(&mut c).await.expect("begin");
-        sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
-            .execute(&mut c)
-            .await
-            .expect("lock");
-        Box::new(c)
-    };
+    let sqlite = app.gateway.state.config.database_url.starts_with("sqlite");
+    let lock = app.hold_database().await;
     for n in 1..=5 {
         assert_eq!(
             app.post_webhook(&webhook(n)).await.status().as_u16(),

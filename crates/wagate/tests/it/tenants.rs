@@ -12,6 +12,21 @@ use serde_json::{json, Value};
 use crate::connect::{connect, connecting_app_with};
 use crate::helpers::*;
 
+/// An admin key of `tenant`, made through the API: (the key, its id).
+async fn tenant_key(app: &TestApp, tenant: &str) -> (String, String) {
+    let (status, k) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": tenant, "scopes": ["admin"], "tenant": tenant}),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
+    (
+        k["key"].as_str().expect("key").to_string(),
+        k["id"].as_str().expect("id").to_string(),
+    )
+}
+
 #[tokio::test]
 async fn a_tenants_key_sees_nothing_of_another_tenant() {
     let app = connecting_app_with(|c| c.hooks.allow_private_networks = true).await;
@@ -39,24 +54,8 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
         .await
         .expect("alpha's account");
     app.gateway.state.reload_accounts().await;
-    let key_of = |tenant: &'static str| {
-        let app = &app;
-        async move {
-            let (status, k) = app
-                .post(
-                    "/v1/keys",
-                    &json!({"name": tenant, "scopes": ["admin"], "tenant": tenant}),
-                )
-                .await;
-            assert_eq!(status, 201, "{k}");
-            (
-                k["key"].as_str().expect("key").to_string(),
-                k["id"].as_str().expect("id").to_string(),
-            )
-        }
-    };
-    let (alpha, _) = key_of("alpha").await;
-    let (bravo, bravo_key_id) = key_of("bravo").await;
+    let (alpha, _) = tenant_key(&app, "alpha").await;
+    let (bravo, bravo_key_id) = tenant_key(&app, "bravo").await;
     let call = |key: String, method: reqwest::Method, path: String, body: Option<Value>| {
         let (http, url) = (app.http.clone(), app.url.clone());
         async move {
@@ -302,14 +301,7 @@ async fn a_tenants_hook_gets_only_its_tenants_events() {
     connect(&app, "bravo").await;
     let mut keys = Vec::new();
     for tenant in ["alpha", "bravo"] {
-        let (status, k) = app
-            .post(
-                "/v1/keys",
-                &json!({"name": tenant, "scopes": ["admin"], "tenant": tenant}),
-            )
-            .await;
-        assert_eq!(status, 201, "{k}");
-        keys.push(k["key"].as_str().expect("key").to_string());
+        keys.push(tenant_key(&app, tenant).await.0);
     }
     let mut counts = Vec::new();
     for key in &keys {
