@@ -29,24 +29,25 @@ impl Caller {
     /// Refuses unless the key has `scope` (or `admin`).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.scopes.iter().any(|s| s == scope || s == "admin") {
-            Ok(())
-        } else if self.key_id.starts_with("jwt:") {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this token lacks the `{scope}` permission"),
-            )
-            .hint(format!(
-                "the identity provider must put `{scope}` in the token's scopes claim (auth.jwt.scopes_claim)"
-            )))
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this API key lacks the `{scope}` permission"),
-            )
-            .hint(format!("create a key with `wagate keys create --scopes {scope}`")))
+            return Ok(());
         }
+        let (what, hint) = if self.key_id.starts_with("jwt:") {
+            (
+                "token",
+                format!("the identity provider must put `{scope}` in the token's scopes claim (auth.jwt.scopes_claim)"),
+            )
+        } else {
+            (
+                "API key",
+                format!("create a key with `wagate keys create --scopes {scope}`"),
+            )
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this {what} lacks the `{scope}` permission"),
+        )
+        .hint(hint))
     }
 
     /// The gateway itself, sending for one account (a hook's reply goes through the same checks

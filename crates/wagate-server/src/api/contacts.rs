@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wagate_core::time::rfc3339_ms;
 
-use crate::api::resolve_account;
+use crate::api::filter_account;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::{now_ms, AppState};
@@ -65,10 +65,7 @@ pub async fn get_contact(
     } else {
         digits
     };
-    let account_id = match q.account.as_deref() {
-        Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone().map(String::from),
-    };
+    let account_id = filter_account(&state, &caller, q.account.as_deref())?;
     let contacts: Vec<_> = state
         .store
         .find_contacts(account_id.as_deref(), &key)

@@ -9,7 +9,7 @@ use wagate_core::time::{parse_time_ms, rfc3339_ms};
 use wagate_core::webhook::EVENT_TYPES;
 use wagate_store::{Event, EventFilter, EventId};
 
-use crate::api::{opt_i64, page_limit, resolve_account};
+use crate::api::{filter_account, opt_i64, page_limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
@@ -100,10 +100,7 @@ fn filters(state: &AppState, caller: &Caller, q: &EventQuery) -> ApiResult<(Vec<
         )
         .details(serde_json::json!({"field": "type", "allowed": EVENT_TYPES})));
     }
-    let account_id = match q.account.as_deref() {
-        Some(a) => Some(resolve_account(state, caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone().map(String::from),
-    };
+    let account_id = filter_account(state, caller, q.account.as_deref())?;
     Ok((event_types, account_id))
 }
 

@@ -14,7 +14,7 @@ use wagate_core::status::MessageStatus;
 use wagate_core::time::rfc3339_ms;
 use wagate_store::{Direction, Message, MessageFilter, MessageId, NewOutboundMessage, StatusEntry};
 
-use crate::api::{opt_i64, page_limit, resolve_account};
+use crate::api::{filter_account, opt_i64, page_limit, resolve_account};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::{now_ms, AccountRuntime, AppState};
@@ -755,10 +755,7 @@ pub async fn list(
 ) -> ApiResult<Json<MessagePage>> {
     caller.require("read")?;
     let limit = page_limit(q.limit)?;
-    let account_id = match q.account.as_deref() {
-        Some(a) => Some(resolve_account(&state, &caller, Some(a))?.id.clone()),
-        None => caller.account_id.clone().map(String::from),
-    };
+    let account_id = filter_account(&state, &caller, q.account.as_deref())?;
     let account_ids = caller.account_ids();
     if let Some(d) = q.direction.as_deref().filter(|d| !["inbound", "outbound"].contains(d)) {
         return Err(ApiError::invalid_field(

@@ -148,6 +148,19 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
 
 /// The account a request acts for: the one it names (by name or id), or the key's own, or the
 /// only one there is.
+/// The account a list or lookup is limited to: the one named (`?account=`, which must be one
+/// the key sees), else the key's own account; `None`: every account the key sees.
+pub fn filter_account(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    named: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    Ok(match named {
+        Some(a) => Some(resolve_account(state, caller, Some(a))?.id.clone()),
+        None => caller.account_id.clone().map(String::from),
+    })
+}
+
 pub fn resolve_account(
     state: &AppState,
     caller: &crate::auth::Caller,
