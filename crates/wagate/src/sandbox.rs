@@ -109,7 +109,7 @@ stands in for Meta's Cloud API. Set WHATSAPP_ACCESS_TOKEN etc. to talk to Meta f
   Simulator  http://{sim}   (Graph API stand-in; control API under /_sim/)
   Database   {database_url}
   Secrets    {secrets}
-  Sign-in    the API key, or a JWT from {jwt_issuer}
+  Sign-in    JWTs from {jwt_issuer} are taken too
 
 1. Send a first message (a template, as the first message to a user must be):
 

@@ -138,7 +138,7 @@ async fn following_the_sandbox_banner_works_end_to_end() {
         .and_then(|s| s.split_whitespace().next())
         .expect("simulator url");
     assert!(
-        text.contains(&format!("Sign-in    the API key, or a JWT from {sim}/_sim/oidc")),
+        text.contains(&format!("Sign-in    JWTs from {sim}/_sim/oidc are taken too")),
         "{text}"
     );
     let token = |claims: &str| {
