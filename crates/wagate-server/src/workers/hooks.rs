@@ -282,6 +282,8 @@ pub async fn run_delivery(state: AppState, cancel: CancellationToken) {
                             drop(turn);
                         }
                         drop(place);
+                        // A place is free: the next claim need not wait for outcomes to be recorded.
+                        state.wake_deliveries.notify_one();
                     });
                 }
             }
