@@ -694,9 +694,11 @@ macro_rules! impl_hook_store {
                 .bind(hook_id)
                 .fetch_one(&self.pool)
                 .await?;
+                // Each count on its own partial index (pending, failed): neither reads the
+                // deliveries that succeeded.
                 let (pending, failed): (Option<i64>, Option<i64>) = sqlx::query_as(
-                    "SELECT SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END)
-                     FROM hook_deliveries WHERE hook_id = $1",
+                    "SELECT (SELECT COUNT(*) FROM hook_deliveries WHERE hook_id = $1 AND state = 'pending'),
+                            (SELECT COUNT(*) FROM hook_deliveries WHERE hook_id = $1 AND state = 'failed')",
                 )
                 .bind(hook_id)
                 .fetch_one(&self.pool)
