@@ -370,12 +370,12 @@ pub fn parse_updates(body: &[u8]) -> Vec<Update> {
         };
         for (j, change) in changes.iter().enumerate() {
             let field = change.get("field").and_then(Value::as_str).unwrap_or("");
-            let value = change.get("value").cloned().unwrap_or(Value::Null);
+            let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" {
                 let path = format!("entry[{i}].changes[{j}].value");
-                messages_change(&mut out, waba_id.as_deref(), &value, &path);
+                messages_change(&mut out, waba_id.as_deref(), value, &path);
             } else {
-                out.push(other_field(waba_id.clone(), field, entry_time, value));
+                out.push(other_field(waba_id.clone(), field, entry_time, value.clone()));
             }
         }
     }

@@ -193,14 +193,20 @@ impl InboundRow {
         let mut payload = m.payload.clone();
         set(&mut payload, "message_id", &message_id);
         set(&mut payload, "account", account_id);
-        // Inbound media gets our id and download URL at once; the bytes follow.
-        let media_id = wagate_core::ids::new_id("med");
-        let media = wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
-            id: media_id,
-            meta_media_id: m.meta_media_id,
-            mime_type: m.mime_type,
-            sha256: m.sha256,
-        });
+        // Inbound media gets our id and download URL at once; the bytes follow. (An id is made
+        // only for a message with media: each is a clock read and random bytes.)
+        let media = match payload.pointer("/content/media") {
+            None => None,
+            Some(_) => {
+                let media_id = wagate_core::ids::new_id("med");
+                wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
+                    id: media_id,
+                    meta_media_id: m.meta_media_id,
+                    mime_type: m.mime_type,
+                    sha256: m.sha256,
+                })
+            }
+        };
         Self {
             message_id,
             account_id: account_id.to_string(),
