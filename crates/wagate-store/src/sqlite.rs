@@ -76,7 +76,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             // Checkpointing less often copies each often-written page (index and contact pages)
             // back once per 40 MB of WAL rather than per 4 MB: a tenth of processing's CPU went
-            // to checkpoints. The one writer gets 12 MB of page cache (SQLite's default is 2 MB):
+            // to checkpoints. The one writer gets 10 MB of page cache (SQLite's default is 2 MB):
             // inserts land all over the per-contact and wamid indexes, and with 2 MB each batch
             // read back most of the pages it had just written; the ingest benchmark's CPU per
             // webhook fell by about a quarter, and deliveries no longer slow down as the tables
@@ -84,7 +84,7 @@ impl SqliteStore {
             .connect_with(
                 opts.clone()
                     .pragma("wal_autocheckpoint", "10000")
-                    .pragma("cache_size", "-12288"),
+                    .pragma("cache_size", "-10240"),
             )
             .await?;
         let pool = SqlitePoolOptions::new()
