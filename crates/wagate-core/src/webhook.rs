@@ -143,8 +143,19 @@ pub struct InboundMessage {
     pub message_type: String,
     /// The normalised `message.received` payload, without the gateway's own ids.
     pub payload: Value,
-    /// Meta's message object, with its contact entry beside it.
-    pub raw: Value,
+    /// Meta's message object, with its contact entry beside it, as JSON text
+    /// (`{"contact": …, "message": …}`): serialised from the parsed body rather than copied
+    /// into a value of its own first, since it is only ever stored.
+    pub raw: String,
+}
+
+/// What [`InboundMessage::raw`] holds, borrowed from the parsed body. The fields are in the
+/// order a JSON object's keys sort in, as when this was a `Value`.
+#[derive(serde::Serialize)]
+struct RawMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<&'a Value>,
+    message: &'a Value,
 }
 
 impl InboundMessage {
@@ -675,11 +686,7 @@ fn inbound_message(
     if let (Some(obj), Some(errors)) = (payload.as_object_mut(), msg.get("errors")) {
         obj.insert("errors".into(), normalise_errors(errors));
     }
-    let mut raw = Map::new();
-    raw.insert("message".into(), msg.clone());
-    if let Some(c) = contact {
-        raw.insert("contact".into(), c.clone());
-    }
+    let raw = serde_json::to_string(&RawMessage { contact, message: msg }).unwrap_or_default();
     InboundMessage {
         waba_id: waba_id.into(),
         phone_number_id: phone_number_id.into(),
@@ -690,7 +697,7 @@ fn inbound_message(
         timestamp_ms,
         message_type,
         payload,
-        raw: Value::Object(raw),
+        raw,
     }
 }
 

@@ -225,7 +225,7 @@ macro_rules! impl_journal_store {
                                         event_type: "message.received".into(),
                                         occurred_at: row.sent_at,
                                         payload: row.payload.clone(),
-                                        raw: m.raw.to_string(),
+                                        raw: m.raw.clone(),
                                     });
                                     stats.events.push("message.received".into());
                                 }
