@@ -520,8 +520,13 @@ pub async fn process_pending(state: &AppState) -> Result<usize, wagate_store::St
     if stats.new_media > 0 {
         state.wake_media.notify_one();
     }
+    // Counted per type first: one registry lookup per type and batch, not one per event.
+    let mut by_type: HashMap<&str, u64> = HashMap::new();
     for t in &stats.events {
-        metrics::counter!("wagate_events_total", "type" => t.clone()).increment(1);
+        *by_type.entry(t.as_str()).or_default() += 1;
+    }
+    for (t, n) in by_type {
+        metrics::counter!("wagate_events_total", "type" => t.to_string()).increment(n);
     }
     metrics::counter!("wagate_inbound_messages_total", "result" => "new").increment(stats.new_messages);
     metrics::counter!("wagate_inbound_messages_total", "result" => "duplicate").increment(stats.duplicate_messages);
