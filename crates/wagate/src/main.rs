@@ -15,8 +15,9 @@ use clap::{Parser, Subcommand};
 use wagate_server::config::{Config, Overrides, DEFAULT_TOML};
 use wagate_server::{Gateway, KeyPolicy};
 
-/// mimalloc: the gateway allocates many small, short-lived buffers on several threads (request
+/// jemalloc: the gateway allocates many small, short-lived buffers on several threads (request
 /// bodies, JSON values, rows); glibc's allocator spent about a tenth of the machine on them.
+/// It runs with one arena (`.cargo/config.toml` says why).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

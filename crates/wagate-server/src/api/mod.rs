@@ -146,8 +146,6 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The account a request acts for: the one it names (by name or id), or the key's own, or the
-/// only one there is.
 /// The account a list or lookup is limited to: the one named (`?account=`, which must be one
 /// the key sees), else the key's own account; `None`: every account the key sees.
 pub fn filter_account(
@@ -161,6 +159,8 @@ pub fn filter_account(
     })
 }
 
+/// The account a request acts for: the one it names (by name or id), or the key's own, or the
+/// only one there is.
 pub fn resolve_account(
     state: &AppState,
     caller: &crate::auth::Caller,
