@@ -162,6 +162,57 @@ pub(crate) fn set<T: serde::Serialize + ?Sized>(payload: &mut serde_json::Value,
     }
 }
 
+/// A JSON object payload with some top-level string keys set, serialised as if they had been
+/// set on a copy (the same keys, in the same sorted order: `serde_json`'s objects keep their keys
+/// sorted), without copying the payload first. `keys` must be sorted; `None` when the payload is
+/// not an object.
+pub(crate) fn stamped(payload: &serde_json::Value, keys: &[(&str, &str)]) -> Option<String> {
+    struct Stamped<'a> {
+        object: &'a serde_json::Map<String, serde_json::Value>,
+        keys: &'a [(&'a str, &'a str)],
+    }
+    impl serde::Serialize for Stamped<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            let mut own = self.object.iter().peekable();
+            let mut keys = self.keys.iter().peekable();
+            loop {
+                match (own.peek(), keys.peek()) {
+                    (Some((k, v)), Some((key, value))) => match k.as_str().cmp(key) {
+                        std::cmp::Ordering::Less => {
+                            map.serialize_entry(k, v)?;
+                            own.next();
+                        }
+                        // A key set replaces the payload's own.
+                        std::cmp::Ordering::Equal => {
+                            map.serialize_entry(key, value)?;
+                            own.next();
+                            keys.next();
+                        }
+                        std::cmp::Ordering::Greater => {
+                            map.serialize_entry(key, value)?;
+                            keys.next();
+                        }
+                    },
+                    (Some((k, v)), None) => {
+                        map.serialize_entry(k, v)?;
+                        own.next();
+                    }
+                    (None, Some((key, value))) => {
+                        map.serialize_entry(key, value)?;
+                        keys.next();
+                    }
+                    (None, None) => break,
+                }
+            }
+            map.end()
+        }
+    }
+    let object = payload.as_object()?;
+    serde_json::to_string(&Stamped { object, keys }).ok()
+}
+
 /// An inbound message as it is written.
 pub(crate) struct InboundRow {
     pub message_id: String,
@@ -190,21 +241,27 @@ pub(crate) const MEDIA_COLUMNS: &str = "id, account_id, message_id, meta_media_i
 impl InboundRow {
     pub fn new(account_id: &str, m: &wagate_core::webhook::InboundMessage, received_at: i64) -> Self {
         let message_id = wagate_core::ids::message_id();
-        let mut payload = m.payload.clone();
-        set(&mut payload, "message_id", &message_id);
-        set(&mut payload, "account", account_id);
+        let ids = [("account", account_id), ("message_id", message_id.as_str())];
         // Inbound media gets our id and download URL at once; the bytes follow. (An id is made
-        // only for a message with media: each is a clock read and random bytes.)
-        let media = match payload.pointer("/content/media") {
-            None => None,
-            Some(_) => {
-                let media_id = wagate_core::ids::new_id("med");
-                wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
-                    id: media_id,
-                    meta_media_id: m.meta_media_id,
-                    mime_type: m.mime_type,
-                    sha256: m.sha256,
-                })
+        // only for a message with media: each is a clock read and random bytes.) A message
+        // without media is serialised with its ids straight from the parsed payload.
+        let (payload, media) = match (m.payload.pointer("/content/media"), stamped(&m.payload, &ids)) {
+            (None, Some(text)) => (text, None),
+            _ => {
+                let mut payload = m.payload.clone();
+                for (key, value) in ids {
+                    set(&mut payload, key, value);
+                }
+                let media = payload.pointer("/content/media").is_some().then(|| {
+                    let media_id = wagate_core::ids::new_id("med");
+                    wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
+                        id: media_id,
+                        meta_media_id: m.meta_media_id,
+                        mime_type: m.mime_type,
+                        sha256: m.sha256,
+                    })
+                });
+                (payload.to_string(), media.flatten())
             }
         };
         Self {
@@ -216,7 +273,7 @@ impl InboundRow {
             message_type: m.message_type.clone(),
             contact_name: m.contact_name.clone(),
             sent_at: m.timestamp_ms.unwrap_or(received_at),
-            payload: payload.to_string(),
+            payload,
             media,
         }
     }
@@ -248,5 +305,32 @@ impl NewEvent {
             payload: payload.to_string(),
             raw: raw.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// `stamped` writes what setting the keys on a copy and serialising it writes.
+    #[test]
+    fn stamped_is_the_payload_with_its_keys_set() {
+        let ids = [("account", "acc_1"), ("message_id", "msg_\"2\"")];
+        for payload in [
+            json!({"type": "text", "content": {"text": "hi"}, "from": "1650"}),
+            json!({"account": "old", "zeta": 1, "alpha": [1, 2], "message_id": null}),
+            json!({}),
+            json!({"message_idx": 1, "accounts": 2, "b": {"account": "inner"}}),
+        ] {
+            let mut copy = payload.clone();
+            for (k, v) in ids {
+                super::set(&mut copy, k, v);
+            }
+            assert_eq!(
+                super::stamped(&payload, &ids).as_deref(),
+                Some(copy.to_string().as_str())
+            );
+        }
+        assert_eq!(super::stamped(&json!([1]), &ids), None);
     }
 }
