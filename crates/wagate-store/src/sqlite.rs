@@ -51,14 +51,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // A multi-row insert keeps a statement journal (the pages it changed, to undo the
-            // statement alone if a row fails). By default SQLite spills that past 64 KB to a
-            // temporary file it creates for each statement: with processing's batches that was
-            // a file create and a write per statement, 4 % of the gateway's CPU under load.
-            // In memory it is a copy of those pages (freed with the statement). Sorts and
-            // temporary tables stay in memory too; the gateway's are small (bounded by LIMIT).
-            .pragma("temp_store", "memory");
+            .foreign_keys(true);
         // The journal takes every webhook body; checkpointing its WAL less often (40 MB rather than
         // 4 MB) keeps that work out of most acknowledgements.
         let journal_opts = opts
@@ -83,16 +76,15 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             // Checkpointing less often copies each often-written page (index and contact pages)
             // back once per 40 MB of WAL rather than per 4 MB: a tenth of processing's CPU went
-            // to checkpoints. The one writer gets 8 MB of page cache (SQLite's default is 2 MB):
+            // to checkpoints. The one writer gets 10 MB of page cache (SQLite's default is 2 MB):
             // inserts land all over the per-contact and wamid indexes, and with 2 MB each batch
             // read back most of the pages it had just written; the ingest benchmark's CPU per
             // webhook fell by about a quarter, and deliveries no longer slow down as the tables
-            // grow past 100,000 messages. (It was 10 MB until statement journals were kept in
-            // memory, see `temp_store` above; 8 MB gives that memory back at the same CPU.)
+            // grow past 100,000 messages.
             .connect_with(
                 opts.clone()
                     .pragma("wal_autocheckpoint", "10000")
-                    .pragma("cache_size", "-8192"),
+                    .pragma("cache_size", "-10240"),
             )
             .await?;
         let pool = SqlitePoolOptions::new()
