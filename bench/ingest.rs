@@ -10,6 +10,11 @@
 //!
 //! Options: --connections N (64), --seconds S (10), --database-url URL, --wagate PATH,
 //! --sqlite-synchronous full|normal (full).
+//!
+//! `--reference` sends the same load to a minimal server instead (in this file): hyper, the same
+//! signature check, and a group-committed insert of each body into a SQLite table
+//! (`synchronous=FULL`, WAL), nothing else. Its CPU per webhook is the yardstick for wagate's on
+//! the day's machine: this VM's speed varies by up to 2x from one hour to the next.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +34,8 @@ struct Args {
     database_url: Option<String>,
     wagate: Option<String>,
     sqlite_synchronous: String,
+    reference: bool,
+    serve_reference: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -38,6 +45,8 @@ fn args() -> anyhow::Result<Args> {
         database_url: None,
         wagate: None,
         sqlite_synchronous: "full".into(),
+        reference: false,
+        serve_reference: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +57,9 @@ fn args() -> anyhow::Result<Args> {
             "--database-url" => a.database_url = Some(value()?),
             "--wagate" => a.wagate = Some(value()?),
             "--sqlite-synchronous" => a.sqlite_synchronous = value()?,
+            "--reference" => a.reference = true,
+            // Internal: the reference server itself, on the SQLite file given.
+            "--serve-reference" => a.serve_reference = Some(value()?),
             other => bail!("unknown option {other}; see the top of bench/ingest.rs"),
         }
     }
@@ -66,9 +78,15 @@ fn body(n: u64, sender: u64) -> (String, String) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let wagate = common::wagate_path(args.wagate.clone())?;
+    if let Some(path) = &args.serve_reference {
+        return reference::serve(path).await;
+    }
     let dir = std::env::temp_dir().join(format!("wagate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    if args.reference {
+        return run_reference(&args, &dir).await;
+    }
+    let wagate = common::wagate_path(args.wagate.clone())?;
     let database_url = args
         .database_url
         .clone()
@@ -80,63 +98,16 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let api_key = format!("wg_bench_{}", std::process::id()) + "_0123456789abcdef";
     let mut running = common::start_wagate(&wagate, &database_url, &config, &api_key, &[]).await?;
-    let base = format!("http://{}", running.addr);
 
-    // The load generator is lean on purpose (one hyper HTTP/1.1 connection per worker, kept
-    // alive, like wrk): it shares the machine's cores with the gateway it measures.
-    let addr = base.trim_start_matches("http://").to_string();
-    let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..args.connections {
-        let (addr, next, errors, stop) = (addr.clone(), next.clone(), errors.clone(), stop.clone());
-        tasks.push(tokio::spawn(load::post_webhooks(addr, next, stop, errors, move |n| {
-            body(n, worker as u64).1
-        })));
-    }
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut acked = Vec::new();
-    for t in tasks {
-        acked.extend(t.await??);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut lat: Vec<u32> = acked.iter().map(|a| a.1).collect();
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    let errors = errors.load(Ordering::Relaxed);
-
-    println!();
     let db = if database_url.starts_with("sqlite") {
         format!("SQLite, synchronous={}", args.sqlite_synchronous)
     } else {
         "PostgreSQL".into()
     };
-    println!(
-        "wagate ingest benchmark ({} connections, {:.1} s, {db})",
-        args.connections, elapsed
-    );
-    println!("| metric                         | value        |");
-    println!("|--------------------------------|--------------|");
-    println!("| acknowledged webhooks          | {:>12} |", acked.len());
-    println!(
-        "| acks/s                         | {:>12.0} |",
-        acked.len() as f64 / elapsed
-    );
-    println!("| latency p50 (ms)               | {:>12.2} |", pct(0.50));
-    println!("| latency p99 (ms)               | {:>12.2} |", pct(0.99));
-    println!(
-        "| latency max (ms)               | {:>12.2} |",
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0
-    );
-    println!("| errors                         | {:>12} |", errors);
+    let acked = load_and_report(&args, &running.addr, |connections, elapsed| {
+        format!("wagate ingest benchmark ({connections} connections, {elapsed:.1} s, {db})")
+    })
+    .await?;
 
     // Durability check: every acknowledged webhook is a stored message with its content.
     let verify_started = Instant::now();
@@ -203,6 +174,200 @@ async fn main() -> anyhow::Result<()> {
         bail!("{missing} acknowledged webhooks are missing and {wrong} have wrong content");
     }
     Ok(())
+}
+
+/// Posts the load for `--seconds` over `--connections` and prints the acknowledgement half of
+/// the table under `title` (made of the connection count and the elapsed seconds); returns the
+/// acknowledged webhooks (number, latency in µs).
+async fn load_and_report(
+    args: &Args,
+    addr: &str,
+    title: impl Fn(usize, f64) -> String,
+) -> anyhow::Result<Vec<(u64, u32)>> {
+    // The load generator is lean on purpose (one hyper HTTP/1.1 connection per worker, kept
+    // alive, like wrk): it shares the machine's cores with the server it measures.
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..args.connections {
+        let (addr, next, errors, stop) = (addr.to_string(), next.clone(), errors.clone(), stop.clone());
+        tasks.push(tokio::spawn(load::post_webhooks(addr, next, stop, errors, move |n| {
+            body(n, worker as u64).1
+        })));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat: Vec<u32> = acked.iter().map(|a| a.1).collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let errors = errors.load(Ordering::Relaxed);
+
+    println!();
+    println!("{}", title(args.connections, elapsed));
+    println!("| metric                         | value        |");
+    println!("|--------------------------------|--------------|");
+    println!("| acknowledged webhooks          | {:>12} |", acked.len());
+    println!(
+        "| acks/s                         | {:>12.0} |",
+        acked.len() as f64 / elapsed
+    );
+    println!("| latency p50 (ms)               | {:>12.2} |", pct(0.50));
+    println!("| latency p99 (ms)               | {:>12.2} |", pct(0.99));
+    println!(
+        "| latency max (ms)               | {:>12.2} |",
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!("| errors                         | {:>12} |", errors);
+    Ok(acked)
+}
+
+/// `--reference`: the same load against the minimal server, its CPU per webhook and peak RSS,
+/// and a check that every acknowledged body is in its table.
+async fn run_reference(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let db = dir.join("reference.db");
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--serve-reference")
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .context("the reference server printed nothing")?;
+    let addr = first
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected first line: {first}"))?
+        .to_string();
+    let acked = load_and_report(args, &addr, |connections, elapsed| {
+        format!("reference server ({connections} connections, {elapsed:.1} s, SQLite, synchronous=full): hyper, signature check, group-committed insert")
+    })
+    .await?;
+    let usage = child.id().and_then(process_usage);
+    let _ = child.kill().await;
+    if let Some((cpu_s, peak_mib)) = usage {
+        println!(
+            "| server CPU per webhook (µs)    | {:>12.0} |",
+            cpu_s * 1e6 / acked.len().max(1) as f64
+        );
+        println!("| server peak RSS (MiB)          | {:>12.1} |", peak_mib);
+    }
+    let stored = reference::count(&db).await?;
+    println!("| stored bodies                  | {:>12} |", stored);
+    let _ = std::fs::remove_dir_all(dir);
+    if stored < acked.len() as u64 {
+        bail!("{} acknowledged webhooks are missing", acked.len() as u64 - stored);
+    }
+    Ok(())
+}
+
+/// The minimal verify-and-insert server `--reference` measures wagate against.
+mod reference {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+    use tokio::sync::{mpsc, oneshot};
+
+    async fn open(path: &str) -> anyhow::Result<SqlitePool> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        Ok(sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?)
+    }
+
+    pub async fn count(path: &std::path::Path) -> anyhow::Result<u64> {
+        let pool = open(&path.display().to_string()).await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM journal").fetch_one(&pool).await?;
+        Ok(n as u64)
+    }
+
+    type Pending = (Vec<u8>, oneshot::Sender<bool>);
+
+    /// Group commit: everything waiting goes into one transaction, then every sender hears.
+    async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::with_capacity(1024);
+        while rx.recv_many(&mut batch, 1024).await > 0 {
+            let ok = async {
+                let mut tx = pool.begin().await?;
+                for chunk in batch.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO journal (body) ");
+                    qb.push_values(chunk, |mut b, (body, _)| {
+                        b.push_bind(body.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }
+            .await
+            .is_ok();
+            for (_, done) in batch.drain(..) {
+                let _ = done.send(ok);
+            }
+        }
+    }
+
+    pub async fn serve(path: &str) -> anyhow::Result<()> {
+        use http_body_util::BodyExt;
+        let pool = open(path).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            .execute(&pool)
+            .await?;
+        let (tx, rx) = mpsc::channel::<Pending>(8192);
+        tokio::spawn(writer(pool, rx));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening on {}", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let tx = tx.clone();
+                    async move {
+                        let header = req
+                            .headers()
+                            .get("x-hub-signature-256")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let signed =
+                            wagate_core::signature::verify_hub(header.as_deref(), &body, [crate::common::APP_SECRET])
+                                .is_ok();
+                        let (done, committed) = oneshot::channel();
+                        let status = if !signed {
+                            403
+                        } else if tx.send((body.to_vec(), done)).await.is_ok() && committed.await == Ok(true) {
+                            200
+                        } else {
+                            503
+                        };
+                        let mut resp = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+                        Ok::<_, hyper::Error>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
 }
 
 /// What a process has used so far, from `/proc` (Linux): CPU seconds (user + system) and peak
