@@ -47,15 +47,18 @@ pub async fn start_wagate(
         .env("WHATSAPP_WABA_ID", WABA)
         .env("WHATSAPP_APP_SECRET", APP_SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", "bench-verify")
-        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+        .env("WAGATE_GRAPH_URL", "http://127.0.0.1:9");
     for (k, v) in extra_env {
         command.env(k, v);
     }
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))?;
+    spawn(command)
+        .await
+        .with_context(|| format!("starting {wagate} (build it with cargo build --release -p wagate)"))
+}
+
+/// Starts a server whose first line of output names its address (`… http://127.0.0.1:port …`).
+pub async fn spawn(mut command: tokio::process::Command) -> anyhow::Result<Running> {
+    let mut child = command.stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await??

@@ -236,22 +236,10 @@ async fn load_and_report(
 /// `--reference`: the same load against the minimal server, its CPU per webhook and peak RSS,
 /// and a check that every acknowledged body is in its table.
 async fn run_reference(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
-    use tokio::io::AsyncBufReadExt;
     let db = dir.join("reference.db");
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("--serve-reference")
-        .arg(&db)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await??
-        .context("the reference server printed nothing")?;
-    let addr = first
-        .strip_prefix("listening on ")
-        .with_context(|| format!("unexpected first line: {first}"))?
-        .to_string();
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command.arg("--serve-reference").arg(&db);
+    let common::Running { mut child, addr } = common::spawn(command).await?;
     let acked = load_and_report(args, &addr, |connections, elapsed| {
         format!("reference server ({connections} connections, {elapsed:.1} s, SQLite, synchronous=full): hyper, signature check, group-committed insert")
     })
@@ -332,7 +320,7 @@ mod reference {
         let (tx, rx) = mpsc::channel::<Pending>(8192);
         tokio::spawn(writer(pool, rx));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("listening on {}", listener.local_addr()?);
+        println!("listening on http://{}", listener.local_addr()?);
         loop {
             let (stream, _) = listener.accept().await?;
             let tx = tx.clone();

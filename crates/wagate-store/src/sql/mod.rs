@@ -175,36 +175,20 @@ pub(crate) fn stamped(payload: &serde_json::Value, keys: &[(&str, &str)]) -> Opt
         fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let mut map = s.serialize_map(None)?;
-            let mut own = self.object.iter().peekable();
             let mut keys = self.keys.iter().peekable();
-            loop {
-                match (own.peek(), keys.peek()) {
-                    (Some((k, v)), Some((key, value))) => match k.as_str().cmp(key) {
-                        std::cmp::Ordering::Less => {
-                            map.serialize_entry(k, v)?;
-                            own.next();
-                        }
-                        // A key set replaces the payload's own.
-                        std::cmp::Ordering::Equal => {
-                            map.serialize_entry(key, value)?;
-                            own.next();
-                            keys.next();
-                        }
-                        std::cmp::Ordering::Greater => {
-                            map.serialize_entry(key, value)?;
-                            keys.next();
-                        }
-                    },
-                    (Some((k, v)), None) => {
-                        map.serialize_entry(k, v)?;
-                        own.next();
-                    }
-                    (None, Some((key, value))) => {
-                        map.serialize_entry(key, value)?;
-                        keys.next();
-                    }
-                    (None, None) => break,
+            for (k, v) in self.object {
+                // The keys that sort before this one go first; one equal to it replaces it.
+                let mut replaced = false;
+                while let Some((key, value)) = keys.next_if(|(key, _)| *key <= k.as_str()) {
+                    map.serialize_entry(key, value)?;
+                    replaced |= *key == k.as_str();
                 }
+                if !replaced {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+            for (key, value) in keys {
+                map.serialize_entry(key, value)?;
             }
             map.end()
         }
@@ -245,9 +229,10 @@ impl InboundRow {
         // Inbound media gets our id and download URL at once; the bytes follow. (An id is made
         // only for a message with media: each is a clock read and random bytes.) A message
         // without media is serialised with its ids straight from the parsed payload.
-        let (payload, media) = match (m.payload.pointer("/content/media"), stamped(&m.payload, &ids)) {
-            (None, Some(text)) => (text, None),
-            _ => {
+        let without_media = m.payload.pointer("/content/media").is_none();
+        let (payload, media) = match without_media.then(|| stamped(&m.payload, &ids)).flatten() {
+            Some(text) => (text, None),
+            None => {
                 let mut payload = m.payload.clone();
                 for (key, value) in ids {
                     set(&mut payload, key, value);
