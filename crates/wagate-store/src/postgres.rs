@@ -171,6 +171,15 @@ impl PgStore {
         Ok(c)
     }
 
+    /// Journal entries in one statement, which commits on its own.
+    async fn append_journal(&self, entries: &[crate::NewJournalEntry]) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = Self::journal_insert(entries)
+            .build_query_as()
+            .fetch_all(&self.journal)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     /// Marks the rows themselves, in the processing transaction: with several writers, ids can
     /// commit out of order, so a cursor could skip a row that commits late.
     async fn mark_processed(

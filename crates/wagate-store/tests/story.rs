@@ -782,6 +782,49 @@ async fn pruning_on_postgres() {
     }
 }
 
+#[tokio::test]
+async fn group_commits_of_any_size_on_sqlite() {
+    group_commit_story(open(&fresh_sqlite_url()).await).await;
+}
+
+#[tokio::test]
+async fn group_commits_of_any_size_on_postgres() {
+    if let Some(url) = fresh_postgres_url().await {
+        group_commit_story(open(&url).await).await;
+    }
+}
+
+/// A group commit is one statement up to 1,024 bodies and a transaction of several beyond: either
+/// way every body is stored, with its id in order, and read back in that order.
+async fn group_commit_story(store: Arc<dyn Store>) {
+    let a = acme(&store).await;
+    let entry = |i: usize| NewJournalEntry {
+        received_at: i as i64,
+        account_id: i.is_multiple_of(2).then(|| a.id.to_string()),
+        body: format!("{{\"n\":{i}}}").into_bytes(),
+        state: JournalState::Pending,
+    };
+    let mut stored = Vec::new();
+    for size in [1, 1024, 1025, 2500, 3] {
+        let entries: Vec<NewJournalEntry> = (stored.len()..stored.len() + size).map(entry).collect();
+        let ids = store.journal_webhooks(&entries).await.expect("journal");
+        assert_eq!(ids.len(), size, "one id per body in a commit of {size}");
+        stored.extend(ids.into_iter().zip(entries));
+    }
+    assert!(
+        stored.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids ascend in the order given"
+    );
+    let pending = store.pending_journal(10_000).await.expect("pending");
+    assert_eq!(pending.len(), stored.len());
+    for (p, (id, e)) in pending.iter().zip(&stored) {
+        assert_eq!(
+            (p.id, p.received_at, &p.account_id, &p.body),
+            (*id, e.received_at, &e.account_id, &e.body)
+        );
+    }
+}
+
 /// Rows past retention go, in batches; what is kept (recent, or not finished) stays.
 async fn prune_story(store: Arc<dyn Store>) {
     let a = acme(&store).await;

@@ -122,6 +122,11 @@ macro_rules! impl_store {
 
 pub(crate) use impl_store;
 
+/// The most journal entries written by one statement: 4 parameters each, well under SQLite's
+/// 32,766 and PostgreSQL's 65,535 parameters per statement. The journal writer's group commits
+/// are at most this large, so each is one statement.
+pub(crate) const JOURNAL_STATEMENT_ROWS: usize = 1024;
+
 /// What a backend module provides to `impl_store!`.
 pub(crate) trait Backend {
     type Db: sqlx::Database;
