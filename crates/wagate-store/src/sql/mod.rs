@@ -234,24 +234,26 @@ impl InboundRow {
         // Inbound media gets our id and download URL at once; the bytes follow. (An id is made
         // only for a message with media: each is a clock read and random bytes.) A message
         // without media is serialised with its ids straight from the parsed payload.
-        let without_media = m.payload.pointer("/content/media").is_none();
-        let (payload, media) = match without_media.then(|| stamped(&m.payload, &ids)).flatten() {
+        let has_media = m.payload.pointer("/content/media").is_some();
+        let (payload, media) = match (!has_media).then(|| stamped(&m.payload, &ids)).flatten() {
             Some(text) => (text, None),
             None => {
                 let mut payload = m.payload.clone();
                 for (key, value) in ids {
                     set(&mut payload, key, value);
                 }
-                let media = payload.pointer("/content/media").is_some().then(|| {
-                    let media_id = wagate_core::ids::new_id("med");
-                    wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
-                        id: media_id,
-                        meta_media_id: m.meta_media_id,
-                        mime_type: m.mime_type,
-                        sha256: m.sha256,
+                let media = has_media
+                    .then(|| {
+                        let media_id = wagate_core::ids::new_id("med");
+                        wagate_core::webhook::assign_media(&mut payload, &media_id).map(|m| InboundMedia {
+                            id: media_id,
+                            meta_media_id: m.meta_media_id,
+                            mime_type: m.mime_type,
+                            sha256: m.sha256,
+                        })
                     })
-                });
-                (payload.to_string(), media.flatten())
+                    .flatten();
+                (payload.to_string(), media)
             }
         };
         Self {

@@ -112,9 +112,10 @@ async fn crash_run(faults: &[Value]) {
     // 2,000): one by one, a debug build on a slow 2-core machine took more than the margin, and
     // the first were sent before the last were queued.
     let send_at = (wagate_store::testing::now_ms() / 1000) + 15;
-    for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(1000) {
+    for start in (0..MESSAGES).step_by(1000) {
+        let chunk = start..(start + 1000).min(MESSAGES);
         let messages: Vec<Value> = chunk
-            .iter()
+            .clone()
             .map(|i| json!({"to": USER, "type": "text", "text": {"body": format!("crash-{i}")}, "send_at": send_at}))
             .collect();
         let r = http
