@@ -564,7 +564,8 @@ pub async fn wait_for_meta(state: &AppState, id: &str, timeout: Duration) -> Api
             state.sent_waiters.forget(id);
             return Ok(m);
         }
-        // The local sender wakes us; polling covers a sender in another process.
+        // The sender wakes us: in this process directly, in another through the store's
+        // notification (`Wake::Sent`); polling covers a lost notification.
         let _ = tokio::time::timeout(Duration::from_millis(250), notify.notified()).await;
     }
 }
