@@ -586,15 +586,7 @@ pub async fn set_token(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let r: TokenRequest = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        ApiError::invalid_field(
-            if field == "." { "body" } else { &field },
-            format!("the request is not valid: {}", e.inner()),
-            "send {\"access_token\": \"EAAG…\"}",
-        )
-    })?;
+    let r: TokenRequest = super::parse_body(&body, "send {\"access_token\": \"EAAG…\"}")?;
     let token = r.access_token.trim();
     if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
         return Err(ApiError::invalid_field(

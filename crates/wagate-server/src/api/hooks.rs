@@ -124,16 +124,11 @@ pub struct HookRequest {
 }
 
 fn parse_request(body: &Bytes) -> ApiResult<HookRequest> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { "body".to_string() } else { field };
-        ApiError::invalid_field(
-            &field,
-            format!("the hook is not valid: {}", e.inner()),
-            "send {\"url\": \"https://…\", \"events\": [\"message.*\"]}; see /openapi.json for every field",
-        )
-    })
+    super::parse_body_of(
+        "hook",
+        body,
+        "send {\"url\": \"https://…\", \"events\": [\"message.*\"]}; see /openapi.json for every field",
+    )
 }
 
 /// Applies a request to a hook, checking each field; the URL last, as its check asks DNS.
@@ -533,15 +528,7 @@ pub async fn replay(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require("admin")?;
     let hook = find(&state, &caller, &id).await?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let r: ReplayRequest = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        ApiError::invalid_field(
-            if field == "." { "body" } else { &field },
-            format!("the replay is not valid: {}", e.inner()),
-            "send {\"since\": \"2026-01-31T12:00:00Z\"}",
-        )
-    })?;
+    let r: ReplayRequest = super::parse_body_of("replay", &body, "send {\"since\": \"2026-01-31T12:00:00Z\"}")?;
     let since = time_field("since", &r.since)?;
     let until = match &r.until {
         Some(u) => time_field("until", u)?,

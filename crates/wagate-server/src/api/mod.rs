@@ -117,6 +117,11 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 /// A JSON request body; an error names the field at fault (a missing one too) and shows
 /// `example`.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    parse_body_of("request", body, example)
+}
+
+/// The same, saying what the body is in the message ("the hook is not valid: …").
+pub fn parse_body_of<T: serde::de::DeserializeOwned>(what: &str, body: &[u8], example: &str) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner().to_string();
@@ -126,7 +131,7 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) ->
             (p, None) if p == "." => "body".to_string(),
             (p, None) => p,
         };
-        ApiError::invalid_field(&field, format!("the request is not valid: {inner}"), example)
+        ApiError::invalid_field(&field, format!("the {what} is not valid: {inner}"), example)
     })
 }
 

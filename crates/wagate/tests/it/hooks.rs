@@ -378,6 +378,9 @@ async fn replay_since_a_time_delivers_exactly_the_matching_events() {
         .create_hook(json!({"url": receiver.url, "events": ["message.received"], "contacts": [USER]}))
         .await;
     let id = hook["id"].as_str().unwrap_or_default();
+    // A replay without its start is refused, naming the field, and queues nothing.
+    let (status, r) = app.post(&format!("/v1/hooks/{id}/replay"), &json!({})).await;
+    assert_eq!((status, &r["error"]["details"]["field"]), (400, &json!("since")), "{r}");
     // A new hook takes what comes from now on: nothing of the past arrives by itself.
     let (status, r) = app
         .post(&format!("/v1/hooks/{id}/replay"), &json!({"since": since}))

@@ -674,6 +674,12 @@ async fn an_expired_token_pauses_the_account_and_a_new_token_resumes_it_losing_n
     assert_eq!(bad["error"]["code"], "token_rejected");
     let (status, bad) = app.put("/v1/accounts/acme/token", &json!({"token": "x"})).await;
     assert_eq!(status, 400, "{bad}");
+    let (status, bad) = app.put("/v1/accounts/acme/token", &json!({})).await;
+    assert_eq!(
+        (status, &bad["error"]["details"]["field"]),
+        (400, &json!("access_token")),
+        "a missing token is named: {bad}"
+    );
     // The right one resumes sending, and the queued message goes, once.
     let (status, account) = app
         .put("/v1/accounts/acme/token", &json!({"access_token": "rotated-token-2"}))
