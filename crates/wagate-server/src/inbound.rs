@@ -280,7 +280,8 @@ impl JournalWriter {
 
 /// The group-commit loop: takes everything waiting, commits it in one transaction, answers all.
 pub async fn run_journal_writer(state: AppState, mut rx: mpsc::Receiver<JournalRequest>, stop: CancellationToken) {
-    const MAX_BATCH: usize = 1024;
+    // As many as the store writes in one statement: each group commit is one round trip.
+    const MAX_BATCH: usize = wagate_store::JOURNAL_STATEMENT_ROWS;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         tokio::select! {

@@ -24,6 +24,7 @@ pub use sql::journal::JournalStore;
 pub use sql::media::MediaStore;
 pub use sql::outbound::OutboundStore;
 pub use sql::templates::TemplateStore;
+pub use sql::JOURNAL_STATEMENT_ROWS;
 
 /// The store's one error type.
 #[derive(Debug, thiserror::Error)]

@@ -123,9 +123,9 @@ macro_rules! impl_store {
 pub(crate) use impl_store;
 
 /// The most journal entries written by one statement: 4 parameters each, well under SQLite's
-/// 32,766 and PostgreSQL's 65,535 parameters per statement. The journal writer's group commits
-/// are at most this large, so each is one statement.
-pub(crate) const JOURNAL_STATEMENT_ROWS: usize = 1024;
+/// 32,766 and PostgreSQL's 65,535 parameters per statement. A group commit of at most this many
+/// is one statement (the server's journal writer takes batches of this size).
+pub const JOURNAL_STATEMENT_ROWS: usize = 1024;
 
 /// What a backend module provides to `impl_store!`.
 pub(crate) trait Backend {
