@@ -188,35 +188,92 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<u64> {
     Some(((at_ms - now_ms).max(0) / 1000) as u64)
 }
 
-/// Whether a hook may connect to `ip`: not loopback, private, link-local, unique-local, shared
-/// (CGNAT), unspecified, broadcast or multicast. Those reach the gateway's own network, not a
-/// user's service, unless private networks are allowed in the configuration.
+/// Whether a hook may connect to `ip`: a globally reachable unicast address, as the IANA
+/// special-purpose address registries (IPv4 and IPv6) mark them. Loopback, private, shared
+/// (CGNAT), link-local, benchmarking, documentation, reserved, multicast and the like reach the
+/// gateway's own network or nothing, not a user's service (unless private networks are allowed
+/// in the configuration). The IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64's
+/// `64:ff9b::/96`, 6to4's `2002::/16`) are judged by that address; the deprecated
+/// IPv4-compatible `::/96`, Teredo and the local-use NAT64 prefix are refused whole.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
+}
+
+fn in_v4(ip: u32, net: [u8; 4], len: u32) -> bool {
+    let net = u32::from_be_bytes(net);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    ip & mask == net & mask
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let ip = u32::from(v4);
+    // Inside 192.0.0.0/24, the two anycast addresses the registry marks globally reachable.
+    if ip == u32::from_be_bytes([192, 0, 0, 9]) || ip == u32::from_be_bytes([192, 0, 0, 10]) {
+        return true;
+    }
+    const NOT_GLOBAL: [([u8; 4], u32); 16] = [
+        ([0, 0, 0, 0], 8),       // "this network"
+        ([10, 0, 0, 0], 8),      // private
+        ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+        ([127, 0, 0, 0], 8),     // loopback
+        ([169, 254, 0, 0], 16),  // link-local
+        ([172, 16, 0, 0], 12),   // private
+        ([192, 0, 0, 0], 24),    // IETF protocol assignments
+        ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+        ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast
+        ([192, 168, 0, 0], 16),  // private
+        ([198, 18, 0, 0], 15),   // benchmarking
+        ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+        ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+        ([224, 0, 0, 0], 4),     // multicast
+        ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast address
+        ([255, 255, 255, 255], 32),
+    ];
+    !NOT_GLOBAL.iter().any(|(net, len)| in_v4(ip, *net, *len))
+}
+
+fn in_v6(ip: u128, net: u128, len: u32) -> bool {
+    let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+    ip & mask == net & mask
+}
+
+fn is_public_v6(v6: std::net::Ipv6Addr) -> bool {
+    let ip = u128::from(v6);
+    let v4_at = |shift: u32| std::net::Ipv4Addr::from((ip >> shift) as u32);
+    // IPv4-mapped (::ffff:0:0/96) and NAT64's well-known prefix (64:ff9b::/96): the IPv4
+    // address in the last 32 bits is where the connection goes.
+    if in_v6(ip, 0xffff_0000_0000, 96) || in_v6(ip, 0x0064_ff9b << 96, 96) {
+        return is_public_v4(v4_at(0));
+    }
+    // 6to4 (2002::/16): the IPv4 address in bits 16 to 48.
+    if in_v6(ip, 0x2002 << 112, 16) {
+        return is_public_v4(v4_at(80));
+    }
+    // The registry's globally reachable assignments inside 2001::/23.
+    const GLOBAL_IN_IETF: [(u128, u32); 6] = [
+        (0x2001_0001_0000_0000_0000_0000_0000_0001, 128), // PCP anycast
+        (0x2001_0001_0000_0000_0000_0000_0000_0002, 128), // TURN anycast
+        (0x2001_0003 << 96, 32),                          // AMT
+        (0x2001_0004_0112 << 80, 48),                     // AS112-v6
+        (0x2001_0020 << 96, 28),                          // ORCHIDv2
+        (0x2001_0030 << 96, 28),                          // drone remote ID
+    ];
+    if GLOBAL_IN_IETF.iter().any(|(net, len)| in_v6(ip, *net, *len)) {
+        return true;
+    }
+    const NOT_GLOBAL: [(u128, u32); 5] = [
+        (0x2001 << 112, 23),          // IETF protocol assignments (Teredo, benchmarking, …)
+        (0x2001_0db8 << 96, 32),      // documentation
+        (0x3fff << 112, 20),          // documentation
+        (0x5f00 << 112, 16),          // segment routing SIDs
+        (0x0064_ff9b_0001 << 80, 48), // local-use IPv4/IPv6 translation
+    ];
+    // Everything outside global unicast (2000::/3) is loopback, unspecified, IPv4-compatible,
+    // discard-only (100::/64), unique-local, link-local, site-local, multicast or reserved.
+    in_v6(ip, 0x2000 << 112, 3) && !NOT_GLOBAL.iter().any(|(net, len)| in_v6(ip, *net, *len))
 }
 
 #[cfg(test)]
@@ -306,10 +363,47 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            // What an attacker got through before: translation forms, deprecated and reserved
+            // ranges of the IANA special-purpose registries.
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::8.8.8.8",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "fec0::1",
+            "100::1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.1",
+            "192.0.0.170",
+            "240.0.0.1",
+            "224.0.0.1",
+            "192.0.2.1",
+            "192.88.99.1",
+            "2001:db8::1",
+            "2001::1",
+            "2001:2::1",
+            "3fff::1",
+            "5f00::1",
+            "ff02::1",
+            "4000::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "192.0.0.9",
+            "2001:4:112::1",
+            "198.20.0.1",
+            "223.255.255.1",
+        ] {
             assert!(is_public(ip.parse().expect("ip")), "{ip}");
         }
     }
