@@ -27,12 +27,7 @@ pub fn verify_hub<'a>(
     body: &[u8],
     secrets: impl IntoIterator<Item = &'a str>,
 ) -> Result<usize, SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex_part = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
-    let expected = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
-    if expected.len() != 32 {
-        return Err(SignatureError::Malformed);
-    }
+    let expected = check_hub_header(header)?;
     for (i, secret) in secrets.into_iter().enumerate() {
         let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
             continue;
@@ -43,6 +38,18 @@ pub fn verify_hub<'a>(
         }
     }
     Err(SignatureError::Mismatch)
+}
+
+/// The digest an `X-Hub-Signature-256` header carries, if it is of Meta's form
+/// (`sha256=<64 hex digits>`): what can be checked before the body is read.
+pub fn check_hub_header(header: Option<&str>) -> Result<Vec<u8>, SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_part = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    let expected = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
+    if expected.len() != 32 {
+        return Err(SignatureError::Malformed);
+    }
+    Ok(expected)
 }
 
 /// Constant-time equality for short secrets such as the webhook verify token.

@@ -24,6 +24,13 @@ pub async fn record(
         action: action.to_string(),
         target: target.map(str::to_string),
         account_id: account_id.map(Into::into).or_else(|| caller.account_id.clone()),
+        // The caller's tenant, else the tenant of the account it acted on.
+        tenant: caller.tenant.clone().or_else(|| {
+            account_id
+                .or(caller.account_id.as_deref())
+                .and_then(|a| state.accounts.by_id(a))
+                .and_then(|a| a.tenant.clone())
+        }),
         details,
     };
     write(state.store.as_ref(), &entry).await;
@@ -46,6 +53,7 @@ pub async fn record_cli(
         action: action.to_string(),
         target: target.map(str::to_string),
         account_id: account_id.map(Into::into),
+        tenant: None,
         details,
     };
     write(store, &entry).await;

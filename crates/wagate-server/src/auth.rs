@@ -115,6 +115,29 @@ impl Caller {
     pub fn sees_tenant(&self, tenant: Option<&str>) -> bool {
         self.tenant.is_none() || self.tenant.as_deref() == tenant
     }
+
+    /// Whether the caller may see and manage a hook of `tenant` filtered on `accounts` (ids;
+    /// empty: every account): a tenant's key sees its tenant's hooks; a key of one account sees
+    /// only hooks limited to that account, never one that takes every account's events.
+    pub fn sees_hook(&self, tenant: Option<&str>, accounts: &[String]) -> bool {
+        self.sees_tenant(tenant)
+            && (self.account_id.is_none() || (!accounts.is_empty() && accounts.iter().all(|a| self.sees(a))))
+    }
+
+    /// Refuses unless the key has `scope` and is not limited to one account: `what` (making an
+    /// account, say) reaches beyond any one account.
+    pub fn require_all_accounts(&self, scope: &str, what: &str) -> Result<(), ApiError> {
+        self.require(scope)?;
+        if self.account_id.is_none() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key is limited to one account, and {what} reaches beyond it"),
+        )
+        .hint("use an admin key of the tenant (no account) or of every tenant"))
+    }
 }
 
 pub const SCOPES: &[&str] = &["send", "read", "admin"];

@@ -75,6 +75,10 @@ pub struct ServerConfig {
     pub webhook_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
     pub upload_timeout_seconds: u64,
+    /// A body is cut with 408 when, this long after its headers, less than
+    /// `min_body_bytes_per_second` arrived on average.
+    pub body_grace_seconds: u64,
+    pub min_body_bytes_per_second: u64,
     /// `/ready` answers 503 while the oldest unprocessed webhook is older than this (0: never).
     pub ready_max_backlog_seconds: u64,
     pub max_connections: usize,
@@ -837,6 +841,7 @@ impl Config {
             ("server.webhook_timeout_seconds", s.webhook_timeout_seconds),
             ("server.request_timeout_seconds", s.request_timeout_seconds),
             ("server.upload_timeout_seconds", s.upload_timeout_seconds),
+            ("server.body_grace_seconds", s.body_grace_seconds),
         ] {
             if v == 0 {
                 problems.push(format!("{key} = 0: use at least 1 (seconds)"));

@@ -75,7 +75,7 @@ pub async fn start(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    caller.require("admin")?;
+    caller.require_all_accounts("admin", "connecting a new account")?;
     let (app_id, app_secret) = app(&state)?;
     // A tenant's key connects for its own tenant.
     let tenant = q
@@ -267,6 +267,7 @@ pub async fn callback(State(state): State<AppState>, Query(q): Query<HashMap<Str
                 action: "connect.finished".into(),
                 target: Some(account.name.clone()),
                 account_id: Some(account.id.clone().into()),
+                tenant: Some(found.tenant.clone()),
                 details,
             };
             if let Err(e) = state.store.record_audit(&entry).await {

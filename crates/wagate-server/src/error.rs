@@ -111,6 +111,17 @@ impl ApiError {
             .hint("send `Authorization: Bearer <api key>`; create a key with `wagate keys create`")
     }
 
+    /// A body that is not `multipart/form-data` where a file upload is expected.
+    pub fn invalid_multipart(said: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_multipart",
+            format!("the body is not multipart/form-data: {said}"),
+        )
+        .details(json!({"field": "body"}))
+        .hint("send multipart/form-data with a `file` part, e.g. curl -F file=@photo.jpg")
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
             .hint("this is a bug or an outage; the gateway's log has the details")
@@ -168,8 +179,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An answer's error code, kept on the response for the layers around the handlers.
+#[derive(Debug, Clone)]
+pub struct AnsweredCode(pub &'static str, pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = AnsweredCode(self.code, self.message.clone());
         let body = ErrorBody {
             error: ErrorObject {
                 code: self.code.to_string(),
@@ -179,7 +195,9 @@ impl IntoResponse for ApiError {
                 hint: self.hint,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(code);
+        response
     }
 }
 
@@ -194,6 +212,12 @@ pub async fn one_error_shape(State(state): State<AppState>, req: Request, next: 
     let path = req.uri().path().to_string();
     let response = next.run(req).await;
     let status = response.status();
+    // The database refused to answer a request: `/ready` says so for a while.
+    if let Some(AnsweredCode(code, message)) = response.extensions().get::<AnsweredCode>() {
+        if *code == "database_unavailable" {
+            state.database_failed(message);
+        }
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -249,9 +273,7 @@ fn framework_error(
                 return ApiError::invalid_field(field, format!("the body does not fit: {rest}"), "see /openapi.json for the body's shape");
             }
             if text.contains("boundary") || text.to_ascii_lowercase().contains("multipart") {
-                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", format!("the body is not multipart/form-data: {text}"))
-                    .details(json!({"field": "body"}))
-                    .hint("send multipart/form-data with a `file` part, e.g. curl -F file=@photo.jpg");
+                return ApiError::invalid_multipart(text);
             }
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", non_empty(text, "the request is malformed"))
                 .hint("see /openapi.json for this endpoint's parameters")
@@ -304,7 +326,7 @@ fn non_empty(text: &str, fallback: &str) -> String {
 }
 
 /// The deadline that applies to `path`, and its configuration key.
-fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
+pub(crate) fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
     let s = &state.config.server;
     if path.starts_with("/webhooks/") {
         ("server.webhook_timeout_seconds", s.webhook_timeout_seconds)
@@ -316,7 +338,7 @@ fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
 }
 
 /// The body limit that applies to `path`, and where it comes from.
-fn body_limit_of(state: &AppState, path: &str) -> (&'static str, usize) {
+pub(crate) fn body_limit_of(state: &AppState, path: &str) -> (&'static str, usize) {
     if path.starts_with("/webhooks/") {
         ("webhook.max_body_bytes", state.config.webhook.max_body_bytes)
     } else if path == "/v1/media" {

@@ -80,6 +80,35 @@ pub async fn receive_account(
     receive_with(&state, Some(&account), &headers, body).await
 }
 
+/// A webhook POST whose signature header is missing or malformed is refused before its body is
+/// read: the signature covers the body, but a header that cannot match needs none, and a
+/// sender without one must not hold a connection while it trickles a body.
+pub async fn signature_first(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let header = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        if let Err(e) = wagate_core::signature::check_hub_header(header) {
+            return signature_error(e).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn signature_error(e: SignatureError) -> ApiError {
+    match e {
+        SignatureError::Missing => reject(
+            "signature_missing",
+            ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
+                .hint("Meta signs every webhook; a request without X-Hub-Signature-256 did not come from Meta"),
+        ),
+        _ => reject(
+            "signature_invalid",
+            ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string()).hint(
+                "check that the account's app_secret is the App Secret of the Meta app that sends these webhooks",
+            ),
+        ),
+    }
+}
+
 fn reject(reason: &'static str, err: ApiError) -> ApiError {
     metrics::counter!("wagate_webhooks_rejected_total", "reason" => reason).increment(1);
     err
@@ -113,19 +142,7 @@ async fn receive_with(
     let secrets = candidates.iter().map(|a| a.app_secret.as_str()).chain(app_secret);
     let signer = match verify_hub(header, &body, secrets) {
         Ok(i) => candidates.get(i).copied(),
-        Err(e) => return Err(match e {
-            SignatureError::Missing => reject(
-                "signature_missing",
-                ApiError::new(StatusCode::UNAUTHORIZED, "signature_missing", e.to_string())
-                    .hint("Meta signs every webhook; a request without X-Hub-Signature-256 did not come from Meta"),
-            ),
-            _ => reject(
-                "signature_invalid",
-                ApiError::new(StatusCode::FORBIDDEN, "signature_invalid", e.to_string()).hint(
-                    "check that the account's app_secret is the App Secret of the Meta app that sends these webhooks",
-                ),
-            ),
-        }),
+        Err(e) => return Err(signature_error(e)),
     };
     // A signed body is Meta's, whatever its shape: it is kept, and one that cannot be processed
     // becomes a `webhook.invalid` event (refusing it would only make Meta retry it for days).

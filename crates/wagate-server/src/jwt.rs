@@ -127,6 +127,8 @@ pub async fn verify(config: &JwtConfig, jwks: &Jwks, token: &str) -> Result<Clai
     validation.set_issuer(&[config.issuer.as_str()]);
     validation.set_audience(&[config.audience.as_str()]);
     validation.leeway = config.leeway_seconds;
+    // jsonwebtoken leaves `nbf` unchecked unless asked: a token valid from later is not valid now.
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind::*;
@@ -143,14 +145,29 @@ pub async fn verify(config: &JwtConfig, jwks: &Jwks, token: &str) -> Result<Clai
     let claims = data.claims;
     let text = |v: &Value| v.as_str().map(str::to_string);
     let subject = text(&claims["sub"]).unwrap_or_default();
-    let scopes: Vec<String> = match &claims[config.scopes_claim.as_str()] {
-        Value::Array(a) => a.iter().filter_map(text).collect(),
-        Value::String(s) => s
+    // A claim that is there but not of the expected shape fails closed: it never reads as "no
+    // tenant" (every tenant) or "the default permissions".
+    let malformed = |claim: &str, v: &Value, want: &str| {
+        format!(
+            "the token's `{claim}` claim is {}, not {want}; the identity provider must send {want} or leave the claim out",
+            shape(v)
+        )
+    };
+    let scopes: Vec<String> = match claims.get(config.scopes_claim.as_str()) {
+        None => config.default_scopes.clone(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.iter().filter_map(text).collect(),
+        Some(Value::String(s)) => s
             .split([' ', ','])
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
-        _ => config.default_scopes.clone(),
+        Some(v) => {
+            return Err(malformed(
+                &config.scopes_claim,
+                v,
+                "a list of permissions (or one string of them)",
+            ))
+        }
     };
     if let Some(bad) = scopes.iter().find(|s| !crate::auth::SCOPES.contains(&s.as_str())) {
         return Err(format!(
@@ -158,7 +175,17 @@ pub async fn verify(config: &JwtConfig, jwks: &Jwks, token: &str) -> Result<Clai
             config.scopes_claim
         ));
     }
-    let tenant = text(&claims[config.tenant_claim.as_str()]).filter(|t| !t.is_empty());
+    let tenant = match claims.get(config.tenant_claim.as_str()) {
+        None => None,
+        Some(Value::String(t)) if !t.trim().is_empty() && t.trim() == t => Some(t.clone()),
+        Some(v) => {
+            return Err(malformed(
+                &config.tenant_claim,
+                v,
+                "a tenant's name (a non-empty string)",
+            ))
+        }
+    };
     if config.require_tenant && tenant.is_none() {
         return Err(format!(
             "the token has no `{}` claim, and this gateway takes tenants' tokens only",
@@ -171,4 +198,17 @@ pub async fn verify(config: &JwtConfig, jwks: &Jwks, token: &str) -> Result<Clai
         tenant,
         scopes,
     })
+}
+
+/// What a claim's value is, in words, for an error.
+fn shape(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(s) if s.trim().is_empty() => "an empty string",
+        Value::String(_) => "a string with spaces around it",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }

@@ -88,6 +88,9 @@ pub struct Inner {
     pub public_base: String,
     /// The JWT issuer's keys, cached (`[auth.jwt]`).
     pub jwks: jwt::Jwks,
+    /// When (unix ms) a request was last refused because the database did not answer, and why:
+    /// `/ready` reports it for a while (a write lock held elsewhere, say, leaves reads working).
+    pub database_failed_at: std::sync::Mutex<Option<(i64, String)>>,
 }
 
 impl Inner {
@@ -111,6 +114,21 @@ impl Inner {
             Ok(()) => self.accounts_changed(),
             Err(e) => tracing::warn!(error = %e, "could not read the accounts again"),
         }
+    }
+
+    /// A request was refused because the database did not answer.
+    pub fn database_failed(&self, why: &str) {
+        let mut failed = self.database_failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        *failed = Some((now_ms(), why.to_string()));
+    }
+
+    /// Why the database failed a request in the last `within_ms`, if it did.
+    pub fn database_failed_recently(&self, within_ms: i64) -> Option<String> {
+        let failed = self.database_failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        failed
+            .as_ref()
+            .filter(|(at, _)| now_ms() - at < within_ms)
+            .map(|(_, why)| why.clone())
     }
 
     /// Hook deliveries moved or claimed work: they count as busy for the next 200 ms.
@@ -293,6 +311,7 @@ impl Gateway {
         let state = AppState(Arc::new(Inner {
             public_base,
             jwks: jwt::Jwks::default(),
+            database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
             blobs,
             throttle,
@@ -417,6 +436,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/whatsapp/{account}",
             get(inbound::verify_account).post(inbound::receive_account),
         )
+        // A webhook without a well-formed signature header is refused before its body is read.
+        .route_layer(axum::middleware::from_fn(inbound::signature_first))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.webhook.max_body_bytes,
         ))
@@ -443,6 +464,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             error::one_error_shape,
         ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::guard_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::check_request,

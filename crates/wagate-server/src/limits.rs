@@ -61,6 +61,59 @@ pub async fn check_request(State(state): State<AppState>, req: Request, next: Ne
     next.run(req).await
 }
 
+/// Before a handler reads a body: a declared length over the route's limit is answered 413 at
+/// once, and the body must keep coming (at least `server.min_body_bytes_per_second` on average
+/// after `server.body_grace_seconds`), else the answer is 408. Meanwhile the connection counts
+/// as slow, and may be closed to make room for a new one.
+pub async fn guard_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    let path = req.uri().path().to_string();
+    let (key, limit) = crate::error::body_limit_of(&state, &path);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(size) = declared.filter(|n| *n > limit as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is {size} bytes, more than the {limit} bytes allowed here"),
+        )
+        .details(json!({"field": "body", "limit": limit, "size": size}))
+        .hint(format!("send a smaller body; the limit is {key}"))
+        .into_response();
+    }
+    if !(declared.is_some_and(|n| n > 0) || req.headers().contains_key(TRANSFER_ENCODING)) {
+        return next.run(req).await;
+    }
+    let server = &state.config.server;
+    let (grace, rate) = (server.body_grace_seconds, server.min_body_bytes_per_second);
+    let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = req.extensions().get::<crate::serve::Reading>().cloned();
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(crate::serve::Paced::new(
+        body,
+        std::time::Duration::from_secs(grace),
+        rate,
+        slow.clone(),
+        reading,
+    ));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if !slow.load(std::sync::atomic::Ordering::Acquire) {
+        return response;
+    }
+    metrics::counter!("wagate_connections_closed_total", "reason" => "slow_body").increment(1);
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!("the request body arrived too slowly: less than {rate} bytes a second after {grace} s"),
+    )
+    .details(json!({"field": "body", "min_bytes_per_second": rate, "grace_seconds": grace}))
+    .hint("send the whole body promptly (server.min_body_bytes_per_second, server.body_grace_seconds)")
+    .into_response()
+}
+
 /// Raises the soft open-file limit as far as the system allows, and returns how many
 /// connections fit below it. Logs when the configured cap had to be lowered.
 pub fn connection_cap(configured: usize) -> usize {

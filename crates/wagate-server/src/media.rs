@@ -131,12 +131,19 @@ pub async fn serve(
     Path(id): Path<String>,
     Query(link): Query<MediaLink>,
 ) -> ApiResult<Response> {
-    // Who asks comes first: without a key or a signed link nothing says whether the id exists.
-    let caller = match (&link.signature, caller) {
-        (Some(_), _) => None,
+    // Who asks comes first: without a key or a link whose signature holds, nothing says whether
+    // the id exists (a made-up signature is refused alike for every id).
+    let hook = match (&link.signature, caller) {
+        (Some(signature), _) => check_link(&state, &id, &link, signature).await?,
         (None, Ok(caller)) => {
             caller.require("read")?;
-            Some(caller)
+            let m = state
+                .store
+                .get_media(&MediaId::from(id.as_str()))
+                .await?
+                .filter(|m| caller.sees(&m.account_id))
+                .ok_or_else(|| ApiError::not_found("media", &id))?;
+            return answer(&state, m).await;
         }
         (None, Err(e)) => return Err(e),
     };
@@ -145,12 +152,16 @@ pub async fn serve(
         .get_media(&MediaId::from(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found("media", &id))?;
-    match (&link.signature, caller) {
-        // A link given to a hook: its signature, not an API key.
-        (Some(signature), _) => check_link(&state, &m, &link, signature).await?,
-        (None, Some(caller)) if !caller.sees(&m.account_id) => return Err(ApiError::not_found("media", &id)),
-        _ => {}
+    // The hook must be one that takes this media's account: its accounts, within its tenant.
+    let filter = crate::workers::hooks::filter_for(&state, &hook);
+    if !(filter.accounts.is_empty() || filter.accounts.iter().any(|a| m.account_id == *a)) {
+        return Err(link_refused("the media is not of the hook's accounts"));
     }
+    answer(&state, m).await
+}
+
+/// The stored file, or why it is not there.
+async fn answer(state: &AppState, m: wagate_store::Media) -> ApiResult<Response> {
     match (m.state, &m.content_hash) {
         (MediaState::Stored, Some(hash)) => {
             let bytes = state.blobs.get(hash).await.map_err(ApiError::internal)?;
@@ -184,27 +195,42 @@ pub struct MediaLink {
     pub signature: Option<String>,
 }
 
-async fn check_link(state: &AppState, m: &wagate_store::Media, link: &MediaLink, signature: &str) -> ApiResult<()> {
-    let refused = |why: &str| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "media_link_invalid",
-            format!("this media link does not work: {why}"),
-        )
-        .details(json!({"field": "signature"}))
-        .hint("use the signed_url of a recent delivery, or GET /v1/media/{id} with an API key")
-    };
+fn link_refused(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "media_link_invalid",
+        format!("this media link does not work: {why}"),
+    )
+    .details(json!({"field": "signature"}))
+    .hint("use the signed_url of a recent delivery, or GET /v1/media/{id} with an API key")
+}
+
+/// A hook's media link for `media_id`: the hook it names, if the signature holds.
+async fn check_link(
+    state: &AppState,
+    media_id: &str,
+    link: &MediaLink,
+    signature: &str,
+) -> ApiResult<wagate_store::Hook> {
     let (Some(hook_id), Some(expires)) = (&link.hook, link.expires) else {
-        return Err(refused("it lacks hook or expires"));
+        return Err(link_refused("it lacks hook or expires"));
     };
-    if expires < crate::now_ms() / 1000 {
-        return Err(refused("it has expired"));
+    let now_s = crate::now_ms() / 1000;
+    if expires < now_s {
+        return Err(link_refused("it has expired"));
+    }
+    // The gateway signs links for `hooks.media_link_seconds`; one that lasts longer was not
+    // made by it (a minute's slack for clocks).
+    if expires > now_s + state.config.hooks.media_link_seconds as i64 + 60 {
+        return Err(link_refused(
+            "it lasts longer than the gateway's links do (hooks.media_link_seconds)",
+        ));
     }
     let hook = state
         .store
         .get_hook(&wagate_store::HookId::from(hook_id.as_str()))
         .await?
-        .ok_or_else(|| refused("its hook no longer exists"))?;
+        .ok_or_else(|| link_refused("its hook no longer exists"))?;
     let mut secrets = vec![hook.secret.as_str()];
     if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
         if until > crate::now_ms() {
@@ -213,15 +239,11 @@ async fn check_link(state: &AppState, m: &wagate_store::Media, link: &MediaLink,
     }
     if !secrets
         .iter()
-        .any(|s| wagate_core::hooks::media_link_valid(s, &m.id, expires, signature))
+        .any(|s| wagate_core::hooks::media_link_valid(s, media_id, expires, signature))
     {
-        return Err(refused("the signature does not match"));
+        return Err(link_refused("the signature does not match"));
     }
-    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
-    if !(accounts.is_empty() || accounts.iter().any(|a| m.account_id == *a)) {
-        return Err(refused("the media is not of the hook's accounts"));
-    }
-    Ok(())
+    Ok(hook)
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -244,9 +266,11 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<UploadQuery>,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    // The permission first: a caller that may not upload learns nothing of its body.
     caller.require("send")?;
+    let mut form = form.map_err(|e| ApiError::invalid_multipart(&e.body_text()))?;
     let account = crate::api::resolve_account(&state, &caller, q.account.as_deref())?;
     let phone = match q.phone_number_id {
         Some(p) if account.phone_number_ids.contains(&p) => p,

@@ -7,12 +7,15 @@
 //! - *idle*: waiting for a request, no byte of one yet — closed after `idle_timeout`;
 //! - *head*: bytes of a request arrived, its handler has not started — closed when the whole
 //!   head has not arrived within `header_timeout` of its first byte (slowloris);
-//! - *busy*: a handler runs — bounded by the per-route deadlines (`TimeoutLayer`, 408), which
-//!   also bound a body sent too slowly.
+//! - *body*: a handler waits for the request's body — cut with 408 when it arrives more slowly
+//!   than `server.min_body_bytes_per_second` after `server.body_grace_seconds` ([`Paced`]);
+//! - *busy*: a handler runs with its body read — bounded by the per-route deadlines
+//!   (`TimeoutLayer`, 408).
 //!
-//! At most `max_connections` are open. A new connection beyond that closes the oldest idle or
-//! head connection first, so a flood of idle sockets cannot keep Meta out; only when every
-//! connection is busy is the new one refused. Closes are counted in
+//! At most `max_connections` are open. A new connection beyond that closes the oldest idle,
+//! head or body connection first (a webhook without a well-formed signature is refused before
+//! its body, so it never waits there), so a flood of idle or slow sockets cannot keep Meta out;
+//! only when every connection is busy is the new one refused. Closes are counted in
 //! `wagate_connections_closed_total{reason}` and summed up in the log every 10 s.
 
 use std::collections::BTreeMap;
@@ -77,6 +80,7 @@ impl Reason {
 const IDLE: u8 = 0;
 const HEAD: u8 = 1;
 const BUSY: u8 = 2;
+const BODY: u8 = 3;
 
 /// One open connection, as the registry sees it.
 struct Conn {
@@ -90,6 +94,8 @@ struct Conn {
     in_flight: AtomicU64,
     /// Cancelled by the registry to close the connection (eviction).
     close: CancellationToken,
+    /// The first byte of a request arrived: the watchdog times the head from now on.
+    woken: tokio::sync::Notify,
 }
 
 impl Conn {
@@ -154,6 +160,7 @@ impl Registry {
             last_io_ms: AtomicU64::new(now),
             in_flight: AtomicU64::new(0),
             close: CancellationToken::new(),
+            woken: tokio::sync::Notify::new(),
         });
         conns.insert(conn.id, conn.clone());
         metrics::gauge!("wagate_connections_open").set(conns.len() as f64);
@@ -230,6 +237,7 @@ impl AsyncRead for Watched {
             self.conn.last_io_ms.store(now, Ordering::Release);
             if self.conn.state.load(Ordering::Acquire) == IDLE {
                 self.conn.set(HEAD, now);
+                self.conn.woken.notify_one();
             }
         }
         r
@@ -292,13 +300,155 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
         };
         let mut router = self.router.clone();
         let peer = self.peer;
+        let reading = Reading {
+            conn: self.conn.clone(),
+            registry: self.registry.clone(),
+        };
         Box::pin(async move {
             let _guard = guard;
             let mut req: Request = req.map(Body::new);
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req.extensions_mut().insert(reading);
             // A Router is always ready, so it may be called without polling readiness.
             tower::Service::call(&mut router, req).await
         })
+    }
+}
+
+/// The connection a request came on, as the body guard ([`crate::limits::guard_body`]) marks
+/// it: while the handler waits for the body, the connection may be closed to make room.
+#[derive(Clone)]
+pub struct Reading {
+    conn: Arc<Conn>,
+    registry: Arc<Registry>,
+}
+
+impl Reading {
+    /// The handler waits for the body.
+    pub fn started(&self) {
+        if self
+            .conn
+            .state
+            .compare_exchange(BUSY, BODY, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.conn.since_ms.store(self.registry.now_ms(), Ordering::Release);
+        }
+    }
+
+    /// The body is read (or given up): the handler runs on.
+    pub fn finished(&self) {
+        if self
+            .conn
+            .state
+            .compare_exchange(BODY, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.conn.since_ms.store(self.registry.now_ms(), Ordering::Release);
+        }
+    }
+}
+
+/// A request body that must keep coming: once `grace` has passed, at least `rate` bytes a
+/// second on average since it began, else it ends with an error and `slow` is set (the guard
+/// answers 408). The connection counts as reading its body until the body ends or is dropped.
+pub struct Paced {
+    inner: Body,
+    received: u64,
+    started: Instant,
+    grace: Duration,
+    rate: u64,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    slow: Arc<std::sync::atomic::AtomicBool>,
+    reading: Option<Reading>,
+}
+
+impl Paced {
+    pub fn new(
+        inner: Body,
+        grace: Duration,
+        rate: u64,
+        slow: Arc<std::sync::atomic::AtomicBool>,
+        reading: Option<Reading>,
+    ) -> Self {
+        if let Some(r) = &reading {
+            r.started();
+        }
+        let started = Instant::now();
+        Self {
+            inner,
+            received: 0,
+            started,
+            grace,
+            rate: rate.max(1),
+            timer: Box::pin(tokio::time::sleep_until(started + grace)),
+            slow,
+            reading,
+        }
+    }
+
+    fn done(&mut self) {
+        if let Some(r) = self.reading.take() {
+            r.finished();
+        }
+    }
+}
+
+impl Drop for Paced {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl hyper::body::Body for Paced {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                }
+                if hyper::body::Body::is_end_stream(&this.inner) {
+                    this.done();
+                }
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(None) => {
+                this.done();
+                return Poll::Ready(None);
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done();
+                return Poll::Ready(Some(Err(e)));
+            }
+            Poll::Pending => {}
+        }
+        // Nothing more yet: by when must more have come?
+        let due = this.started + this.grace.max(Duration::from_millis(this.received * 1000 / this.rate));
+        if Instant::now() >= due {
+            this.slow.store(true, Ordering::Release);
+            this.done();
+            return Poll::Ready(Some(Err(axum::Error::new("the request body arrived too slowly"))));
+        }
+        this.timer.as_mut().reset(due);
+        if this.timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::Body::size_hint(&self.inner)
     }
 }
 
@@ -392,6 +542,8 @@ async fn serve_connection(
                 }
                 break;
             }
+            // Idle to head: the head's deadline is sooner than the idle one slept for.
+            _ = conn.woken.notified() => {}
             _ = conn.close.cancelled() => {
                 // Evicted by a newer connection (the registry already dropped it).
                 registry.count(Reason::Evicted);

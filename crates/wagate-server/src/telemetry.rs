@@ -46,6 +46,15 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({"status": "unavailable", "database": backend, "error": e.to_string()})),
         );
     }
+    // Reads may work while writes do not (a write lock held elsewhere): a request the database
+    // refused in the last 10 s makes this gateway not ready.
+    if let Some(why) = state.database_failed_recently(10_000) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "database": backend, "error": why,
+                "hint": "the database refused a request in the last 10 s (a lock held elsewhere, or an outage)"})),
+        );
+    }
     let bound_ms = state.config.server.ready_max_backlog_seconds as i64 * 1000;
     let oldest = match state.store.oldest_pending_journal().await {
         Ok(o) => o,

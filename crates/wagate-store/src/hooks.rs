@@ -257,10 +257,14 @@ pub struct SealReport {
 /// previous secret share it, since rotation moves one column's value to the other.
 pub(crate) const HOOK_SECRET: &str = "hooks.secret";
 
+/// Where a hook's extra headers (credentials, often) are kept sealed: the JSON object whole.
+pub(crate) const HOOK_HEADERS: &str = "hooks.headers";
+
 /// Every column that holds a sealed secret: (table, column, associated data).
-pub(crate) const SEALED_COLUMNS: [(&str, &str, &str); 5] = [
+pub(crate) const SEALED_COLUMNS: [(&str, &str, &str); 6] = [
     ("hooks", "secret", HOOK_SECRET),
     ("hooks", "previous_secret", HOOK_SECRET),
+    ("hooks", "headers", HOOK_HEADERS),
     ("accounts", "access_token", "accounts.access_token"),
     ("accounts", "app_secret", "accounts.app_secret"),
     ("accounts", "verify_token", "accounts.verify_token"),
@@ -274,9 +278,19 @@ pub(crate) fn seal(sealer: &wagate_core::seal::Sealer, plain: &str) -> crate::Re
     Ok(sealer.seal(plain, HOOK_SECRET)?)
 }
 
+/// Seals a hook's headers; none (`{}`) stay as they are, so a hook without headers needs no
+/// master key for them.
+pub(crate) fn seal_headers(sealer: &wagate_core::seal::Sealer, plain: &str) -> crate::Result<String> {
+    if matches!(plain.trim(), "" | "{}") {
+        return Ok(plain.to_string());
+    }
+    Ok(sealer.seal(plain, HOOK_HEADERS)?)
+}
+
 /// A hook as read, with its secrets opened.
 pub(crate) fn open(sealer: &wagate_core::seal::Sealer, mut h: Hook) -> crate::Result<Hook> {
     h.secret = sealer.open(&h.secret, HOOK_SECRET)?;
+    h.headers = sealer.open(&h.headers, HOOK_HEADERS)?;
     if let Some(p) = &h.previous_secret {
         h.previous_secret = Some(sealer.open(p, HOOK_SECRET)?);
     }
@@ -329,7 +343,7 @@ macro_rules! impl_hook_store {
                     .bind(&h.events)
                     .bind(&h.accounts)
                     .bind(&h.contacts)
-                    .bind(&h.headers)
+                    .bind($crate::hooks::seal_headers(&self.sealer, &h.headers)?)
                     .bind(&h.media)
                     .bind(h.ordered)
                     .bind(h.enabled)
@@ -353,7 +367,8 @@ macro_rules! impl_hook_store {
                 let mut report = $crate::hooks::SealReport::default();
                 // (table, column, the associated data it is sealed with)
                 for (table, column, context) in $crate::hooks::SEALED_COLUMNS {
-                    let sql = format!("SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} <> '' ORDER BY id");
+                    // Empty, or a hook without headers (`{}`): nothing secret to seal.
+                    let sql = format!("SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} NOT IN ('', '{{}}') ORDER BY id");
                     let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
                     for (id, stored) in rows {
                         let plain = self.sealer.open(&stored, context)?;

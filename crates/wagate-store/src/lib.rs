@@ -53,9 +53,24 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(unavailable_code) => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Database(e),
         }
     }
+}
+
+/// Whether a database error code says the database cannot be used now, rather than that the
+/// statement is wrong: SQLite's busy and locked (another process holds the write lock past the
+/// busy timeout), PostgreSQL's connection exceptions (08), insufficient resources (53),
+/// operator intervention (57P: shutdown, cannot connect now) and lock not available (55P03).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<u32>() {
+        // SQLite's extended codes keep the primary code in their low byte.
+        return matches!(n & 0xff, 5 | 6);
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "55P03"
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

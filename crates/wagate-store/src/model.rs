@@ -316,6 +316,8 @@ pub struct AuditEntry {
     /// The id or name of what it acted on.
     pub target: Option<String>,
     pub account_id: Option<AccountId>,
+    /// The tenant it was taken for, if one.
+    pub tenant: Option<String>,
     /// What changed (JSON; never a secret).
     pub details: String,
 }
@@ -329,6 +331,7 @@ pub struct NewAuditEntry {
     pub action: String,
     pub target: Option<String>,
     pub account_id: Option<AccountId>,
+    pub tenant: Option<String>,
     pub details: serde_json::Value,
 }
 

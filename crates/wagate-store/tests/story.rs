@@ -133,6 +133,7 @@ async fn story(store: Arc<dyn Store>) {
                 action: action.into(),
                 target: None,
                 account_id: account.map(Into::into),
+                tenant: None,
                 details: serde_json::json!({"n": 1}),
             })
             .await
@@ -140,31 +141,41 @@ async fn story(store: Arc<dyn Store>) {
     }
     let actions = |rows: Vec<AuditEntry>| rows.into_iter().map(|e| e.action).collect::<Vec<_>>();
     assert_eq!(
-        actions(store.list_audit(None, None, None, 10).await.expect("audit")),
+        actions(store.list_audit(None, None, None, None, 10).await.expect("audit")),
         ["key.revoked", "hook_x.deleted", "key.created"]
     );
     assert_eq!(
         actions(
             store
-                .list_audit(Some(&a.id), Some("key."), None, 10)
+                .list_audit(Some(&a.id), None, Some("key."), None, 10)
                 .await
                 .expect("audit")
         ),
         ["key.revoked"]
     );
     assert_eq!(
-        actions(store.list_audit(None, Some("hook%"), None, 10).await.expect("audit")),
+        actions(
+            store
+                .list_audit(None, None, Some("hook%"), None, 10)
+                .await
+                .expect("audit")
+        ),
         Vec::<String>::new()
     );
     assert_eq!(
-        actions(store.list_audit(None, Some("hook_"), None, 10).await.expect("audit")),
+        actions(
+            store
+                .list_audit(None, None, Some("hook_"), None, 10)
+                .await
+                .expect("audit")
+        ),
         ["hook_x.deleted"]
     );
-    let newest = store.list_audit(None, None, None, 1).await.expect("audit");
+    let newest = store.list_audit(None, None, None, None, 1).await.expect("audit");
     assert_eq!(
         actions(
             store
-                .list_audit(None, None, Some(newest[0].id), 10)
+                .list_audit(None, None, None, Some(newest[0].id), 10)
                 .await
                 .expect("audit")
         ),

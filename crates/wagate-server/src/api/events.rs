@@ -178,11 +178,21 @@ pub async fn get_one(
         .await?
         .filter(|e| caller.sees_opt(e.account_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("event", &id))?;
+    // Deliveries to the hooks the caller may see only.
+    let visible: Vec<wagate_store::HookId> = state
+        .store
+        .list_hooks()
+        .await?
+        .into_iter()
+        .filter(|h| crate::api::hooks::visible(&caller, h))
+        .map(|h| h.id)
+        .collect();
     let deliveries: Vec<Value> = state
         .store
         .deliveries_of_event(&id)
         .await?
         .iter()
+        .filter(|d| visible.contains(&d.hook_id))
         .map(|d| {
             serde_json::json!({
                 "hook_id": d.hook_id,
@@ -229,13 +239,13 @@ pub async fn replay(
         .await?
         .filter(|e| caller.sees_opt(e.account_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("event", &id))?;
-    // A tenant's key replays to its tenant's hooks only.
+    // A tenant's key replays to its tenant's hooks only, an account's key to its account's.
     let hooks: Vec<_> = state
         .store
         .list_hooks()
         .await?
         .into_iter()
-        .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
+        .filter(|h| crate::api::hooks::visible(&caller, h))
         .collect();
     if let Some(h) = &r.hook {
         match hooks.iter().find(|x| &x.id == h) {

@@ -40,6 +40,8 @@ pub struct HookView {
     pub accounts: Vec<String>,
     /// Contacts (wa_id or user id); empty: every contact.
     pub contacts: Vec<String>,
+    /// Extra headers sent with each delivery, their values masked (sealed at rest). Sending a
+    /// masked value back in an update keeps the stored one.
     pub headers: BTreeMap<String, String>,
     /// `link`, `base64` or `both`.
     pub media: String,
@@ -79,7 +81,11 @@ fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
             })
             .collect(),
         contacts: list(&h.contacts),
-        headers: serde_json::from_str(&h.headers).unwrap_or_default(),
+        headers: serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, masked(&v)))
+            .collect(),
         media: h.media.clone(),
         ordered: h.ordered,
         enabled: h.enabled,
@@ -101,6 +107,16 @@ fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
             })
         }),
         secret: None,
+    }
+}
+
+/// A header's value as answers show it: never whole, since it is often a credential (kept
+/// sealed at rest, like the secret). Long values keep their last four characters.
+pub fn masked(value: &str) -> String {
+    let n = value.chars().count();
+    match n >= 16 {
+        true => format!("…{}", value.chars().skip(n - 4).collect::<String>()),
+        false => "…".into(),
     }
 }
 
@@ -164,7 +180,14 @@ async fn apply(state: &AppState, h: &mut Hook, r: HookRequest) -> ApiResult<()> 
     if let Some(contacts) = r.contacts {
         h.contacts = serde_json::to_string(&contacts).unwrap_or_default();
     }
-    if let Some(headers) = r.headers {
+    if let Some(mut headers) = r.headers {
+        // A value sent back as answers show it (masked) keeps the value stored.
+        let stored: BTreeMap<String, String> = serde_json::from_str(&h.headers).unwrap_or_default();
+        for (k, v) in headers.iter_mut() {
+            if let Some(old) = stored.get(k).filter(|old| masked(old) == *v) {
+                v.clone_from(old);
+            }
+        }
         if let Some(k) = headers.keys().find(|k| reserved_header(k)) {
             return Err(ApiError::invalid_field(
                 "headers",
@@ -244,19 +267,37 @@ fn check_secret(format: &str, secret: &str) -> ApiResult<()> {
     }
 }
 
-/// The hook, if the key may see it: a tenant's key sees its tenant's hooks only.
+/// Whether the caller may see and manage `hook`.
+pub fn visible(caller: &Caller, hook: &Hook) -> bool {
+    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+    caller.sees_hook(hook.tenant.as_deref(), &accounts)
+}
+
+/// The hook, if the key may see it: a tenant's key sees its tenant's hooks only, a key of one
+/// account the hooks of that account only.
 async fn find(state: &AppState, caller: &Caller, id: &HookId) -> ApiResult<Hook> {
     state
         .store
         .get_hook(id)
         .await?
-        .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
+        .filter(|h| visible(caller, h))
         .ok_or_else(|| ApiError::not_found("hook", id))
 }
 
-/// A tenant's hook filters on its tenant's accounts only.
-fn check_accounts(caller: &Caller, hook: &Hook) -> ApiResult<()> {
-    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+/// A tenant's hook filters on its tenant's accounts only; a hook made by a key of one account
+/// takes that account's events only (its account when it names none), and belongs to the
+/// account's tenant.
+fn check_accounts(state: &AppState, caller: &Caller, hook: &mut Hook) -> ApiResult<()> {
+    let mut accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+    if let Some(own) = &caller.account_id {
+        if accounts.is_empty() {
+            accounts.push(own.to_string());
+            hook.accounts = serde_json::to_string(&accounts).unwrap_or_default();
+        }
+        if hook.tenant.is_none() {
+            hook.tenant = state.accounts.by_id(own).and_then(|a| a.tenant.clone());
+        }
+    }
     match accounts.iter().find(|a| !caller.sees(a)) {
         Some(a) => Err(ApiError::unknown_account("accounts", a)),
         None => Ok(()),
@@ -306,8 +347,8 @@ pub async fn create(
         tenant: None,
     };
     apply(&state, &mut hook, r).await?;
-    check_accounts(&caller, &hook)?;
     hook.tenant = caller.tenant.clone();
+    check_accounts(&state, &caller, &mut hook)?;
     let saved = state.store.save_hook(&hook).await?;
     state.hooks_changed();
     crate::audit::record(
@@ -337,7 +378,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(HookList {
         data: hooks
             .iter()
-            .filter(|h| caller.sees_tenant(h.tenant.as_deref()))
+            .filter(|h| visible(&caller, h))
             .map(|h| view(&state, h, None))
             .collect(),
     }))
@@ -374,7 +415,7 @@ pub async fn update(
         .unwrap_or_default();
     let enabled = r.enabled.take();
     apply(&state, &mut hook, r).await?;
-    check_accounts(&caller, &hook)?;
+    check_accounts(&state, &caller, &mut hook)?;
     hook.updated_at = now_ms();
     state.store.save_hook(&hook).await?;
     if let Some(on) = enabled {

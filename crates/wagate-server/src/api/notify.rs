@@ -44,6 +44,7 @@ fn fail(status: StatusCode, message: &str, error: Value) -> Reply {
     responses((status = 200, description = "{message, messageId, wamid}"),
               (status = 400, description = "{message, error}: invalid request or refused by Meta"),
               (status = 401, description = "{message, error}: bad API key or Meta token"),
+              (status = 403, description = "{message, error}: the key lacks the send permission"),
               (status = 500, description = "{message, error}: Meta failed or timed out")),
     security(("api_key" = [])))]
 pub async fn notify(State(state): State<AppState>, caller: Result<Caller, crate::ApiError>, body: Bytes) -> Reply {
@@ -59,8 +60,8 @@ pub async fn notify(State(state): State<AppState>, caller: Result<Caller, crate:
     };
     if let Err(e) = caller.require("send") {
         return fail(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
+            StatusCode::FORBIDDEN,
+            "Forbidden",
             json!({"code": e.code, "message": e.message, "hint": e.hint}),
         );
     }

@@ -210,9 +210,16 @@ pub struct CreateTemplate {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(mut body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<TemplateView>)> {
     caller.require("admin")?;
+    // JSON whatever the Content-Type says, as every other endpoint.
+    let mut body: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid_json(
+            e,
+            "send {\"name\": \"order_update\", \"language\": \"en_US\", \"category\": \"UTILITY\", \"components\": […]}",
+        )
+    })?;
     let named = body
         .as_object_mut()
         .and_then(|o| o.remove("account"))

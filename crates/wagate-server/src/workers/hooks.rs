@@ -181,11 +181,17 @@ async fn report_backlog(state: &AppState) {
     let Ok(hooks) = state.store.list_hooks().await else {
         return;
     };
+    // Summed over the hooks: `/metrics` is read without a key, so it names no hook (each
+    // hook's backlog is in `GET /v1/hooks/{id}`, behind its tenant's key).
+    let (mut pending, mut failing) = (0u64, 0u64);
     for h in hooks {
         if let Ok(health) = state.store.hook_health(&h.id).await {
-            metrics::gauge!("wagate_hook_backlog", "hook" => h.id.to_string()).set(health.pending as f64);
+            pending += health.pending.max(0) as u64;
         }
+        failing += u64::from(h.failing_since.is_some());
     }
+    metrics::gauge!("wagate_hook_backlog").set(pending as f64);
+    metrics::gauge!("wagate_hooks_failing").set(failing as f64);
 }
 
 /// Sends due deliveries, each hook within its concurrency, until cancelled.

@@ -299,7 +299,7 @@ async fn config_print_keys_create_migrate_and_openapi() {
     // The command line's actions are in the audit log, as `cli`.
     let store = wagate_store::connect(&db, &Default::default()).await.expect("open");
     let actions: Vec<(String, String)> = store
-        .list_audit(None, Some("key."), None, 10)
+        .list_audit(None, None, Some("key."), None, 10)
         .await
         .expect("audit")
         .into_iter()

@@ -472,3 +472,44 @@ pub async fn window_open_at(http: &reqwest::Client, base: &str, key: &str, wa_id
     })
     .await;
 }
+
+/// One text column of a query, exactly as the database holds it (no gateway in between).
+pub async fn raw_texts(url: &str, sql: &str) -> Vec<String> {
+    let rows: Vec<(String,)> = if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("open sqlite");
+        sqlx::query_as(sql).fetch_all(&pool).await.expect("rows")
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("open postgres");
+        sqlx::query_as(sql).fetch_all(&pool).await.expect("rows")
+    };
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+/// Tenant alpha's account `alpha-shop` (a business that is not the simulator's), made straight
+/// in the store and read by the gateway.
+pub async fn alpha_shop(app: &TestApp) -> wagate_store::Account {
+    let account = app
+        .gateway
+        .state
+        .store
+        .create_account(
+            &wagate_store::NewApiAccount {
+                name: "alpha-shop".into(),
+                waba_id: "200000000000001".into(),
+                access_token: "alpha-token".into(),
+                app_secret: "alpha-secret".into(),
+                verify_token: "alpha-verify".into(),
+                phone_numbers: vec![wagate_store::PhoneNumberInfo {
+                    phone_number_id: "200000000000011".into(),
+                    ..Default::default()
+                }],
+                tenant: Some("alpha".into()),
+                ..Default::default()
+            },
+            wagate_server::now_ms(),
+        )
+        .await
+        .expect("alpha's account");
+    app.gateway.state.reload_accounts().await;
+    account
+}

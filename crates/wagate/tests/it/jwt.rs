@@ -11,17 +11,17 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const ISSUER: &str = "https://securetoken.google.com/wagate-demo";
-const AUDIENCE: &str = "wagate-demo";
+pub(crate) const ISSUER: &str = "https://securetoken.google.com/wagate-demo";
+pub(crate) const AUDIENCE: &str = "wagate-demo";
 
 /// An ES256 key made here: its JWK and what signs with it.
-struct Key {
-    kid: String,
+pub(crate) struct Key {
+    pub(crate) kid: String,
     pkcs8: Vec<u8>,
-    jwk: Value,
+    pub(crate) jwk: Value,
 }
 
-fn new_key(kid: &str) -> Key {
+pub(crate) fn new_key(kid: &str) -> Key {
     let rng = ring::rand::SystemRandom::new();
     let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
     let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).expect("key");
@@ -35,13 +35,13 @@ fn new_key(kid: &str) -> Key {
     }
 }
 
-fn sign(key: &Key, claims: &Value) -> String {
+pub(crate) fn sign(key: &Key, claims: &Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ec_der(&key.pkcs8)).expect("sign")
 }
 
-fn claims(extra: Value) -> Value {
+pub(crate) fn claims(extra: Value) -> Value {
     let now = wagate_server::now_ms() / 1000;
     let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "firebase-user-1", "email": "ana@example.com", "iat": now, "exp": now + 3600});
     if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
@@ -53,7 +53,7 @@ fn claims(extra: Value) -> Value {
 }
 
 /// Serves a JWKS that the test can change (key rotation).
-async fn serve_jwks(keys: Arc<Mutex<Vec<Value>>>) -> String {
+pub(crate) async fn serve_jwks(keys: Arc<Mutex<Vec<Value>>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
     let app = axum::Router::new().route(

@@ -17,6 +17,7 @@ mod jwt;
 mod media;
 mod scale;
 mod secrets;
+mod security;
 mod sending;
 mod simulator;
 mod slow_clients;

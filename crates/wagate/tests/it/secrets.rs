@@ -8,16 +8,11 @@ use crate::helpers::*;
 
 /// The hook secrets exactly as the database holds them.
 async fn raw_hook_secrets(url: &str) -> Vec<String> {
-    let sql = "SELECT secret FROM hooks UNION ALL SELECT previous_secret FROM hooks WHERE previous_secret IS NOT NULL";
-    if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("open sqlite");
-        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.expect("rows");
-        rows.into_iter().map(|r| r.0).collect()
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.expect("open postgres");
-        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.expect("rows");
-        rows.into_iter().map(|r| r.0).collect()
-    }
+    raw_texts(
+        url,
+        "SELECT secret FROM hooks UNION ALL SELECT previous_secret FROM hooks WHERE previous_secret IS NOT NULL",
+    )
+    .await
 }
 
 fn key_id(text: &str) -> String {

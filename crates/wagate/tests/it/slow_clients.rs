@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::helpers::{serve_binary, APP_SECRET, PHONE_ID, TOKEN, USER, WABA};
+use crate::helpers::{serve_binary, start_sim, APP_SECRET, PHONE_ID, TOKEN, USER, WABA};
 
 const HEADER_TIMEOUT: u64 = 1;
 const IDLE_TIMEOUT: u64 = 2;
@@ -221,5 +221,132 @@ async fn idle_and_slow_connections_cannot_lock_out_meta() {
         assert!(Instant::now() < deadline, "{events}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.start_kill();
+}
+
+/// Reads what the server answers within `within` (until it closes or stops sending).
+async fn answer_within(stream: &mut TcpStream, within: Duration) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.windows(4).any(|w| w == b"\r\n\r\n") && got.ends_with(b"}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&got).to_string()
+}
+
+#[tokio::test]
+async fn unsigned_oversized_and_stalled_requests_are_refused_without_holding_meta_out() {
+    const MAX: usize = 16;
+    let (_sim, sim_url) = start_sim().await;
+    let dir = std::env::temp_dir()
+        .join("wagate-tests")
+        .join(wagate_core::ids::new_id("stall"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A long idle timeout, so that only the head's own deadline can close a trickled head.
+    let config = format!(
+        "[server]\nheader_timeout_seconds = 1\nidle_timeout_seconds = 60\nwebhook_timeout_seconds = 30\n\
+         body_grace_seconds = 1\nmax_connections = {MAX}\n"
+    );
+    let db = match wagate_store::testing::fresh_postgres_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.join("wagate.db").display()),
+    };
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    let (mut child, addr) = serve_binary(&dir, &config, &db, &sim_url, &key).await;
+
+    // A head trickled a byte at a time is closed at the header timeout, not the idle one.
+    let mut trickled = TcpStream::connect(&addr).await.expect("connect");
+    let started = Instant::now();
+    trickled.write_all(b"P").await.expect("write");
+    let trickle = tokio::spawn(async move {
+        for b in b"OST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\n".iter() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if trickled.write_all(&[*b]).await.is_err() {
+                break;
+            }
+        }
+        trickled
+    });
+    // No signature: 401 before any of the declared body; a length over the limit: 413 at once.
+    for (head, status) in [
+        ("POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", "401"),
+        (
+            "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=zz\r\nContent-Length: 100\r\n\r\n",
+            "403",
+        ),
+        (
+            "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 209715200\r\n\r\n",
+            "413",
+        ),
+        (
+            "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 209715200\r\n\r\n",
+            "413",
+        ),
+    ] {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(head.as_bytes()).await.expect("write");
+        let got = answer_within(&mut s, Duration::from_secs(1)).await;
+        assert!(got.starts_with(&format!("HTTP/1.1 {status}")), "{head:?} -> {got}");
+        assert!(got.contains("\"code\":"), "{got}");
+    }
+    // Every connection held by a well-formed but unverifiable signature whose body never comes.
+    let mut held = Vec::new();
+    for _ in 0..MAX {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        let sig = format!("sha256={}", "ab".repeat(32));
+        s.write_all(
+            format!("POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: {sig}\r\nContent-Length: 100\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("write");
+        held.push(s);
+    }
+    // Meta's signed webhook is still acknowledged within a second.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let body = webhook_body("wamid.through");
+    let r = http
+        .post(format!("http://{addr}/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            wagate_core::signature::sign_hub(APP_SECRET, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("a signed webhook is acknowledged within 1 s");
+    assert_eq!(r.status().as_u16(), 200);
+    // The stalled bodies: closed to make room, or cut with 408 after the grace.
+    let mut cut = 0;
+    for mut s in held {
+        let got = answer_within(&mut s, Duration::from_secs(1) + SLACK).await;
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+        cut += usize::from(got.contains("\"code\":\"request_timeout\""));
+    }
+    assert!(cut > 0, "no stalled body was answered 408");
+    let mut trickled = trickle.await.expect("trickle");
+    assert!(
+        closed_within(&mut trickled, Duration::from_secs(1) + SLACK)
+            .await
+            .is_some(),
+        "a trickled head was still open after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "closed by the header timeout"
+    );
     let _ = child.start_kill();
 }

@@ -32,28 +32,7 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     let app = connecting_app_with(|c| c.hooks.allow_private_networks = true).await;
     // Tenant bravo connects the simulator's business; tenant alpha has an account of its own.
     let bravo_account = connect(&app, "bravo").await;
-    app.gateway
-        .state
-        .store
-        .create_account(
-            &wagate_store::NewApiAccount {
-                name: "alpha-shop".into(),
-                waba_id: "200000000000001".into(),
-                access_token: "alpha-token".into(),
-                app_secret: "alpha-secret".into(),
-                verify_token: "alpha-verify".into(),
-                phone_numbers: vec![wagate_store::PhoneNumberInfo {
-                    phone_number_id: "200000000000011".into(),
-                    ..Default::default()
-                }],
-                tenant: Some("alpha".into()),
-                ..Default::default()
-            },
-            wagate_server::now_ms(),
-        )
-        .await
-        .expect("alpha's account");
-    app.gateway.state.reload_accounts().await;
+    alpha_shop(&app).await;
     let (alpha, _) = tenant_key(&app, "alpha").await;
     let (bravo, bravo_key_id) = tenant_key(&app, "bravo").await;
     let call = |key: String, method: reqwest::Method, path: String, body: Option<Value>| {
@@ -257,6 +236,61 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
             .all(|k| k["tenant"] == "alpha"),
         "{keys}"
     );
+    // A media link alpha signs itself, with a hook of its own whose secret it chose, does not
+    // open bravo's media; nor does a made-up signature say whether an id exists.
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    let (status, own_hook) = call(
+        alpha.clone(),
+        post.clone(),
+        "/v1/hooks".into(),
+        Some(json!({"url": "http://127.0.0.1:9/alpha", "secret": secret})),
+    )
+    .await;
+    assert_eq!(status, 201, "{own_hook}");
+    let own_hook = own_hook["id"].as_str().expect("hook id").to_string();
+    let expires = wagate_server::now_ms() / 1000 + 600;
+    let signature = wagate_core::hooks::media_link_signature(&secret, &media_id, expires);
+    let link = format!("/v1/media/{media_id}?hook={own_hook}&expires={expires}&signature={signature}");
+    let r = app.http.get(format!("{}{link}", app.url)).send().await.expect("link");
+    assert_eq!(r.status().as_u16(), 403, "alpha's own link to bravo's media");
+    // A link lasting longer than the gateway's links do is not the gateway's.
+    let far = wagate_server::now_ms() / 1000 + 10 * 365 * 24 * 3600;
+    let signature = wagate_core::hooks::media_link_signature(&secret, &media_id, far);
+    let r = app
+        .http
+        .get(format!(
+            "{}/v1/media/{media_id}?hook={own_hook}&expires={far}&signature={signature}",
+            app.url
+        ))
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(r.status().as_u16(), 403);
+    for id in [media_id.as_str(), "med_doesnotexist"] {
+        let r = app
+            .http
+            .get(format!("{}/v1/media/{id}?signature=x", app.url))
+            .send()
+            .await
+            .expect("link");
+        assert_eq!(
+            r.status().as_u16(),
+            403,
+            "{id}: the same answer whether it exists or not"
+        );
+    }
+    // Alpha reads its own actions in the audit log (its hook has no account), not bravo's.
+    let (_, audit) = call(alpha.clone(), get.clone(), "/v1/audit?action=hook.".into(), None).await;
+    let targets: Vec<&str> = audit["data"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|e| e["target"].as_str())
+        .collect();
+    assert_eq!(targets, [own_hook.as_str()], "{audit}");
+    // An event of bravo's lists deliveries to bravo's hooks for bravo, to none of alpha's.
+    let (_, event) = call(bravo.clone(), get.clone(), format!("/v1/events/{event_id}"), None).await;
+    assert!(!event.to_string().contains(&own_hook), "{event}");
     // What spans tenants is a key of every tenant's.
     let (status, _) = call(alpha.clone(), get.clone(), "/v1/journal/quarantined".into(), None).await;
     assert_eq!(status, 403);
