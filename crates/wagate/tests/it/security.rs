@@ -87,6 +87,8 @@ struct Caller {
     global: bool,
     /// Limited to one account.
     one_account: bool,
+    /// A JWT: the Graph front door takes API keys only (Meta's SDKs send an access token).
+    jwt: bool,
 }
 
 fn caller(
@@ -98,6 +100,7 @@ fn caller(
 ) -> Caller {
     Caller {
         name,
+        jwt: token.starts_with("eyJ"),
         token: Some(token),
         scopes: Some(scopes),
         global,
@@ -112,6 +115,7 @@ fn refused(name: &'static str, token: Option<String>) -> Caller {
         scopes: None,
         global: false,
         one_account: false,
+        jwt: false,
     }
 }
 
@@ -349,9 +353,64 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
             }
         }
     }
+    // The Graph front door (Meta's paths, outside the OpenAPI document), in Meta's error shape:
+    // an object the caller cannot see is Meta's "does not exist, or missing permissions" (400,
+    // code 100). Alpha's number, and a media id nobody has.
+    let front_door: [(&str, String, &str); 2] = [
+        ("POST", "/v23.0/200000000000011/messages".into(), "send"),
+        ("GET", "/v23.0/1234567890123456".into(), "read"),
+    ];
+    for c in &callers {
+        for (method, path, scope) in &front_door {
+            let url = format!("{}{path}", app.url);
+            let mut request = app.http.request(method.parse().expect("method"), &url);
+            if *method == "POST" {
+                request = request
+                    .json(&json!({"messaging_product": "whatsapp", "to": USER, "type": "text", "text": {"body": "x"}}));
+            }
+            if let Some(t) = &c.token {
+                request = request.bearer_auth(t);
+            }
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            checked += 1;
+            let expected: Result<u16, &str> = match c.scopes {
+                None => Ok(401),
+                Some(_) if c.jwt => Ok(401),
+                Some(scopes) if !scopes.iter().any(|s| s == scope || *s == "admin") => Ok(403),
+                Some(_) if !c.global || *method == "GET" => Ok(400),
+                Some(_) => Err("allowed"),
+            };
+            let ok = match expected {
+                Ok(want) => status == want,
+                Err(_) => !matches!(status, 401 | 403) && status < 500,
+            };
+            let e: Value = serde_json::from_str(&body).unwrap_or_default();
+            if !ok || (status >= 400 && !e["error"]["code"].is_number()) {
+                failures.push(format!(
+                    "{}: {method} {path} answered {status}, expected {expected:?}: {}",
+                    c.name,
+                    body.chars().take(200).collect::<String>()
+                ));
+            }
+            if !c.global {
+                if let Some(m) = markers
+                    .iter()
+                    .find(|m| body.contains(m.as_str()) && !url.contains(m.as_str()))
+                {
+                    failures.push(format!(
+                        "{}: {method} {path} shows another tenant's `{m}`: {body}",
+                        c.name
+                    ));
+                }
+            }
+        }
+    }
     println!(
-        "authorization matrix: {} routes x {} callers = {checked} requests",
+        "authorization matrix: {} routes of the OpenAPI document and {} of the Graph front door x {} callers = {checked} requests",
         ROUTES.len(),
+        front_door.len(),
         callers.len()
     );
     assert!(
