@@ -68,9 +68,14 @@ pub struct HookFilter {
 impl HookFilter {
     pub fn matches(&self, event_type: &str, account_id: Option<&str>, payload: &Value) -> bool {
         type_matches(&self.events, event_type)
-            && (self.accounts.is_empty() || account_id.is_some_and(|a| self.accounts.iter().any(|x| x == a)))
+            && self.takes_account(account_id)
             && (self.contacts.is_empty()
                 || event_contact(payload).is_some_and(|c| self.contacts.iter().any(|x| x == c)))
+    }
+
+    /// Whether what concerns `account_id` (none: no account's) passes the account filter.
+    pub fn takes_account(&self, account_id: Option<&str>) -> bool {
+        self.accounts.is_empty() || account_id.is_some_and(|a| self.accounts.iter().any(|x| x == a))
     }
 }
 

@@ -116,11 +116,12 @@ impl Caller {
         self.tenant.is_none() || self.tenant.as_deref() == tenant
     }
 
-    /// Whether the caller may see and manage a hook of `tenant` filtered on `accounts` (ids;
-    /// empty: every account): a tenant's key sees its tenant's hooks; a key of one account sees
-    /// only hooks limited to that account, never one that takes every account's events.
-    pub fn sees_hook(&self, tenant: Option<&str>, accounts: &[String]) -> bool {
-        self.sees_tenant(tenant)
+    /// Whether the caller may see and manage `hook`: a tenant's key sees its tenant's hooks; a
+    /// key of one account sees only hooks limited to accounts it sees, never one that takes
+    /// every account's events.
+    pub fn sees_hook(&self, hook: &wagate_store::Hook) -> bool {
+        let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
+        self.sees_tenant(hook.tenant.as_deref())
             && (self.account_id.is_none() || (!accounts.is_empty() && accounts.iter().all(|a| self.sees(a))))
     }
 

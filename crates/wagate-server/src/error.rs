@@ -111,6 +111,22 @@ impl ApiError {
             .hint("send `Authorization: Bearer <api key>`; create a key with `wagate keys create`")
     }
 
+    /// A body over the limit of the route at `path` (`size`: as its `Content-Length` declared).
+    pub fn body_too_large(state: &AppState, path: &str, size: Option<u64>) -> Self {
+        let (key, limit) = body_limit_of(state, path);
+        let message = match size {
+            Some(size) => format!("the body is {size} bytes, more than the {limit} bytes allowed here"),
+            None => format!("the body is larger than the {limit} bytes allowed here"),
+        };
+        let mut details = json!({"field": "body", "limit": limit});
+        if let Some(size) = size {
+            details["size"] = json!(size);
+        }
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+            .details(details)
+            .hint(format!("send a smaller body; the limit is {key}"))
+    }
+
     /// A body that is not `multipart/form-data` where a file upload is expected.
     pub fn invalid_multipart(said: &str) -> Self {
         Self::new(
@@ -299,12 +315,7 @@ fn framework_error(
             .details(json!({"field": "body", "limit_seconds": secs}))
             .hint(format!("send the whole request promptly; the deadline is {key}"))
         }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            let (key, limit) = body_limit_of(state, path);
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than the {limit} bytes allowed here"))
-                .details(json!({"field": "body", "limit": limit}))
-                .hint(format!("send a smaller body; the limit is {key}"))
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(state, path, None),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -326,7 +337,7 @@ fn non_empty(text: &str, fallback: &str) -> String {
 }
 
 /// The deadline that applies to `path`, and its configuration key.
-pub(crate) fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
+fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
     let s = &state.config.server;
     if path.starts_with("/webhooks/") {
         ("server.webhook_timeout_seconds", s.webhook_timeout_seconds)

@@ -362,6 +362,7 @@ impl Gateway {
             idle_timeout: Duration::from_secs(s.idle_timeout_seconds),
             max_connections: limits::connection_cap(s.max_connections),
             max_buf_size: limits::HYPER_MAX_BUF,
+            max_headers: limits::HYPER_MAX_HEADERS,
         };
         let server = tokio::spawn(serve::serve(listener, app, connection_limits, cancel.clone()));
         Ok(Gateway {

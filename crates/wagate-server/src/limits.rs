@@ -67,22 +67,14 @@ pub async fn check_request(State(state): State<AppState>, req: Request, next: Ne
 /// as slow, and may be closed to make room for a new one.
 pub async fn guard_body(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    let path = req.uri().path().to_string();
-    let (key, limit) = crate::error::body_limit_of(&state, &path);
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(size) = declared.filter(|n| *n > limit as u64) {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is {size} bytes, more than the {limit} bytes allowed here"),
-        )
-        .details(json!({"field": "body", "limit": limit, "size": size}))
-        .hint(format!("send a smaller body; the limit is {key}"))
-        .into_response();
+    let (_, limit) = crate::error::body_limit_of(&state, req.uri().path());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::body_too_large(&state, req.uri().path(), declared).into_response();
     }
     if !(declared.is_some_and(|n| n > 0) || req.headers().contains_key(TRANSFER_ENCODING)) {
         return next.run(req).await;

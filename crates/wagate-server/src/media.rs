@@ -154,7 +154,7 @@ pub async fn serve(
         .ok_or_else(|| ApiError::not_found("media", &id))?;
     // The hook must be one that takes this media's account: its accounts, within its tenant.
     let filter = crate::workers::hooks::filter_for(&state, &hook);
-    if !(filter.accounts.is_empty() || filter.accounts.iter().any(|a| m.account_id == *a)) {
+    if !filter.takes_account(Some(&m.account_id)) {
         return Err(link_refused("the media is not of the hook's accounts"));
     }
     answer(&state, m).await

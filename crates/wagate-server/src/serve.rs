@@ -48,6 +48,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// hyper's own read buffer: the most a request head may take before hyper refuses it.
     pub max_buf_size: usize,
+    /// hyper's most header lines.
+    pub max_headers: usize,
 }
 
 /// Why a connection was closed by the gateway (the `reason` label).
@@ -315,8 +317,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
     }
 }
 
-/// The connection a request came on, as the body guard ([`crate::limits::guard_body`]) marks
-/// it: while the handler waits for the body, the connection may be closed to make room.
+/// The connection a request came on, as the body guard (`limits::guard_body`) marks it: while the handler waits for the body, the connection may be closed to make room.
 #[derive(Clone)]
 pub struct Reading {
     conn: Arc<Conn>,
@@ -326,22 +327,19 @@ pub struct Reading {
 impl Reading {
     /// The handler waits for the body.
     pub fn started(&self) {
-        if self
-            .conn
-            .state
-            .compare_exchange(BUSY, BODY, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.conn.since_ms.store(self.registry.now_ms(), Ordering::Release);
-        }
+        self.moved(BUSY, BODY);
     }
 
     /// The body is read (or given up): the handler runs on.
     pub fn finished(&self) {
+        self.moved(BODY, BUSY);
+    }
+
+    fn moved(&self, from: u8, to: u8) {
         if self
             .conn
             .state
-            .compare_exchange(BODY, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
             self.conn.since_ms.store(self.registry.now_ms(), Ordering::Release);
@@ -524,7 +522,7 @@ async fn serve_connection(
         // Our own watchdog times heads from their first byte and idleness separately.
         .header_read_timeout(None)
         .max_buf_size(registry.limits.max_buf_size)
-        .max_headers(crate::limits::HYPER_MAX_HEADERS);
+        .max_headers(registry.limits.max_headers);
     let served = builder.serve_connection(io, service);
     tokio::pin!(served);
     let mut shutting_down = false;

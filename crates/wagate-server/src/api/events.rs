@@ -184,7 +184,7 @@ pub async fn get_one(
         .list_hooks()
         .await?
         .into_iter()
-        .filter(|h| crate::api::hooks::visible(&caller, h))
+        .filter(|h| caller.sees_hook(h))
         .map(|h| h.id)
         .collect();
     let deliveries: Vec<Value> = state
@@ -245,7 +245,7 @@ pub async fn replay(
         .list_hooks()
         .await?
         .into_iter()
-        .filter(|h| crate::api::hooks::visible(&caller, h))
+        .filter(|h| caller.sees_hook(h))
         .collect();
     if let Some(h) = &r.hook {
         match hooks.iter().find(|x| &x.id == h) {

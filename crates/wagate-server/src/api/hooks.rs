@@ -267,12 +267,6 @@ fn check_secret(format: &str, secret: &str) -> ApiResult<()> {
     }
 }
 
-/// Whether the caller may see and manage `hook`.
-pub fn visible(caller: &Caller, hook: &Hook) -> bool {
-    let accounts: Vec<String> = serde_json::from_str(&hook.accounts).unwrap_or_default();
-    caller.sees_hook(hook.tenant.as_deref(), &accounts)
-}
-
 /// The hook, if the key may see it: a tenant's key sees its tenant's hooks only, a key of one
 /// account the hooks of that account only.
 async fn find(state: &AppState, caller: &Caller, id: &HookId) -> ApiResult<Hook> {
@@ -280,7 +274,7 @@ async fn find(state: &AppState, caller: &Caller, id: &HookId) -> ApiResult<Hook>
         .store
         .get_hook(id)
         .await?
-        .filter(|h| visible(caller, h))
+        .filter(|h| caller.sees_hook(h))
         .ok_or_else(|| ApiError::not_found("hook", id))
 }
 
@@ -378,7 +372,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(HookList {
         data: hooks
             .iter()
-            .filter(|h| visible(&caller, h))
+            .filter(|h| caller.sees_hook(h))
             .map(|h| view(&state, h, None))
             .collect(),
     }))

@@ -77,12 +77,7 @@ pub fn journal_key(id: i64) -> String {
 pub fn matching_bodies(filter: &HookFilter, entries: &[wagate_store::JournalEntry]) -> Vec<NewDelivery> {
     entries
         .iter()
-        .filter(|e| {
-            filter.accounts.is_empty()
-                || e.account_id
-                    .as_deref()
-                    .is_some_and(|a| filter.accounts.iter().any(|x| x == a))
-        })
+        .filter(|e| filter.takes_account(e.account_id.as_deref()))
         .map(|e| NewDelivery {
             event_id: journal_key(e.id),
             seq: e.id,

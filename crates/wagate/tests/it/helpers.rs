@@ -179,6 +179,37 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A call with another key and an optional JSON body; (status, JSON body or null).
+    pub async fn request_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A hook as the store holds it, its secrets opened.
+    pub async fn stored_hook(&self, id: &str) -> wagate_store::Hook {
+        self.gateway
+            .state
+            .store
+            .get_hook(&id.into())
+            .await
+            .expect("hook")
+            .expect("the hook")
+    }
+
     /// A bodiless call with the API key; (status, JSON body or null).
     async fn call(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
         let r = self

@@ -114,14 +114,7 @@ async fn hook_secrets_are_sealed_at_rest_and_a_start_needs_their_key() {
         c.master_key = Some(MasterKey::parse(&other).expect("key"));
     })
     .await;
-    let opened = app
-        .gateway
-        .state
-        .store
-        .get_hook(&id.clone().into())
-        .await
-        .expect("hook")
-        .expect("the hook");
+    let opened = app.stored_hook(&id).await;
     assert_eq!(
         (opened.secret.as_str(), opened.previous_secret.as_deref()),
         (new_secret.as_str(), Some(secret.as_str()))

@@ -35,17 +35,9 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     alpha_shop(&app).await;
     let (alpha, _) = tenant_key(&app, "alpha").await;
     let (bravo, bravo_key_id) = tenant_key(&app, "bravo").await;
-    let call = |key: String, method: reqwest::Method, path: String, body: Option<Value>| {
-        let (http, url) = (app.http.clone(), app.url.clone());
-        async move {
-            let mut r = http.request(method, format!("{url}{path}")).bearer_auth(key);
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            let r = r.send().await.expect("request");
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
+    let app = &app;
+    let call = |key: String, method: reqwest::Method, path: String, body: Option<Value>| async move {
+        app.request_as(&key, method, &path, body.as_ref()).await
     };
     // Tenant bravo's objects, made with bravo's key.
     let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8\xffjpeg"), "mime_type": "image/jpeg"}});
