@@ -32,6 +32,8 @@ pub enum SealError {
 pub struct MasterKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// The key as base64 text, to be written to a key file (never printed: `Debug` shows the id).
+    text: String,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -62,6 +64,7 @@ impl MasterKey {
         Ok(Self {
             id: format!("k{}", hex::encode(&digest[..4])),
             cipher: XChaCha20Poly1305::new_from_slice(bytes).map_err(|_| "is not a valid key".to_string())?,
+            text: B64.encode(bytes),
         })
     }
 
@@ -76,6 +79,11 @@ impl MasterKey {
     /// The key's id (`k` and 8 hex digits): safe to print.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The key as base64 text, for its key file. A secret: never log or print it.
+    pub fn as_text(&self) -> &str {
+        &self.text
     }
 }
 

@@ -186,6 +186,12 @@ pub struct Gateway {
 /// the key kept beside it (`wagate.master.key`, made at the first start and said so); a
 /// PostgreSQL database shared by several gateways has none unless one is given.
 pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartError> {
+    master_keys_with(config, true)
+}
+
+/// The same; `create`: make the key file when there is none (a gateway's first start). The
+/// command line never makes one: without the file it opens nothing sealed, and says so.
+pub fn master_keys_with(config: &Config, create: bool) -> Result<wagate_core::seal::Sealer, StartError> {
     use wagate_core::seal::Sealer;
     let previous = config.previous_master_keys.clone();
     if let Some(key) = &config.master_key {
@@ -194,7 +200,42 @@ pub fn master_keys(config: &Config) -> Result<wagate_core::seal::Sealer, StartEr
     let Some(path) = wagate_store::master_key_path(&config.database_url) else {
         return Ok(Sealer::new(None, previous));
     };
+    if !create && !path.exists() {
+        return Ok(Sealer::new(None, previous));
+    }
     Ok(Sealer::new(Some(key_file(&path)?), previous))
+}
+
+/// Before a first start makes a key file: the database must hold no secret sealed under a key
+/// that is not given (its key file was lost or moved). A new key would not open them, and the
+/// new file would only hide what went missing.
+async fn refuse_a_new_key_over_sealed_secrets(config: &Config) -> Result<(), StartError> {
+    if config.master_key.is_some() {
+        return Ok(());
+    }
+    let Some(path) = wagate_store::master_key_path(&config.database_url).filter(|p| !p.exists()) else {
+        return Ok(());
+    };
+    if wagate_store::sqlite_file(&config.database_url).is_none_or(|db| !db.exists()) {
+        return Ok(());
+    }
+    let probe = wagate_store::connect(
+        &config.database_url,
+        &wagate_store::ConnectOptions {
+            sealer: wagate_core::seal::Sealer::new(None, config.previous_master_keys.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    probe.migrate().await?;
+    match probe.seal_secrets(false).await {
+        Err(wagate_store::StoreError::Sealed(e)) => Err(StartError::Config(format!(
+            "the database holds sealed secrets ({e}), and its key file {} is missing: put the file back, or set WAGATE_MASTER_KEY to the key it held; no new key was made",
+            path.display()
+        ))),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// The master key kept in a file, made there (readable by its owner only) the first time, and
@@ -226,7 +267,7 @@ pub fn key_file(path: &std::path::Path) -> Result<wagate_core::seal::MasterKey, 
 }
 
 /// Writes a new file only its owner can read.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -253,6 +294,7 @@ impl Gateway {
     /// Opens the store, runs migrations, registers the accounts, starts the workers and serves.
     pub async fn start(config: Config, listener: TcpListener, keys: KeyPolicy) -> Result<Gateway, StartError> {
         telemetry::install();
+        refuse_a_new_key_over_sealed_secrets(&config).await?;
         let sealer = master_keys(&config)?;
         let store = wagate_store::connect(
             &config.database_url,

@@ -10,7 +10,7 @@ mod model;
 mod postgres;
 mod sql;
 mod sqlite;
-pub use sqlite::master_key_path;
+pub use sqlite::{master_key_path, sqlite_file};
 
 use std::sync::Arc;
 

@@ -332,14 +332,25 @@ impl SqliteStore {
 /// Where the master key of a SQLite database is kept when none is given: beside it,
 /// `wagate.db` → `wagate.master.key`. `None` for a database in memory, or a URL of another kind.
 pub fn master_key_path(url: &str) -> Option<PathBuf> {
+    let main = sqlite_file(url)?;
+    let name = main.file_name()?.to_string_lossy().to_string();
+    let stem = name.strip_suffix(".db").unwrap_or(&name);
+    Some(main.with_file_name(format!("{stem}.master.key")))
+}
+
+/// The main database file a `sqlite:` URL names; `None` for an in-memory database or another
+/// kind of URL.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
     let opts = SqliteConnectOptions::from_str(url).ok()?;
     let main = opts.get_filename();
     let name = main.file_name()?.to_string_lossy().to_string();
     if name.is_empty() || name.starts_with(':') || url.contains("mode=memory") {
         return None;
     }
-    let stem = name.strip_suffix(".db").unwrap_or(&name);
-    Some(main.with_file_name(format!("{stem}.master.key")))
+    Some(main.to_path_buf())
 }
 
 /// `wagate.db` → `wagate.journal.db`; any other name gets `.journal` appended.

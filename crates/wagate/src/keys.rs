@@ -37,7 +37,7 @@ fn state(k: &ApiKey, now: i64) -> &'static str {
 }
 
 pub async fn list(config: &Config) -> anyhow::Result<()> {
-    let store = super::open_store(config).await?;
+    let store = super::open_store(config, false).await?;
     let accounts = store.list_accounts().await?;
     let now = wagate_server::now_ms();
     let day = |t: Option<i64>| t.map_or("-".to_string(), |t| rfc3339_ms(t)[..16].replace('T', " "));
@@ -69,7 +69,7 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
 }
 
 pub async fn revoke(config: &Config, key: &str) -> anyhow::Result<()> {
-    let store = super::open_store(config).await?;
+    let store = super::open_store(config, false).await?;
     let now = wagate_server::now_ms();
     let k = find(store.as_ref(), key, now).await?;
     if !store.revoke_api_key(&k.id, now).await? {
@@ -89,7 +89,7 @@ pub async fn revoke(config: &Config, key: &str) -> anyhow::Result<()> {
 }
 
 pub async fn rotate(config: &Config, key: &str, grace_seconds: u32) -> anyhow::Result<()> {
-    let store = super::open_store(config).await?;
+    let store = super::open_store(config, false).await?;
     let now = wagate_server::now_ms();
     let old = find(store.as_ref(), key, now).await?;
     if !old.is_active(now) {

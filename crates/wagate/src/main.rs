@@ -56,10 +56,10 @@ enum Command {
         #[arg(long)]
         bind: Option<String>,
     },
-    /// Configuration.
+    /// Configuration: print the commented defaults (the default), or check it.
     Config {
         #[command(subcommand)]
-        command: ConfigCommand,
+        command: Option<ConfigCommand>,
     },
     /// API keys.
     Keys {
@@ -115,7 +115,6 @@ enum Command {
         #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true, default_value = "")]
         api_key: String,
     },
-    /// Accounts: rotate a token, pause or resume sending (through a running gateway's API).
     /// Check each account (or one) through a running gateway: token, WABA and numbers,
     /// registration, quality, the app's subscription and webhook, templates, clock, database.
     /// Prints ✓/✗ with the fix for each; exits 0 only when every check passes.
@@ -133,6 +132,8 @@ enum Command {
         #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true, default_value = "")]
         api_key: String,
     },
+    /// Accounts: list, add, delete, rotate a token, pause or resume sending (through a running
+    /// gateway's API).
     Accounts {
         #[command(subcommand)]
         command: AccountsCommand,
@@ -337,13 +338,52 @@ fn load_with_database(config: Option<&PathBuf>, database_url: Option<String>) ->
     )
 }
 
+/// Logging as `WAGATE_LOG` says (default `info,sqlx=warn`), coloured only on a terminal. A
+/// value that names no level is refused (it would silently turn logging off).
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    let filter = match std::env::var("WAGATE_LOG") {
+        Ok(spec) => match check_log_spec(&spec).and_then(|()| {
+            tracing_subscriber::EnvFilter::try_new(&spec).map_err(|e| format!("WAGATE_LOG=`{spec}`: {e}"))
+        }) {
+            Ok(f) => f,
+            Err(why) => {
+                eprintln!("error: {why}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => tracing_subscriber::EnvFilter::new("info,sqlx=warn"),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Every directive of a `WAGATE_LOG` value ends in a level: `warn`, or `wagate_server=debug`.
+fn check_log_spec(spec: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(format!(
+                "WAGATE_LOG=`{spec}`: `{directive}` names no level; use off, error, warn, info, debug or trace, alone or per target (info,wagate_server=debug)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes to standard output; a reader that stopped reading (`wagate openapi | head`) ends the
+/// command quietly, as a Unix tool does.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -376,13 +416,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sandbox::run_standalone(bind).await
         }
         Command::Config {
-            command: ConfigCommand::Print,
-        } => {
-            print!("{DEFAULT_TOML}");
-            Ok(())
-        }
+            command: None | Some(ConfigCommand::Print),
+        } => print_out(DEFAULT_TOML),
         Command::Config {
-            command: ConfigCommand::Check,
+            command: Some(ConfigCommand::Check),
         } => {
             let c = load(cli.config.as_ref(), &Overrides::default())?;
             println!(
@@ -588,7 +625,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Prune { database_url } => {
-            let (config, store) = config_and_store(cli.config.as_ref(), database_url).await?;
+            let (config, store) = config_and_store(cli.config.as_ref(), database_url, false).await?;
             let started = std::time::Instant::now();
             let blobs = wagate_server::blobs::Blobs::open(&config.media, store.clone()).map_err(anyhow::Error::msg)?;
             let p = wagate_server::workers::prune::prune_all(store.as_ref(), &config.retention, &blobs, Duration::ZERO)
@@ -617,7 +654,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { database_url } => {
-            let (config, store) = config_and_store(cli.config.as_ref(), database_url).await?;
+            let (config, store) = config_and_store(cli.config.as_ref(), database_url, true).await?;
             println!("migrations applied ({} at {})", store.backend(), config.database_url);
             Ok(())
         }
@@ -640,10 +677,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Openapi => {
-            println!("{}", serde_json::to_string_pretty(&wagate_server::openapi::document())?);
-            Ok(())
-        }
+        Command::Openapi => print_out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&wagate_server::openapi::document())?
+        )),
     }
 }
 
@@ -651,16 +688,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn config_and_store(
     config: Option<&PathBuf>,
     database_url: Option<String>,
+    may_create: bool,
 ) -> anyhow::Result<(Config, std::sync::Arc<dyn wagate_store::Store>)> {
     let config = load_with_database(config, database_url)?;
-    let store = open_store(&config).await?;
+    let store = open_store(&config, may_create).await?;
     Ok((config, store))
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn wagate_store::Store>> {
-    let store = wagate_store::connect(&config.database_url, &wagate_store::ConnectOptions::default())
-        .await
-        .with_context(|| format!("opening {}", config.database_url))?;
+/// The configuration's store, migrated, with the master keys the gateway would use (its key
+/// file is read, never made here). `may_create`: a command that writes may start a new SQLite
+/// database; one that reads (or changes what exists) refuses to make an empty one.
+async fn open_store(config: &Config, may_create: bool) -> anyhow::Result<std::sync::Arc<dyn wagate_store::Store>> {
+    if let Some(file) = wagate_store::sqlite_file(&config.database_url).filter(|f| !may_create && !f.exists()) {
+        anyhow::bail!(
+            "there is no database at {} (nothing was created): run wagate in the gateway's directory, or give --database-url or WAGATE_DATABASE_URL",
+            file.display()
+        );
+    }
+    let sealer = wagate_server::master_keys_with(config, false)?;
+    let store = wagate_store::connect(
+        &config.database_url,
+        &wagate_store::ConnectOptions {
+            sealer,
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening {}", config.database_url))?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -721,13 +775,24 @@ async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
         );
     };
     let mut previous = config.previous_master_keys.clone();
-    // A SQLite database's own key file, if it has one, is a previous key too.
+    // A SQLite database's own key file, if it has one, holds the key everything is sealed with
+    // now: it becomes a previous key, and the new key takes its place in the file *before*
+    // anything is sealed again, so that no step can leave secrets under a key kept nowhere.
+    // The old key stays beside it until the operator deletes it.
     let file = wagate_store::master_key_path(&config.database_url).filter(|p| p.exists());
+    let mut moved = None;
     if let Some(path) = &file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = wagate_core::seal::MasterKey::parse(&text)
+        let old = wagate_core::seal::MasterKey::parse(&text)
             .map_err(|why| anyhow::anyhow!("the master key in {} {why}", path.display()))?;
-        previous.push(key);
+        if old.id() != new.id() {
+            let kept = path.with_extension(format!("key.{}.previous", old.id()));
+            std::fs::rename(path, &kept).with_context(|| format!("keeping the old key as {}", kept.display()))?;
+            wagate_server::write_private(path, new.as_text())
+                .with_context(|| format!("writing the new key to {}", path.display()))?;
+            moved = Some(kept);
+            previous.push(old);
+        }
     }
     let store = wagate_store::connect(
         &config.database_url,
@@ -750,11 +815,15 @@ async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
         report.sealed,
         new.id()
     );
-    if let Some(path) = file.filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.trim() != "")) {
-        eprintln!(
-            "start the gateway with WAGATE_MASTER_KEY set to the new key from now on, and remove {} (the old key) once it runs",
-            path.display()
-        );
+    match (&file, &moved) {
+        (Some(path), Some(kept)) => eprintln!(
+            "the new key is in {} (the gateway reads it from there; WAGATE_MASTER_KEY is no longer needed); the old key is kept in {} until you delete it",
+            path.display(),
+            kept.display()
+        ),
+        _ => eprintln!(
+            "start every gateway with WAGATE_MASTER_KEY set to the new key from now on, then drop the old one from WAGATE_MASTER_KEY_PREVIOUS"
+        ),
     }
     Ok(())
 }
@@ -772,7 +841,7 @@ async fn create_key(
     if expires_in_days == Some(0) {
         anyhow::bail!("--expires-in-days: give 1 or more days");
     }
-    let store = open_store(config).await?;
+    let store = open_store(config, true).await?;
     let account_id = match account {
         None => None,
         Some(key) => {
@@ -809,14 +878,17 @@ async fn create_key(
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| format!("listening on {} (bind)", config.bind))?;
+    let listener = tokio::net::TcpListener::bind(&config.bind).await.with_context(|| {
+        format!(
+            "cannot listen on {} (set by --bind, WAGATE_BIND or `bind` in the configuration file)",
+            config.bind
+        )
+    })?;
     let api_addr = listener.local_addr()?;
     // Accounts made through the API (or "Connect WhatsApp") live in the database: a gateway that
     // has some is not a sandbox, whatever its configuration file says.
     let has_api_accounts = match config.is_sandbox() {
-        true => open_store(&config).await?.has_api_accounts().await?,
+        true => open_store(&config, true).await?.has_api_accounts().await?,
         false => false,
     };
     let master_key_given = config.master_key.is_some();

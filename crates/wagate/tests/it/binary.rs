@@ -413,6 +413,12 @@ async fn wagate_prune_deletes_what_is_past_retention_and_says_so() {
     let db = format!("sqlite://{}", dir.join("wagate.db").display());
     std::fs::write(dir.join("wagate.toml"), "[retention]\nevents_days = 0\n").expect("config");
     let out = wagate()
+        .args(["migrate", "--database-url", &db])
+        .output()
+        .await
+        .expect("run wagate migrate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = wagate()
         .current_dir(&dir)
         .env("WAGATE_CONFIG", dir.join("wagate.toml"))
         .args(["prune", "--database-url", &db])
@@ -424,4 +430,190 @@ async fn wagate_prune_deletes_what_is_past_retention_and_says_so() {
     assert!(stdout.contains("journal, processed (7 d)"), "{stdout}");
     assert!(stdout.contains("events (kept)"), "a 0 keeps them: {stdout}");
     assert!(stdout.contains("media files deleted"), "{stdout}");
+}
+
+/// Runs the binary; (exit code, stdout, stderr).
+async fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().await.expect("run wagate");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_opens_the_gateways_secrets_and_never_makes_an_empty_database_or_a_new_key() {
+    use wagate_core::seal::{MasterKey, Sealer};
+    let dir = temp_dir();
+    let path = dir.join("wagate.db");
+    let db = format!("sqlite://{}", path.display());
+    // A command that reads, on a database that is not there: refused, and nothing is created.
+    let (code, _, err) = run(wagate().args(["keys", "list", "--database-url", &db])).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("no database at") && err.contains("--database-url"),
+        "{err}"
+    );
+    assert!(!path.exists(), "an empty database was created");
+
+    // The gateway's database with its key file, and an account made through the API (its
+    // secrets sealed under that key).
+    let old = MasterKey::generate();
+    let key_file = dir.join("wagate.master.key");
+    std::fs::write(&key_file, format!("{old}\n")).expect("key file");
+    let store = wagate_store::connect(
+        &db,
+        &wagate_store::ConnectOptions {
+            sealer: Sealer::new(Some(MasterKey::parse(&old).expect("key")), vec![]),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("open");
+    store.migrate().await.expect("migrate");
+    store
+        .create_account(
+            &wagate_store::NewApiAccount {
+                name: "connected".into(),
+                waba_id: "200000000000001".into(),
+                access_token: "a-token".into(),
+                app_secret: "a-secret".into(),
+                verify_token: "a-verify".into(),
+                ..Default::default()
+            },
+            wagate_server::now_ms(),
+        )
+        .await
+        .expect("account");
+    drop(store);
+    // `keys list` reads the key file as the gateway does (it said "no master key is set").
+    let (code, out, err) = run(wagate().args(["keys", "list", "--database-url", &db])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("ID"), "{out}");
+
+    // Rotation writes the new key to the key file before it seals anything again, and keeps the
+    // old key beside it: the gateway and the command line then need no variable.
+    let new = MasterKey::generate();
+    let (code, out, err) =
+        run(wagate()
+            .env("WAGATE_MASTER_KEY", &new)
+            .args(["secrets", "rotate", "--database-url", &db]))
+        .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("sealed again under master key"), "{out}");
+    assert!(err.contains("the new key is in"), "{err}");
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file").trim(), new);
+    let kept: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".previous"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&kept[0])).expect("old key").trim(),
+        old,
+        "the old key is kept"
+    );
+    let (code, _, err) = run(wagate().args(["keys", "list", "--database-url", &db])).await;
+    assert_eq!(code, Some(0), "opens with the new key file alone: {err}");
+
+    // The key file lost: the gateway refuses to start, and makes no new key that would hide it.
+    std::fs::rename(&key_file, dir.join("elsewhere.key")).expect("move");
+    let (code, _, err) = run(wagate().env("WAGATE_GRAPH_URL", "http://127.0.0.1:9").args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        &db,
+    ]))
+    .await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is missing") && err.contains("no new key was made"),
+        "{err}"
+    );
+    assert!(!key_file.exists(), "a new key file was written");
+}
+
+#[tokio::test]
+async fn the_cli_says_what_it_means_and_ends_quietly() {
+    // Each command has its own description.
+    let (_, help, _) = run(wagate().arg("--help")).await;
+    let line = |name: &str| {
+        help.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("doctor").contains("Check each account"), "{help}");
+    assert!(line("accounts").contains("Accounts:"), "{help}");
+    // `wagate config` alone prints the defaults.
+    let (code, out, _) = run(wagate().arg("config")).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("[webhook]"), "{out}");
+    // A reader that stops early ends the command quietly.
+    let exe = env!("CARGO_BIN_EXE_wagate");
+    let (code, _, err) = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; '{exe}' openapi | head -c 100 > /dev/null")))
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // A WAGATE_LOG that names no level is refused, not taken as "log nothing".
+    let (code, _, err) = run(wagate()
+        .env("WAGATE_LOG", "nonsense_level")
+        .args(["serve", "--bind", "127.0.0.1:0"]))
+    .await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("WAGATE_LOG") && err.contains("nonsense_level"), "{err}");
+    // An address in use names where it came from.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("wagate.db").display());
+    let (code, _, err) = run(wagate()
+        .env("WAGATE_BIND", &addr)
+        .args(["serve", "--database-url", &db]))
+    .await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&addr) && err.contains("WAGATE_BIND"), "{err}");
+    // Key listing: columns line up whatever the names.
+    for name in ["a", "a-much-longer-name"] {
+        let (code, _, err) = run(wagate().args(["keys", "create", "--name", name, "--database-url", &db])).await;
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (_, listed, _) = run(wagate().args(["keys", "list", "--database-url", &db])).await;
+    let column = listed.lines().next().and_then(|h| h.find("NAME")).expect("header");
+    for row in listed.lines().skip(1) {
+        assert_eq!(row.find(" a").map(|i| i + 1), Some(column), "{listed}");
+    }
+}
+
+#[tokio::test]
+async fn logs_written_to_a_file_carry_no_colour_codes() {
+    let dir = temp_dir();
+    let log = dir.join("wagate.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let db = format!("sqlite://{}", dir.join("wagate.db").display());
+    let mut child = wagate()
+        .env("WAGATE_LOG", "info")
+        .env("WAGATE_SIM_BIND", "127.0.0.1:0")
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db])
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("run wagate serve");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("INFO") || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill().await;
+    assert!(text.contains("INFO"), "a log line: {text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI codes in a file: {text:?}");
 }
