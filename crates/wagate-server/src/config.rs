@@ -27,6 +27,8 @@ pub struct Config {
     pub previous_master_keys: Vec<wagate_core::seal::MasterKey>,
     pub default_country: Option<String>,
     pub default_recipient: Option<String>,
+    /// The account (name or id) a request that names none acts for, when several exist.
+    pub default_account: Option<String>,
     pub server: ServerConfig,
     pub webhook: WebhookConfig,
     pub sender: SenderConfig,
@@ -360,6 +362,7 @@ struct FileConfig {
     graph_url: String,
     api_version: String,
     public_url: String,
+    default_account: String,
     bootstrap_api_key: String,
     phone: PhoneSection,
     server: ServerConfig,
@@ -440,6 +443,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_MEDIA_S3_PREFIX",
     "WAGATE_MEDIA_S3_ALLOW_HTTP",
     "WAGATE_PUBLIC_URL",
+    "WAGATE_DEFAULT_ACCOUNT",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
     "WAGATE_API_KEY",
@@ -447,6 +451,16 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_LOG",
     "WAGATE_TEST_POSTGRES_URL",
 ];
+
+/// The known variable closest to a misspelt one, if one is close (a typo, not another name).
+fn did_you_mean(name: &str) -> Option<&'static str> {
+    KNOWN_WAGATE_VARS
+        .iter()
+        .map(|k| (strsim::levenshtein(name, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
 
 type Env = BTreeMap<String, String>;
 
@@ -543,6 +557,7 @@ impl Config {
             graph_url: file.graph_url,
             api_version: file.api_version,
             public_url: none_if_empty(file.public_url.trim_end_matches('/').to_string()),
+            default_account: none_if_empty(file.default_account.trim().to_string()),
             bootstrap_api_key: none_if_empty(file.bootstrap_api_key),
             master_key: None,
             previous_master_keys: Vec::new(),
@@ -616,6 +631,9 @@ impl Config {
         if let Some(v) = e(&["WAGATE_DEFAULT_COUNTRY"], &mut problems) {
             c.default_country = Some(v);
         }
+        if let Some(v) = e(&["WAGATE_DEFAULT_ACCOUNT"], &mut problems) {
+            c.default_account = Some(v.trim().to_string());
+        }
         if let Some(v) = e(&["WAGATE_PUBLIC_URL"], &mut problems) {
             c.public_url = Some(v.trim_end_matches('/').to_string());
         }
@@ -687,8 +705,11 @@ impl Config {
         for name in env.keys().filter(|k| k.starts_with("WAGATE_")) {
             let base = name.strip_suffix("_FILE").unwrap_or(name);
             if !KNOWN_WAGATE_VARS.contains(&name.as_str()) && !KNOWN_WAGATE_VARS.contains(&base) {
+                let guess = did_you_mean(base)
+                    .map(|g| format!("did you mean {g}? "))
+                    .unwrap_or_default();
                 warnings.push(format!(
-                    "{name} is not a wagate setting and is ignored (see `wagate config print`)"
+                    "{name} is not a wagate setting and is ignored ({guess}see `wagate config print`)"
                 ));
             }
         }
@@ -1068,6 +1089,24 @@ mod tests {
         assert!(c.is_sandbox());
         assert_eq!(c.bind, "127.0.0.1:8080");
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_misspelt_variable_gets_a_suggestion_and_the_default_account_is_read() {
+        let e = env(&[
+            ("WAGATE_DATABSE_URL", "sqlite://x.db"),
+            ("WAGATE_NOTHING_LIKE_IT", "1"),
+            ("WAGATE_DEFAULT_ACCOUNT", "shop"),
+        ]);
+        let (c, w) = Config::load(None, &e, &Overrides::default()).expect("valid");
+        assert_eq!(c.default_account.as_deref(), Some("shop"));
+        let about = |name: &str| w.iter().find(|l| l.starts_with(name)).cloned().unwrap_or_default();
+        assert!(
+            about("WAGATE_DATABSE_URL").contains("did you mean WAGATE_DATABASE_URL?"),
+            "{w:?}"
+        );
+        let far = about("WAGATE_NOTHING_LIKE_IT");
+        assert!(far.contains("is ignored") && !far.contains("did you mean"), "{w:?}");
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
     }
     // In the sandbox, the receiver of a hook is a developer's local service.
     config.hooks.allow_private_networks = true;
+    // A second account (connected through the dialog, say) must not break requests that name
+    // none: they keep acting for the sandbox's own.
+    config.default_account.get_or_insert_with(|| "sandbox".into());
     config.accounts = vec![AccountConfig {
         name: "sandbox".into(),
         waba_id: sim_config.waba_id.clone(),

@@ -165,7 +165,8 @@ pub fn filter_account(
 }
 
 /// The account a request acts for: the one it names (by name or id), or the key's own, or the
-/// only one there is.
+/// configured default (`default_account`, the sandbox's own in the sandbox), or the only one
+/// there is.
 pub fn resolve_account(
     state: &AppState,
     caller: &crate::auth::Caller,
@@ -181,26 +182,32 @@ pub fn resolve_account(
         .filter(|a| caller.sees(&a.id))
         .cloned()
         .collect();
+    let find = |key: &str| visible.iter().find(|a| a.id == key || a.name == key).cloned();
     let account = match named.or(caller.account_id.as_deref()) {
-        Some(key) => visible
-            .iter()
-            .find(|a| a.id == key || a.name == key)
-            .cloned()
-            .ok_or_else(|| ApiError::unknown_account("account", key))?,
-        None => match visible.as_slice() {
-            [only] => only.clone(),
-            [] => {
+        Some(key) => find(key).ok_or_else(|| ApiError::unknown_account("account", key))?,
+        None => match (visible.as_slice(), state.config.default_account.as_deref().and_then(find)) {
+            ([only], _) => only.clone(),
+            (_, Some(default)) => default,
+            ([], None) => {
                 return Err(
                     ApiError::new(StatusCode::CONFLICT, "no_account", "no account is configured")
                         .hint("configure an account, connect one (GET /v1/connect/start), or start without credentials for sandbox mode"),
                 )
             }
-            _ => {
+            (several, None) => {
+                let names: Vec<&str> = several.iter().map(|a| a.name.as_str()).collect();
                 return Err(ApiError::invalid_field(
                     "account",
-                    "several accounts are configured and the request names none",
-                    "add \"account\": \"<name>\" to the request",
-                ))
+                    format!(
+                        "several accounts are configured ({}) and the request names none",
+                        names.join(", ")
+                    ),
+                    format!(
+                        "name one: \"account\": \"{0}\" in a JSON body, ?account={0} in a query, --account {0} on the command line; or set default_account (WAGATE_DEFAULT_ACCOUNT)",
+                        names[0]
+                    ),
+                )
+                .details(serde_json::json!({"field": "account", "accounts": names})));
             }
         },
     };

@@ -303,3 +303,53 @@ async fn an_account_or_a_revoked_key_reaches_every_gateway_at_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_several_accounts_a_request_that_names_none_uses_the_default_or_is_told_how_to_name_one() {
+    let send = json!({"to": USER, "type": "text", "text": {"body": "which account?"}});
+    // No default: the error names every account and each way to name one.
+    let app = spawn_app().await;
+    alpha_shop(&app).await;
+    let (status, e) = app.post("/v1/messages", &send).await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["details"]["accounts"], json!(["acme", "alpha-shop"]), "{e}");
+    let hint = e["error"]["hint"].as_str().unwrap_or_default();
+    for way in [
+        "\"account\": \"acme\"",
+        "?account=acme",
+        "--account acme",
+        "WAGATE_DEFAULT_ACCOUNT",
+    ] {
+        assert!(hint.contains(way), "{way} in {hint}");
+    }
+    // A key of one account acts for it.
+    let (status, k) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": "shop", "scopes": ["send"], "account": "alpha-shop"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
+    let (status, e) = app
+        .request_as(
+            k["key"].as_str().expect("key"),
+            reqwest::Method::POST,
+            "/v1/messages",
+            Some(&send),
+        )
+        .await;
+    assert_eq!(
+        e["error"]["code"], "window_closed",
+        "alpha-shop's own check ({status}): {e}"
+    );
+    // With a default, requests that name none act for it.
+    let app = spawn_app_with(|c| c.default_account = Some("acme".into())).await;
+    alpha_shop(&app).await;
+    app.open_window(USER).await;
+    let (status, sent) = app.post("/v1/messages", &send).await;
+    assert_eq!(status, 202, "{sent}");
+    let (_, got) = app
+        .get(&format!("/v1/messages/{}", sent["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(got["phone_number_id"], PHONE_ID, "acme's number: {got}");
+}
