@@ -31,16 +31,18 @@ const GIVE_UP_AFTER_SECS: u64 = 7 * 24 * 3600;
 
 /// One POST of a signed webhook body: the HTTP status, or `None` when nothing answered (or
 /// the simulator has no webhook URL).
-async fn post_once(state: &SimState, raw: &[u8], signature: &str) -> Option<u16> {
+async fn post_once(state: &SimState, raw: &[u8], signature: &str, wait_processed: bool) -> Option<u16> {
     let url = state.webhook_url()?;
-    let resp = state
+    let mut request = state
         .http
         .post(&url)
         .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(raw.to_vec())
-        .send()
-        .await;
+        .header("x-hub-signature-256", signature);
+    // Not Meta's: asks wagate to answer once it has processed the body (`?wait=processed`).
+    if wait_processed {
+        request = request.header(WAIT_HEADER, "processed");
+    }
+    let resp = request.body(raw.to_vec()).send().await;
     match resp {
         Ok(r) => Some(r.status().as_u16()),
         Err(e) => {
@@ -55,11 +57,20 @@ async fn post_once(state: &SimState, raw: &[u8], signature: &str) -> Option<u16>
 /// retrying in the background on Meta's schedule (scaled by `webhook_retry_scale`) for seven
 /// days. Returns the status of the last synchronous try, or `None` when nothing answered.
 pub async fn deliver(state: &Arc<SimState>, body: &Value) -> Option<u16> {
+    deliver_waiting(state, body, false).await
+}
+
+/// The header that asks wagate to acknowledge a webhook only once it has processed it.
+pub const WAIT_HEADER: &str = "x-wagate-wait";
+
+/// [`deliver`]; `wait_processed`: the synchronous tries ask the gateway to answer once the body
+/// is processed, so that what follows sees its events (background retries do not ask).
+pub async fn deliver_waiting(state: &Arc<SimState>, body: &Value, wait_processed: bool) -> Option<u16> {
     let raw = crate::metajson::to_vec(body);
     let signature = sign_hub(&state.config.app_secret, &raw);
     let mut last = None;
     for _ in 0..2 {
-        last = post_once(state, &raw, &signature).await;
+        last = post_once(state, &raw, &signature, wait_processed).await;
         if last.is_some_and(|s| (200..300).contains(&s)) {
             return last;
         }
@@ -76,7 +87,7 @@ pub async fn deliver(state: &Arc<SimState>, body: &Value) -> Option<u16> {
                 tracing::warn!("simulator dropped a webhook that went unacknowledged for seven days (Meta's limit)");
                 return;
             }
-            if post_once(&state, &raw, &signature)
+            if post_once(&state, &raw, &signature, false)
                 .await
                 .is_some_and(|s| (200..300).contains(&s))
             {
@@ -235,6 +246,19 @@ pub async fn user_sends(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
 ) -> (StatusCode, Json<Value>) {
+    // `?wait=processed`: answer once the gateway has processed the webhook, not merely stored it.
+    let wait_processed = match q.get("wait").map(String::as_str) {
+        None | Some("") => false,
+        Some("processed") => true,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"error": format!("wait=`{other}`: the only wait is wait=processed (answer once the gateway has processed the webhook)")}),
+                ),
+            )
+        }
+    };
     // `?to=<phone_number_id>`: which business the user writes to (default the configured one).
     let business = match q.get("to") {
         None => state.primary(),
@@ -320,7 +344,7 @@ pub async fn user_sends(
             "messages": messages,
         }),
     );
-    let status = deliver(&state, &body).await;
+    let status = deliver_waiting(&state, &body, wait_processed).await;
     let acked = status.is_some_and(|s| (200..300).contains(&s));
     let code = if acked { StatusCode::OK } else { StatusCode::ACCEPTED };
     let mut answer = if batch {

@@ -119,15 +119,28 @@ fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
 }
 
 /// The event log.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery),
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventQuery, crate::api::WaitQuery),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<EventQuery>,
-) -> ApiResult<Json<EventPage>> {
+    Query(wait): Query<crate::api::WaitQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     caller.require("read")?;
+    let within = wait.within()?;
+    if let Some(pattern) = wait.wait_for.as_deref().filter(|_| within.is_some()) {
+        wagate_core::hooks::check_pattern(pattern).map_err(|e| {
+            ApiError::invalid_field(
+                "wait_for",
+                e,
+                "wait for an event type or pattern, e.g. wait_for=message.received",
+            )
+            .details(serde_json::json!({"field": "wait_for", "allowed": EVENT_TYPES}))
+        })?;
+    }
     let limit = page_limit(q.limit)?;
     let (event_types, account_id) = filters(&state, &caller, &q)?;
     let filter = EventFilter {
@@ -151,15 +164,34 @@ pub async fn list(
             ))
         }
     };
-    let rows = state.store.list_events(&filter).await?;
-    let next_cursor = rows.last().map(|e| e.seq).or(q.cursor);
+    let read = || async {
+        let rows = state.store.list_events(&filter).await?;
+        let next_cursor = rows.last().map(|e| e.seq).or(q.cursor);
+        Ok::<_, ApiError>((rows, next_cursor))
+    };
+    let ((rows, next_cursor), waited) = match (within, wait.wait_for.as_deref()) {
+        (Some(within), Some(pattern)) => {
+            let patterns = [pattern.to_string()];
+            let met = |(rows, _): &(Vec<wagate_store::Event>, Option<i64>)| {
+                rows.iter()
+                    .any(|e| wagate_core::hooks::type_matches(&patterns, e.event_type.as_str()))
+            };
+            let (got, met) = crate::api::wait_until(&state, within, read, met).await?;
+            (got, Some(met))
+        }
+        _ => (read().await?, None),
+    };
     let mut data: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
     if inline {
         for e in &mut data {
             crate::media::inline_base64(&state, &mut e.payload).await?;
         }
     }
-    Ok(Json(EventPage { data, next_cursor }))
+    let page = Json(EventPage { data, next_cursor });
+    Ok(match waited {
+        Some(met) => (crate::api::wait_header(met), page).into_response(),
+        None => page.into_response(),
+    })
 }
 
 /// One event, with its deliveries to each hook (state, attempts, last error).

@@ -624,24 +624,55 @@ pub async fn send(
 
 /// A message with its status timeline.
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages",
-    params(("id" = String, Path, description = "Message id (msg_…)")),
+    params(("id" = String, Path, description = "Message id (msg_…)"), crate::api::WaitQuery),
     responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<MessageView>> {
+    Query(wait): Query<crate::api::WaitQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     caller.require("read")?;
-    let m = state
-        .store
-        .get_message(&MessageId::from(id.as_str()))
-        .await?
-        .filter(|m| caller.sees(&m.account_id))
-        .ok_or_else(|| ApiError::not_found("message", &id))?;
-    let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
-    Ok(Json(view(m, &timeline)))
+    let within = wait.within()?;
+    let read = || async {
+        let m = callers_message(&state, &caller, &id).await?;
+        let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
+        Ok(view(m, &timeline))
+    };
+    let (Some(within), Some(status)) = (within, wait.wait_for.as_deref()) else {
+        return Ok(Json(read().await?).into_response());
+    };
+    if MessageStatus::parse(status).is_none_or(|s| !MESSAGE_STATUSES.contains(&s.as_str())) {
+        return Err(ApiError::invalid_field(
+            "wait_for",
+            format!("`{status}` is not a message status"),
+            "wait for one of the statuses in details, e.g. wait_for=read",
+        )
+        .details(json!({"field": "wait_for", "allowed": MESSAGE_STATUSES})));
+    }
+    // Met once the message reached that status, or ended otherwise (it will not reach it then).
+    let met = |v: &MessageView| {
+        v.status == status
+            || v.timeline.iter().any(|t| t.status == status)
+            || ["failed", "cancelled"].contains(&v.status.as_str())
+    };
+    let (shown, met) = crate::api::wait_until(&state, within, read, met).await?;
+    Ok((crate::api::wait_header(met), Json(shown)).into_response())
 }
+
+/// What `GET /v1/messages/{id}?wait_for=` may wait for: an outbound message's statuses.
+const MESSAGE_STATUSES: &[&str] = &[
+    "queued",
+    "accepted",
+    "sent",
+    "delivered",
+    "read",
+    "played",
+    "failed",
+    "cancelled",
+];
 
 /// The caller's message, or 404.
 async fn callers_message(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Message> {

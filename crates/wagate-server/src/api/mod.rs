@@ -92,6 +92,85 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .merge(upload)
 }
 
+/// The longest a read may wait (`?timeout=`): well inside `server.request_timeout_seconds`.
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// `?wait_for=…&timeout=…` of a read that waits for something to exist.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// Answer once this exists (an event type or pattern for events, a status for a message),
+    /// or when `timeout` has passed; the `Wagate-Wait` header says which (`met` or `timeout`).
+    pub wait_for: Option<String>,
+    /// How long to wait: `5s` (the default), `500ms`, or seconds; at most 30 s.
+    pub timeout: Option<String>,
+}
+
+impl WaitQuery {
+    /// How long to wait; `None` without `wait_for`.
+    pub fn within(&self) -> Result<Option<Duration>, ApiError> {
+        let Some(_) = self.wait_for.as_deref().filter(|w| !w.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = |v: &str| {
+            ApiError::invalid_field(
+                "timeout",
+                format!("timeout=`{v}` is not a duration of at most 30 s"),
+                "use e.g. timeout=5s, timeout=500ms or timeout=10",
+            )
+        };
+        let within = match self.timeout.as_deref().map(str::trim) {
+            None | Some("") => Duration::from_secs(5),
+            Some(v) => {
+                let parsed = match (v.strip_suffix("ms"), v.strip_suffix('s')) {
+                    (Some(ms), _) => ms.trim().parse::<u64>().ok().map(Duration::from_millis),
+                    (None, Some(secs)) => secs
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                    (None, None) => v.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                };
+                parsed.filter(|d| *d <= LONGEST_WAIT).ok_or_else(|| bad(v))?
+            }
+        };
+        Ok(Some(within))
+    }
+}
+
+/// Reads with `read` until `met` holds for what it returns, or `within` has passed: again at
+/// every event written (here or on another gateway) and every 250 ms (a send's own steps write
+/// no event). Returns the last read and whether it met the wait.
+pub async fn wait_until<T, F, Fut>(
+    state: &AppState,
+    within: Duration,
+    mut read: F,
+    met: impl Fn(&T) -> bool,
+) -> Result<(T, bool), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut written = state.events_written.subscribe();
+    loop {
+        written.mark_unchanged();
+        let got = read().await?;
+        if met(&got) {
+            return Ok((got, true));
+        }
+        let next = deadline.min(tokio::time::Instant::now() + Duration::from_millis(250));
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((got, false));
+        }
+        let _ = tokio::time::timeout_at(next, written.changed()).await;
+    }
+}
+
+/// The `Wagate-Wait` header of a read that waited.
+pub fn wait_header(met: bool) -> [(&'static str, &'static str); 1] {
+    [("wagate-wait", if met { "met" } else { "timeout" })]
+}
+
 /// Page size from `?limit=`: 1–500, default 50.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {

@@ -465,3 +465,104 @@ async fn administrative_actions_are_in_the_audit_log_with_who_and_from_where() {
         .collect();
     assert_eq!(mine, ["account.resumed", "account.paused"]);
 }
+
+#[tokio::test]
+async fn a_read_can_wait_for_what_was_just_written() {
+    let app = spawn_app().await;
+    // The simulator answers once the gateway processed the webhook: the event is there at once.
+    let r = app
+        .http
+        .post(format!("{}/_sim/users/{USER}/messages?wait=processed", app.sim_url))
+        .json(&json!({"type": "text", "text": {"body": "processed before the answer"}}))
+        .send()
+        .await
+        .expect("sim");
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, events) = app.get("/v1/events?type=message.received").await;
+    assert_eq!(
+        events["data"][0]["payload"]["text"], "processed before the answer",
+        "{events}"
+    );
+    let r = app
+        .http
+        .post(format!("{}/_sim/users/{USER}/messages?wait=soon", app.sim_url))
+        .json(&json!({"type": "text", "text": {"body": "x"}}))
+        .send()
+        .await
+        .expect("sim");
+    assert_eq!(r.status().as_u16(), 400);
+
+    // An events read that waits for a type answers when one arrives, with `Wagate-Wait: met`.
+    let cursor = events["next_cursor"].as_i64().expect("cursor");
+    let waiting = {
+        let (http, url, key) = (app.http.clone(), app.url.clone(), app.key.clone());
+        tokio::spawn(async move {
+            let r = http
+                .get(format!(
+                    "{url}/v1/events?cursor={cursor}&wait_for=message.*&timeout=10s"
+                ))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("events");
+            let met = r
+                .headers()
+                .get("wagate-wait")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (met, r.json::<Value>().await.expect("json"))
+        })
+    };
+    app.user_sends(USER, json!({"type": "text", "text": {"body": "while you wait"}}))
+        .await;
+    let (met, page) = waiting.await.expect("waited");
+    assert_eq!(met.as_deref(), Some("met"));
+    assert_eq!(page["data"][0]["payload"]["text"], "while you wait", "{page}");
+    // Nothing of that type comes: the page as it is, with `Wagate-Wait: timeout`.
+    let r = app
+        .http
+        .get(format!(
+            "{}/v1/events?type=template.status_updated&wait_for=template.status_updated&timeout=200ms",
+            app.url
+        ))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(
+        r.headers().get("wagate-wait").map(|v| v.as_bytes()),
+        Some(&b"timeout"[..])
+    );
+
+    // A message read that waits for a status answers once the message reached it.
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    let id = m["id"].as_str().expect("id");
+    let r = app
+        .http
+        .get(format!("{}/v1/messages/{id}?wait_for=read&timeout=10s", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("message");
+    assert_eq!(r.headers().get("wagate-wait").map(|v| v.as_bytes()), Some(&b"met"[..]));
+    let shown: Value = r.json().await.expect("json");
+    assert_eq!(shown["status"], "read", "{shown}");
+    // What cannot be waited for is refused, naming the field.
+    for (query, field) in [("wait_for=opened", "wait_for"), ("wait_for=read&timeout=1h", "timeout")] {
+        let (status, e) = app.get(&format!("/v1/messages/{id}?{query}")).await;
+        assert_eq!(status, 400, "{query}: {e}");
+        assert_eq!(e["error"]["details"]["field"], field, "{e}");
+    }
+    let (status, e) = app.get("/v1/events?wait_for=message").await;
+    assert_eq!(
+        (status, &e["error"]["details"]["field"]),
+        (400, &json!("wait_for")),
+        "{e}"
+    );
+}
