@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use wagate_core::webhook::parse_updates;
-use wagate_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use wagate_store::testing::{fresh_sqlite_url, postgres_or_skip};
 use wagate_store::*;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -788,7 +788,7 @@ async fn pruning_on_sqlite() {
 
 #[tokio::test]
 async fn pruning_on_postgres() {
-    if let Some(url) = fresh_postgres_url().await {
+    if let Some(url) = postgres_or_skip("pruning_on_postgres").await {
         prune_story(open(&url).await).await;
     }
 }
@@ -800,7 +800,7 @@ async fn group_commits_of_any_size_on_sqlite() {
 
 #[tokio::test]
 async fn group_commits_of_any_size_on_postgres() {
-    if let Some(url) = fresh_postgres_url().await {
+    if let Some(url) = postgres_or_skip("group_commits_of_any_size_on_postgres").await {
         group_commit_story(open(&url).await).await;
     }
 }
@@ -941,13 +941,7 @@ async fn prune_story(store: Arc<dyn Store>) {
 
 #[tokio::test]
 async fn store_story_on_postgres() {
-    let Some(url) = fresh_postgres_url().await else {
-        // Written to the stream itself: libtest hides eprintln! output of passing tests.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED store_story_on_postgres: WAGATE_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
-        );
+    let Some(url) = postgres_or_skip("store_story_on_postgres").await else {
         return;
     };
     story(open(&url).await).await;
@@ -969,7 +963,7 @@ async fn bad_urls_are_refused() {
 #[tokio::test]
 async fn the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres() {
     use sqlx::Connection;
-    let Some(url) = fresh_postgres_url().await else {
+    let Some(url) = postgres_or_skip("the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres").await else {
         return;
     };
     let store = open(&url).await;
@@ -1037,7 +1031,7 @@ async fn the_event_feed_skips_nothing_whatever_the_commit_order_on_postgres() {
 /// On PostgreSQL a gateway hears at once of work another one committed (LISTEN/NOTIFY).
 #[tokio::test]
 async fn another_gateways_commits_wake_this_one_on_postgres() {
-    let Some(url) = fresh_postgres_url().await else {
+    let Some(url) = postgres_or_skip("another_gateways_commits_wake_this_one_on_postgres").await else {
         return;
     };
     let a = open(&url).await;

@@ -256,10 +256,9 @@ async fn accounts_of_the_configuration_file_are_changed_there() {
 
 #[tokio::test]
 async fn an_account_or_a_revoked_key_reaches_every_gateway_at_once() {
-    let Some(url) = wagate_store::testing::fresh_postgres_url().await else {
-        eprintln!(
-            "\nSKIPPED an_account_or_a_revoked_key_reaches_every_gateway_at_once: WAGATE_TEST_POSTGRES_URL is not set"
-        );
+    let Some(url) =
+        wagate_store::testing::postgres_or_skip("an_account_or_a_revoked_key_reaches_every_gateway_at_once").await
+    else {
         return;
     };
     let no_accounts = |c: &mut wagate_server::Config| {

@@ -10,12 +10,10 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
-    let Some(url) = wagate_store::testing::fresh_postgres_url().await else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED two_gateways_on_one_postgres_…: WAGATE_TEST_POSTGRES_URL is not set"
-        );
+    let Some(url) =
+        wagate_store::testing::postgres_or_skip("two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once")
+            .await
+    else {
         return;
     };
     let a = spawn_app_with(|c| {
@@ -117,7 +115,9 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
 #[tokio::test]
 async fn three_gateways_survive_a_kill_and_lose_or_repeat_nothing() {
     use std::collections::HashSet;
-    let Some(url) = wagate_store::testing::fresh_postgres_url().await else {
+    let Some(url) =
+        wagate_store::testing::postgres_or_skip("three_gateways_survive_a_kill_and_lose_or_repeat_nothing").await
+    else {
         return;
     };
     let http = reqwest::Client::new();
