@@ -1138,8 +1138,7 @@ mod tests {
 
     #[test]
     fn env_beats_file_and_flags_beat_env() {
-        let dir = std::env::temp_dir().join(format!("wagate-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("tmp");
+        let dir = wagate_store::testing::TestDir::new("wagate-cfg");
         let path = dir.join("wagate.toml");
         std::fs::write(
             &path,
@@ -1164,8 +1163,7 @@ mod tests {
 
     #[test]
     fn server_limits_are_checked_with_one_line_each() {
-        let dir = std::env::temp_dir().join(format!("wagate-cfg-limits-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("tmp");
+        let dir = wagate_store::testing::TestDir::new("wagate-cfg-limits");
         let file = dir.join("wagate.toml");
         std::fs::write(
             &file,
@@ -1234,8 +1232,7 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_are_named() {
-        let dir = std::env::temp_dir().join(format!("wagate-cfg2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("tmp");
+        let dir = wagate_store::testing::TestDir::new("wagate-cfg2");
         let path = dir.join("wagate.toml");
         std::fs::write(&path, "[webhook]\nmax_body_bites = 5\n").expect("write");
         let err = Config::load(Some(&path), &env(&[]), &Overrides::default()).expect_err("invalid");

@@ -53,9 +53,7 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-            sqlx::Error::Database(db) if unavailable(db.as_ref()) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            sqlx::Error::Database(db) if unavailable(db.as_ref()) => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Database(e),
         }
     }
@@ -186,11 +184,84 @@ pub mod testing {
         url
     }
 
-    /// A fresh SQLite database file in the temp directory.
+    /// A fresh SQLite database file in this test run's directory (`wagate-tests/run-<pid>` in
+    /// the temporary directory). A run cannot remove its own at exit, so each run removes those
+    /// of runs whose process is gone.
     pub fn fresh_sqlite_url() -> String {
-        let dir = std::env::temp_dir().join("wagate-tests");
+        let dir = run_dir();
         let _ = std::fs::create_dir_all(&dir);
         format!("sqlite://{}", dir.join(format!("{}.db", uuid_like())).display())
+    }
+
+    /// This run's directory for databases no [`TestDir`] holds; the first call sweeps away the
+    /// directories of earlier runs.
+    fn run_dir() -> std::path::PathBuf {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        let root = std::env::temp_dir().join("wagate-tests");
+        SWEPT.call_once(|| {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let gone = name
+                    .strip_prefix("run-")
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| {
+                        pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    });
+                if gone {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        });
+        root.join(format!("run-{}", std::process::id()))
+    }
+
+    /// A directory of one test, `wagate-tests/<name>_<id>` in the temporary directory: removed
+    /// when dropped, unless the test is failing (then kept for a look, and its path printed).
+    #[derive(Debug)]
+    pub struct TestDir(std::path::PathBuf);
+
+    impl TestDir {
+        pub fn new(name: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join("wagate-tests")
+                .join(format!("{name}_{}", uuid_like()));
+            if let Err(e) = std::fs::create_dir_all(&path) {
+                panic!("creating the test directory {}: {e}", path.display());
+            }
+            Self(path)
+        }
+
+        /// A SQLite database in it.
+        pub fn sqlite_url(&self) -> String {
+            format!("sqlite://{}", self.0.join("wagate.db").display())
+        }
+    }
+
+    impl std::ops::Deref for TestDir {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl AsRef<std::path::Path> for TestDir {
+        fn as_ref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "kept {} (the test failed)", self.0.display());
+            } else {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
     }
 
     /// The database the tests use: PostgreSQL when `WAGATE_TEST_POSTGRES_URL` is set, else SQLite.

@@ -17,12 +17,8 @@ fn wagate() -> Command {
     c
 }
 
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("bin"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn temp_dir() -> wagate_store::testing::TestDir {
+    wagate_store::testing::TestDir::new("bin")
 }
 
 async fn sh(cmd: &str) -> String {

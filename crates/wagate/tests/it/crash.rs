@@ -68,10 +68,7 @@ async fn crash_run(faults: &[Value]) {
     let http = reqwest::Client::new();
     let (sim, sim_url) = start_sim().await;
 
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("crash"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = wagate_store::testing::TestDir::new("crash");
     let db = match wagate_store::testing::fresh_postgres_url().await {
         Some(url) => url,
         None => format!("sqlite://{}", dir.join("wagate.db").display()),

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub url: String,
     pub key: String,
     pub http: reqwest::Client,
+    /// The gateway's SQLite database and media files: removed when the test passes.
+    pub _dir: wagate_store::testing::TestDir,
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -73,11 +75,13 @@ pub async fn try_spawn_app_with(adjust: impl FnOnce(&mut Config)) -> Result<Test
     tokio::spawn(async move { served.serve(sim_listener, std::future::pending()).await });
 
     let (mut config, _) = Config::load(None, &Default::default(), &Overrides::default()).expect("defaults");
-    config.database_url = wagate_store::testing::fresh_database_url().await;
+    let dir = wagate_store::testing::TestDir::new("app");
+    config.database_url = match wagate_store::testing::fresh_postgres_url().await {
+        Some(url) => url,
+        None => dir.sqlite_url(),
+    };
     config.graph_url = sim_url.clone();
-    config.media.dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("media"));
+    config.media.dir = dir.join("media");
     let key = wagate_core::ids::secret("wg_test_", 16);
     config.bootstrap_api_key = Some(key.clone());
     // One key for every test gateway, so that a test that restarts on the same database opens
@@ -104,6 +108,7 @@ pub async fn try_spawn_app_with(adjust: impl FnOnce(&mut Config)) -> Result<Test
         url,
         key,
         http: reqwest::Client::new(),
+        _dir: dir,
     })
 }
 

@@ -126,16 +126,12 @@ async fn three_gateways_survive_a_kill_and_lose_or_repeat_nothing() {
     let config = "[media]\nstore = \"database\"\n[server]\nrequest_timeout_seconds = 10\n\
         [sender]\nconcurrency = 16\nlease_seconds = 6\ngraph_timeout_seconds = 2\nin_doubt_seconds = 2\n\
         messages_per_second = 0\npair_interval_ms = 0\n";
-    let dir = |i: usize| {
-        let d = std::env::temp_dir()
-            .join("wagate-tests")
-            .join(wagate_core::ids::new_id(&format!("gw{i}")));
-        std::fs::create_dir_all(&d).expect("dir");
-        d
-    };
+    let dirs: Vec<_> = (0..3)
+        .map(|i| wagate_store::testing::TestDir::new(&format!("gw{i}")))
+        .collect();
     let mut gateways = Vec::new();
-    for i in 0..3 {
-        gateways.push(serve_binary(&dir(i), config, &url, &sim_url, &key).await);
+    for dir in &dirs {
+        gateways.push(serve_binary(dir, config, &url, &sim_url, &key).await);
     }
     let urls = |g: &Vec<(tokio::process::Child, String)>| -> Vec<String> {
         g.iter().map(|(_, a)| format!("http://{a}")).collect()
@@ -154,7 +150,7 @@ async fn three_gateways_survive_a_kill_and_lose_or_repeat_nothing() {
             gateways[1].0.wait().await.expect("killed");
         }
         if i == 2 * ROUNDS / 3 {
-            gateways[1] = serve_binary(&dir(1), config, &url, &sim_url, &key).await;
+            gateways[1] = serve_binary(&dirs[1], config, &url, &sim_url, &key).await;
         }
         let target = &urls(&gateways)[i % 3];
         let wamid = format!("wamid.KILL{i}");

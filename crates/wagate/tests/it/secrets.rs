@@ -166,10 +166,7 @@ async fn a_bad_master_key_is_refused_naming_the_variable_not_the_value() {
 async fn a_full_run_never_logs_a_secret() {
     // The real binary with every secret set, logging everything it logs at debug level, taken
     // through the handshake, webhooks, sends, hooks and a token rotation.
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("logs"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = wagate_store::testing::TestDir::new("logs");
     let (sim, sim_url) = start_sim().await;
     let db = format!("sqlite://{}", dir.join("w.db").display());
     let api_key = wagate_core::ids::secret("wg_logs_", 16);

@@ -851,10 +851,7 @@ async fn a_user_known_only_by_business_scoped_id_is_sent_to_with_recipient() {
 #[tokio::test]
 async fn wagate_send_sends_a_csv_once_reports_bad_rows_by_line_and_resumes() {
     let app = spawn_app().await;
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("csv"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = wagate_store::testing::TestDir::new("csv");
     let file = dir.join("orders.csv");
     std::fs::write(
         &file,

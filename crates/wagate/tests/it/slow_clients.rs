@@ -53,10 +53,7 @@ async fn idle_and_slow_connections_cannot_lock_out_meta() {
     let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
     tokio::spawn(sim.serve(sim_listener, std::future::pending()));
 
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("slow"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = wagate_store::testing::TestDir::new("slow");
     let config = format!(
         "[server]\nheader_timeout_seconds = {HEADER_TIMEOUT}\nidle_timeout_seconds = {IDLE_TIMEOUT}\n\
          webhook_timeout_seconds = {WEBHOOK_TIMEOUT}\nrequest_timeout_seconds = 10\nmax_connections = {MAX_CONNECTIONS}\n\
@@ -245,10 +242,7 @@ async fn answer_within(stream: &mut TcpStream, within: Duration) -> String {
 async fn unsigned_oversized_and_stalled_requests_are_refused_without_holding_meta_out() {
     const MAX: usize = 16;
     let (_sim, sim_url) = start_sim().await;
-    let dir = std::env::temp_dir()
-        .join("wagate-tests")
-        .join(wagate_core::ids::new_id("stall"));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = wagate_store::testing::TestDir::new("stall");
     // A long idle timeout, so that only the head's own deadline can close a trickled head.
     let config = format!(
         "[server]\nheader_timeout_seconds = 1\nidle_timeout_seconds = 60\nwebhook_timeout_seconds = 30\n\
