@@ -10,8 +10,11 @@ use serde::Deserialize;
 /// The commented default configuration, shipped in the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../../config.default.toml");
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Config {
+    /// Where relative paths (the SQLite database and its key file, media files) and the default
+    /// `wagate.toml` are (`WAGATE_DATA_DIR`, default the current directory).
+    pub data_dir: PathBuf,
     pub bind: String,
     pub database_url: String,
     pub graph_url: String,
@@ -21,9 +24,11 @@ pub struct Config {
     pub bootstrap_api_key: Option<String>,
     /// The key that seals secrets in the database (`WAGATE_MASTER_KEY`); `None`: a SQLite
     /// database keeps a generated one beside it, PostgreSQL has none.
+    #[serde(serialize_with = "key_id")]
     pub master_key: Option<wagate_core::seal::MasterKey>,
     /// Keys secrets may still be sealed with while a new key replaces them
     /// (`WAGATE_MASTER_KEY_PREVIOUS`, comma-separated).
+    #[serde(serialize_with = "key_ids")]
     pub previous_master_keys: Vec<wagate_core::seal::MasterKey>,
     pub default_country: Option<String>,
     pub default_recipient: Option<String>,
@@ -44,7 +49,7 @@ pub struct Config {
 }
 
 /// The Meta app that "Connect WhatsApp" signs businesses up to.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaConfig {
     /// The app id (`WAGATE_META_APP_ID`): the dialog's `client_id`.
@@ -69,7 +74,7 @@ impl std::fmt::Debug for MetaConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub header_timeout_seconds: u64,
@@ -89,7 +94,7 @@ pub struct ServerConfig {
     pub max_headers: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksConfig {
     pub retry_schedule_seconds: Vec<u64>,
@@ -107,7 +112,7 @@ pub struct HooksConfig {
 }
 
 /// A hook from the configuration file.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookConfig {
     pub name: String,
@@ -139,7 +144,7 @@ impl std::fmt::Debug for HookConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     /// Where inbound media is kept: "local" (`dir`), "database" (every gateway sharing the
@@ -151,7 +156,7 @@ pub struct MediaConfig {
 }
 
 /// An S3-compatible object store for `media.store = "s3"`. Empty strings mean "not set".
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     pub bucket: String,
@@ -180,7 +185,7 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub max_body_bytes: usize,
@@ -190,7 +195,7 @@ pub struct WebhookConfig {
     pub pace_backlog: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SenderConfig {
     pub concurrency: usize,
@@ -218,7 +223,7 @@ pub struct SenderConfig {
 }
 
 /// How long kept data stays; 0 keeps it forever.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     pub journal_days: u64,
@@ -248,14 +253,14 @@ impl RetentionConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub max_connections: u32,
     pub sqlite_synchronous: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     pub jwt: JwtConfig,
@@ -263,7 +268,7 @@ pub struct AuthConfig {
 
 /// JWT bearer tokens from an OpenID Connect issuer, besides API keys (`[auth.jwt]`); on when
 /// `issuer` is set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// `iss` (`WAGATE_JWT_ISSUER`), e.g. https://securetoken.google.com/<project>.
@@ -293,14 +298,14 @@ impl JwtConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     pub token_check_seconds: u64,
     pub token_expiry_warning_days: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     pub sim_bind: String,
@@ -308,7 +313,7 @@ pub struct SandboxConfig {
 }
 
 /// One WhatsApp Business Account and what it takes to act for it.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub name: String,
@@ -387,6 +392,19 @@ struct PhoneSection {
     default_recipient: String,
 }
 
+/// A master key shown by its id only (`wagate config print`).
+fn key_id<S: serde::Serializer>(key: &Option<wagate_core::seal::MasterKey>, s: S) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(k) => s.serialize_some(k.id()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Master keys shown by their ids only (`wagate config print`).
+fn key_ids<S: serde::Serializer>(keys: &[wagate_core::seal::MasterKey], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(keys.iter().map(|k| k.id()))
+}
+
 /// Values given as command-line flags (the top layer).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -444,6 +462,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_MEDIA_S3_ALLOW_HTTP",
     "WAGATE_PUBLIC_URL",
     "WAGATE_DEFAULT_ACCOUNT",
+    "WAGATE_DATA_DIR",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",
     "WAGATE_API_KEY",
@@ -521,9 +540,15 @@ impl Config {
         let mut table: toml::Table = DEFAULT_TOML
             .parse()
             .map_err(|e| ConfigErrors(vec![format!("built-in defaults: {e}")]))?;
+        let data_dir = env
+            .get("WAGATE_DATA_DIR")
+            .filter(|v| !v.trim().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        // The file named, else the data directory's `wagate.toml` when there is one.
         let path = config_path
             .map(Path::to_path_buf)
-            .or_else(|| env.get("WAGATE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+            .or_else(|| env.get("WAGATE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| Some(data_dir.join("wagate.toml")).filter(|p| p.is_file()));
         if let Some(path) = &path {
             match std::fs::read_to_string(path) {
                 Ok(text) => match text.parse::<toml::Table>() {
@@ -552,6 +577,7 @@ impl Config {
         };
         let none_if_empty = |s: String| if s.trim().is_empty() { None } else { Some(s) };
         let mut c = Config {
+            data_dir: data_dir.clone(),
             bind: file.bind,
             database_url: file.database_url,
             graph_url: file.graph_url,
@@ -709,7 +735,7 @@ impl Config {
                     .map(|g| format!("did you mean {g}? "))
                     .unwrap_or_default();
                 warnings.push(format!(
-                    "{name} is not a wagate setting and is ignored ({guess}see `wagate config print`)"
+                    "{name} is not a wagate setting and is ignored ({guess}see `wagate config defaults`)"
                 ));
             }
         }
@@ -761,12 +787,28 @@ impl Config {
         if let Some(v) = &overrides.database_url {
             c.database_url = v.clone();
         }
+        c.within_data_dir();
 
         c.validate(&mut problems);
         if problems.is_empty() {
             Ok((c, warnings))
         } else {
             Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Relative paths (a SQLite database, the media directory) are in the data directory.
+    fn within_data_dir(&mut self) {
+        if self.data_dir == Path::new(".") {
+            return;
+        }
+        if let Some(file) = self.database_url.strip_prefix("sqlite://") {
+            if !file.starts_with('/') && !file.starts_with(':') && !file.is_empty() {
+                self.database_url = format!("sqlite://{}", self.data_dir.join(file).display());
+            }
+        }
+        if self.media.dir.is_relative() {
+            self.media.dir = self.data_dir.join(&self.media.dir);
         }
     }
 

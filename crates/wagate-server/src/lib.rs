@@ -13,6 +13,7 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod connect;
+pub mod effective;
 mod error;
 pub mod frontdoor;
 pub mod health;

@@ -56,7 +56,7 @@ enum Command {
         #[arg(long)]
         bind: Option<String>,
     },
-    /// Configuration: print the commented defaults (the default), or check it.
+    /// Configuration: print the effective one (the default), the commented defaults, or check it.
     Config {
         #[command(subcommand)]
         command: Option<ConfigCommand>,
@@ -172,8 +172,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Print the commented default configuration (every key).
-    Print,
+    /// Print the effective configuration (file < environment < flags), each value with where it
+    /// came from, secrets masked.
+    Print {
+        /// Listen address, as `serve --bind` would take it.
+        #[arg(long)]
+        bind: Option<String>,
+        /// Database URL, as `serve --database-url` would take it.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print the commented default configuration: every key, with what it does.
+    Defaults,
     /// Check the configuration and print problems, one per line.
     Check,
 }
@@ -375,6 +385,17 @@ fn check_log_spec(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `wagate config print`: the effective configuration, or its problems (exit 2).
+fn explain(config: Option<&PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    match wagate_server::effective::explain(config.map(PathBuf::as_path), &env_map(), &overrides) {
+        Ok(text) => print_out(&text),
+        Err(e) => {
+            eprint!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Writes to standard output; a reader that stopped reading (`wagate openapi | head`) ends the
 /// command quietly, as a Unix tool does.
 fn print_out(text: &str) -> anyhow::Result<()> {
@@ -416,8 +437,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sandbox::run_standalone(bind).await
         }
         Command::Config {
-            command: None | Some(ConfigCommand::Print),
+            command: Some(ConfigCommand::Defaults),
         } => print_out(DEFAULT_TOML),
+        Command::Config { command: None } => explain(cli.config.as_ref(), Overrides::default()),
+        Command::Config {
+            command: Some(ConfigCommand::Print { bind, database_url }),
+        } => explain(cli.config.as_ref(), Overrides { bind, database_url }),
         Command::Config {
             command: Some(ConfigCommand::Check),
         } => {
@@ -929,6 +954,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             sim,
             gateway.new_api_key.as_deref(),
             &database_url,
+            &gateway.state.config.data_dir,
             master_key_given,
             &gateway.state.config.auth.jwt.issuer,
         ),

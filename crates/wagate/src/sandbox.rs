@@ -89,9 +89,12 @@ pub fn print_banner(
     sim: &RunningSim,
     key: Option<&str>,
     database_url: &str,
+    data_dir: &std::path::Path,
     master_key_given: bool,
     jwt_issuer: &str,
 ) {
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let data_dir = data_dir.display();
     let key = key.unwrap_or("<the key in WAGATE_BOOTSTRAP_API_KEY>");
     let secrets = match (master_key_given, wagate_store::master_key_path(database_url)) {
         (true, _) => "sealed under WAGATE_MASTER_KEY".to_string(),
@@ -111,6 +114,7 @@ stands in for Meta's Cloud API. Set WHATSAPP_ACCESS_TOKEN etc. to talk to Meta f
   API key    {key}
   Simulator  http://{sim}   (Graph API stand-in; control API under /_sim/)
   Database   {database_url}
+  Data dir   {data_dir}   (WAGATE_DATA_DIR: where the CLI finds the database, its key and wagate.toml)
   Secrets    {secrets}
   Sign-in    JWTs from {jwt_issuer} are taken too
 

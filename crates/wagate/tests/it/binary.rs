@@ -545,10 +545,27 @@ async fn the_cli_says_what_it_means_and_ends_quietly() {
     };
     assert!(line("doctor").contains("Check each account"), "{help}");
     assert!(line("accounts").contains("Accounts:"), "{help}");
-    // `wagate config` alone prints the defaults.
-    let (code, out, _) = run(wagate().arg("config")).await;
-    assert_eq!(code, Some(0));
+    // `wagate config` alone prints the effective configuration: each value with its source,
+    // secrets masked; `config defaults` the commented reference.
+    let (code, out, err) = run(wagate()
+        .env("WAGATE_BIND", "127.0.0.1:9999")
+        .env("WAGATE_BOOTSTRAP_API_KEY", "wg_a_secret_nobody_sees")
+        .arg("config"))
+    .await;
+    assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("[webhook]"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "bind = \"127.0.0.1:9999\"  # environment"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("bootstrap_api_key = \"…\" (set)")),
+        "{out}"
+    );
+    assert!(!out.contains("wg_a_secret_nobody_sees"), "{out}");
+    let (code, out, _) = run(wagate().args(["config", "defaults"])).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("# Meta's Graph API"), "{out}");
     // A reader that stops early ends the command quietly.
     let exe = env!("CARGO_BIN_EXE_wagate");
     let (code, _, err) = run(Command::new("bash")
@@ -612,4 +629,28 @@ async fn logs_written_to_a_file_carry_no_colour_codes() {
     let _ = child.kill().await;
     assert!(text.contains("INFO"), "a log line: {text}");
     assert!(!text.contains('\u{1b}'), "no ANSI codes in a file: {text:?}");
+}
+
+#[tokio::test]
+async fn the_data_directory_is_found_from_anywhere() {
+    let data = temp_dir();
+    std::fs::write(data.join("wagate.toml"), "api_version = \"v22.0\"\n").expect("wagate.toml");
+    let elsewhere = temp_dir();
+    let in_data = |args: &[&str]| {
+        let mut c = wagate();
+        c.current_dir(&*elsewhere).env("WAGATE_DATA_DIR", &*data).args(args);
+        c
+    };
+    let (code, _, err) = run(&mut in_data(&["keys", "create", "--name", "from-elsewhere"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(data.join("wagate.db").exists(), "the database is in the data directory");
+    assert!(!elsewhere.join("wagate.db").exists(), "not in the current one");
+    let (code, out, err) = run(&mut in_data(&["keys", "list"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("from-elsewhere"), "{out}");
+    // Its wagate.toml is read too.
+    let (_, out, _) = run(&mut in_data(&["config", "print"])).await;
+    assert!(out.lines().any(|l| l == "api_version = \"v22.0\"  # file"), "{out}");
+    let db = format!("database_url = \"sqlite://{}\"", data.join("wagate.db").display());
+    assert!(out.lines().any(|l| l.starts_with(&db)), "{db} in:\n{out}");
 }
