@@ -67,21 +67,30 @@ fn section(out: &mut String, at: &[String], table: &Value, layers: &[(&Value, &s
                 out.push_str(&format!("# {key} is not set\n"));
                 continue;
             }
-            Value::String(s) if is_secret(key) && !s.is_empty() => "\"…\" (set)".to_string(),
+            // Extra headers of a hook often carry credentials, whatever they are called.
+            Value::String(s) if (is_secret(key) || at.last().is_some_and(|k| k == "headers")) && !s.is_empty() => {
+                "\"…\" (set)".to_string()
+            }
             other => other.to_string(),
         };
         out.push_str(&format!("{key} = {shown}  # {source}\n"));
     }
     for (key, v) in map.iter().filter(|(_, v)| is_table(v)) {
         let path: Vec<String> = at.iter().cloned().chain([key.clone()]).collect();
+        // TOML names a table inside an array of tables without the index: [hooks.hook.headers].
+        let name: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .filter(|k| k.parse::<usize>().is_err())
+            .collect();
         match v {
             Value::Object(_) => {
-                out.push_str(&format!("\n[{}]\n", path.join(".")));
+                out.push_str(&format!("\n[{}]\n", name.join(".")));
                 section(out, &path, v, layers);
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    out.push_str(&format!("\n[[{}]]\n", path.join(".")));
+                    out.push_str(&format!("\n[[{}]]\n", name.join(".")));
                     let item_path: Vec<String> = path.iter().cloned().chain([i.to_string()]).collect();
                     section(out, &item_path, item, layers);
                 }
@@ -117,7 +126,11 @@ mod tests {
     fn each_value_names_its_layer_and_secrets_are_masked() {
         let dir = wagate_store::testing::TestDir::new("explain");
         let file = dir.join("wagate.toml");
-        std::fs::write(&file, "api_version = \"v22.0\"\n[server]\nmax_headers = 50\n").expect("file");
+        std::fs::write(
+            &file,
+            "api_version = \"v22.0\"\n[server]\nmax_headers = 50\n[[hooks.hook]]\nname = \"crm\"\nurl = \"https://crm.example.com/h\"\nheaders = { Authorization = \"Bearer crm-credential\" }\n",
+        )
+        .expect("file");
         let env = [
             ("WAGATE_BIND", "127.0.0.1:9999"),
             ("WAGATE_BOOTSTRAP_API_KEY", "wg_super_secret_value_123"),
@@ -137,9 +150,15 @@ mod tests {
             "max_connections = 10000  # default",
             "bootstrap_api_key = \"…\" (set)  # environment",
             "[server]",
+            "[[hooks.hook]]",
+            "[hooks.hook.headers]",
+            "Authorization = \"…\" (set)  # file",
         ] {
             assert!(text.lines().any(|l| l == line), "`{line}` in:\n{text}");
         }
-        assert!(!text.contains("wg_super_secret"), "{text}");
+        assert!(
+            !text.contains("wg_super_secret") && !text.contains("crm-credential"),
+            "{text}"
+        );
     }
 }
