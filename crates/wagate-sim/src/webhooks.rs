@@ -240,6 +240,25 @@ pub fn spawn_statuses(state: Arc<SimState>, plan: StatusPlan) {
 /// Answers 200 once the gateway has acknowledged the webhook, 202 when it has not yet (Meta's
 /// retries go on in the background).
 pub async fn user_sends(
+    state: State<Arc<SimState>>,
+    key: Path<String>,
+    q: axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: JsonBody<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // One line of JSON and a newline, as a shell prints it: a command after the curl in a pasted
+    // script starts on a line of its own.
+    let (code, Json(answer)) = user_sends_json(state, key, q, headers, body).await;
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!("{answer}\n"),
+    )
+        .into_response()
+}
+
+async fn user_sends_json(
     State(state): State<Arc<SimState>>,
     Path(key): Path<String>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,

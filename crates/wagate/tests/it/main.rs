@@ -15,6 +15,7 @@ mod hooks;
 mod inbound;
 mod jwt;
 mod media;
+mod readme;
 mod scale;
 mod secrets;
 mod security;
