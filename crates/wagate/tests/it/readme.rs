@@ -16,19 +16,20 @@ struct Block {
     text: String,
     /// The line its opening fence is on (1-based).
     line: usize,
-    /// The next block starts on the line right after this one ends.
+    /// Only blank lines stand between this block and the next.
     followed_by_next: bool,
 }
 
 fn blocks(readme: &str) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     let mut open: Option<(String, usize, Vec<&str>)> = None;
-    let mut last_close = 0;
+    // Since the last block closed: only blank lines?
+    let mut only_blank = false;
     for (i, line) in readme.lines().enumerate() {
         match (&mut open, line.strip_prefix("```")) {
             (None, Some(lang)) => {
                 if let Some(prev) = out.last_mut() {
-                    prev.followed_by_next = last_close + 1 == i;
+                    prev.followed_by_next = only_blank;
                 }
                 open = Some((lang.trim().to_string(), i + 1, Vec::new()));
             }
@@ -41,13 +42,28 @@ fn blocks(readme: &str) -> Vec<Block> {
                         followed_by_next: false,
                     });
                 }
-                last_close = i;
+                only_blank = true;
             }
             (Some((_, _, lines)), _) => lines.push(line),
-            (None, None) => {}
+            (None, None) => only_blank &= line.trim().is_empty(),
         }
     }
     out
+}
+
+/// A transcript's commands (`$ ` lines and the lines continuing them) and what they printed.
+fn split_transcript(text: &str) -> (String, String) {
+    let (mut commands, mut printed) = (Vec::new(), Vec::new());
+    let mut continued = false;
+    for line in text.lines() {
+        match (continued, line.strip_prefix("$ ")) {
+            (true, _) => commands.push(line),
+            (false, Some(command)) => commands.push(command),
+            (false, None) => printed.push(line),
+        }
+        continued = commands.last().is_some_and(|c| c.ends_with('\\')) && (continued || line.starts_with("$ "));
+    }
+    (commands.join("\n"), printed.join("\n"))
 }
 
 /// What differs from run to run, replaced by placeholders.
@@ -58,15 +74,20 @@ fn normalise(text: &str) -> Vec<String> {
         (r"wg_[0-9a-f]{48}", "KEY"),
         (r"whsec_[A-Za-z0-9+/=]+", "WHSEC"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "TIME"),
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d", "TIME"),
         (r"US\.\d+", "USER_ID"),
+        (r"\bwg_[0-9a-f]{4}\b", "PREFIX"),
+        (r"cs_[0-9a-f]{32}\.[0-9a-f]+", "STATE"),
     ];
     let mut text = text.to_string();
     for (pattern, with) in rules {
         let re = Regex::new(pattern).expect("pattern");
         text = re.replace_all(&text, with).into_owned();
     }
+    // Columns padded to the width of an id line up whatever the placeholder's width.
+    let spaces = Regex::new(r" {2,}").expect("pattern");
     text.lines()
-        .map(|l| l.trim_end().to_string())
+        .map(|l| spaces.replace_all(l.trim_end(), "  ").into_owned())
         .filter(|l| !l.is_empty())
         .collect()
 }
@@ -74,14 +95,35 @@ fn normalise(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_readme_tour_prints_what_the_readme_says() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
-    let start = readme.find("## A five-minute tour").expect("the tour");
-    let end = readme[start..]
-        .find("**Your own service gets the events (hooks).**")
-        .map(|e| start + e)
-        .expect("the end of the tour's first part");
-    let first_line = readme[..start].lines().count();
-    let tour = blocks(&readme[start..end]);
-
+    // The parts of the README a newcomer pastes into a shell against the sandbox, in order:
+    // (where a part begins, where it ends).
+    let parts = [
+        ("## A five-minute tour", "**Your own service gets the events (hooks).**"),
+        (
+            "In the sandbox, for instance (every administrative action",
+            "### Connect WhatsApp",
+        ),
+        ("The sandbox plays the whole flow", "A gateway with a Meta app"),
+        ("The sandbox trusts a stand-in issuer", "**Tenants.**"),
+        ("In sandbox mode, after the user has written", "## Events"),
+        (
+            "answers the same as JSON. In the sandbox",
+            "The webhook check asks Meta",
+        ),
+        ("`wagate send` talks to a running gateway", "A CSV has a header row"),
+    ];
+    let mut tour: Vec<(usize, Block)> = Vec::new();
+    for (from, to) in parts {
+        let start = readme.find(from).unwrap_or_else(|| panic!("`{from}` is in the README"));
+        let end = readme[start..]
+            .find(to)
+            .map(|e| start + e)
+            .unwrap_or_else(|| panic!("`{to}` follows `{from}`"));
+        let first_line = readme[..start].lines().count();
+        tour.extend(blocks(&readme[start..end]).into_iter().map(|b| (first_line, b)));
+    }
+    // In the README's order, as a newcomer reads it.
+    tour.sort_by_key(|(first_line, b)| first_line + b.line);
     // A fresh sandbox, as the tour starts it, on ports of its own.
     let dir = wagate_store::testing::TestDir::new("readme");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wagate"))
@@ -131,21 +173,42 @@ async fn the_readme_tour_prints_what_the_readme_says() {
 
     let mut ran = 0;
     let mut failures = Vec::new();
-    for (i, b) in tour.iter().enumerate() {
-        if b.lang != "sh" || b.text.trim_start().starts_with("export KEY=") || b.text.contains("cargo ") {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_wagate"))
+        .parent()
+        .expect("the binary's directory")
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    for (i, (first_line, b)) in tour.iter().enumerate() {
+        // A transcript (`$ command`, then what it printed): the commands run as one script.
+        let transcript = ["", "text"].contains(&b.lang.as_str()) && b.text.trim_start().starts_with("$ ");
+        if !transcript
+            && (b.lang != "sh" || b.text.trim_start().starts_with("export KEY=") || b.text.contains("cargo "))
+        {
             continue;
         }
-        let script = b
-            .text
+        let (commands, printed) = match transcript {
+            true => split_transcript(&b.text),
+            false => (b.text.clone(), String::new()),
+        };
+        let script = commands
             .replace("localhost:8080", &api)
             .replace("127.0.0.1:8080", &api)
             .replace("localhost:8090", &sim)
             .replace("127.0.0.1:8090", &sim);
         let out = Command::new("bash")
             .arg("-c")
-            .arg(format!("set -eo pipefail\n{script}"))
+            .arg(match transcript {
+                // A transcript shows failures too (`echo $?`).
+                true => script,
+                false => format!("set -eo pipefail\n{script}"),
+            })
             .current_dir(&*dir)
             .env("KEY", &key)
+            // `wagate …` as the README writes it: the binary under test, and the gateway where
+            // it looks by default (the README's 127.0.0.1:8080 is this sandbox's address).
+            .env("PATH", &path)
+            .env("WAGATE_URL", format!("http://{api}"))
             .stdin(Stdio::null())
             .output()
             .await
@@ -153,20 +216,32 @@ async fn the_readme_tour_prints_what_the_readme_says() {
         ran += 1;
         let line = first_line + b.line;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
+        if !out.status.success() && !transcript {
             failures.push(format!(
                 "README line {line}: the block failed: {}{stdout}",
                 String::from_utf8_lossy(&out.stderr)
             ));
             continue;
         }
-        let Some(expected) = tour
-            .get(i + 1)
-            .filter(|n| b.followed_by_next && ["json", "text"].contains(&n.lang.as_str()))
-        else {
-            continue;
+        let expected = match transcript {
+            true => printed,
+            false => match tour
+                .get(i + 1)
+                .filter(|(_, n)| b.followed_by_next && ["json", "text"].contains(&n.lang.as_str()))
+            {
+                Some((_, next)) => next.text.clone(),
+                None => continue,
+            },
         };
-        let (want, got) = (normalise(&expected.text), normalise(&stdout));
+        // Addresses as the README writes them (the sandbox here runs on ports of its own).
+        let stdout = [(&api, "127.0.0.1:8080"), (&sim, "127.0.0.1:8090")].iter().fold(
+            stdout.to_string(),
+            |out, (actual, readme)| {
+                out.replace(actual.as_str(), readme)
+                    .replace(&actual.replace(':', "%3A"), &readme.replace(':', "%3A"))
+            },
+        );
+        let (want, got) = (normalise(&expected), normalise(&stdout));
         if want != got {
             failures.push(format!(
                 "README line {line}: the README shows\n{}\nbut it printed\n{}",
@@ -177,6 +252,6 @@ async fn the_readme_tour_prints_what_the_readme_says() {
     }
     let _ = child.kill().await;
     println!("README tour: {ran} blocks run");
-    assert!(ran >= 8, "the tour's blocks were found ({ran})");
+    assert!(ran >= 16, "the tour's blocks were found ({ran})");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
