@@ -21,7 +21,7 @@ async fn find(store: &dyn wagate_store::Store, key: &str, now: i64) -> anyhow::R
         [one] => Ok(one.clone()),
         [] => anyhow::bail!("no API key with id or (active) name `{key}`; `wagate keys list` shows them"),
         many => anyhow::bail!(
-            "{} active keys are named `{key}` ({}); give the id",
+            "{} active keys are named `{key}` ({}); after `wagate keys rotate` the old one works beside the new one until its grace ends: give the id of the one to revoke, or --all to revoke every one",
             many.len(),
             many.iter().map(|k| &*k.id).collect::<Vec<_>>().join(", ")
         ),
@@ -68,23 +68,41 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn revoke(config: &Config, key: &str) -> anyhow::Result<()> {
+/// Revokes the key named by id or (active) name; `all`: every active key of that name (a key
+/// and the one that replaced it, during a rotation's grace).
+pub async fn revoke(config: &Config, key: &str, all: bool) -> anyhow::Result<()> {
     let store = super::open_store(config, false).await?;
     let now = wagate_server::now_ms();
-    let k = find(store.as_ref(), key, now).await?;
-    if !store.revoke_api_key(&k.id, now).await? {
-        anyhow::bail!("the API key {} (`{}`) is revoked already", k.id, k.name);
+    let keys = match all {
+        false => vec![find(store.as_ref(), key, now).await?],
+        true => {
+            let named: Vec<ApiKey> = store
+                .list_api_keys()
+                .await?
+                .into_iter()
+                .filter(|k| (k.name == key || *k.id == *key) && k.is_active(now))
+                .collect();
+            if named.is_empty() {
+                anyhow::bail!("no active API key with id or name `{key}`; `wagate keys list` shows them");
+            }
+            named
+        }
+    };
+    for k in keys {
+        if !store.revoke_api_key(&k.id, now).await? {
+            anyhow::bail!("the API key {} (`{}`) is revoked already", k.id, k.name);
+        }
+        let details = serde_json::json!({"name": k.name});
+        wagate_server::audit::record_cli(
+            store.as_ref(),
+            "key.revoked",
+            Some(&k.id),
+            k.account_id.as_deref(),
+            details,
+        )
+        .await;
+        println!("revoked {} (`{}`); it stops working at once", k.id, k.name);
     }
-    let details = serde_json::json!({"name": k.name});
-    wagate_server::audit::record_cli(
-        store.as_ref(),
-        "key.revoked",
-        Some(&k.id),
-        k.account_id.as_deref(),
-        details,
-    )
-    .await;
-    println!("revoked {} (`{}`); it stops working at once", k.id, k.name);
     Ok(())
 }
 

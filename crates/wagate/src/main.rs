@@ -297,6 +297,9 @@ enum KeysCommand {
     /// Revoke a key (by id, or by name when one active key has it): it stops working at once.
     Revoke {
         key: String,
+        /// Every active key of that name (after `keys rotate`, the old and the new one).
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -407,7 +410,26 @@ fn print_out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A reader that stopped reading (`wagate keys list | head -1`) ends any command quietly, as a
+/// Unix tool does: `println!` panics on a closed pipe, and this hook turns that panic into exit 0.
+fn end_quietly_on_closed_pipes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let said = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if said.contains("failed printing to stdout") && said.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
 fn main() -> std::process::ExitCode {
+    end_quietly_on_closed_pipes();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -484,7 +506,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..
                 } => create_key(&config, &name, account.as_deref(), &scopes, expires_in_days, tenant).await,
                 KeysCommand::List { .. } => keys::list(&config).await,
-                KeysCommand::Revoke { key, .. } => keys::revoke(&config, &key).await,
+                KeysCommand::Revoke { key, all, .. } => keys::revoke(&config, &key, all).await,
                 KeysCommand::Rotate { key, grace_seconds, .. } => keys::rotate(&config, &key, grace_seconds).await,
             }
         }
@@ -912,8 +934,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let api_addr = listener.local_addr()?;
     // Accounts made through the API (or "Connect WhatsApp") live in the database: a gateway that
     // has some is not a sandbox, whatever its configuration file says.
-    let has_api_accounts = match config.is_sandbox() {
-        true => open_store(&config, true).await?.has_api_accounts().await?,
+    // (A database that is not there has none, and is not made here: a start that fails later,
+    // the simulator's port taken say, leaves no empty database behind.)
+    let database_exists = wagate_store::sqlite_file(&config.database_url).is_none_or(|f| f.exists());
+    let has_api_accounts = match config.is_sandbox() && database_exists {
+        true => open_store(&config, false).await?.has_api_accounts().await?,
         false => false,
     };
     let master_key_given = config.master_key.is_some();

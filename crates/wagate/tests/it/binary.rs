@@ -269,8 +269,8 @@ async fn config_print_keys_create_migrate_and_openapi() {
     assert!(err.contains("keeps working for 60 s"), "{err}");
     let (ok, _, err) = keys(&["revoke", "ci"]).await;
     assert!(
-        !ok && err.contains("2 active keys"),
-        "both work during the grace period: {err}"
+        !ok && err.contains("2 active keys") && err.contains("--all"),
+        "both work during the grace period, and it says what to do: {err}"
     );
     let (_, listed, _) = keys(&["list"]).await;
     let new_id = listed
@@ -653,4 +653,57 @@ async fn the_data_directory_is_found_from_anywhere() {
     assert!(out.lines().any(|l| l == "api_version = \"v22.0\"  # file"), "{out}");
     let db = format!("database_url = \"sqlite://{}\"", data.join("wagate.db").display());
     assert!(out.lines().any(|l| l.starts_with(&db)), "{db} in:\n{out}");
+}
+
+#[tokio::test]
+async fn revoking_by_name_during_a_rotation_and_stopping_early() {
+    let dir = temp_dir();
+    let db = dir.sqlite_url();
+    let keys = |args: &[&str]| {
+        let mut c = wagate();
+        c.args(["keys"]).args(args).args(["--database-url", &db]);
+        c
+    };
+    let (code, _, err) = run(&mut keys(&["create", "--name", "pair"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(&mut keys(&["rotate", "pair", "--grace-seconds", "3600"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    // During the grace both are active: --all revokes the old and the new one.
+    let (code, out, err) = run(&mut keys(&["revoke", "pair", "--all"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("revoked ")).count(), 2, "{out}");
+    let (_, listed, _) = run(&mut keys(&["list"])).await;
+    assert_eq!(listed.lines().filter(|l| l.ends_with("revoked")).count(), 2, "{listed}");
+
+    // A reader that stops early: every command ends quietly (a long listing fills the pipe).
+    let store = wagate_store::connect(&db, &Default::default()).await.expect("open");
+    for i in 0..1500 {
+        let (_, key) = wagate_server::auth::new_key(&format!("bulk-{i}"), None, vec!["read".into()]);
+        store.create_api_key(&key).await.expect("key");
+    }
+    drop(store);
+    let exe = env!("CARGO_BIN_EXE_wagate");
+    let (code, _, err) = run(Command::new("bash").arg("-c").arg(format!(
+        "set -o pipefail; '{exe}' keys list --database-url '{db}' | head -c 100 > /dev/null"
+    )))
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A start that fails (the simulator's port is taken) leaves no empty database behind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fresh = temp_dir();
+    let (code, _, err) = run(wagate()
+        .current_dir(&*fresh)
+        .env("WAGATE_BIND", "127.0.0.1:0")
+        .env("WAGATE_SIM_BIND", taken.local_addr().expect("addr").to_string())
+        .arg("serve"))
+    .await;
+    assert_eq!(code, Some(1), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&*fresh)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "a failed start left {left:?}");
 }
