@@ -496,21 +496,50 @@ pub struct AttemptQuery {
 }
 
 /// The hook's attempts, newest first.
-#[utoipa::path(get, path = "/v1/hooks/{id}/attempts", tag = "hooks", params(("id" = String, Path), AttemptQuery),
+#[utoipa::path(get, path = "/v1/hooks/{id}/attempts", tag = "hooks", params(("id" = String, Path), AttemptQuery, crate::api::WaitQuery),
     responses((status = 200, description = "{\"data\": [...], \"next_cursor\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<HookId>,
     Query(q): Query<AttemptQuery>,
-) -> ApiResult<Json<Value>> {
+    Query(wait): Query<crate::api::WaitQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     caller.require("admin")?;
     find(&state, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
-    let rows = state.store.list_attempts(&id, q.cursor, limit + 1).await?;
+    let within = wait.within()?;
+    // `?wait_for=attempt|succeeded|failed`: until the page holds such an attempt.
+    let wanted: Option<fn(&wagate_store::Attempt) -> bool> = match (within, wait.wait_for.as_deref()) {
+        (None, _) => None,
+        (Some(_), Some("attempt")) => Some(|_| true),
+        (Some(_), Some("succeeded")) => Some(|a| a.succeeded),
+        (Some(_), Some("failed")) => Some(|a| !a.succeeded),
+        (Some(_), other) => {
+            return Err(ApiError::invalid_field(
+                "wait_for",
+                format!("`{}` is not something an attempt can be", other.unwrap_or_default()),
+                "wait for attempt, succeeded or failed",
+            ))
+        }
+    };
+    let read = || async { Ok(state.store.list_attempts(&id, q.cursor, limit + 1).await?) };
+    let (rows, met) = match (within, wanted) {
+        (Some(within), Some(wanted)) => {
+            let met = |rows: &Vec<wagate_store::Attempt>| rows.iter().take(limit as usize).any(wanted);
+            let (rows, met) = crate::api::wait_until(&state, within, read, met).await?;
+            (rows, Some(met))
+        }
+        _ => (read().await?, None),
+    };
     let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].id);
     let data: Vec<Value> = rows.iter().take(limit as usize).map(attempt_json).collect();
-    Ok(Json(json!({"data": data, "next_cursor": next_cursor})))
+    let page = Json(json!({"data": data, "next_cursor": next_cursor}));
+    Ok(match met {
+        Some(met) => (crate::api::wait_header(met), page).into_response(),
+        None => page.into_response(),
+    })
 }
 
 pub fn attempt_json(a: &wagate_store::Attempt) -> Value {

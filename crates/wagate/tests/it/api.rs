@@ -468,7 +468,7 @@ async fn administrative_actions_are_in_the_audit_log_with_who_and_from_where() {
 
 #[tokio::test]
 async fn a_read_can_wait_for_what_was_just_written() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.hooks.allow_private_networks = true).await;
     // The simulator answers once the gateway processed the webhook: the event is there at once.
     let r = app
         .http
@@ -564,5 +564,28 @@ async fn a_read_can_wait_for_what_was_just_written() {
         (status, &e["error"]["details"]["field"]),
         (400, &json!("wait_for")),
         "{e}"
+    );
+    // A hook's attempts: a kind of attempt, or a 400 naming the field; none yet: timeout.
+    let (status, hook) = app
+        .post("/v1/hooks", &json!({"url": "http://127.0.0.1:9/nobody"}))
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let attempts = format!("/v1/hooks/{}/attempts", hook["id"].as_str().expect("id"));
+    let (status, e) = app.get(&format!("{attempts}?wait_for=maybe")).await;
+    assert_eq!(
+        (status, &e["error"]["details"]["field"]),
+        (400, &json!("wait_for")),
+        "{e}"
+    );
+    let r = app
+        .http
+        .get(format!("{}{attempts}?wait_for=succeeded&timeout=100ms", app.url))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("attempts");
+    assert_eq!(
+        r.headers().get("wagate-wait").map(|v| v.as_bytes()),
+        Some(&b"timeout"[..])
     );
 }

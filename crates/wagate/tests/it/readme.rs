@@ -76,6 +76,7 @@ fn normalise(text: &str) -> Vec<String> {
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "TIME"),
         (r"\d{4}-\d\d-\d\d \d\d:\d\d", "TIME"),
         (r"US\.\d+", "USER_ID"),
+        (r#""latency_ms":\d+"#, r#""latency_ms":N"#),
         (r"\bwg_[0-9a-f]{4}\b", "PREFIX"),
         (r"cs_[0-9a-f]{32}\.[0-9a-f]+", "STATE"),
     ];
@@ -98,7 +99,7 @@ async fn the_readme_tour_prints_what_the_readme_says() {
     // The parts of the README a newcomer pastes into a shell against the sandbox, in order:
     // (where a part begins, where it ends).
     let parts = [
-        ("## A five-minute tour", "**Your own service gets the events (hooks).**"),
+        ("## A five-minute tour", "Stop the gateway with Ctrl-C"),
         (
             "In the sandbox, for instance (every administrative action",
             "### Connect WhatsApp",
@@ -179,7 +180,24 @@ async fn the_readme_tour_prints_what_the_readme_says() {
         .display()
         .to_string();
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    // The README's hook receiver listens on 9000; here on a port of its own.
+    let receiver_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let receiver_addr = format!("127.0.0.1:{receiver_port}");
+    let mut receiver: Option<tokio::process::Child> = None;
     for (i, (first_line, b)) in tour.iter().enumerate() {
+        let line = first_line + b.line;
+        // The receiver the README has the reader save.
+        if b.lang == "python" && b.text.contains("receiver.py") {
+            std::fs::write(
+                dir.join("receiver.py"),
+                b.text.replace("9000", &receiver_port.to_string()),
+            )
+            .expect("receiver.py");
+            continue;
+        }
         // A transcript (`$ command`, then what it printed): the commands run as one script.
         let transcript = ["", "text"].contains(&b.lang.as_str()) && b.text.trim_start().starts_with("$ ");
         if !transcript
@@ -195,7 +213,45 @@ async fn the_readme_tour_prints_what_the_readme_says() {
             .replace("localhost:8080", &api)
             .replace("127.0.0.1:8080", &api)
             .replace("localhost:8090", &sim)
-            .replace("127.0.0.1:8090", &sim);
+            .replace("127.0.0.1:8090", &sim)
+            .replace("127.0.0.1:9000", &receiver_addr);
+        // What one block exports, the next sees, as in one terminal.
+        let script = format!("[ -f .readme-env ] && source .readme-env\n{script}\nexport -p > .readme-env");
+        // The receiver runs on, as in a terminal of its own: what it prints is read from a file.
+        if commands.trim() == "python3 receiver.py" {
+            let log = std::fs::File::create(dir.join("receiver.out")).expect("receiver.out");
+            receiver = Some(
+                Command::new("bash")
+                    .arg("-c")
+                    .arg("source .readme-env && exec python3 receiver.py")
+                    .current_dir(&*dir)
+                    .stdin(Stdio::null())
+                    .stdout(log)
+                    .kill_on_drop(true)
+                    .spawn()
+                    .expect("python3 receiver.py"),
+            );
+            ran += 1;
+            if let Some((_, expected)) = tour.get(i + 1).filter(|(_, n)| b.followed_by_next && n.lang == "text") {
+                let want = normalise(&expected.text);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+                let got = loop {
+                    let got = normalise(&std::fs::read_to_string(dir.join("receiver.out")).unwrap_or_default());
+                    if got.len() >= want.len() || tokio::time::Instant::now() > deadline {
+                        break got;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                if got != want {
+                    failures.push(format!(
+                        "README line {line}: the receiver should print\n{}\nbut printed\n{}",
+                        want.join("\n"),
+                        got.join("\n")
+                    ));
+                }
+            }
+            continue;
+        }
         let out = Command::new("bash")
             .arg("-c")
             .arg(match transcript {
@@ -214,7 +270,6 @@ async fn the_readme_tour_prints_what_the_readme_says() {
             .await
             .expect("bash");
         ran += 1;
-        let line = first_line + b.line;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() && !transcript {
             failures.push(format!(
@@ -234,13 +289,16 @@ async fn the_readme_tour_prints_what_the_readme_says() {
             },
         };
         // Addresses as the README writes them (the sandbox here runs on ports of its own).
-        let stdout = [(&api, "127.0.0.1:8080"), (&sim, "127.0.0.1:8090")].iter().fold(
-            stdout.to_string(),
-            |out, (actual, readme)| {
-                out.replace(actual.as_str(), readme)
-                    .replace(&actual.replace(':', "%3A"), &readme.replace(':', "%3A"))
-            },
-        );
+        let stdout = [
+            (&api, "127.0.0.1:8080"),
+            (&sim, "127.0.0.1:8090"),
+            (&receiver_addr, "127.0.0.1:9000"),
+        ]
+        .iter()
+        .fold(stdout.to_string(), |out, (actual, readme)| {
+            out.replace(actual.as_str(), readme)
+                .replace(&actual.replace(':', "%3A"), &readme.replace(':', "%3A"))
+        });
         let (want, got) = (normalise(&expected), normalise(&stdout));
         if want != got {
             failures.push(format!(
@@ -250,8 +308,11 @@ async fn the_readme_tour_prints_what_the_readme_says() {
             ));
         }
     }
+    if let Some(mut r) = receiver {
+        let _ = r.kill().await;
+    }
     let _ = child.kill().await;
     println!("README tour: {ran} blocks run");
-    assert!(ran >= 16, "the tour's blocks were found ({ran})");
+    assert!(ran >= 20, "the tour's blocks were found ({ran})");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
