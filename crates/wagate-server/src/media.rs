@@ -271,7 +271,7 @@ pub async fn upload(
     // The permission first: a caller that may not upload learns nothing of its body.
     caller.require("send")?;
     let mut form = form.map_err(|e| ApiError::invalid_multipart(&e.body_text()))?;
-    let account = crate::api::resolve_account(&state, &caller, q.account.as_deref())?;
+    let account = crate::api::resolve_account(&state, &caller, q.account.as_deref(), crate::api::AccountFrom::Query)?;
     let phone = match q.phone_number_id {
         Some(p) if account.phone_number_ids.contains(&p) => p,
         Some(p) => {

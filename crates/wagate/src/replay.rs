@@ -66,6 +66,17 @@ impl Api {
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let e = &body["error"];
+            // The gateway asks for an account in the request's terms; here it is a flag.
+            if let (Some("account"), Some(names)) =
+                (e["details"]["field"].as_str(), e["details"]["accounts"].as_array())
+            {
+                let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+                bail!(
+                    "several accounts are configured ({}) and none was named: give --account {}, or set default_account (WAGATE_DEFAULT_ACCOUNT) on the gateway",
+                    names.join(", "),
+                    names.first().unwrap_or(&"NAME")
+                );
+            }
             bail!(
                 "{path}: HTTP {status} {}: {} ({})",
                 e["code"].as_str().unwrap_or("error"),

@@ -134,7 +134,11 @@ pub async fn create(
     // A key of one account makes keys of that account only.
     let account_id = match (r.account.as_deref(), caller.account_id.as_deref()) {
         (None, None) => None,
-        (named, _) => Some(resolve_account(&state, &caller, named)?.id.clone()),
+        (named, _) => Some(
+            resolve_account(&state, &caller, named, crate::api::AccountFrom::Body)?
+                .id
+                .clone(),
+        ),
     };
     let now = now_ms();
     let expires_at = match (r.expires_at.as_deref(), r.expires_in_seconds) {

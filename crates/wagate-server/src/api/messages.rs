@@ -187,7 +187,7 @@ pub async fn prepare(state: &AppState, caller: &Caller, mut body: Value) -> ApiR
             ))
         }
     };
-    let account = resolve_account(state, caller, named)?;
+    let account = resolve_account(state, caller, named, crate::api::AccountFrom::Body)?;
     if let Some(pause) = account.pause() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

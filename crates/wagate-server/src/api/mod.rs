@@ -238,9 +238,27 @@ pub fn filter_account(
     named: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
     Ok(match named {
-        Some(a) => Some(resolve_account(state, caller, Some(a))?.id.clone()),
+        Some(a) => Some(resolve_account(state, caller, Some(a), AccountFrom::Query)?.id.clone()),
         None => caller.account_id.clone().map(String::from),
     })
+}
+
+/// Where a request names its account: the error says how to name one there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountFrom {
+    /// `"account"` in a JSON body.
+    Body,
+    /// `?account=` in the query.
+    Query,
+}
+
+impl AccountFrom {
+    fn example(self, name: &str) -> String {
+        match self {
+            AccountFrom::Body => format!("add \"account\": \"{name}\" to the JSON body"),
+            AccountFrom::Query => format!("add ?account={name} to the URL"),
+        }
+    }
 }
 
 /// The account a request acts for: the one it names (by name or id), or the key's own, or the
@@ -250,6 +268,7 @@ pub fn resolve_account(
     state: &AppState,
     caller: &crate::auth::Caller,
     named: Option<&str>,
+    from: AccountFrom,
 ) -> Result<crate::AccountRuntime, ApiError> {
     use axum::http::StatusCode;
     // An account the key may not see is answered as one that does not exist (a "forbidden"
@@ -282,8 +301,8 @@ pub fn resolve_account(
                         names.join(", ")
                     ),
                     format!(
-                        "name one: \"account\": \"{0}\" in a JSON body, ?account={0} in a query, --account {0} on the command line; or set default_account (WAGATE_DEFAULT_ACCOUNT)",
-                        names[0]
+                        "name one: {}; or set default_account (WAGATE_DEFAULT_ACCOUNT)",
+                        from.example(names[0])
                     ),
                 )
                 .details(serde_json::json!({"field": "account", "accounts": names})));

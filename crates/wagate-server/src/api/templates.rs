@@ -12,7 +12,7 @@ use wagate_core::time::rfc3339_ms;
 use wagate_graph::GraphPath;
 use wagate_store::Template;
 
-use crate::api::resolve_account;
+use crate::api::{resolve_account, AccountFrom};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::{now_ms, AccountRuntime, AppState};
@@ -132,7 +132,7 @@ pub async fn list(
     Query(q): Query<AccountQuery>,
 ) -> ApiResult<Json<TemplatePage>> {
     caller.require("read")?;
-    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    let account = resolve_account(&state, &caller, q.account.as_deref(), AccountFrom::Query)?;
     let data = state
         .store
         .list_templates(Some(&account.id))
@@ -185,7 +185,7 @@ pub async fn sync(
     Query(q): Query<AccountQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
-    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    let account = resolve_account(&state, &caller, q.account.as_deref(), AccountFrom::Query)?;
     let n = sync_account(&state, &account).await?;
     Ok(Json(json!({"synced": n, "account": account.id})))
 }
@@ -224,7 +224,7 @@ pub async fn create(
         .as_object_mut()
         .and_then(|o| o.remove("account"))
         .and_then(|a| a.as_str().map(str::to_string));
-    let account = resolve_account(&state, &caller, named.as_deref())?;
+    let account = resolve_account(&state, &caller, named.as_deref(), AccountFrom::Body)?;
     for field in ["name", "language", "category"] {
         if body.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(ApiError::invalid_field(
@@ -284,7 +284,7 @@ pub async fn delete(
 ) -> ApiResult<Json<Value>> {
     caller.require("admin")?;
     check_name(&name)?;
-    let account = resolve_account(&state, &caller, q.account.as_deref())?;
+    let account = resolve_account(&state, &caller, q.account.as_deref(), AccountFrom::Query)?;
     state
         .graph
         .delete(
