@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use wagate_core::time::rfc3339_ms;
-use wagate_server::config::Config;
+use wagate_engine::config::Config;
 use wagate_store::ApiKey;
 
 /// The key named by id, or by name when exactly one active key has that name.
@@ -39,7 +39,7 @@ fn state(k: &ApiKey, now: i64) -> &'static str {
 pub async fn list(config: &Config) -> anyhow::Result<()> {
     let store = super::open_store(config, false).await?;
     let accounts = store.list_accounts().await?;
-    let now = wagate_server::now_ms();
+    let now = wagate_engine::now_ms();
     let day = |t: Option<i64>| t.map_or("-".to_string(), |t| rfc3339_ms(t)[..16].replace('T', " "));
     println!(
         "{:<38} {:<16} {:<8} {:<16} {:<10} {:<17} {:<17} STATE",
@@ -72,7 +72,7 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
 /// and the one that replaced it, during a rotation's grace).
 pub async fn revoke(config: &Config, key: &str, all: bool) -> anyhow::Result<()> {
     let store = super::open_store(config, false).await?;
-    let now = wagate_server::now_ms();
+    let now = wagate_engine::now_ms();
     let keys = match all {
         false => vec![find(store.as_ref(), key, now).await?],
         true => {
@@ -93,7 +93,7 @@ pub async fn revoke(config: &Config, key: &str, all: bool) -> anyhow::Result<()>
             anyhow::bail!("the API key {} (`{}`) is revoked already", k.id, k.name);
         }
         let details = serde_json::json!({"name": k.name});
-        wagate_server::audit::record_cli(
+        wagate_engine::audit::record_cli(
             store.as_ref(),
             "key.revoked",
             Some(&k.id),
@@ -108,7 +108,7 @@ pub async fn revoke(config: &Config, key: &str, all: bool) -> anyhow::Result<()>
 
 pub async fn rotate(config: &Config, key: &str, grace_seconds: u32) -> anyhow::Result<()> {
     let store = super::open_store(config, false).await?;
-    let now = wagate_server::now_ms();
+    let now = wagate_engine::now_ms();
     let old = find(store.as_ref(), key, now).await?;
     if !old.is_active(now) {
         anyhow::bail!(
@@ -118,11 +118,11 @@ pub async fn rotate(config: &Config, key: &str, grace_seconds: u32) -> anyhow::R
             state(&old, now)
         );
     }
-    let (secret, new) = wagate_server::auth::rotate_key(store.as_ref(), &old, i64::from(grace_seconds) * 1000, now)
+    let (secret, new) = wagate_engine::auth::rotate_key(store.as_ref(), &old, i64::from(grace_seconds) * 1000, now)
         .await
         .context("rotating the key")?;
     let details = serde_json::json!({"name": old.name, "replaced_by": new.id, "grace_seconds": grace_seconds});
-    wagate_server::audit::record_cli(
+    wagate_engine::audit::record_cli(
         store.as_ref(),
         "key.rotated",
         Some(&old.id),

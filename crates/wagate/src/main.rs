@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use wagate_server::config::{Config, Overrides, DEFAULT_TOML};
-use wagate_server::{Gateway, KeyPolicy};
+use wagate_engine::config::{Config, Overrides, DEFAULT_TOML};
+use wagate_engine::KeyPolicy;
+use wagate_http::Gateway;
 
 /// jemalloc: the gateway allocates many small, short-lived buffers on several threads (request
 /// bodies, JSON values, rows); glibc's allocator spent about a tenth of the machine on them.
@@ -390,7 +391,7 @@ fn check_log_spec(spec: &str) -> Result<(), String> {
 
 /// `wagate config print`: the effective configuration, or its problems (exit 2).
 fn explain(config: Option<&PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
-    match wagate_server::effective::explain(config.map(PathBuf::as_path), &env_map(), &overrides) {
+    match wagate_engine::config::effective::explain(config.map(PathBuf::as_path), &env_map(), &overrides) {
         Ok(text) => print_out(&text),
         Err(e) => {
             eprint!("{e}");
@@ -674,9 +675,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prune { database_url } => {
             let (config, store) = config_and_store(cli.config.as_ref(), database_url, false).await?;
             let started = std::time::Instant::now();
-            let blobs = wagate_server::blobs::Blobs::open(&config.media, store.clone()).map_err(anyhow::Error::msg)?;
-            let p = wagate_server::workers::prune::prune_all(store.as_ref(), &config.retention, &blobs, Duration::ZERO)
-                .await?;
+            let blobs =
+                wagate_engine::media::blobs::Blobs::open(&config.media, store.clone()).map_err(anyhow::Error::msg)?;
+            let p =
+                wagate_engine::retention::prune_all(store.as_ref(), &config.retention, &blobs, Duration::ZERO).await?;
             let r = &config.retention;
             println!("{:<34} {:>10}", "pruned (older than)", "rows");
             for (what, days, n) in [
@@ -726,7 +728,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Openapi => print_out(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&wagate_server::openapi::document())?
+            serde_json::to_string_pretty(&wagate_http::openapi::document())?
         )),
     }
 }
@@ -752,7 +754,7 @@ async fn open_store(config: &Config, may_create: bool) -> anyhow::Result<std::sy
             file.display()
         );
     }
-    let sealer = wagate_server::master_keys_with(config, false)?;
+    let sealer = wagate_engine::master_keys_with(config, false)?;
     let store = wagate_store::connect(
         &config.database_url,
         &wagate_store::ConnectOptions {
@@ -835,7 +837,7 @@ async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
         if old.id() != new.id() {
             let kept = path.with_extension(format!("key.{}.previous", old.id()));
             std::fs::rename(path, &kept).with_context(|| format!("keeping the old key as {}", kept.display()))?;
-            wagate_server::write_private(path, new.as_text())
+            wagate_engine::write_private(path, new.as_text())
                 .with_context(|| format!("writing the new key to {}", path.display()))?;
             moved = Some(kept);
             previous.push(old);
@@ -855,7 +857,7 @@ async fn rotate_secrets(config: &Config) -> anyhow::Result<()> {
         "a secret does not open: put the key it was sealed with in WAGATE_MASTER_KEY_PREVIOUS (comma-separated for several)",
     )?;
     let details = serde_json::json!({"key_id": new.id(), "checked": report.checked, "sealed": report.sealed});
-    wagate_server::audit::record_cli(store.as_ref(), "secrets.rotated", None, None, details).await;
+    wagate_engine::audit::record_cli(store.as_ref(), "secrets.rotated", None, None, details).await;
     println!(
         "{} secret(s) read, {} sealed again under master key {}",
         report.checked,
@@ -884,7 +886,7 @@ async fn create_key(
     tenant: Option<String>,
 ) -> anyhow::Result<()> {
     let scopes: Vec<String> = scopes.split(',').map(str::to_string).collect();
-    let scopes = wagate_server::auth::check_scopes(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+    let scopes = wagate_engine::auth::check_scopes(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
     if expires_in_days == Some(0) {
         anyhow::bail!("--expires-in-days: give 1 or more days");
     }
@@ -905,13 +907,13 @@ async fn create_key(
             Some(found.id.to_string())
         }
     };
-    let (secret, mut key) = wagate_server::auth::new_key(name, account_id.map(Into::into), scopes);
-    key.expires_at = expires_in_days.map(|d| wagate_server::now_ms() + i64::from(d) * 86_400_000);
+    let (secret, mut key) = wagate_engine::auth::new_key(name, account_id.map(Into::into), scopes);
+    key.expires_at = expires_in_days.map(|d| wagate_engine::now_ms() + i64::from(d) * 86_400_000);
     key.tenant = tenant;
     let created = store.create_api_key(&key).await?;
     let details =
         serde_json::json!({"name": created.name, "scopes": created.scopes, "expires_in_days": expires_in_days});
-    wagate_server::audit::record_cli(
+    wagate_engine::audit::record_cli(
         store.as_ref(),
         "key.created",
         Some(&created.id),
@@ -960,7 +962,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let state = gateway.state.clone();
     let sync = async move {
         for account in &accounts {
-            match wagate_server::sync_templates(&state, account).await {
+            match wagate_engine::sending::templates::sync_account(&state, account).await {
                 Ok(n) => tracing::info!(account = %account.name, templates = n, "template catalog synced"),
                 Err(e) => {
                     tracing::warn!(account = %account.name, error = %e.message, "template catalog not synced; sends are not checked against it until POST /v1/templates/sync succeeds")

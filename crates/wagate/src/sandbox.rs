@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wagate_server::config::{AccountConfig, Config};
+use wagate_engine::config::{AccountConfig, Config};
 use wagate_sim::{SimConfig, Simulator};
 
 pub struct RunningSim {
@@ -44,7 +44,7 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
     // Secrets need a master key; a SQLite database keeps one beside it, any other one here, in
     // the data directory.
     if config.master_key.is_none() && wagate_store::master_key_path(&config.database_url).is_none() {
-        config.master_key = Some(wagate_server::key_file(std::path::Path::new("wagate.master.key"))?);
+        config.master_key = Some(wagate_engine::key_file(std::path::Path::new("wagate.master.key"))?);
     }
     // "Connect WhatsApp" goes through the simulator's dialog, as the simulator's app.
     config.meta.app_id = sim_config.app_id.clone();

@@ -241,7 +241,7 @@ async fn accounts_of_the_configuration_file_are_changed_there() {
     }
     // A key of one account neither makes nor removes accounts, and sees no other.
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (key, k) = wagate_server::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
+    let (key, k) = wagate_engine::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let r = app
         .http
@@ -261,7 +261,7 @@ async fn an_account_or_a_revoked_key_reaches_every_gateway_at_once() {
     else {
         return;
     };
-    let no_accounts = |c: &mut wagate_server::Config| {
+    let no_accounts = |c: &mut wagate_engine::Config| {
         c.database_url = url.clone();
         c.accounts.clear();
     };

@@ -25,9 +25,9 @@ async fn keys_are_scoped_to_permissions_and_accounts() {
     let app = spawn_app().await;
     let store = app.gateway.state.store.clone();
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (read_key, k) = wagate_server::auth::new_key("reader", Some(account.clone().into()), vec!["read".into()]);
+    let (read_key, k) = wagate_engine::auth::new_key("reader", Some(account.clone().into()), vec!["read".into()]);
     store.create_api_key(&k).await.expect("key");
-    let (other_key, k) = wagate_server::auth::new_key(
+    let (other_key, k) = wagate_engine::auth::new_key(
         "other",
         Some("acc_someone_else".into()),
         vec!["read".into(), "send".into()],
@@ -302,8 +302,8 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
     assert_eq!(status, 404);
 
     // An expired key is refused with when it expired and what to do.
-    let (expired, mut k) = wagate_server::auth::new_key("old", None, vec!["read".into()]);
-    k.expires_at = Some(wagate_server::now_ms() - 1_000);
+    let (expired, mut k) = wagate_engine::auth::new_key("old", None, vec!["read".into()]);
+    k.expires_at = Some(wagate_engine::now_ms() - 1_000);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let r = as_key(&expired, reqwest::Method::GET, "/v1/messages")
         .send()
@@ -327,7 +327,7 @@ async fn keys_are_created_listed_rotated_and_revoked_through_the_api() {
     // An admin key of one account sees and makes only that account's keys; another's key is
     // not found rather than forbidden.
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
+    let (scoped, k) = wagate_engine::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let global = list["data"]
         .as_array()
@@ -451,10 +451,10 @@ async fn administrative_actions_are_in_the_audit_log_with_who_and_from_where() {
     assert_eq!((status, e["error"]["details"]["field"].as_str()), (400, Some("action")));
     // Who may read it: admins; a key of one account sees that account's actions only.
     let account = app.gateway.state.accounts.all()[0].id.clone();
-    let (reader, k) = wagate_server::auth::new_key("reader", None, vec!["read".into()]);
+    let (reader, k) = wagate_engine::auth::new_key("reader", None, vec!["read".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     assert_eq!(app.get_as(&reader, "/v1/audit").await.0, 403);
-    let (scoped, k) = wagate_server::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
+    let (scoped, k) = wagate_engine::auth::new_key("acme-admin", Some(account.into()), vec!["admin".into()]);
     app.gateway.state.store.create_api_key(&k).await.expect("key");
     let (_, mine) = app.get_as(&scoped, "/v1/audit").await;
     let mine: Vec<&str> = mine["data"]

@@ -478,7 +478,7 @@ async fn the_cli_opens_the_gateways_secrets_and_never_makes_an_empty_database_or
                 verify_token: "a-verify".into(),
                 ..Default::default()
             },
-            wagate_server::now_ms(),
+            wagate_engine::now_ms(),
         )
         .await
         .expect("account");
@@ -678,7 +678,7 @@ async fn revoking_by_name_during_a_rotation_and_stopping_early() {
     // A reader that stops early: every command ends quietly (a long listing fills the pipe).
     let store = wagate_store::connect(&db, &Default::default()).await.expect("open");
     for i in 0..1500 {
-        let (_, key) = wagate_server::auth::new_key(&format!("bulk-{i}"), None, vec!["read".into()]);
+        let (_, key) = wagate_engine::auth::new_key(&format!("bulk-{i}"), None, vec!["read".into()]);
         store.create_api_key(&key).await.expect("key");
     }
     drop(store);

@@ -9,7 +9,7 @@ use crate::helpers::*;
 const APP_ID: &str = "236484624622562";
 const DONE: &str = "http://127.0.0.1:9/done";
 
-pub async fn connecting_app_with(adjust: impl FnOnce(&mut wagate_server::Config)) -> TestApp {
+pub async fn connecting_app_with(adjust: impl FnOnce(&mut wagate_engine::Config)) -> TestApp {
     spawn_app_with(|c| {
         c.accounts.clear();
         c.meta.app_id = APP_ID.into();
@@ -198,7 +198,7 @@ async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
         })
         .await
         .expect("state");
-    let signed = wagate_server::connect::sign_state(APP_SECRET, "cs_old", "acme");
+    let signed = wagate_engine::accounts::connect::sign_state(APP_SECRET, "cs_old", "acme");
     let home = follow(&browser, &format!("{}/connect/callback?code=x&state={signed}", app.url)).await;
     assert_eq!(
         query(&home).get("error").map(String::as_str),
@@ -206,7 +206,7 @@ async fn every_failed_connection_lands_back_with_its_code_and_makes_nothing() {
         "{home}"
     );
     // States that are not ours (made up, or moved to another tenant) send the browser nowhere.
-    let forged = wagate_server::connect::sign_state(APP_SECRET, "cs_old", "evil");
+    let forged = wagate_engine::accounts::connect::sign_state(APP_SECRET, "cs_old", "evil");
     for state in ["cs_nope.abc", "nothing", forged.as_str()] {
         let r = browser
             .get(format!("{}/connect/callback?code=x&state={state}", app.url))

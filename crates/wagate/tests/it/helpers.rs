@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use wagate_server::config::{AccountConfig, Config, Overrides};
-use wagate_server::{Gateway, KeyPolicy};
+use wagate_engine::config::{AccountConfig, Config, Overrides};
+use wagate_engine::KeyPolicy;
+use wagate_http::Gateway;
 use wagate_sim::{SimConfig, Simulator};
 
 pub const WABA: &str = "102290129340398";
@@ -59,7 +60,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// As [`spawn_app_with`], with the gateway's start error instead of a panic.
-pub async fn try_spawn_app_with(adjust: impl FnOnce(&mut Config)) -> Result<TestApp, wagate_server::StartError> {
+pub async fn try_spawn_app_with(adjust: impl FnOnce(&mut Config)) -> Result<TestApp, wagate_engine::StartError> {
     let sim_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
@@ -542,7 +543,7 @@ pub async fn alpha_shop(app: &TestApp) -> wagate_store::Account {
                 tenant: Some("alpha".into()),
                 ..Default::default()
             },
-            wagate_server::now_ms(),
+            wagate_engine::now_ms(),
         )
         .await
         .expect("alpha's account");

@@ -234,7 +234,7 @@ async fn a_delivery_that_runs_out_of_retries_fails_and_can_be_replayed() {
         .create_hook(json!({"url": receiver.url, "events": ["message.received"]}))
         .await;
     let id = hook["id"].as_str().unwrap_or_default().to_string();
-    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 60_000);
+    let since = wagate_core::time::rfc3339_ms(wagate_engine::now_ms() - 60_000);
     app.user_sends(USER, text("hello")).await;
     receiver.has(2).await;
     eventually("the delivery is failed", || async {
@@ -271,7 +271,7 @@ async fn retry_after_is_honoured() {
     let next = e["deliveries"][0]["next_attempt_at"].as_str().unwrap_or_default();
     let next_ms = wagate_core::time::parse_time_ms(next).unwrap_or_default();
     assert!(
-        next_ms - wagate_server::now_ms() > 100_000,
+        next_ms - wagate_engine::now_ms() > 100_000,
         "the receiver asked for 120 s, the schedule says 0: {e}"
     );
     assert_eq!(receiver.got().len(), 1);
@@ -315,7 +315,7 @@ async fn gone_disables_the_hook_tells_the_others_and_enable_turns_it_back_on() {
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_everything_afterwards_even_across_a_restart() {
     let db = wagate_store::testing::fresh_database_url().await;
-    let hooks_config = |c: &mut wagate_server::Config| {
+    let hooks_config = |c: &mut wagate_engine::Config| {
         c.database_url = db.clone();
         c.hooks.allow_private_networks = true;
         c.hooks.retry_schedule_seconds = vec![0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
@@ -364,7 +364,7 @@ async fn a_receiver_down_for_a_while_gets_everything_afterwards_even_across_a_re
 #[tokio::test]
 async fn replay_since_a_time_delivers_exactly_the_matching_events() {
     let app = app_with_hooks(vec![0]).await;
-    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 1000);
+    let since = wagate_core::time::rfc3339_ms(wagate_engine::now_ms() - 1000);
     app.user_sends(USER, text("before the hook 1")).await;
     app.user_sends("16505550000", text("another contact")).await;
     app.user_sends(USER, text("before the hook 2")).await;
@@ -431,7 +431,7 @@ async fn hooks_from_the_configuration_are_applied_at_start() {
     let url = receiver.url.clone();
     let app = spawn_app_with(move |c| {
         c.hooks.allow_private_networks = true;
-        c.hooks.hook = vec![wagate_server::config::HookConfig {
+        c.hooks.hook = vec![wagate_engine::config::HookConfig {
             name: "archive".into(),
             url,
             events: vec!["message.*".into()],
@@ -492,7 +492,7 @@ async fn a_meta_format_hook_gets_metas_bytes_resigned_with_the_bots_secret() {
     }
     // Replay over a time range sends the bodies again.
     let id = hook["id"].as_str().unwrap_or_default();
-    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 60_000);
+    let since = wagate_core::time::rfc3339_ms(wagate_engine::now_ms() - 60_000);
     let (status, r) = app
         .post(&format!("/v1/hooks/{id}/replay"), &json!({"since": since}))
         .await;
@@ -708,7 +708,7 @@ async fn an_ordered_hook_gets_each_contacts_events_in_order_across_retries() {
 #[tokio::test]
 async fn the_cli_replays_a_range_to_a_hook_and_sums_it_up() {
     let app = app_with_hooks(vec![0]).await;
-    let since = wagate_core::time::rfc3339_ms(wagate_server::now_ms() - 1000);
+    let since = wagate_core::time::rfc3339_ms(wagate_engine::now_ms() - 1000);
     app.user_sends(USER, text("first")).await;
     app.user_sends(USER, text("second")).await;
     eventually("both stored", || async {

@@ -42,7 +42,7 @@ pub(crate) fn sign(key: &Key, claims: &Value) -> String {
 }
 
 pub(crate) fn claims(extra: Value) -> Value {
-    let now = wagate_server::now_ms() / 1000;
+    let now = wagate_engine::now_ms() / 1000;
     let mut c = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "firebase-user-1", "email": "ana@example.com", "iat": now, "exp": now + 3600});
     if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -126,7 +126,7 @@ async fn a_firebase_style_jwt_works_where_an_api_key_does_and_bad_ones_are_refus
     let (status, mine) = with(tenant, get.clone(), "/v1/accounts", None).await;
     assert_eq!((status, &mine["data"]), (200, &json!([])), "{mine}");
     // Refused, each with what is wrong.
-    let now = wagate_server::now_ms() / 1000;
+    let now = wagate_engine::now_ms() / 1000;
     let stranger = new_key("key-1");
     let unsigned = format!(
         "{}.{}.",

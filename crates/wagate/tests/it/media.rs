@@ -69,7 +69,7 @@ async fn media_kept_in_an_s3_bucket_is_served_byte_for_byte_and_not_on_disk() {
         return;
     };
     let prefix = format!("test-{}/", rand::random::<u64>());
-    let s3 = |c: &mut wagate_server::config::S3Config| {
+    let s3 = |c: &mut wagate_engine::config::S3Config| {
         c.bucket = bucket.clone();
         c.endpoint = endpoint.clone();
         c.allow_http = true;

@@ -209,8 +209,8 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
     let (revoked, revoked_id) = key(&app, json!({"name": "revoked", "scopes": ["admin"]})).await;
     let (status, _) = app.delete(&format!("/v1/keys/{revoked_id}")).await;
     assert_eq!(status, 200);
-    let (expired, mut record) = wagate_server::auth::new_key("expired", None, vec!["admin".into()]);
-    record.expires_at = Some(wagate_server::now_ms() - 60_000);
+    let (expired, mut record) = wagate_engine::auth::new_key("expired", None, vec!["admin".into()]);
+    record.expires_at = Some(wagate_engine::now_ms() - 60_000);
     app.gateway
         .state
         .store
@@ -218,7 +218,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
         .await
         .expect("expired key");
     let jwt = |extra: Value| sign(&issuer_key, &claims(extra));
-    let now = wagate_server::now_ms() / 1000;
+    let now = wagate_engine::now_ms() / 1000;
     let unsigned = format!(
         "{}.{}.",
         b64(br#"{"alg":"none","typ":"JWT","kid":"key-1"}"#),

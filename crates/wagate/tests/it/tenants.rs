@@ -240,13 +240,13 @@ async fn a_tenants_key_sees_nothing_of_another_tenant() {
     .await;
     assert_eq!(status, 201, "{own_hook}");
     let own_hook = own_hook["id"].as_str().expect("hook id").to_string();
-    let expires = wagate_server::now_ms() / 1000 + 600;
+    let expires = wagate_engine::now_ms() / 1000 + 600;
     let signature = wagate_core::hooks::media_link_signature(&secret, &media_id, expires);
     let link = format!("/v1/media/{media_id}?hook={own_hook}&expires={expires}&signature={signature}");
     let r = app.http.get(format!("{}{link}", app.url)).send().await.expect("link");
     assert_eq!(r.status().as_u16(), 403, "alpha's own link to bravo's media");
     // A link lasting longer than the gateway's links do is not the gateway's.
-    let far = wagate_server::now_ms() / 1000 + 10 * 365 * 24 * 3600;
+    let far = wagate_engine::now_ms() / 1000 + 10 * 365 * 24 * 3600;
     let signature = wagate_core::hooks::media_link_signature(&secret, &media_id, far);
     let r = app
         .http

@@ -1,0 +1,12 @@
+//! Hooks: the user's services that receive events. A hook's URL is checked ([`url`], [`targets`]);
+//! the configuration's hooks are saved at start ([`configured`]); events fan out to deliveries
+//! ([`fanout`], by each hook's [`filters`]) and are delivered, retried and recorded
+//! ([`delivery`]); a hook's settings are checked in [`manage`].
+
+pub mod configured;
+pub mod delivery;
+pub mod fanout;
+pub mod filters;
+pub mod manage;
+pub mod targets;
+pub mod url;

@@ -1,0 +1,19 @@
+//! A hook URL's syntax (the configuration and the API check it alike).
+
+/// A hook URL's syntax: absolute http(s) with a host, no credentials, no fragment.
+pub fn check_url_syntax(url: &str) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("`{url}` is not http or https"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{url}` has no host"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("put credentials in `headers`, not in the URL".into());
+    }
+    if u.fragment().is_some() {
+        return Err(format!("`{url}` has a #fragment, which is never sent"));
+    }
+    Ok(u)
+}

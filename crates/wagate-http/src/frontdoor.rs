@@ -1,0 +1,353 @@
+//! The drop-in front door: Meta's own endpoints on the gateway, so that an app built on Meta's
+//! SDKs (pywa, whatsapp-api-js, …) moves to wagate by changing its base URL and using a wagate
+//! API key as its access token. Sends go through the queue, the checks, the governor and the
+//! exactly-once machinery, and come back in Meta's shapes: the success body with the wamid, or
+//! Meta's error body and code.
+//!
+//! - `POST /{version}/{phone_number_id}/messages`: a send (answered once Meta took it), or
+//!   mark-as-read (`status: read`), passed on.
+//! - `GET /{version}/{media_id}`: media a user sent, as Meta describes it, with a URL on the
+//!   gateway that takes the same key.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use wagate_core::status::MessageStatus;
+use wagate_graph::{GraphError, GraphPath};
+
+use wagate_engine::sending::prepare::prepare;
+use wagate_engine::sending::queue::{enqueue, enqueue_once, wait_for_meta};
+
+use crate::api::messages::idempotency_key;
+use crate::error::ApiError;
+use crate::state::AppState;
+use wagate_engine::auth::Caller;
+
+/// How long a front-door send waits for Meta's answer before it says the message is queued.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Meta's error body.
+fn meta_error(status: StatusCode, code: i64, message: &str, details: Option<String>) -> Response {
+    let mut error = json!({
+        "message": format!("(#{code}) {message}"),
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": wagate_core::ids::new_id("wagate"),
+    });
+    if code == 190 {
+        error["message"] = json!(message);
+    }
+    if let Some(d) = details {
+        error["error_data"] = json!({"messaging_product": "whatsapp", "details": d});
+    }
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// One of our API errors, as Meta would say it.
+fn from_api_error(e: impl Into<ApiError>) -> Response {
+    let e: ApiError = e.into();
+    let detail = match &e.hint {
+        Some(h) => format!("{} ({h})", e.message),
+        None => e.message.clone(),
+    };
+    match e.code {
+        "unauthorized" => meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+            None,
+        ),
+        "forbidden" => meta_error(
+            StatusCode::FORBIDDEN,
+            10,
+            "Application does not have permission for this action",
+            Some(detail),
+        ),
+        "window_closed" => meta_error(StatusCode::BAD_REQUEST, 131047, "Re-engagement message", Some(detail)),
+        // The catalog check answers before Meta would, with Meta's codes.
+        "template_not_found" => meta_error(
+            StatusCode::NOT_FOUND,
+            132001,
+            "Template name does not exist in the translation",
+            Some(detail),
+        ),
+        "template_not_approved" => meta_error(
+            StatusCode::BAD_REQUEST,
+            132001,
+            "Template is not approved",
+            Some(detail),
+        ),
+        "template_parameters" => meta_error(
+            StatusCode::BAD_REQUEST,
+            132000,
+            "Number of parameters does not match the expected number of params",
+            Some(detail),
+        ),
+        "account_paused" => {
+            let code = e
+                .details
+                .as_ref()
+                .and_then(|d| d.pointer("/pause/code"))
+                .and_then(Value::as_i64)
+                .unwrap_or(131031);
+            meta_error(
+                StatusCode::BAD_REQUEST,
+                code,
+                "Sending from this account is paused",
+                Some(detail),
+            )
+        }
+        _ if e.status.is_server_error() => meta_error(e.status, 1, "An unknown error occurred", Some(detail)),
+        _ => meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", Some(detail)),
+    }
+}
+
+/// Meta's answer when it refused: its own body, as it sent it.
+fn from_graph_error(e: GraphError) -> Response {
+    match e {
+        GraphError::Meta { status, error } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            Json(json!({ "error": error })),
+        )
+            .into_response(),
+        other => meta_error(
+            StatusCode::BAD_GATEWAY,
+            2,
+            "Service temporarily unavailable",
+            Some(other.to_string()),
+        ),
+    }
+}
+
+/// A Graph version is `v` and a number with a dot (`v23.0`); anything else is not Meta's path.
+fn is_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|n| n.split_once('.'))
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()))
+}
+
+fn no_such_endpoint(method: &str, path: &str) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {method} {path}"),
+    )
+    .details(json!({"field": "path"}))
+    .hint("see /openapi.json for the API; Meta's paths need a version such as /v23.0/…")
+    .into_response()
+}
+
+/// The API key, where Meta takes the access token: the `Authorization` header or `access_token`.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Caller, Response> {
+    let from_header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let Some(token) = from_header
+        .or_else(|| query.get("access_token").cloned())
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "An active access token must be used to query information about the current user.",
+            None,
+        ));
+    };
+    wagate_engine::auth::authenticate::from_key(state, &token)
+        .await
+        .map_err(from_api_error)
+}
+
+fn unknown_object(id: &str) -> Response {
+    meta_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        &format!("Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"),
+        None,
+    )
+}
+
+/// `POST /{version}/{phone_number_id}/messages`.
+pub async fn messages(
+    State(state): State<AppState>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_version(&version) {
+        return no_such_endpoint("POST", &format!("/{version}/{phone_number_id}/messages"));
+    }
+    let caller = match caller(&state, &headers, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(e) = caller.require("send") {
+        return from_api_error(e);
+    }
+    let Some(account) = state.accounts.by_phone(&phone_number_id).filter(|a| caller.sees(&a.id)) else {
+        return unknown_object(&phone_number_id);
+    };
+    let mut body: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return meta_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "Invalid parameter",
+                Some("the body must be a JSON object".into()),
+            )
+        }
+    };
+    // Mark as read (and the typing indicator): passed on to Meta as it is.
+    if body.get("status").and_then(Value::as_str) == Some("read") {
+        let path = GraphPath::new([phone_number_id.as_str(), "messages"]);
+        return match state.graph.post(&account.access_token(), &path, &body).await {
+            Ok(answer) => Json(answer).into_response(),
+            Err(e) => from_graph_error(e),
+        };
+    }
+    let to_input = body
+        .get("to")
+        .or_else(|| body.get("recipient"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("account".into(), json!(account.id));
+        obj.insert("phone_number_id".into(), json!(phone_number_id));
+    }
+    let key = match idempotency_key(&headers) {
+        Ok(k) => k,
+        Err(e) => return from_api_error(e),
+    };
+    let request = body.clone();
+    let prepared = match prepare(&state, &caller, body).await {
+        Ok(p) => p,
+        Err(e) => return from_api_error(e),
+    };
+    let is_template = prepared.message_type == "template";
+    let queued = match key {
+        Some(key) => enqueue_once(&state, prepared, key, &request).await.map(|(m, _)| m),
+        None => enqueue(&state, prepared).await,
+    };
+    let message = match queued {
+        Ok(m) => m,
+        Err(e) => return from_api_error(e),
+    };
+    let message = match wait_for_meta(&state, &message.id, WAIT).await {
+        Ok(m) => m,
+        Err(e) => return from_api_error(e),
+    };
+    if let Some(wamid) = &message.wamid {
+        let mut sent = json!({"id": wamid});
+        if is_template {
+            sent["message_status"] = json!("accepted");
+        }
+        let contact = match &message.wa_id {
+            Some(w) if wagate_core::phone::is_business_scoped_user_id(w) => json!({"input": to_input, "user_id": w}),
+            Some(w) => json!({"input": to_input, "wa_id": w}),
+            None => json!({"input": to_input}),
+        };
+        return Json(json!({"messaging_product": "whatsapp", "contacts": [contact], "messages": [sent]}))
+            .into_response();
+    }
+    let error: Value = message
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or(Value::Null);
+    match (message.status, error.get("meta")) {
+        // Meta refused it: Meta's own body and status.
+        (MessageStatus::Failed, Some(meta)) if meta.is_object() => {
+            let status = error["http_status"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok());
+            (status.unwrap_or(StatusCode::BAD_REQUEST), Json(json!({ "error": meta }))).into_response()
+        }
+        (MessageStatus::Failed, _) => match error["code"].as_str() {
+            Some("window_closed") => meta_error(
+                StatusCode::BAD_REQUEST,
+                131047,
+                "Re-engagement message",
+                error["title"].as_str().map(str::to_string),
+            ),
+            _ => meta_error(
+                StatusCode::BAD_REQUEST,
+                131000,
+                "Something went wrong",
+                error["title"].as_str().map(str::to_string),
+            ),
+        },
+        _ => meta_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            131000,
+            "Something went wrong",
+            Some(format!(
+                "the message is queued as {} and wagate sends it; do not send it again (follow it with GET /v1/messages/{})",
+                message.id, message.id
+            )),
+        ),
+    }
+}
+
+/// `GET /{version}/{id}`: media a user sent, as Meta describes it.
+pub async fn node(
+    State(state): State<AppState>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !is_version(&version) {
+        return no_such_endpoint("GET", &format!("/{version}/{id}"));
+    }
+    let caller = match caller(&state, &headers, &query).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(e) = caller.require("read") {
+        return from_api_error(e);
+    }
+    let media = match state.store.media_by_meta_id(&id).await {
+        Ok(Some(m)) if caller.sees(&m.account_id) => m,
+        Ok(_) => return unknown_object(&id),
+        Err(e) => return from_api_error(e),
+    };
+    let base = state.config.public_url.clone().unwrap_or_else(|| {
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        format!("http://{host}")
+    });
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{base}/v1/media/{}", media.id),
+        "mime_type": media.mime_type,
+        "sha256": media.sha256,
+        "file_size": media.size,
+        "id": id,
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_version;
+
+    #[test]
+    fn versions_are_metas() {
+        assert!(is_version("v23.0"));
+        assert!(is_version("v9.1"));
+        for v in ["v1", "23.0", "v.0", "v23.", "vx.0", "v23.0a", "webhooks"] {
+            assert!(!is_version(v), "{v}");
+        }
+    }
+}
