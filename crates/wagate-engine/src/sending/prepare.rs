@@ -14,6 +14,7 @@ use crate::error::{EngineError, EngineResult, Kind};
 use crate::state::Engine;
 
 /// A send, checked and ready to queue.
+#[derive(Debug)]
 pub struct Prepared {
     /// Things the caller should know that did not stop the send.
     pub warnings: Vec<String>,
