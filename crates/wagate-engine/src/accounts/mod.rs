@@ -5,5 +5,6 @@
 pub mod connect;
 pub mod health;
 pub mod manage;
+pub mod ops;
 pub mod pause;
 pub mod runtime;

@@ -8,5 +8,6 @@ pub mod delivery;
 pub mod fanout;
 pub mod filters;
 pub mod manage;
+pub mod ops;
 pub mod targets;
 pub mod url;

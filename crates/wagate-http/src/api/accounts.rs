@@ -1,88 +1,22 @@
 //! `/v1/accounts`: the accounts — those of the configuration file, and those made here, whose
 //! secrets the database keeps sealed — their phone numbers as Meta describes them, whether their
-//! sending is paused, and the live controls (rotate the token, pause, resume).
+//! sending is paused, and the live controls (rotate the token, pause, resume). Each handler parses
+//! and calls the engine's account operations ([`wagate_engine::accounts::ops`]).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use wagate_core::meta::RetryClass;
-use wagate_graph::{GraphError, GraphPath};
-
-use wagate_engine::accounts::manage::{
-    check_api_managed, check_name, check_secret, make_account, meta_numbers, reloaded, require_global_admin,
-    resume_after_new_token, SECRET_HINT, TOKEN_HINT,
+use wagate_engine::accounts::health::AccountHealth;
+use wagate_engine::accounts::ops::{
+    self, found, AccountList, AccountPatchRequest, AccountView, DeleteQuery, HealthRequest, NewAccountRequest,
+    PauseRequest, PhoneNumberList, TokenRequest,
 };
-use wagate_engine::accounts::runtime::{AccountRuntime, Pause};
 use wagate_engine::auth::Caller;
 
+use crate::api::{parse_body, parse_body_or_default};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-
-#[derive(Serialize, ToSchema)]
-pub struct AccountView {
-    pub id: String,
-    pub name: String,
-    pub waba_id: String,
-    pub phone_number_ids: Vec<String>,
-    /// Messages per second per phone number that the gateway keeps to (0: no limit).
-    pub messages_per_second: u32,
-    /// Why sending is paused; `null` while it sends.
-    pub paused: Option<Pause>,
-    /// `config` (the configuration file has it; change it there) or `api`.
-    pub managed_by: String,
-    /// The tenant that connected it through "Connect WhatsApp", if one.
-    pub tenant: Option<String>,
-    /// Where Meta's webhooks for it go (set it as the app's callback URL).
-    pub webhook_path: String,
-    /// The verify token for Meta's webhook settings: only in the answer that creates the
-    /// account (or changes the token).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_token: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccountList {
-    pub data: Vec<AccountView>,
-}
-
-fn view(state: &AppState, a: &AccountRuntime) -> AccountView {
-    AccountView {
-        id: a.id.clone(),
-        name: a.name.clone(),
-        waba_id: a.waba_id.clone(),
-        phone_number_ids: a.phone_number_ids.clone(),
-        messages_per_second: a.messages_per_second.unwrap_or(state.config.sender.messages_per_second),
-        paused: a.pause(),
-        managed_by: a.managed_by.clone(),
-        tenant: a.tenant.clone(),
-        webhook_path: format!("/webhooks/whatsapp/{}", a.name),
-        verify_token: None,
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccountRequest {
-    /// Its name, used in URLs: letters, digits, `-`, `_`.
-    pub name: String,
-    /// The WhatsApp Business Account id.
-    pub waba_id: String,
-    /// A token with whatsapp_business_messaging and whatsapp_business_management for the WABA.
-    pub access_token: String,
-    /// The Meta app's App Secret: it checks the webhooks' signatures.
-    pub app_secret: String,
-    /// For Meta's webhook handshake; made for you when not given (shown once).
-    pub verify_token: Option<String>,
-    /// The numbers it sends from; default every number Meta lists for the WABA.
-    pub phone_number_ids: Option<Vec<String>>,
-    /// Messages per second per number (default the gateway's).
-    pub messages_per_second: Option<u32>,
-    /// The tenant it belongs to: that tenant's keys see it, no other tenant's.
-    pub tenant: Option<String>,
-}
 
 /// Adds an account: the token is checked with Meta, the WABA's numbers are read from Meta, and
 /// the secrets are kept sealed. The answer carries the verify token, this once.
@@ -94,98 +28,12 @@ pub async fn create(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<AccountView>)> {
-    require_global_admin(&caller)?;
-    let r: NewAccountRequest = crate::api::parse_body(
+    caller.require_global("admin")?;
+    let r: NewAccountRequest = parse_body(
         &body,
         "send {\"name\": \"acme\", \"waba_id\": \"…\", \"access_token\": \"EAAG…\", \"app_secret\": \"…\"}",
     )?;
-    check_name(&r.name)?;
-    if r.waba_id.is_empty() || r.waba_id.len() > 32 || !r.waba_id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::invalid_field(
-            "waba_id",
-            format!("`{}` is not a WABA id (digits)", r.waba_id),
-            "the WhatsApp Business Account id from Meta's WhatsApp Manager",
-        ));
-    }
-    check_secret("access_token", &r.access_token, TOKEN_HINT)?;
-    check_secret("app_secret", &r.app_secret, SECRET_HINT)?;
-    if let Some(t) = r.tenant.as_deref().filter(|t| !wagate_core::validate::is_slug(t)) {
-        return Err(ApiError::invalid_field(
-            "tenant",
-            format!("`{t}` is not a tenant: 1 to 64 letters, digits, - or _"),
-            "e.g. \"acme\"",
-        ));
-    }
-    if let Some(v) = &r.verify_token {
-        check_secret(
-            "verify_token",
-            v,
-            "any string without spaces; enter the same in Meta's webhook settings",
-        )?;
-    }
-    if r.messages_per_second.is_some_and(|n| n > 1000) {
-        return Err(ApiError::invalid_field(
-            "messages_per_second",
-            "messages_per_second is at most 1000 (Meta's highest throughput)",
-            "80 is Meta's default; 0 is no limit",
-        ));
-    }
-    let listed = meta_numbers(&state, &r.access_token, &r.waba_id).await?;
-    let numbers = match &r.phone_number_ids {
-        None if listed.is_empty() => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_phone_numbers",
-                format!("Meta lists no phone number for WABA {}", r.waba_id),
-            )
-            .details(serde_json::json!({"field": "waba_id"}))
-            .hint("add a number to the WABA in WhatsApp Manager first"))
-        }
-        None => listed,
-        Some(ids) => {
-            if let Some(missing) = ids.iter().find(|id| !listed.iter().any(|n| &n.phone_number_id == *id)) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "phone_number_not_in_waba",
-                    format!("Meta lists no phone number {missing} for WABA {}", r.waba_id),
-                )
-                .details(serde_json::json!({"field": "phone_number_ids", "listed": listed.iter().map(|n| &n.phone_number_id).collect::<Vec<_>>()}))
-                .hint("use the ids Meta lists for this WABA, or leave phone_number_ids out to take them all"));
-            }
-            listed
-                .into_iter()
-                .filter(|n| ids.contains(&n.phone_number_id))
-                .collect()
-        }
-    };
-    let verify_token = r
-        .verify_token
-        .clone()
-        .unwrap_or_else(|| wagate_core::ids::secret("vt_", 16));
-    let new = wagate_store::NewApiAccount {
-        name: r.name.clone(),
-        waba_id: r.waba_id.clone(),
-        access_token: r.access_token.clone(),
-        app_secret: r.app_secret.clone(),
-        verify_token: verify_token.clone(),
-        messages_per_second: r.messages_per_second.map(i64::from),
-        phone_numbers: numbers,
-        tenant: r.tenant.clone(),
-    };
-    let account = make_account(&state, &new).await?;
-    let details = serde_json::json!({"waba_id": account.waba_id, "phone_number_ids": account.phone_number_ids});
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "account.created",
-        Some(&account.name),
-        Some(&account.id),
-        details,
-    )
-    .await;
-    let mut v = view(&state, &account);
-    v.verify_token = Some(verify_token);
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(ops::create(&state, &caller, r).await?)))
 }
 
 /// One account.
@@ -198,28 +46,7 @@ pub async fn get_one(
     Path(name): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     caller.require("read")?;
-    let account = found(&state, &caller, &name)?;
-    Ok(Json(view(&state, &account)))
-}
-
-/// The account a path names, if the key may see it; another's is not found.
-fn found(state: &AppState, caller: &Caller, name: &str) -> ApiResult<AccountRuntime> {
-    state.accounts.find(name).filter(|a| caller.sees(&a.id)).ok_or_else(|| {
-        ApiError::not_found("account", name).hint("GET /v1/accounts lists the accounts this key may see")
-    })
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatchRequest {
-    pub name: Option<String>,
-    pub access_token: Option<String>,
-    pub app_secret: Option<String>,
-    pub verify_token: Option<String>,
-    /// `null` goes back to the gateway's default.
-    #[serde(default, deserialize_with = "crate::api::double_option")]
-    #[schema(value_type = Option<u32>)]
-    pub messages_per_second: Option<Option<u32>>,
+    Ok(Json(ops::view(&state, &found(&state, &caller, &name)?)))
 }
 
 /// Changes an account made through the API (a new token is checked with Meta first).
@@ -235,77 +62,8 @@ pub async fn update(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let r: AccountPatchRequest =
-        crate::api::parse_body(&body, "send the fields to change, e.g. {\"name\": \"acme-eu\"}")?;
-    check_api_managed(&account)?;
-    if let Some(n) = &r.name {
-        check_name(n)?;
-    }
-    if let Some(t) = &r.access_token {
-        check_secret("access_token", t, TOKEN_HINT)?;
-        meta_numbers(&state, t, &account.waba_id).await?;
-    }
-    if let Some(s) = &r.app_secret {
-        check_secret("app_secret", s, SECRET_HINT)?;
-    }
-    if let Some(v) = &r.verify_token {
-        check_secret(
-            "verify_token",
-            v,
-            "any string without spaces; enter the same in Meta's webhook settings",
-        )?;
-    }
-    let patch = wagate_store::AccountPatch {
-        name: r.name.clone(),
-        access_token: r.access_token.clone(),
-        app_secret: r.app_secret.clone(),
-        verify_token: r.verify_token.clone(),
-        messages_per_second: r.messages_per_second.map(|n| n.map(i64::from)),
-    };
-    state
-        .store
-        .update_account(&account.id, &patch, wagate_engine::now_ms())
-        .await
-        .map_err(|e| match e {
-            wagate_store::StoreError::Conflict(m) => {
-                ApiError::new(StatusCode::CONFLICT, "account_exists", m).hint("choose another name")
-            }
-            e => e.into(),
-        })?
-        .ok_or_else(|| ApiError::not_found("account", &name))?;
-    let changed: Vec<&str> = [
-        ("name", r.name.is_some()),
-        ("access_token", r.access_token.is_some()),
-        ("app_secret", r.app_secret.is_some()),
-        ("verify_token", r.verify_token.is_some()),
-        ("messages_per_second", r.messages_per_second.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(f, on)| on.then_some(f))
-    .collect();
-    let updated = reloaded(&state, &account.id).await?;
-    if r.access_token.is_some() {
-        resume_after_new_token(&state, &updated, "the access token was changed").await;
-    }
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "account.updated",
-        Some(&updated.name),
-        Some(&updated.id),
-        serde_json::json!({"fields": changed}),
-    )
-    .await;
-    let mut v = view(&state, &updated);
-    v.verify_token = r.verify_token;
-    Ok(Json(v))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct DeleteQuery {
-    /// Also remove its history: messages, statuses, contacts, events, media, templates, keys.
-    #[serde(default)]
-    pub purge: bool,
+    let r: AccountPatchRequest = parse_body(&body, "send the fields to change, e.g. {\"name\": \"acme-eu\"}")?;
+    Ok(Json(ops::update(&state, &caller, &account, r).await?))
 }
 
 /// Deletes an account made through the API. Its history stays (and comes back if an account is
@@ -318,52 +76,11 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
+    Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    require_global_admin(&caller)?;
+    caller.require_global("admin")?;
     let account = found(&state, &caller, &name)?;
-    check_api_managed(&account)?;
-    if !state
-        .store
-        .delete_account(&account.id, q.purge, wagate_engine::now_ms())
-        .await?
-    {
-        return Err(ApiError::not_found("account", &name));
-    }
-    state.reload_accounts().await;
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "account.deleted",
-        Some(&account.name),
-        Some(&account.id),
-        serde_json::json!({"purged": q.purge}),
-    )
-    .await;
-    Ok(Json(serde_json::json!({"deleted": true, "purged": q.purge})))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PhoneNumberView {
-    pub phone_number_id: String,
-    pub display_phone_number: Option<String>,
-    /// The display name Meta approved.
-    pub verified_name: Option<String>,
-    /// GREEN, YELLOW, RED or UNKNOWN.
-    pub quality_rating: Option<String>,
-    /// Meta's throughput level: STANDARD (80 messages/s) or HIGH (up to 1,000).
-    pub throughput: Option<String>,
-    /// The display name's review: APPROVED, PENDING_REVIEW, DECLINED, …
-    pub name_status: Option<String>,
-    /// When Meta was last asked; `null`: never (only configured).
-    pub synced_at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PhoneNumberList {
-    pub data: Vec<PhoneNumberView>,
-    /// Why Meta could not be asked now (the list is the last one read), or `null`.
-    pub sync_error: Option<String>,
+    Ok(Json(ops::delete(&state, &caller, &account, q.purge).await?))
 }
 
 /// The account's phone numbers as Meta describes them, read from Meta now (and kept).
@@ -377,59 +94,14 @@ pub async fn phone_numbers(
 ) -> ApiResult<Json<PhoneNumberList>> {
     caller.require("read")?;
     let account = found(&state, &caller, &name)?;
-    let sync_error = match meta_numbers(&state, &account.access_token(), &account.waba_id).await {
-        Ok(listed) => {
-            // Only the account's own numbers are updated; a number it does not use stays out.
-            let own: Vec<_> = listed
-                .into_iter()
-                .filter(|n| account.phone_number_ids.contains(&n.phone_number_id))
-                .collect();
-            state
-                .store
-                .sync_phone_numbers(&account.id, &own, wagate_engine::now_ms())
-                .await?;
-            None
-        }
-        Err(e) => Some(e.message),
-    };
-    let data = state
-        .store
-        .account_phone_numbers(&account.id)
-        .await?
-        .into_iter()
-        .map(|n| PhoneNumberView {
-            phone_number_id: n.phone_number_id,
-            display_phone_number: n.display_phone_number,
-            verified_name: n.verified_name,
-            quality_rating: n.quality_rating,
-            throughput: n.throughput,
-            name_status: n.name_status,
-            synced_at: n.synced_at.map(wagate_core::time::rfc3339_ms),
-        })
-        .collect();
-    Ok(Json(PhoneNumberList { data, sync_error }))
+    Ok(Json(ops::phone_numbers(&state, &caller, &account).await?))
 }
 
 /// The accounts this key may act for.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     responses((status = 200, body = AccountList)), security(("api_key" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<AccountList>> {
-    caller.require("read")?;
-    let data = state
-        .accounts
-        .all()
-        .iter()
-        .filter(|a| caller.sees(&a.id))
-        .map(|a| view(&state, a))
-        .collect();
-    Ok(Json(AccountList { data }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// The new access token (a system user's token does not expire).
-    pub access_token: String,
+    Ok(Json(ops::list(&state, &caller)?))
 }
 
 /// Rotates the account's access token without a restart. The token is checked with Meta first
@@ -450,70 +122,8 @@ pub async fn set_token(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let r: TokenRequest = super::parse_body(&body, "send {\"access_token\": \"EAAG…\"}")?;
-    let token = r.access_token.trim();
-    if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
-        return Err(ApiError::invalid_field(
-            "access_token",
-            "access_token must be 1 to 2048 characters without spaces",
-            "paste the token from Meta's Business Settings (System users > Generate token)",
-        ));
-    }
-    if let Some(phone) = account.phone_number_ids.first() {
-        match state.graph.get(token, &GraphPath::new([phone.as_str()])).await {
-            Ok(_) => {}
-            Err(GraphError::Meta { error, .. }) if error.class() == RetryClass::Account || error.code == 100 => {
-                wagate_engine::audit::record(
-                    &state,
-                    &caller,
-                    "account.token_rejected",
-                    Some(&account.name),
-                    Some(&account.id),
-                    serde_json::json!({"meta_code": error.code}),
-                )
-                .await;
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "token_rejected",
-                    format!("Meta refused the new token: {}", error.summary()),
-                )
-                .details(serde_json::json!({"field": "access_token", "code": error.code}))
-                .hint("nothing changed; generate a token with whatsapp_business_messaging for this account"));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    account.set_access_token(token);
-    if account.managed_by != "config" {
-        // An account made through the API keeps its token, sealed, across restarts.
-        let patch = wagate_store::AccountPatch {
-            access_token: Some(token.to_string()),
-            ..Default::default()
-        };
-        state
-            .store
-            .update_account(&account.id, &patch, wagate_engine::now_ms())
-            .await?;
-    }
-    tracing::info!(account = %account.name, "access token rotated");
-    let resumed = resume_after_new_token(&state, &account, "the access token was rotated").await;
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "account.token_set",
-        Some(&account.name),
-        Some(&account.id),
-        serde_json::json!({"resumed": resumed}),
-    )
-    .await;
-    Ok(Json(view(&state, &account)))
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct PauseRequest {
-    /// Why (shown to senders in `account_paused`).
-    pub reason: Option<String>,
+    let r: TokenRequest = parse_body(&body, "send {\"access_token\": \"EAAG…\"}")?;
+    Ok(Json(ops::set_token(&state, &caller, &account, r).await?))
 }
 
 /// Pauses the account's sending by hand: queued messages wait, new sends answer
@@ -541,27 +151,7 @@ pub async fn pause(
             )
         })?
     };
-    let p = Pause {
-        reason: r.reason.unwrap_or_else(|| "paused through the API".into()),
-        code: None,
-        hint: format!("POST /v1/accounts/{}/resume when sending may go on", account.name),
-        since: wagate_core::time::rfc3339_ms(wagate_engine::now_ms()),
-        by_hand: true,
-    };
-    // A pause from Meta's answer becomes one by hand (only resume ends it).
-    let details = serde_json::json!({"reason": p.reason});
-    if wagate_engine::accounts::pause::pause(&state, &account, p).await {
-        wagate_engine::audit::record(
-            &state,
-            &caller,
-            "account.paused",
-            Some(&account.name),
-            Some(&account.id),
-            details,
-        )
-        .await;
-    }
-    Ok(Json(view(&state, &account)))
+    Ok(Json(ops::pause(&state, &caller, &account, r).await?))
 }
 
 /// Resumes the account's sending; queued messages go.
@@ -575,42 +165,7 @@ pub async fn resume(
 ) -> ApiResult<Json<AccountView>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    if wagate_engine::accounts::pause::resume(&state, &account, "resumed through the API")
-        .await
-        .is_some()
-    {
-        wagate_engine::audit::record(
-            &state,
-            &caller,
-            "account.resumed",
-            Some(&account.name),
-            Some(&account.id),
-            serde_json::json!({}),
-        )
-        .await;
-    }
-    Ok(Json(view(&state, &account)))
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct HealthRequest {
-    /// Fix what can be fixed from here (the app's subscription to the WABA).
-    #[serde(default)]
-    pub fix: bool,
-}
-
-async fn health_of(
-    state: &AppState,
-    account: &AccountRuntime,
-    fix: bool,
-) -> wagate_engine::accounts::health::AccountHealth {
-    let mut health = wagate_engine::accounts::health::account_health(state, account, fix).await;
-    health
-        .checks
-        .extend(wagate_engine::accounts::health::gateway_checks(state).await);
-    health.ok = health.checks.iter().all(|c| c.ok);
-    health
+    Ok(Json(ops::resume(&state, &caller, &account).await?))
 }
 
 /// Every check of the account, with what was found and the fix: token (valid, permissions,
@@ -619,48 +174,30 @@ async fn health_of(
 /// database, journal and clock. What `wagate doctor` prints.
 #[utoipa::path(get, path = "/v1/accounts/{name}/health", tag = "accounts",
     params(("name" = String, Path, description = "account name or id")),
-    responses((status = 200, body = wagate_engine::accounts::health::AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn health(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<wagate_engine::accounts::health::AccountHealth>> {
+) -> ApiResult<Json<AccountHealth>> {
     caller.require("read")?;
     let account = found(&state, &caller, &name)?;
-    Ok(Json(health_of(&state, &account, false).await))
+    Ok(Json(ops::health(&state, &caller, &account, false).await?))
 }
 
 /// The same checks, fixing what can be fixed from here (`{"fix": true}`): the app's
 /// subscription to the WABA.
 #[utoipa::path(post, path = "/v1/accounts/{name}/health", tag = "accounts", request_body = HealthRequest,
     params(("name" = String, Path, description = "account name or id")),
-    responses((status = 200, body = wagate_engine::accounts::health::AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = AccountHealth), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn health_fix(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<wagate_engine::accounts::health::AccountHealth>> {
+) -> ApiResult<Json<AccountHealth>> {
     caller.require("admin")?;
     let account = found(&state, &caller, &name)?;
-    let r: HealthRequest = crate::api::parse_body_or_default(&body, "send {\"fix\": true}")?;
-    let health = health_of(&state, &account, r.fix).await;
-    if r.fix {
-        let fixed: Vec<&str> = health
-            .checks
-            .iter()
-            .filter(|c| c.detail.contains("(--fix)"))
-            .map(|c| c.name)
-            .collect();
-        wagate_engine::audit::record(
-            &state,
-            &caller,
-            "account.fixed",
-            Some(&account.name),
-            Some(&account.id),
-            serde_json::json!({"fixed": fixed}),
-        )
-        .await;
-    }
-    Ok(Json(health))
+    let r: HealthRequest = parse_body_or_default(&body, "send {\"fix\": true}")?;
+    Ok(Json(ops::health(&state, &caller, &account, r.fix).await?))
 }

@@ -1,114 +1,22 @@
 //! `/v1/hooks`: the user's services that receive events. Create (the secret is shown this once),
-//! list, get (with health), update, delete, rotate the secret, enable, the attempts, replay.
-
-use std::collections::BTreeMap;
+//! list, get (with health), update, delete, rotate the secret, enable, the attempts, replay —
+//! each done by the engine's hook operations ([`wagate_engine::hooks::ops`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
-use wagate_core::time::{parse_time_ms, rfc3339_ms};
-use wagate_store::{EventFilter, Hook, HookHealth, HookId};
-
-use crate::api::{opt_i64, page_limit};
 use wagate_engine::auth::Caller;
-use wagate_engine::hooks::manage::{apply, check_accounts, find, masked, HookRequest, ROTATION_OVERLAP_MS};
+use wagate_engine::hooks::manage::{find, HookRequest};
+use wagate_engine::hooks::ops::{self, HookList, HookView, ReplayRequest};
+use wagate_store::HookId;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use wagate_engine::now_ms;
-
+use crate::api::{opt_i64, page_limit, wait_header, WaitQuery};
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-
-/// A hook, as the API shows it (never with its secret, except right after creation or
-/// rotation).
-#[derive(Serialize, ToSchema)]
-pub struct HookView {
-    /// `hook_…`
-    pub id: String,
-    /// Set for hooks from the configuration file.
-    pub name: Option<String>,
-    pub url: String,
-    pub description: Option<String>,
-    /// `event` (wagate's event JSON, signed per Standard Webhooks).
-    pub format: String,
-    /// Event type patterns; empty: every event.
-    pub events: Vec<String>,
-    /// Account names; empty: every account.
-    pub accounts: Vec<String>,
-    /// Contacts (wa_id or user id); empty: every contact.
-    pub contacts: Vec<String>,
-    /// Extra headers sent with each delivery, their values masked (sealed at rest). Sending a
-    /// masked value back in an update keeps the stored one.
-    pub headers: BTreeMap<String, String>,
-    /// `link`, `base64` or `both`.
-    pub media: String,
-    /// Per contact, one delivery at a time, in order.
-    pub ordered: bool,
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    /// `api` or `config`.
-    pub source: String,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub health: Option<Value>,
-    /// Only in the answer to creation and rotation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-}
-
-fn view(state: &AppState, h: &Hook, health: Option<HookHealth>) -> HookView {
-    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-    HookView {
-        id: h.id.to_string(),
-        name: h.name.clone(),
-        url: h.url.clone(),
-        description: h.description.clone(),
-        format: h.format.clone(),
-        events: list(&h.events),
-        accounts: list(&h.accounts)
-            .iter()
-            .map(|id| {
-                state
-                    .accounts
-                    .by_id(id)
-                    .map(|a| a.name.clone())
-                    .unwrap_or_else(|| id.clone())
-            })
-            .collect(),
-        contacts: list(&h.contacts),
-        headers: serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, masked(&v)))
-            .collect(),
-        media: h.media.clone(),
-        ordered: h.ordered,
-        enabled: h.enabled,
-        disabled_reason: h.disabled_reason.clone(),
-        source: h.source.clone(),
-        created_at: rfc3339_ms(h.created_at),
-        updated_at: rfc3339_ms(h.updated_at),
-        health: health.map(|x| {
-            let total = x.attempts_succeeded + x.attempts_failed;
-            json!({
-                "attempts_succeeded": x.attempts_succeeded,
-                "attempts_failed": x.attempts_failed,
-                "success_rate": if total > 0 { Some(x.attempts_succeeded as f64 / total as f64) } else { None },
-                "pending": x.pending,
-                "failed": x.failed,
-                "last_error": x.last_error,
-                "last_attempt_at": x.last_attempt_at.map(rfc3339_ms),
-                "failing_since": h.failing_since.map(rfc3339_ms),
-            })
-        }),
-        secret: None,
-    }
-}
 
 fn parse_request(body: &Bytes) -> ApiResult<HookRequest> {
     super::parse_body_of(
@@ -128,74 +36,13 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<HookView>)> {
     caller.require("admin")?;
     let r = parse_request(&body)?;
-    if r.url.is_none() {
-        return Err(ApiError::invalid_field(
-            "url",
-            "url is required",
-            "give the https URL of your service",
-        ));
-    }
-    let now = now_ms();
-    let mut hook = Hook {
-        id: wagate_core::ids::new_id("hook").into(),
-        name: None,
-        url: String::new(),
-        description: None,
-        format: "event".into(),
-        events: "[]".into(),
-        accounts: "[]".into(),
-        contacts: "[]".into(),
-        headers: "{}".into(),
-        media: "link".into(),
-        ordered: false,
-        enabled: true,
-        disabled_reason: None,
-        secret: wagate_core::hooks::new_secret(),
-        previous_secret: None,
-        previous_secret_until: None,
-        cursor_seq: 0,
-        source: "api".into(),
-        failing_since: None,
-        created_at: now,
-        updated_at: now,
-        tenant: None,
-    };
-    apply(&state, &mut hook, r).await?;
-    hook.tenant = caller.tenant.clone();
-    check_accounts(&state, &caller, &mut hook)?;
-    let saved = state.store.save_hook(&hook).await?;
-    state.hooks_changed();
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "hook.created",
-        Some(&saved.id),
-        None,
-        json!({"url": saved.url, "format": saved.format}),
-    )
-    .await;
-    let mut v = view(&state, &saved, None);
-    v.secret = Some(saved.secret.clone());
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HookList {
-    pub data: Vec<HookView>,
+    Ok((StatusCode::CREATED, Json(ops::create(&state, &caller, r).await?)))
 }
 
 /// Every hook.
 #[utoipa::path(get, path = "/v1/hooks", tag = "hooks", responses((status = 200, body = HookList)), security(("api_key" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<HookList>> {
-    caller.require("admin")?;
-    let hooks = state.store.list_hooks().await?;
-    Ok(Json(HookList {
-        data: hooks
-            .iter()
-            .filter(|h| caller.sees_hook(h))
-            .map(|h| view(&state, h, None))
-            .collect(),
-    }))
+    Ok(Json(ops::list(&state, &caller).await?))
 }
 
 /// A hook with its health: success rate, backlog, last error.
@@ -206,10 +53,7 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
-    caller.require("admin")?;
-    let hook = find(&state, &caller, &id).await?;
-    let health = state.store.hook_health(&id).await?;
-    Ok(Json(view(&state, &hook, Some(health))))
+    Ok(Json(ops::get(&state, &caller, &id).await?))
 }
 
 /// Change a hook's fields.
@@ -222,70 +66,26 @@ pub async fn update(
     body: Bytes,
 ) -> ApiResult<Json<HookView>> {
     caller.require("admin")?;
-    let mut hook = find(&state, &caller, &id).await?;
-    let mut r = parse_request(&body)?;
+    let hook = find(&state, &caller, &id).await?;
+    let r = parse_request(&body)?;
     let changed: Vec<String> = serde_json::from_slice::<serde_json::Map<String, Value>>(&body)
         .map(|m| m.keys().filter(|k| k.as_str() != "secret").cloned().collect())
         .unwrap_or_default();
-    let enabled = r.enabled.take();
-    apply(&state, &mut hook, r).await?;
-    check_accounts(&state, &caller, &mut hook)?;
-    hook.updated_at = now_ms();
-    state.store.save_hook(&hook).await?;
-    if let Some(on) = enabled {
-        let reason = (!on).then_some("disabled through the API");
-        state.store.set_hook_enabled(&id, on, reason, now_ms()).await?;
-    }
-    state.hooks_changed();
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "hook.updated",
-        Some(&id),
-        None,
-        json!({"fields": changed}),
-    )
-    .await;
-    let saved = find(&state, &caller, &id).await?;
-    Ok(Json(view(&state, &saved, None)))
+    Ok(Json(ops::update(&state, &caller, hook, r, changed).await?))
 }
 
 /// Delete a hook with its deliveries and attempts.
 #[utoipa::path(delete, path = "/v1/hooks/{id}", tag = "hooks", params(("id" = String, Path)),
     responses((status = 200, description = "{\"deleted\": true}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
-    caller.require("admin")?;
-    find(&state, &caller, &id).await?;
-    if !state.store.delete_hook(&id).await? {
-        return Err(ApiError::not_found("hook", &id));
-    }
-    state.hooks_changed();
-    wagate_engine::audit::record(&state, &caller, "hook.deleted", Some(&id), None, json!({})).await;
-    Ok(Json(json!({"deleted": true})))
+    Ok(Json(ops::delete(&state, &caller, &id).await?))
 }
 
 /// A new secret; the previous one keeps signing beside it for 24 hours.
 #[utoipa::path(post, path = "/v1/hooks/{id}/secret/rotate", tag = "hooks", params(("id" = String, Path)),
     responses((status = 200, description = "{\"secret\", \"previous_secret_valid_until\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn rotate(State(state): State<AppState>, caller: Caller, Path(id): Path<HookId>) -> ApiResult<Json<Value>> {
-    caller.require("admin")?;
-    find(&state, &caller, &id).await?;
-    let secret = wagate_core::hooks::new_secret();
-    let until = now_ms() + ROTATION_OVERLAP_MS;
-    state.store.rotate_hook_secret(&id, &secret, until, now_ms()).await?;
-    state.hooks_changed();
-    wagate_engine::audit::record(
-        &state,
-        &caller,
-        "hook.secret_rotated",
-        Some(&id),
-        None,
-        json!({"previous_secret_valid_until": rfc3339_ms(until)}),
-    )
-    .await;
-    Ok(Json(
-        json!({"secret": secret, "previous_secret_valid_until": rfc3339_ms(until)}),
-    ))
+    Ok(Json(ops::rotate(&state, &caller, &id).await?))
 }
 
 /// Turn a disabled hook back on. It takes new events from now on, and what was pending when it
@@ -297,13 +97,7 @@ pub async fn enable(
     caller: Caller,
     Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
-    caller.require("admin")?;
-    find(&state, &caller, &id).await?;
-    state.store.set_hook_enabled(&id, true, None, now_ms()).await?;
-    state.hooks_changed();
-    wagate_engine::audit::record(&state, &caller, "hook.enabled", Some(&id), None, json!({})).await;
-    let hook = find(&state, &caller, &id).await?;
-    Ok(Json(view(&state, &hook, None)))
+    Ok(Json(ops::enable(&state, &caller, &id).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -316,89 +110,26 @@ pub struct AttemptQuery {
 }
 
 /// The hook's attempts, newest first.
-#[utoipa::path(get, path = "/v1/hooks/{id}/attempts", tag = "hooks", params(("id" = String, Path), AttemptQuery, crate::api::WaitQuery),
+#[utoipa::path(get, path = "/v1/hooks/{id}/attempts", tag = "hooks", params(("id" = String, Path), AttemptQuery, WaitQuery),
     responses((status = 200, description = "{\"data\": [...], \"next_cursor\"}"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<HookId>,
     Query(q): Query<AttemptQuery>,
-    Query(wait): Query<crate::api::WaitQuery>,
-) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
+    Query(wait): Query<WaitQuery>,
+) -> ApiResult<Response> {
     caller.require("admin")?;
     find(&state, &caller, &id).await?;
     let limit = page_limit(q.limit)?;
     let within = wait.within()?;
-    // `?wait_for=attempt|succeeded|failed`: until the page holds such an attempt.
-    let wanted: Option<fn(&wagate_store::Attempt) -> bool> = match (within, wait.wait_for.as_deref()) {
-        (None, _) => None,
-        (Some(_), Some("attempt")) => Some(|_| true),
-        (Some(_), Some("succeeded")) => Some(|a| a.succeeded),
-        (Some(_), Some("failed")) => Some(|a| !a.succeeded),
-        (Some(_), other) => {
-            return Err(ApiError::invalid_field(
-                "wait_for",
-                format!("`{}` is not something an attempt can be", other.unwrap_or_default()),
-                "wait for attempt, succeeded or failed",
-            ))
-        }
-    };
-    let read = || async { Ok(state.store.list_attempts(&id, q.cursor, limit + 1).await?) };
-    let (rows, met) = match (within, wanted) {
-        (Some(within), Some(wanted)) => {
-            let met = |rows: &Vec<wagate_store::Attempt>| rows.iter().take(limit as usize).any(wanted);
-            let (rows, met) = crate::api::wait_until(&state, within, read, met).await?;
-            (rows, Some(met))
-        }
-        _ => (read().await?, None),
-    };
-    let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].id);
-    let data: Vec<Value> = rows.iter().take(limit as usize).map(attempt_json).collect();
-    let page = Json(json!({"data": data, "next_cursor": next_cursor}));
-    Ok(match met {
-        Some(met) => (crate::api::wait_header(met), page).into_response(),
-        None => page.into_response(),
-    })
-}
-
-pub fn attempt_json(a: &wagate_store::Attempt) -> Value {
-    json!({
-        "id": a.id,
-        "event_id": a.event_id,
-        "attempted_at": rfc3339_ms(a.attempted_at),
-        "succeeded": a.succeeded,
-        "status_code": a.status_code,
-        "error": a.error,
-        "latency_ms": a.latency_ms,
-        "response_excerpt": a.response_excerpt,
-        "reply": (a.reply_message_id.is_some() || a.reply_error.is_some())
-            .then(|| json!({"message_id": a.reply_message_id, "error": a.reply_error})),
-    })
-}
-
-/// The body of `POST /v1/hooks/{id}/replay`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    /// Events stored from this time on (RFC 3339 or unix seconds): what arrived during an
-    /// outage, even when Meta delivered it late.
-    pub since: String,
-    /// Up to this time; default now.
-    pub until: Option<String>,
-    /// Only the events whose delivery to this hook failed.
-    #[serde(default)]
-    pub only_failed: bool,
-}
-
-fn time_field(name: &str, v: &str) -> ApiResult<i64> {
-    parse_time_ms(v).ok_or_else(|| {
-        ApiError::invalid_field(
-            name,
-            format!("{name} = `{v}` is not a time"),
-            "use RFC 3339 (2026-01-31T12:00:00Z) or unix seconds",
-        )
-    })
+    let waiting = within.map(|w| (w, wait.wait_for.as_deref().unwrap_or_default()));
+    Ok(
+        match ops::attempts(&state, &caller, &id, q.cursor, limit, waiting).await? {
+            (page, Some(met)) => (wait_header(met), Json(page)).into_response(),
+            (page, None) => Json(page).into_response(),
+        },
+    )
 }
 
 /// Deliver again every event in a time range that this hook takes (or only the failed ones).
@@ -413,59 +144,6 @@ pub async fn replay(
     caller.require("admin")?;
     let hook = find(&state, &caller, &id).await?;
     let r: ReplayRequest = super::parse_body_of("replay", &body, "send {\"since\": \"2026-01-31T12:00:00Z\"}")?;
-    let since = time_field("since", &r.since)?;
-    let until = match &r.until {
-        Some(u) => time_field("until", u)?,
-        None => now_ms() + 1,
-    };
-    if until <= since {
-        return Err(ApiError::invalid_field(
-            "until",
-            "until is not after since",
-            "give a range that is not empty",
-        ));
-    }
-    let now = now_ms();
-    let queued = if r.only_failed {
-        state.store.retry_failed_deliveries(&id, since, until, now).await?
-    } else if hook.format == "meta" {
-        let filter = wagate_engine::hooks::filters::filter_for(&state, &hook);
-        let (mut after, mut queued) = (0i64, 0u64);
-        loop {
-            let page = state.store.journal_page(after, Some(since), Some(until), 500).await?;
-            let Some(last) = page.last().map(|e| e.id) else { break };
-            let taken = wagate_engine::hooks::filters::matching_bodies(&filter, &page);
-            state.store.add_deliveries(&id, &taken, None, now).await?;
-            queued += taken.len() as u64;
-            after = last;
-        }
-        queued
-    } else {
-        let filter = wagate_engine::hooks::filters::filter_for(&state, &hook);
-        let mut after = None;
-        let mut queued = 0u64;
-        loop {
-            let page = state
-                .store
-                .list_events(&EventFilter {
-                    stored_since_ms: Some(since),
-                    stored_until_ms: Some(until),
-                    after_seq: after,
-                    limit: 500,
-                    ..EventFilter::default()
-                })
-                .await?;
-            let Some(last) = page.last().map(|e| e.seq) else { break };
-            let taken = wagate_engine::hooks::filters::matching(&filter, &page);
-            state.store.add_deliveries(&id, &taken, None, now).await?;
-            queued += taken.len() as u64;
-            after = Some(last);
-        }
-        queued
-    };
-    state.wake_deliveries.notify_one();
-    let details =
-        json!({"since": rfc3339_ms(since), "until": rfc3339_ms(until), "only_failed": r.only_failed, "queued": queued});
-    wagate_engine::audit::record(&state, &caller, "hook.replayed", Some(&id), None, details).await;
+    let queued = ops::replay(&state, &caller, &hook, &r).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued}))))
 }

@@ -1,27 +1,22 @@
-//! `POST /v1/messages`, `GET /v1/messages/{id}`, `GET /v1/messages`.
-
-use std::time::Duration;
+//! `POST /v1/messages` (and its batch), `GET /v1/messages/{id}`, `GET /v1/messages`, cancel,
+//! retry and mark read: parsed here, done by the engine's sending slice
+//! ([`wagate_engine::sending`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use wagate_core::status::MessageStatus;
-use wagate_store::{Direction, Message, MessageFilter, MessageId};
-
-use wagate_engine::auth::accounts::filter_account;
-use wagate_engine::sending::prepare::prepare;
-use wagate_engine::sending::queue::{self, enqueue, enqueue_once, wait_for_meta};
+use wagate_engine::auth::Caller;
+use wagate_engine::sending::messages::{self, MessagePage, MessageQuery, ReadRequest};
+use wagate_engine::sending::queue;
 use wagate_engine::sending::views::{view, MessageView};
 
-use crate::api::{opt_i64, page_limit};
+use crate::api::{opt_i64, page_limit, wait_header, WaitQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use wagate_engine::auth::Caller;
-use wagate_engine::now_ms;
-
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -186,86 +181,32 @@ pub async fn send(
             ))
         }
     };
-    let request = body.clone();
-    let prepared = prepare(&state, &caller, body).await?;
-    let warnings = prepared.warnings.clone();
-    let (mut message, replayed) = match key {
-        Some(key) => enqueue_once(&state, prepared, key, &request).await?,
-        None => (enqueue(&state, prepared).await?, false),
-    };
-    if wait {
-        message = wait_for_meta(&state, &message.id, Duration::from_secs(30)).await?;
-    }
-    let timeline = state.store.message_timeline(&message.id).await?;
-    let mut shown = view(message, &timeline);
-    shown.warnings = warnings;
+    let (shown, replayed) = messages::send(&state, &caller, body, key, wait).await?;
     let mut answer_headers = HeaderMap::new();
     if replayed {
-        answer_headers.insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        answer_headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok((StatusCode::ACCEPTED, answer_headers, Json(shown)))
 }
 
 /// A message with its status timeline.
 #[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages",
-    params(("id" = String, Path, description = "Message id (msg_…)"), crate::api::WaitQuery),
+    params(("id" = String, Path, description = "Message id (msg_…)"), WaitQuery),
     responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(wait): Query<crate::api::WaitQuery>,
-) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
+    Query(wait): Query<WaitQuery>,
+) -> ApiResult<Response> {
     caller.require("read")?;
     let within = wait.within()?;
-    let read = || async {
-        let m = callers_message(&state, &caller, &id).await?;
-        let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
-        Ok(view(m, &timeline))
-    };
-    let (Some(within), Some(status)) = (within, wait.wait_for.as_deref()) else {
-        return Ok(Json(read().await?).into_response());
-    };
-    if MessageStatus::parse(status).is_none_or(|s| !MESSAGE_STATUSES.contains(&s.as_str())) {
-        return Err(ApiError::invalid_field(
-            "wait_for",
-            format!("`{status}` is not a message status"),
-            "wait for one of the statuses in details, e.g. wait_for=read",
-        )
-        .details(json!({"field": "wait_for", "allowed": MESSAGE_STATUSES})));
-    }
-    // Met once the message reached that status, or ended otherwise (it will not reach it then).
-    let met = |v: &MessageView| {
-        v.status == status
-            || v.timeline.iter().any(|t| t.status == status)
-            || ["failed", "cancelled"].contains(&v.status.as_str())
-    };
-    let (shown, met) = crate::api::wait_until(&state, within, read, met).await?;
-    Ok((crate::api::wait_header(met), Json(shown)).into_response())
-}
-
-/// What `GET /v1/messages/{id}?wait_for=` may wait for: an outbound message's statuses.
-const MESSAGE_STATUSES: &[&str] = &[
-    "queued",
-    "accepted",
-    "sent",
-    "delivered",
-    "read",
-    "played",
-    "failed",
-    "cancelled",
-];
-
-/// The caller's message, or 404.
-async fn callers_message(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Message> {
-    state
-        .store
-        .get_message(&MessageId::from(id))
-        .await?
-        .filter(|m| caller.sees(&m.account_id))
-        .ok_or_else(|| ApiError::not_found("message", id))
+    let waiting = within.zip(wait.wait_for.as_deref());
+    Ok(match messages::get(&state, &caller, &id, waiting).await? {
+        (shown, Some(met)) => (wait_header(met), Json(shown)).into_response(),
+        (shown, None) => Json(shown).into_response(),
+    })
 }
 
 /// Cancel a message that has not gone out.
@@ -280,33 +221,7 @@ pub async fn cancel(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MessageView>> {
-    caller.require("send")?;
-    let m = callers_message(&state, &caller, &id).await?;
-    match state.store.cancel_message(&m.id, now_ms()).await? {
-        Some(cancelled) => {
-            let payload = json!({
-                "message_id": cancelled.id,
-                "recipient_id": cancelled.wa_id,
-                "phone_number_id": cancelled.phone_number_id,
-                "status": "cancelled",
-            });
-            state
-                .emit(Some(&cancelled.account_id), "message.cancelled", &payload)
-                .await;
-            let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
-            Ok(Json(view(cancelled, &timeline)))
-        }
-        None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_cancellable",
-            format!(
-                "message {id} is {} and can no longer be cancelled: only a message still waiting in the queue can",
-                m.status
-            ),
-        )
-        .details(json!({"status": m.status}))
-        .hint("a message being sent or already sent cannot be called back")),
-    }
+    Ok(Json(messages::cancel(&state, &caller, &id).await?))
 }
 
 /// Queue again a message whose send failed.
@@ -321,22 +236,7 @@ pub async fn retry(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<MessageView>)> {
-    caller.require("send")?;
-    let m = callers_message(&state, &caller, &id).await?;
-    match state.store.retry_message(&m.id, now_ms()).await? {
-        Some(queued) => {
-            state.wake_sender.notify_one();
-            let timeline = state.store.message_timeline(&MessageId::from(id.as_str())).await?;
-            Ok((StatusCode::ACCEPTED, Json(view(queued, &timeline))))
-        }
-        None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_retryable",
-            format!("message {id} is {}: only a message whose send failed (Meta refused it, or the attempts ran out) can be queued again", m.status),
-        )
-        .details(json!({"status": m.status}))
-        .hint("a message Meta accepted and later reported failed has a wamid; send a new message instead")),
-    }
+    Ok((StatusCode::ACCEPTED, Json(messages::retry(&state, &caller, &id).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -355,13 +255,6 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct MessagePage {
-    pub data: Vec<MessageView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
 /// Messages, newest first.
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", params(ListQuery),
     responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody)),
@@ -373,55 +266,14 @@ pub async fn list(
 ) -> ApiResult<Json<MessagePage>> {
     caller.require("read")?;
     let limit = page_limit(q.limit)?;
-    let account_id = filter_account(&state, &caller, q.account.as_deref())?;
-    let account_ids = caller.account_ids();
-    if let Some(d) = q.direction.as_deref().filter(|d| !["inbound", "outbound"].contains(d)) {
-        return Err(ApiError::invalid_field(
-            "direction",
-            format!("direction `{d}` is unknown"),
-            "use inbound or outbound",
-        ));
-    }
-    if let Some(c) = q
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty() && !wagate_core::ids::is_id("msg", c))
-    {
-        return Err(ApiError::invalid_field(
-            "cursor",
-            format!("cursor `{c}` is not a cursor of this list"),
-            "pass the next_cursor of the previous page as it was given, or leave cursor out for the first page",
-        ));
-    }
-    let filter = MessageFilter {
-        account_id,
-        account_ids,
+    let query = MessageQuery {
         direction: q.direction,
         status: q.status,
-        wa_id: q.wa_id.map(|w| w.chars().filter(char::is_ascii_digit).collect()),
-        before_id: q.cursor.filter(|c| !c.is_empty()),
-        limit: limit + 1,
+        wa_id: q.wa_id,
+        account: q.account,
+        cursor: q.cursor,
     };
-    let mut rows = state.store.list_messages(&filter).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|m| m.id.to_string())
-    } else {
-        None
-    };
-    let mut data = Vec::with_capacity(rows.len());
-    for m in rows {
-        let timeline = state.store.message_timeline(&m.id).await?;
-        data.push(view(m, &timeline));
-    }
-    Ok(Json(MessagePage { data, next_cursor }))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct ReadRequest {
-    /// Also show the typing indicator (until you reply, or 25 s).
-    #[serde(default)]
-    pub typing_indicator: bool,
+    Ok(Json(messages::list(&state, &caller, query, limit).await?))
 }
 
 /// Mark an inbound message read (blue ticks), optionally showing the typing indicator.
@@ -444,38 +296,5 @@ pub async fn mark_read(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid_json(e, "send {} or {\"typing_indicator\": true}"))?
     };
-    let m = state
-        .store
-        .get_message(&MessageId::from(id.as_str()))
-        .await?
-        .filter(|m| caller.sees(&m.account_id))
-        .ok_or_else(|| ApiError::not_found("message", &id))?;
-    let wamid = match (m.direction, &m.wamid) {
-        (Direction::Inbound, Some(w)) => w.clone(),
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_inbound",
-                "only messages a user sent you can be marked read",
-            )
-            .hint("use the id of a message.received event's message"))
-        }
-    };
-    let account = state
-        .accounts
-        .by_id(&m.account_id)
-        .ok_or_else(|| ApiError::internal("the message's account is not configured"))?;
-    let mut meta_body = json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid});
-    if req.typing_indicator {
-        meta_body["typing_indicator"] = json!({"type": "text"});
-    }
-    state
-        .graph
-        .post(
-            &account.access_token(),
-            &wagate_graph::GraphPath::new([m.phone_number_id.as_str(), "messages"]),
-            &meta_body,
-        )
-        .await?;
-    Ok(Json(json!({"success": true})))
+    Ok(Json(messages::mark_read(&state, &caller, &id, &req).await?))
 }

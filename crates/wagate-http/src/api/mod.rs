@@ -135,34 +135,7 @@ impl WaitQuery {
     }
 }
 
-/// Reads with `read` until `met` holds for what it returns, or `within` has passed: again at
-/// every event written (here or on another gateway) and every 250 ms (a send's own steps write
-/// no event). Returns the last read and whether it met the wait.
-pub async fn wait_until<T, F, Fut>(
-    state: &AppState,
-    within: Duration,
-    mut read: F,
-    met: impl Fn(&T) -> bool,
-) -> Result<(T, bool), ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    let mut written = state.events_written.subscribe();
-    loop {
-        written.mark_unchanged();
-        let got = read().await?;
-        if met(&got) {
-            return Ok((got, true));
-        }
-        let next = deadline.min(tokio::time::Instant::now() + Duration::from_millis(250));
-        if tokio::time::Instant::now() >= deadline {
-            return Ok((got, false));
-        }
-        let _ = tokio::time::timeout_at(next, written.changed()).await;
-    }
-}
+pub use wagate_engine::events::wait_until;
 
 /// The `Wagate-Wait` header of a read that waited.
 pub fn wait_header(met: bool) -> [(&'static str, &'static str); 1] {

@@ -1,10 +1,17 @@
-//! An event as the API, the stream and hooks show it.
+//! An event as the API, the stream and hooks show it, and waiting for events to be written.
+
+use std::time::Duration;
+
+pub mod ops;
 
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use wagate_core::time::rfc3339_ms;
 use wagate_store::Event;
+
+use crate::error::EngineResult;
+use crate::state::Engine;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
@@ -39,5 +46,34 @@ impl From<Event> for EventView {
             event_type: e.event_type,
             account: e.account_id.map(Into::into),
         }
+    }
+}
+
+/// Reads with `read` until `met` holds for what it returns, or `within` has passed: again at
+/// every event written (here or on another gateway) and every 250 ms (a send's own steps write
+/// no event). Returns the last read and whether it met the wait.
+pub async fn wait_until<T, F, Fut>(
+    state: &Engine,
+    within: Duration,
+    mut read: F,
+    met: impl Fn(&T) -> bool,
+) -> EngineResult<(T, bool)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = EngineResult<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut written = state.events_written.subscribe();
+    loop {
+        written.mark_unchanged();
+        let got = read().await?;
+        if met(&got) {
+            return Ok((got, true));
+        }
+        let next = deadline.min(tokio::time::Instant::now() + Duration::from_millis(250));
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((got, false));
+        }
+        let _ = tokio::time::timeout_at(next, written.changed()).await;
     }
 }
