@@ -1,10 +1,15 @@
 //! The audit log: every administrative action through the API (keys, accounts, hooks, the
 //! journal) and the command line (keys, secrets) is recorded with who, from where, and what it
-//! changed. Recording never fails the action: a failure to record is logged.
+//! changed. Recording never fails the action: a failure to record is logged. Reading it is
+//! [`list`].
 
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use wagate_core::time::rfc3339_ms;
 
 use crate::auth::Caller;
+use crate::error::{EngineError, EngineResult};
 use crate::state::Engine;
 
 /// Records an action taken through the API.
@@ -63,4 +68,78 @@ async fn write(store: &dyn wagate_store::Store, entry: &wagate_store::NewAuditEn
     if let Err(e) = store.record_audit(entry).await {
         tracing::error!(error = %e, action = %entry.action, "could not record an administrative action in the audit log");
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    /// Who: the API key's id (or `cli` for the command line)…
+    pub actor: String,
+    /// …and its name (or the system user on the command line).
+    pub actor_name: Option<String>,
+    /// From where: the peer address, and `X-Forwarded-For` when a proxy set it.
+    pub remote: Option<String>,
+    /// What, e.g. `key.created`, `hook.deleted`, `account.paused`, `secrets.rotated`.
+    pub action: String,
+    /// The id or name of what it acted on.
+    pub target: Option<String>,
+    /// The account it concerns (name), if one.
+    pub account: Option<String>,
+    /// What changed; never a secret.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub data: Vec<AuditView>,
+    /// Pass as `before` for the next (older) page; `null` at the end.
+    pub next_before: Option<i64>,
+}
+
+/// The administrative actions the caller may see, newest first: a key of one account sees that
+/// account's; a tenant's key, its tenant's (those taken for it, and those on its accounts).
+pub async fn list(
+    state: &Engine,
+    caller: &Caller,
+    action: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> EngineResult<AuditList> {
+    caller.require("admin")?;
+    if action.is_some_and(|a| a.is_empty() || a.len() > 100) {
+        return Err(EngineError::invalid_field(
+            "action",
+            "action must be 1 to 100 characters",
+            "e.g. ?action=key. for every key action",
+        ));
+    }
+    // A tenant's key sees its tenant's actions: those taken for it, and those on its accounts.
+    let tenant_accounts = caller.account_ids().unwrap_or_default();
+    let tenant = caller.tenant.as_deref().map(|t| (t, tenant_accounts.as_slice()));
+    let rows = state
+        .store
+        .list_audit(caller.account_id.as_deref(), tenant, action, before, limit)
+        .await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let data = rows
+        .into_iter()
+        .map(|r| AuditView {
+            id: r.id,
+            at: rfc3339_ms(r.at),
+            actor: r.actor,
+            actor_name: r.actor_name,
+            remote: r.remote,
+            action: r.action,
+            target: r.target,
+            account: r
+                .account_id
+                .map(|id| state.accounts.by_id(&id).map_or(id.to_string(), |a| a.name.clone())),
+            details: serde_json::from_str(&r.details).unwrap_or_default(),
+        })
+        .collect();
+    Ok(AuditList { data, next_before })
 }

@@ -18,12 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use wagate_core::status::MessageStatus;
-use wagate_graph::{GraphError, GraphPath};
+use wagate_graph::GraphError;
 
+use wagate_engine::sending::messages;
 use wagate_engine::sending::prepare::prepare;
 use wagate_engine::sending::queue::{enqueue, enqueue_once, wait_for_meta};
 
-use crate::api::messages::idempotency_key;
+use crate::api::idempotency_key;
 use crate::error::ApiError;
 use crate::state::AppState;
 use wagate_engine::auth::Caller;
@@ -213,8 +214,7 @@ pub async fn messages(
     };
     // Mark as read (and the typing indicator): passed on to Meta as it is.
     if body.get("status").and_then(Value::as_str) == Some("read") {
-        let path = GraphPath::new([phone_number_id.as_str(), "messages"]);
-        return match state.graph.post(&account.access_token(), &path, &body).await {
+        return match messages::pass_to_meta(&state, &account, &phone_number_id, &body).await {
             Ok(answer) => Json(answer).into_response(),
             Err(e) => from_graph_error(e),
         };
@@ -318,9 +318,9 @@ pub async fn node(
     if let Err(e) = caller.require("read") {
         return from_api_error(e);
     }
-    let media = match state.store.media_by_meta_id(&id).await {
-        Ok(Some(m)) if caller.sees(&m.account_id) => m,
-        Ok(_) => return unknown_object(&id),
+    let media = match wagate_engine::media::files::by_meta_id(&state, &caller, &id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return unknown_object(&id),
         Err(e) => return from_api_error(e),
     };
     let base = state.config.public_url.clone().unwrap_or_else(|| {

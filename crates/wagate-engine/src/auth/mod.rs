@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod authenticate;
 pub mod jwt;
+pub mod keys;
 
 use crate::error::{EngineError, Kind};
 

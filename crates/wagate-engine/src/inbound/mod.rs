@@ -4,6 +4,7 @@
 //! both durable and fast. A processor then turns journalled bodies into messages, statuses and
 //! events; after a crash it picks up whatever was journalled and not processed.
 
+pub mod admin;
 pub mod journal;
 pub mod process;
 pub mod receive;

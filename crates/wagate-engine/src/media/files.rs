@@ -146,6 +146,16 @@ pub struct Upload {
     pub name: String,
 }
 
+/// Inbound media by Meta's media id, if the caller may see it (`None` otherwise, alike).
+pub async fn by_meta_id(state: &Engine, caller: &Caller, meta_id: &str) -> EngineResult<Option<wagate_store::Media>> {
+    caller.require("read")?;
+    Ok(state
+        .store
+        .media_by_meta_id(meta_id)
+        .await?
+        .filter(|m| caller.sees(&m.account_id)))
+}
+
 /// Where an upload goes: one of the account's numbers (its first unless named).
 pub struct UploadTarget {
     account: crate::accounts::runtime::AccountRuntime,

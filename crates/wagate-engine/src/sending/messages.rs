@@ -264,3 +264,15 @@ pub async fn mark_read(state: &Engine, caller: &Caller, id: &str, req: &ReadRequ
         .await?;
     Ok(json!({"success": true}))
 }
+
+/// A message request for one of the account's numbers passed on to Meta as it is (mark as
+/// read, the typing indicator), answered with Meta's answer or Meta's error.
+pub async fn pass_to_meta(
+    state: &Engine,
+    account: &crate::accounts::runtime::AccountRuntime,
+    phone_number_id: &str,
+    body: &Value,
+) -> Result<Value, wagate_graph::GraphError> {
+    let path = wagate_graph::GraphPath::new([phone_number_id, "messages"]);
+    state.graph.post(&account.access_token(), &path, body).await
+}

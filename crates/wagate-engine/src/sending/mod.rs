@@ -2,6 +2,7 @@
 //! template catalog, the 24-hour window), queued ([`queue`]: once per idempotency key, or as a
 //! batch), and sent by the [`worker`] within Meta's limits ([`throttle`]).
 
+pub mod catalog;
 pub mod messages;
 pub mod prepare;
 pub mod queue;

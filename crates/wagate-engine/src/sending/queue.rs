@@ -48,7 +48,7 @@ pub async fn send_batch(
     state: &Engine,
     caller: &Caller,
     items: &[Value],
-) -> EngineResult<Vec<(usize, EngineResult<(Message, bool)>)>> {
+) -> EngineResult<Vec<(usize, EngineResult<(super::views::MessageView, bool)>)>> {
     if items.is_empty() || items.len() > BATCH_MAX {
         return Err(EngineError::invalid_field(
             "messages",
@@ -79,11 +79,25 @@ pub async fn send_batch(
         }
     }
     state.wake_sender.notify_one();
-    Ok(outcomes
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, o)| o.map(|o| (index, o)))
-        .collect())
+    let mut shown = Vec::with_capacity(outcomes.len());
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let Some(outcome) = outcome else { continue };
+        shown.push((
+            index,
+            match outcome {
+                Ok((message, replayed)) => {
+                    // A message queued just now has no statuses yet.
+                    let timeline = match replayed {
+                        true => state.store.message_timeline(&message.id).await?,
+                        false => Vec::new(),
+                    };
+                    Ok((super::views::view(message, &timeline), replayed))
+                }
+                Err(e) => Err(e),
+            },
+        ));
+    }
+    Ok(shown)
 }
 
 /// One batch item, checked: queued already (keyed: `true` when its key gave back an earlier

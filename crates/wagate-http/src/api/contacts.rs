@@ -1,46 +1,15 @@
-//! `GET /v1/contacts/{wa_id}`: what we know of a contact, and its customer-service window.
+//! `GET /v1/contacts/{wa_id}`: what we know of a contact, and its customer-service window
+//! ([`wagate_engine::contacts`]).
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use wagate_core::time::rfc3339_ms;
-
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use wagate_engine::auth::accounts::filter_account;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use wagate_engine::auth::Caller;
-use wagate_engine::now_ms;
+use wagate_engine::contacts::{self, ContactView};
 
+use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-
-#[derive(Serialize, ToSchema)]
-pub struct ContactView {
-    pub wa_id: String,
-    /// The profile name the user shows.
-    pub name: Option<String>,
-    pub account: String,
-    pub phone_number_id: String,
-    pub last_inbound_at: Option<String>,
-    /// The window of the number the user wrote to most recently.
-    pub window: WindowView,
-    /// One entry per business number the user has written to.
-    pub windows: Vec<NumberWindow>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WindowView {
-    /// Whether free-form (non-template) messages may be sent now.
-    pub open: bool,
-    pub expires_at: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct NumberWindow {
-    pub account: String,
-    pub phone_number_id: String,
-    pub open: bool,
-    pub expires_at: Option<String>,
-}
 
 #[derive(Deserialize, IntoParams)]
 pub struct ContactQuery {
@@ -59,46 +28,7 @@ pub async fn get_contact(
     Path(wa_id): Path<String>,
     Query(q): Query<ContactQuery>,
 ) -> ApiResult<Json<ContactView>> {
-    caller.require("read")?;
-    // A phone number in any spelling, or a business-scoped user id as it is.
-    let digits: String = wa_id.chars().filter(char::is_ascii_digit).collect();
-    let key = if digits.is_empty() || wagate_core::phone::is_business_scoped_user_id(&wa_id) {
-        wa_id.clone()
-    } else {
-        digits
-    };
-    let account_id = filter_account(&state, &caller, q.account.as_deref())?;
-    let contacts: Vec<_> = state
-        .store
-        .find_contacts(account_id.as_deref(), &key)
-        .await?
-        .into_iter()
-        .filter(|c| caller.sees(&c.account_id))
-        .collect();
-    let now = now_ms();
-    let Some(first) = contacts.first() else {
-        return Err(ApiError::not_found("contact", &wa_id)
-            .hint("a contact exists once the user has written to one of your numbers"));
-    };
-    let windows = contacts
-        .iter()
-        .map(|c| NumberWindow {
-            account: c.account_id.to_string(),
-            phone_number_id: c.phone_number_id.clone(),
-            open: wagate_core::window::is_open(c.window_expires_at, now),
-            expires_at: c.window_expires_at.map(rfc3339_ms),
-        })
-        .collect();
-    Ok(Json(ContactView {
-        wa_id: first.wa_id.clone(),
-        name: first.name.clone(),
-        account: first.account_id.to_string(),
-        phone_number_id: first.phone_number_id.clone(),
-        last_inbound_at: first.last_inbound_at.map(rfc3339_ms),
-        window: WindowView {
-            open: wagate_core::window::is_open(first.window_expires_at, now),
-            expires_at: first.window_expires_at.map(rfc3339_ms),
-        },
-        windows,
-    }))
+    Ok(Json(
+        contacts::get(&state, &caller, &wa_id, q.account.as_deref()).await?,
+    ))
 }

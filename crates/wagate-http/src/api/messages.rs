@@ -13,9 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use wagate_engine::auth::Caller;
 use wagate_engine::sending::messages::{self, MessagePage, MessageQuery, ReadRequest};
 use wagate_engine::sending::queue;
-use wagate_engine::sending::views::{view, MessageView};
+use wagate_engine::sending::views::MessageView;
 
-use crate::api::{opt_i64, page_limit, wait_header, WaitQuery};
+use crate::api::{idempotency_key, opt_i64, page_limit, wait_header, WaitQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -43,22 +43,6 @@ pub struct SendRequest {
     /// Send later: RFC 3339 or unix seconds, at most 30 days ahead (until then
     /// `DELETE /v1/messages/{id}` cancels it).
     send_at: Option<String>,
-}
-
-/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
-pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid_field(
-            "Idempotency-Key",
-            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
-            "use a UUID or another unique string per message, e.g. Idempotency-Key: order-1042-shipped",
-        ));
-    }
-    Ok(Some(key.to_string()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -113,21 +97,13 @@ pub async fn send_batch(State(state): State<AppState>, caller: Caller, body: Byt
     let mut data = Vec::with_capacity(items.len());
     for (index, outcome) in outcomes {
         data.push(match outcome {
-            Ok((message, replayed)) => {
-                // A message queued just now has no statuses yet.
-                let timeline = if replayed {
-                    state.store.message_timeline(&message.id).await?
-                } else {
-                    Vec::new()
-                };
-                BatchItem {
-                    index,
-                    status: 202,
-                    message: Some(view(message, &timeline)),
-                    replayed,
-                    error: None,
-                }
-            }
+            Ok((message, replayed)) => BatchItem {
+                index,
+                status: 202,
+                message: Some(message),
+                replayed,
+                error: None,
+            },
             Err(e) => {
                 let status = crate::error::status_of(e.kind).as_u16();
                 let body = e.body();

@@ -15,15 +15,16 @@ pub mod templates;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Deserializer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::ApiError;
-use crate::state::AppState;
 use wagate_engine::config::ServerConfig;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
 
 pub use crate::bounds::{API_BODY_LIMIT, MEDIA_UPLOAD_LIMIT};
 
@@ -136,6 +137,22 @@ impl WaitQuery {
 }
 
 pub use wagate_engine::events::wait_until;
+
+/// The `Idempotency-Key` header, checked: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            "use a UUID or another unique string per message, e.g. Idempotency-Key: order-1042-shipped",
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
 
 /// The `Wagate-Wait` header of a read that waited.
 pub fn wait_header(met: bool) -> [(&'static str, &'static str); 1] {
