@@ -375,14 +375,14 @@ fn init_tracing() {
         .init();
 }
 
-/// Every directive of a `WAGATE_LOG` value ends in a level: `warn`, or `wagate_server=debug`.
+/// Every directive of a `WAGATE_LOG` value ends in a level: `warn`, or `wagate_engine=debug`.
 fn check_log_spec(spec: &str) -> Result<(), String> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
         if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
             return Err(format!(
-                "WAGATE_LOG=`{spec}`: `{directive}` names no level; use off, error, warn, info, debug or trace, alone or per target (info,wagate_server=debug)"
+                "WAGATE_LOG=`{spec}`: `{directive}` names no level; use off, error, warn, info, debug or trace, alone or per target (info,wagate_engine=debug)"
             ));
         }
     }

@@ -1,5 +1,8 @@
-//! API keys: `Authorization: Bearer wg_…`, stored as SHA-256 (the keys are long random values, so
-//! a fast hash is enough), scoped to an account (or all) and to permissions.
+//! Who may do what: the [`Caller`] and its permissions; API keys (`Bearer wg_…`, stored as SHA-256
+//! — long random values, so a fast hash is enough — scoped to an account, a tenant and
+//! permissions; their operations in [`keys`]); JWTs from an OpenID Connect issuer ([`jwt`]);
+//! turning a bearer token into a caller ([`authenticate`]); and which account a request acts for
+//! ([`accounts`]).
 
 pub mod accounts;
 pub mod authenticate;

@@ -1,4 +1,6 @@
-//! An event as the API, the stream and hooks show it, and waiting for events to be written.
+//! The event log: an event as the API, the stream and hooks show it ([`EventView`]), waiting for
+//! events to be written ([`wait_until`]), and the log's operations ([`ops`]: pages, one event,
+//! replay, the live tail).
 
 use std::time::Duration;
 
