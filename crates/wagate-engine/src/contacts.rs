@@ -85,3 +85,59 @@ pub async fn get(state: &Engine, caller: &Caller, wa_id: &str, account: Option<&
         windows,
     })
 }
+
+/// A conversation in the inbox: a contact of one of the caller's numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversation {
+    pub wa_id: String,
+    pub name: Option<String>,
+    /// The account's name.
+    pub account: String,
+    pub phone_number_id: String,
+    /// When the user last wrote (unix ms).
+    pub last_inbound_at: Option<i64>,
+    /// When the 24-hour window closes, if it is open (unix ms).
+    pub window_open_until: Option<i64>,
+    /// The last activity (unix ms): the cursor of the next page.
+    pub updated_at: i64,
+}
+
+/// The caller's conversations, most recently active first; `search` matches a part of the name
+/// or of the number; `before` is the previous page's last `updated_at`.
+pub async fn list(
+    state: &Engine,
+    caller: &Caller,
+    search: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> EngineResult<Vec<Conversation>> {
+    caller.require("read")?;
+    let filter = wagate_store::ContactFilter {
+        account_id: caller.account_id.clone().map(String::from),
+        account_ids: caller.account_ids(),
+        search: search.map(str::to_string),
+        before_updated_at: before,
+        limit,
+    };
+    let now = now_ms();
+    Ok(state
+        .store
+        .list_contacts(&filter)
+        .await?
+        .into_iter()
+        .map(|c| Conversation {
+            account: state
+                .accounts
+                .by_id(&c.account_id)
+                .map_or_else(|| c.account_id.to_string(), |a| a.name.clone()),
+            window_open_until: c
+                .window_expires_at
+                .filter(|_| wagate_core::window::is_open(c.window_expires_at, now)),
+            wa_id: c.wa_id,
+            name: c.name,
+            phone_number_id: c.phone_number_id,
+            last_inbound_at: c.last_inbound_at,
+            updated_at: c.updated_at,
+        })
+        .collect())
+}

@@ -23,6 +23,8 @@ pub enum Kind {
     TooLarge,
     /// A kind of file or body that is not taken here.
     UnsupportedMediaType,
+    /// Too many attempts from one place (failed sign-ins); try again later.
+    TooManyRequests,
     /// A rule refuses it: the 24-hour window, a template's status, Meta's refusal.
     Refused,
     /// Meta could not be reached or answered oddly.

@@ -42,6 +42,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::Gone => StatusCode::GONE,
         Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         Kind::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         Kind::Upstream => StatusCode::BAD_GATEWAY,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -61,6 +62,7 @@ fn kind_of(status: StatusCode) -> Kind {
         StatusCode::GONE => Kind::Gone,
         StatusCode::PAYLOAD_TOO_LARGE => Kind::TooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Kind::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => Kind::TooManyRequests,
         StatusCode::UNPROCESSABLE_ENTITY => Kind::Refused,
         StatusCode::BAD_GATEWAY => Kind::Upstream,
         StatusCode::SERVICE_UNAVAILABLE => Kind::Unavailable,
@@ -237,7 +239,13 @@ pub async fn one_error_shape(State(state): State<AppState>, req: Request, next: 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // The console's pages answer errors in HTML of their own.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();

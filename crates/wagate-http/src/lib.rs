@@ -8,6 +8,7 @@
 pub mod api;
 mod bounds;
 pub mod connect;
+mod console;
 pub mod error;
 mod extract;
 pub mod frontdoor;
@@ -89,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(limits.webhook_timeout_seconds),
     );
+    let console = match state.config.console.enabled {
+        true => console::routes(),
+        false => Router::new(),
+    };
     Router::new()
         .route("/webhooks/whatsapp", get(webhooks::verify).post(webhooks::receive))
         .route(
@@ -102,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(webhook_deadline)
         .merge(api::routes(limits))
+        .merge(console)
         .route("/connect/callback", get(connect::callback))
         .route("/health", get(telemetry::health))
         .route("/ready", get(telemetry::ready))

@@ -537,6 +537,19 @@ pub struct StatusEntry {
     pub payload: String,
 }
 
+/// Which contacts a list asks for, most recently active first.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub account_id: Option<String>,
+    /// Only these accounts (a tenant's); an empty list matches nothing.
+    pub account_ids: Option<Vec<String>>,
+    /// A part of the name or of the number.
+    pub search: Option<String>,
+    /// Only contacts active before this (the cursor of the previous page: `updated_at`).
+    pub before_updated_at: Option<i64>,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     pub account_id: Option<String>,

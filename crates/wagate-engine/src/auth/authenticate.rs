@@ -60,10 +60,14 @@ pub async fn from_jwt(state: &Engine, token: &str) -> Result<Caller, EngineError
 
 /// The caller an API key stands for.
 pub async fn from_key(state: &Engine, key: &str) -> Result<Caller, EngineError> {
-    let hash = wagate_core::signature::sha256_hex(key.as_bytes());
+    from_key_hash(state, &wagate_core::signature::sha256_hex(key.as_bytes())).await
+}
+
+/// The caller the API key with this SHA-256 stands for (a console session keeps the hash).
+pub async fn from_key_hash(state: &Engine, hash: &str) -> Result<Caller, EngineError> {
     let key = state
         .store
-        .api_key_by_hash(&hash)
+        .api_key_by_hash(hash)
         .await?
         .filter(|k| k.revoked_at.is_none())
         .ok_or_else(|| EngineError::unauthorized("the API key is not valid (unknown or revoked)"))?;

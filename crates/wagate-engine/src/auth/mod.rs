@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod authenticate;
 pub mod jwt;
 pub mod keys;
+pub mod sessions;
+pub mod signin;
 
 use crate::error::{EngineError, Kind};
 

@@ -75,6 +75,7 @@ impl Config {
             sandbox: file.sandbox,
             meta: file.meta,
             health: file.health,
+            console: file.console,
             auth: file.auth,
             accounts: file.accounts,
         };
@@ -135,6 +136,13 @@ impl Config {
         }
         if let Some(v) = e(&["WAGATE_DEFAULT_ACCOUNT"], &mut problems) {
             c.default_account = Some(v.trim().to_string());
+        }
+        if let Some(v) = e(&["WAGATE_CONSOLE"], &mut problems) {
+            match v.trim() {
+                "true" | "1" => c.console.enabled = true,
+                "false" | "0" => c.console.enabled = false,
+                _ => problems.push(format!("WAGATE_CONSOLE = `{v}`: use true or false")),
+            }
         }
         if let Some(v) = e(&["WAGATE_PUBLIC_URL"], &mut problems) {
             c.public_url = Some(v.trim_end_matches('/').to_string());

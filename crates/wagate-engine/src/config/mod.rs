@@ -58,6 +58,7 @@ pub struct Config {
     pub meta: MetaConfig,
     pub health: HealthConfig,
     pub auth: AuthConfig,
+    pub console: ConsoleConfig,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -318,6 +319,16 @@ pub struct HealthConfig {
     pub token_expiry_warning_days: u64,
 }
 
+/// `[console]`: the web console under `/console`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console (`WAGATE_CONSOLE=false` turns it off).
+    pub enabled: bool,
+    /// How long a sign-in lasts.
+    pub session_hours: u64,
+}
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
@@ -394,6 +405,7 @@ struct FileConfig {
     meta: MetaConfig,
     health: HealthConfig,
     auth: AuthConfig,
+    console: ConsoleConfig,
     #[serde(default)]
     accounts: Vec<AccountConfig>,
 }
@@ -475,6 +487,7 @@ pub const KNOWN_WAGATE_VARS: &[&str] = &[
     "WAGATE_MEDIA_S3_ALLOW_HTTP",
     "WAGATE_PUBLIC_URL",
     "WAGATE_DEFAULT_ACCOUNT",
+    "WAGATE_CONSOLE",
     "WAGATE_DATA_DIR",
     // Read by the CLI (`wagate events replay`), which talks to a running gateway.
     "WAGATE_URL",

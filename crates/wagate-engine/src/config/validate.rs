@@ -142,6 +142,12 @@ impl Config {
                 ));
             }
         }
+        if !(1..=24 * 30).contains(&self.console.session_hours) {
+            problems.push(format!(
+                "console.session_hours = {}: use 1 to 720 (hours a console sign-in lasts)",
+                self.console.session_hours
+            ));
+        }
         if self.hooks.retry_schedule_seconds.is_empty() {
             problems.push("hooks.retry_schedule_seconds is empty: give at least one delay, e.g. [5, 300]".into());
         }

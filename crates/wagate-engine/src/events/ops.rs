@@ -270,6 +270,12 @@ pub async fn replay(state: &Engine, caller: &Caller, id: &str, r: &EventReplay) 
     Ok(queued)
 }
 
+/// Where the log stands now: the sequence of its newest event (a page rendered now is current up
+/// to it; following the log from here misses nothing written after).
+pub async fn cursor(state: &Engine) -> EngineResult<i64> {
+    Ok(state.store.last_event_seq().await?)
+}
+
 /// The log followed live: every event the caller may see after a sequence number, in order,
 /// once each, waiting for new ones as they are written (here or on another gateway).
 pub struct Tail {

@@ -10,6 +10,8 @@ use crate::Result;
 pub trait EventStore: Send + Sync {
     async fn get_contact(&self, account_id: &str, phone_number_id: &str, wa_id: &str) -> Result<Option<Contact>>;
     async fn find_contacts(&self, account_id: Option<&str>, wa_id: &str) -> Result<Vec<Contact>>;
+    /// Contacts, most recently active first.
+    async fn list_contacts(&self, filter: &ContactFilter) -> Result<Vec<Contact>>;
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
 }
 
@@ -38,6 +40,30 @@ macro_rules! impl_event_store {
                 .bind(wa_id)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn list_contacts(&self, f: &$crate::ContactFilter) -> $crate::Result<Vec<$crate::Contact>> {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at FROM contacts WHERE 1 = 1",
+                );
+                if let Some(a) = &f.account_id {
+                    qb.push(" AND account_id = ").push_bind(a.clone());
+                }
+                $crate::sql::push_in(&mut qb, "account_id", f.account_ids.as_deref());
+                if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    let like = format!("%{}%", s.to_lowercase().replace(['%', '_', '\\'], ""));
+                    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+                    qb.push(" AND (LOWER(COALESCE(name, '')) LIKE ").push_bind(like);
+                    if !digits.is_empty() {
+                        qb.push(" OR wa_id LIKE ").push_bind(format!("%{digits}%"));
+                    }
+                    qb.push(")");
+                }
+                if let Some(b) = f.before_updated_at {
+                    qb.push(" AND updated_at < ").push_bind(b);
+                }
+                qb.push(" ORDER BY updated_at DESC LIMIT ").push_bind(f.limit);
+                Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
 
             async fn list_events(&self, f: &$crate::EventFilter) -> $crate::Result<Vec<$crate::Event>> {

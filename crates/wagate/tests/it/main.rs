@@ -7,6 +7,8 @@ mod bad_input;
 mod binary;
 mod conformance;
 mod connect;
+mod console;
+mod console_browser;
 mod crash;
 mod frontdoor;
 mod health;

@@ -1,0 +1,51 @@
+// wagate console: pages work without this; it only keeps them live. When the event log moves
+// (new messages, status changes), the page's main content is fetched again and swapped in place,
+// keeping what is being typed.
+(function () {
+  "use strict";
+  var main = document.getElementById("main");
+  if (!main || main.dataset.live !== "true" || !window.EventSource) return;
+  // One fetch at a time; a change that comes during one asks for another after it, so the
+  // last change is always shown.
+  var pending = false;
+  var again = false;
+  function done() {
+    pending = false;
+    if (again) {
+      again = false;
+      refresh();
+    }
+  }
+  function refresh() {
+    if (pending) {
+      again = true;
+      return;
+    }
+    pending = true;
+    fetch(location.href, { credentials: "same-origin", headers: { "X-Wagate-Live": "1" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html) swap(html);
+        done();
+      })
+      .catch(done);
+  }
+  function swap(html) {
+    var next = new DOMParser().parseFromString(html, "text/html").getElementById("main");
+    if (!next) return;
+    var typing = main.querySelector("textarea");
+    var draft = typing ? typing.value : null;
+    var list = main.querySelector(".messages");
+    var atEnd = list ? list.scrollTop + list.clientHeight >= list.scrollHeight - 8 : true;
+    main.innerHTML = next.innerHTML;
+    var box = main.querySelector("textarea");
+    if (box && draft) box.value = draft;
+    list = main.querySelector(".messages");
+    if (list && atEnd) list.scrollTop = list.scrollHeight;
+  }
+  // From the page's own cursor: nothing written after it was rendered is missed.
+  var source = new EventSource("/console/live?after=" + encodeURIComponent(main.dataset.after || ""));
+  source.addEventListener("change", refresh);
+  var list = main.querySelector(".messages");
+  if (list) list.scrollTop = list.scrollHeight;
+})();

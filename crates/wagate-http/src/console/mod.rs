@@ -1,0 +1,150 @@
+//! The console under `/console`: server-rendered pages (askama templates compiled into the
+//! binary, with their CSS and JavaScript) over the same engine operations as the JSON API. A
+//! browser signs in with an API key, which becomes a session kept on the server behind an
+//! `HttpOnly; SameSite=Strict` cookie; every form carries the session's CSRF token; every answer
+//! carries a CSP without inline script, `X-Frame-Options: DENY` and `Referrer-Policy:
+//! same-origin`. Pages work without JavaScript; `console.js` only keeps them live (over the
+//! event log's stream).
+
+mod inbox;
+mod lists;
+mod pages;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use wagate_engine::auth::Caller;
+
+use crate::state::AppState;
+
+/// The session cookie.
+const SESSION_COOKIE: &str = "wagate_session";
+/// The sign-in form's own CSRF cookie (before there is a session).
+const LOGIN_COOKIE: &str = "wagate_login";
+
+/// Every console route (when `console.enabled`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(pages::overview))
+        .route("/console/", get(|| async { Redirect::to("/console") }))
+        .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/logout", post(pages::logout))
+        .route("/console/inbox", get(inbox::inbox))
+        .route("/console/inbox/new", get(inbox::new_conversation))
+        .route("/console/inbox/{contact}", get(inbox::thread))
+        .route("/console/inbox/{contact}/send", post(inbox::send))
+        .route("/console/templates", get(lists::templates))
+        .route("/console/hooks", get(lists::hooks))
+        .route("/console/events", get(lists::events))
+        .route("/console/accounts", get(lists::accounts))
+        .route("/console/keys", get(lists::keys))
+        .route("/console/audit", get(lists::audit))
+        .route("/console/usage", get(lists::usage))
+        .route("/console/live", get(pages::live))
+        .route("/console/assets/console.css", get(pages::css))
+        .route("/console/assets/console.js", get(pages::js))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The headers every console answer carries.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    response
+}
+
+/// A cookie's value from the request.
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value for the console: `HttpOnly; SameSite=Strict; Path=/console`, and `Secure`
+/// when the gateway is reached over https.
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -> HeaderValue {
+    let secure = match state.public_base.starts_with("https://") {
+        true => "; Secure",
+        false => "",
+    };
+    let text = format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={max_age_seconds}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("wagate_session=; Max-Age=0"))
+}
+
+/// A signed-in browser: the caller its session stands for.
+pub struct Signed {
+    pub caller: Caller,
+    pub session_id: String,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let Some(id) = cookie(parts, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
+            return Err(to_login());
+        };
+        match wagate_engine::auth::signin::session_caller(state, id).await {
+            Ok((mut caller, session)) => {
+                caller.remote = crate::extract::remote(parts);
+                Ok(Signed {
+                    caller,
+                    session_id: id.to_string(),
+                    csrf: session.csrf,
+                })
+            }
+            Err(_) => Err(to_login()),
+        }
+    }
+}
+
+impl Signed {
+    /// Refuses a form whose CSRF token is not this session's.
+    fn check_csrf(&self, given: Option<&str>) -> Result<(), Response> {
+        match given.is_some_and(|g| wagate_core::signature::constant_time_eq(g, &self.csrf)) {
+            true => Ok(()),
+            false => Err(csrf_refused()),
+        }
+    }
+}
+
+/// The answer to a form without the right CSRF token.
+fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>Refused</title><h1>This form is not valid</h1><p>It was not sent from this console session (its CSRF token does not match). Reload the page and try again.</p>",
+    )
+        .into_response()
+}
+
+/// A form body's fields.
+fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}

@@ -1,0 +1,305 @@
+//! The console's pages: each handler checks the session, calls engine operations and renders a
+//! template.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde_json::json;
+use wagate_engine::EngineError;
+
+use super::{cookie, csrf_refused, form, set_cookie, Signed, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::state::AppState;
+
+/// The header and navigation of a signed-in page.
+pub(super) struct Chrome {
+    pub(super) nav: Vec<NavItem>,
+    pub(super) csrf: String,
+    pub(super) who: String,
+    pub(super) scopes: String,
+}
+
+pub(super) struct NavItem {
+    pub(super) href: &'static str,
+    pub(super) label: &'static str,
+    pub(super) active: bool,
+}
+
+const NAV: [(&str, &str); 9] = [
+    ("/console", "Overview"),
+    ("/console/inbox", "Inbox"),
+    ("/console/templates", "Templates"),
+    ("/console/hooks", "Hooks"),
+    ("/console/events", "Events"),
+    ("/console/accounts", "Accounts"),
+    ("/console/keys", "Keys"),
+    ("/console/audit", "Audit"),
+    ("/console/usage", "Usage"),
+];
+
+pub(super) fn chrome(signed: &Signed, active: &str) -> Option<Chrome> {
+    let c = &signed.caller;
+    let scopes = ["admin", "send", "read"]
+        .iter()
+        .filter(|s| c.require(s).is_ok())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tenant = c.tenant.as_deref().map(|t| format!(" · {t}")).unwrap_or_default();
+    Some(Chrome {
+        nav: NAV
+            .iter()
+            .filter(|(href, _)| {
+                c.require("admin").is_ok() || !matches!(*href, "/console/keys" | "/console/audit" | "/console/hooks")
+            })
+            .map(|(href, label)| NavItem {
+                href,
+                label,
+                active: *href == active,
+            })
+            .collect(),
+        csrf: signed.csrf.clone(),
+        who: format!("{}{tenant}", c.key_name),
+        scopes,
+    })
+}
+
+/// A page that failed: the engine's message, in the page's place.
+pub(super) fn failed(e: impl Into<crate::error::ApiError>) -> Response {
+    let e: crate::error::ApiError = e.into();
+    let hint = e.hint.clone().unwrap_or_default();
+    let body = format!(
+        "<!doctype html><title>wagate</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"><main><h1>{}</h1><p>{}</p><p><a href=\"/console\">Back to the console</a></p></main>",
+        escape(&e.message),
+        escape(&hint)
+    );
+    (e.status, Html(body)).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub(super) fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => failed(EngineError::internal(format!("the page could not be rendered: {e}"))),
+    }
+}
+
+// ---------- sign-in
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    chrome: Option<Chrome>,
+    live: bool,
+    after: i64,
+    csrf: String,
+    error: Option<String>,
+}
+
+/// `GET /console/login`: the sign-in form, with its own CSRF token (a cookie and a field).
+pub async fn login_form(State(state): State<AppState>) -> Response {
+    login_page(&state, None, StatusCode::OK)
+}
+
+fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Response {
+    let token = wagate_core::ids::secret("login_", 16);
+    let page = LoginPage {
+        chrome: None,
+        live: false,
+        after: 0,
+        csrf: token.clone(),
+        error,
+    };
+    let mut response = render(page);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, &token, 1800));
+    response
+}
+
+/// `POST /console/login`: an API key in, a session cookie out.
+pub async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 16 * 1024).await else {
+        return login_page(&state, Some("The form is too large.".into()), StatusCode::BAD_REQUEST);
+    };
+    let fields = form(&body);
+    let expected = cookie(&parts, LOGIN_COOKIE).unwrap_or_default();
+    let given = fields.get("csrf").map(String::as_str).unwrap_or_default();
+    if expected.is_empty() || !wagate_core::signature::constant_time_eq(given, expected) {
+        return csrf_refused();
+    }
+    let address = crate::extract::remote(&parts).unwrap_or_else(|| "unknown".into());
+    let key = fields.get("api_key").map(String::as_str).unwrap_or_default();
+    match wagate_engine::auth::signin::sign_in(&state, key, &address).await {
+        Ok((id, _, caller)) => {
+            let details = json!({"via": "console"});
+            wagate_engine::audit::record(&state, &caller, "console.signed_in", None, None, details).await;
+            let max_age = state.config.console.session_hours as i64 * 3600;
+            let mut response = Redirect::to("/console").into_response();
+            *response.status_mut() = StatusCode::SEE_OTHER;
+            let h = response.headers_mut();
+            h.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, max_age));
+            h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
+            response
+        }
+        Err(e) => {
+            let status = crate::error::status_of(e.kind);
+            let message = match status {
+                StatusCode::UNAUTHORIZED => "That API key does not work (unknown, revoked or expired).".to_string(),
+                _ => e.message.clone() + &e.hint.map(|h| format!(" ({h})")).unwrap_or_default(),
+            };
+            login_page(&state, Some(message), status)
+        }
+    }
+}
+
+/// `POST /console/logout`.
+pub async fn logout(State(state): State<AppState>, signed: Signed, body: Bytes) -> Response {
+    if let Err(r) = signed.check_csrf(form(&body).get("csrf").map(String::as_str)) {
+        return r;
+    }
+    wagate_engine::auth::signin::sign_out(&state, &signed.session_id);
+    let mut response = Redirect::to("/console/login").into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    response
+}
+
+// ---------- overview
+
+struct AccountCard {
+    name: String,
+    waba_id: String,
+    numbers: String,
+    rate: String,
+    managed_by: String,
+    tenant: Option<String>,
+    paused: bool,
+    pause_reason: Option<String>,
+}
+
+struct HookRow {
+    url: String,
+    events: String,
+    enabled: bool,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+struct OverviewPage {
+    chrome: Option<Chrome>,
+    live: bool,
+    after: i64,
+    accounts: Vec<AccountCard>,
+    hooks: Vec<HookRow>,
+}
+
+/// `GET /console`: the accounts and their state, and the hooks.
+pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response {
+    // The log's position before anything is read: what is written after, the page follows.
+    let after = wagate_engine::events::ops::cursor(&state).await.unwrap_or(0);
+    let accounts = match wagate_engine::accounts::ops::list(&state, &signed.caller) {
+        Ok(list) => list.data,
+        Err(e) => return failed(e),
+    };
+    let hooks = match signed.caller.require("admin") {
+        Ok(()) => wagate_engine::hooks::ops::list(&state, &signed.caller)
+            .await
+            .map(|l| l.data)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    render(OverviewPage {
+        chrome: chrome(&signed, "/console"),
+        live: true,
+        after,
+        accounts: accounts
+            .into_iter()
+            .map(|a| AccountCard {
+                numbers: a.phone_number_ids.join(", "),
+                rate: match a.messages_per_second {
+                    0 => "no limit".into(),
+                    n => format!("{n} messages/s per number"),
+                },
+                paused: a.paused.is_some(),
+                pause_reason: a.paused.map(|p| format!("{} — {}", p.reason, p.hint)),
+                name: a.name,
+                waba_id: a.waba_id,
+                managed_by: a.managed_by,
+                tenant: a.tenant,
+            })
+            .collect(),
+        hooks: hooks
+            .into_iter()
+            .map(|h| HookRow {
+                events: match h.events.is_empty() {
+                    true => "every event".into(),
+                    false => h.events.join(", "),
+                },
+                url: h.url,
+                enabled: h.enabled,
+                reason: h.disabled_reason.unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct LiveQuery {
+    after: Option<i64>,
+}
+
+/// `GET /console/live?after=…`: a `change` event whenever the event log moves for this caller
+/// after the page's own cursor (the page then fetches itself again).
+pub async fn live(State(state): State<AppState>, signed: Signed, Query(q): Query<LiveQuery>) -> Response {
+    let query = wagate_engine::events::ops::EventQuery::default();
+    let tail = match wagate_engine::events::ops::tail(&state, &signed.caller, &query, q.after).await {
+        Ok(t) => t,
+        Err(e) => return failed(e),
+    };
+    let events = futures_util::stream::unfold(tail, |mut tail| async move {
+        let view = tail.next().await;
+        let item = SseEvent::default().event("change").data(view.event_type);
+        Some((Ok::<_, std::convert::Infallible>(item), tail))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+// ---------- assets
+
+/// `GET /console/assets/console.css`.
+pub async fn css() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../../assets/console.css"))
+}
+
+/// `GET /console/assets/console.js`.
+pub async fn js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console.js"),
+    )
+}
+
+fn asset(content_type: &'static str, text: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,346 @@
+//! The console over HTTP, as a browser speaks to it (cookies, forms, redirects): sign-in and its
+//! limits, sessions that never hold the key in the browser, CSRF, the security headers, tenant
+//! isolation, and a reply sent from the inbox. The same flows in a real browser are in
+//! `console_browser.rs`.
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// The console's pages besides the overview.
+const PAGES: [&str; 8] = [
+    "/console/inbox",
+    "/console/templates",
+    "/console/hooks",
+    "/console/events",
+    "/console/accounts",
+    "/console/keys",
+    "/console/audit",
+    "/console/usage",
+];
+
+/// A browser without JavaScript: it follows nothing by itself and keeps cookies by hand.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all(SET_COOKIE) {
+            let text = v.to_str().expect("cookie text");
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (k, v) = pair.split_once('=').expect("name=value");
+            self.cookies.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("get");
+        self.keep(&r);
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, r.text().await.expect("text"), headers)
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String, reqwest::header::HeaderMap) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        self.keep(&r);
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, r.text().await.expect("text"), headers)
+    }
+
+    /// The value of the hidden `csrf` field of the page.
+    fn csrf(page: &str) -> String {
+        let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+        page[at..].split('"').next().expect("value").to_string()
+    }
+
+    /// Signs in with `key`; returns the answer's status.
+    async fn sign_in(&mut self, key: &str) -> u16 {
+        let (_, page, _) = self.get("/console/login").await;
+        let csrf = Self::csrf(&page);
+        let (status, _, _) = self.post("/console/login", &[("csrf", &csrf), ("api_key", key)]).await;
+        status
+    }
+}
+
+#[tokio::test]
+async fn signing_in_makes_a_server_side_session_and_every_page_needs_one() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app.url);
+    // No session: every page sends the browser to the sign-in form; an API key as a bearer token
+    // is not a console session.
+    for page in ["/console", "/console/live"].into_iter().chain(PAGES) {
+        let (status, _, headers) = b.get(page).await;
+        assert_eq!(
+            (status, headers.get(LOCATION).map(|v| v.to_str().unwrap_or_default())),
+            (303, Some("/console/login")),
+            "{page}"
+        );
+        let r = app
+            .http
+            .get(format!("{}{page}", app.url))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .expect("get");
+        assert!(
+            r.url().path() == "/console/login" || r.status().as_u16() == 303,
+            "{page} took a bearer key"
+        );
+    }
+    let (status, _, headers) = b.get("/").await;
+    assert_eq!(
+        (status, headers.get(LOCATION).map(|v| v.to_str().unwrap_or_default())),
+        (303, Some("/console"))
+    );
+
+    // The form: the key field and a submit button, and the headers every console page carries.
+    let (status, page, headers) = b.get("/console/login").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<input id=\"api_key\" name=\"api_key\"") && page.contains("<button type=\"submit\">"));
+    let csp = headers
+        .get("content-security-policy")
+        .expect("CSP")
+        .to_str()
+        .unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(
+        headers.get("x-frame-options").map(|v| v.to_str().unwrap_or_default()),
+        Some("DENY")
+    );
+    assert_eq!(
+        headers.get("referrer-policy").map(|v| v.to_str().unwrap_or_default()),
+        Some("same-origin")
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+
+    // A wrong key: refused, and said so.
+    assert_eq!(b.sign_in("wg_not_a_key").await, 401);
+    // The right key: a session cookie (HttpOnly, SameSite=Strict) that is not the key.
+    let (_, page, _) = b.get("/console/login").await;
+    let csrf = Browser::csrf(&page);
+    let (status, _, headers) = b
+        .post("/console/login", &[("csrf", &csrf), ("api_key", &app.key)])
+        .await;
+    assert_eq!(status, 303);
+    let set: Vec<String> = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("wagate_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(!session.contains(&app.key), "the key is never in the browser");
+    let (status, page, _) = b.get("/console").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-account=\"acme\""), "{page}");
+    for path in PAGES {
+        let (status, page, _) = b.get(path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+    }
+    // Signing out needs the session's CSRF token; afterwards the session is gone.
+    let (status, _, _) = b.post("/console/logout", &[("csrf", "csrf_forged")]).await;
+    assert_eq!(status, 403);
+    let (_, page, _) = b.get("/console").await;
+    let (status, _, _) = b.post("/console/logout", &[("csrf", &Browser::csrf(&page))]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = b.get("/console").await;
+    assert_eq!(status, 303, "signed out");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_address_and_a_forged_login_form_is_refused() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app.url);
+    // A form posted without the login page's token (from another site, say) is refused.
+    let (status, _, _) = b.post("/console/login", &[("csrf", "x"), ("api_key", &app.key)]).await;
+    assert_eq!(status, 403);
+    for _ in 0..5 {
+        assert_eq!(b.sign_in("wg_guess").await, 401);
+    }
+    // The sixth try is refused whatever the key, the right one included.
+    assert_eq!(b.sign_in("wg_guess").await, 429);
+    assert_eq!(b.sign_in(&app.key).await, 429);
+}
+
+#[tokio::test]
+async fn a_reply_goes_out_from_the_inbox_and_a_forged_form_sends_nothing() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (_, page, _) = b.get("/console/inbox").await;
+    assert!(page.contains(&format!("data-contact=\"{USER}\"")), "{page}");
+    let (status, page, _) = b.get(&format!("/console/inbox/{USER}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<textarea name=\"text\""),
+        "the window is open: free text"
+    );
+    assert!(page.contains("data-message-id=\"msg_"), "{page}");
+
+    let sent_before = app.sim_sent().await.len();
+    let (status, _, _) = b
+        .post(
+            &format!("/console/inbox/{USER}/send"),
+            &[("csrf", "csrf_forged"), ("text", "forged")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let csrf = Browser::csrf(&page);
+    let (status, _, headers) = b
+        .post(
+            &format!("/console/inbox/{USER}/send"),
+            &[("csrf", &csrf), ("account", "acme"), ("text", "Your parcel left today")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        headers.get(LOCATION).map(|v| v.to_str().unwrap_or_default()),
+        Some(format!("/console/inbox/{USER}").as_str())
+    );
+    let sent = eventually("the reply reaches Meta", || async {
+        let sent = app.sim_sent().await;
+        (sent.len() > sent_before).then_some(sent)
+    })
+    .await;
+    assert!(sent
+        .iter()
+        .all(|m| m.to_string().contains("Your parcel left today") || !m.to_string().contains("forged")));
+    assert!(
+        sent.iter().any(|m| m.to_string().contains("Your parcel left today")),
+        "{sent:?}"
+    );
+    let (_, page, _) = b.get(&format!("/console/inbox/{USER}")).await;
+    assert!(page.contains("Your parcel left today"), "{page}");
+}
+
+#[tokio::test]
+async fn with_the_window_closed_only_a_template_is_offered() {
+    let app = spawn_app().await;
+    let (status, _) = app.post("/v1/templates/sync", &json!({})).await;
+    assert_eq!(status, 200);
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (status, page, _) = b.get("/console/inbox/16505550000").await;
+    assert_eq!(status, 200, "a number never seen opens as an empty thread");
+    assert!(
+        !page.contains("<textarea name=\"text\""),
+        "no free text outside the window"
+    );
+    assert!(page.contains("<select name=\"template\""), "{page}");
+    assert!(
+        page.contains("hello_world|en_US"),
+        "the approved templates are offered: {page}"
+    );
+    let csrf = Browser::csrf(&page);
+    let (status, _, headers) = b
+        .post(
+            "/console/inbox/16505550000/send",
+            &[
+                ("csrf", &csrf),
+                ("account", "acme"),
+                ("template", "hello_world|en_US"),
+                ("params", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let to = headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert!(!to.contains("error"), "{to}");
+    let (_, page, _) = b.get("/console/inbox/16505550000").await;
+    assert!(page.contains("Template hello_world"), "{page}");
+}
+
+#[tokio::test]
+async fn a_tenants_user_sees_only_its_tenant_in_the_console() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    alpha_shop(&app).await;
+    let (status, key) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": "alpha-console", "scopes": ["admin"], "tenant": "alpha"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(key["key"].as_str().expect("key")).await, 303);
+    let (_, page, _) = b.get("/console").await;
+    assert!(
+        page.contains("data-account=\"alpha-shop\"") && !page.contains("data-account=\"acme\""),
+        "{page}"
+    );
+    let (_, page, _) = b.get("/console/inbox").await;
+    assert!(
+        !page.contains(&format!("data-contact=\"{USER}\"")),
+        "acme's conversation is not alpha's: {page}"
+    );
+    let (_, page, _) = b.get(&format!("/console/inbox/{USER}")).await;
+    assert!(!page.contains("data-message-id=\"msg_"), "nor its messages: {page}");
+    let (_, page, _) = b.get("/console/accounts").await;
+    assert!(page.contains("alpha-shop") && !page.contains(">acme<"), "{page}");
+}
+
+#[tokio::test]
+async fn the_console_can_be_turned_off() {
+    let app = spawn_app_with(|c| c.console.enabled = false).await;
+    let mut b = Browser::new(&app.url);
+    let (status, _, _) = b.get("/console/login").await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,236 @@
+//! The console in a real browser: Debian's `chromium`, driven over WebDriver (`chromedriver`)
+//! against the real gateway and the simulator. Each test saves screenshots (1280×800 and
+//! 390×844) under `target/console-screenshots/`. Without chromedriver the tests say SKIPPED and
+//! pass (`.ci/run` installs it and fails on that line).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A headless Chromium driven by its own chromedriver, stopped on drop.
+struct Chrome {
+    client: Client,
+    driver: tokio::process::Child,
+    test: &'static str,
+}
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .chain([
+                PathBuf::from("/usr/bin").join(name),
+                PathBuf::from("/usr/lib/chromium").join(name),
+            ])
+            .find(|p| p.is_file())
+    })
+}
+
+impl Chrome {
+    /// A browser, or `None` (and SKIPPED on the error stream) when chromedriver is missing.
+    async fn start(test: &'static str) -> Option<Chrome> {
+        let (Some(driver), Some(chromium)) = (
+            find_binary(&["chromedriver"]),
+            find_binary(&["chromium", "chromium-browser", "google-chrome"]),
+        ) else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nSKIPPED {test}: chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        };
+        // A free port for the driver: taken from the system, then handed to it.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let child = tokio::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not listen on {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800", "--lang=en-US"],
+            }),
+        );
+        // Two TLS crypto providers are compiled into the tests: name one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a browser session");
+        Some(Chrome {
+            client,
+            driver: child,
+            test,
+        })
+    }
+
+    /// Saves the page at 1280×800 and at 390×844 as `<test>-<name>-<size>.png`.
+    async fn screenshots(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        for (w, h) in [(1280u32, 800u32), (390, 844)] {
+            self.client.set_window_size(w, h).await.expect("window size");
+            let png = self.client.screenshot().await.expect("screenshot");
+            let file = dir.join(format!("{}-{name}-{w}x{h}.png", self.test));
+            std::fs::write(&file, png).expect("write screenshot");
+        }
+        self.client.set_window_size(1280, 800).await.expect("window size");
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Waits (up to 10 s, without reloading) until `css` matches; returns how many match.
+    async fn wait_for(&self, what: &str, css: &str) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .map(|v| v.len())
+                .unwrap_or(0);
+            if found > 0 {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting: {what} ({css})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn sign_in(&self, base: &str, key: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        let field = self
+            .client
+            .find(Locator::Css("input[name=api_key]"))
+            .await
+            .expect("key field");
+        field.send_keys(key).await.expect("type the key");
+        self.click("button[type=submit]").await;
+        self.wait_for("the overview", "[data-account]").await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        element.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+#[tokio::test]
+async fn browser_sign_in_live_inbox_reply_and_ticks() {
+    let Some(chrome) = Chrome::start("inbox").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    chrome.sign_in(&app.url, &app.key).await;
+    chrome.screenshots("overview").await;
+
+    chrome.goto(&format!("{}/console/inbox/{USER}", app.url)).await;
+    let before = chrome.wait_for("the thread", "[data-message-id]").await;
+    // The user writes while the thread is open: the message appears without a reload.
+    app.user_sends(USER, text("Is it shipped yet?")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = chrome
+            .client
+            .find_all(Locator::Css("[data-message-id]"))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0);
+        if now > before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new message did not appear without a reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = chrome.client.source().await.expect("source");
+    assert!(page.contains("Is it shipped yet?"));
+
+    // A reply goes out from the reply box; its ticks move to read as Meta's statuses arrive.
+    let box_ = chrome
+        .client
+        .find(Locator::Css("textarea[name=text]"))
+        .await
+        .expect("reply box");
+    box_.send_keys("Yes, it left this morning").await.expect("type");
+    chrome.click("form.reply button[type=submit]").await;
+    chrome
+        .wait_for("the reply, read", ".bubble.outbound[data-status=read]")
+        .await;
+    chrome.screenshots("thread").await;
+    chrome.goto(&format!("{}/console/inbox", app.url)).await;
+    chrome
+        .wait_for("the conversation list", &format!("[data-contact=\"{USER}\"]"))
+        .await;
+    chrome.screenshots("inbox").await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn browser_template_picker_when_the_window_is_closed() {
+    let Some(chrome) = Chrome::start("template").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let (status, _) = app.post("/v1/templates/sync", &json!({})).await;
+    assert_eq!(status, 200);
+    chrome.sign_in(&app.url, &app.key).await;
+    chrome.goto(&format!("{}/console/inbox/16505550000", app.url)).await;
+    chrome.wait_for("the template picker", "select[name=template]").await;
+    assert!(
+        chrome
+            .client
+            .find_all(Locator::Css("textarea[name=text]"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "no free text outside the window"
+    );
+    chrome.click("form.reply button[type=submit]").await;
+    chrome.wait_for("the template, sent", ".bubble.outbound").await;
+    chrome.screenshots("template").await;
+    chrome.close().await;
+}
