@@ -46,6 +46,9 @@
   // From the page's own cursor: nothing written after it was rendered is missed.
   var source = new EventSource("/console/live?after=" + encodeURIComponent(main.dataset.after || ""));
   source.addEventListener("change", refresh);
+  // What writes no event (a hook's delivery attempts) is followed by looking again now and then.
+  var poll = parseInt(main.dataset.poll || "0", 10);
+  if (poll > 0) setInterval(refresh, poll);
   var list = main.querySelector(".messages");
   if (list) list.scrollTop = list.scrollHeight;
 })();

@@ -9,6 +9,7 @@ pub mod api;
 mod bounds;
 pub mod connect;
 mod console;
+mod docs;
 pub mod error;
 mod extract;
 pub mod frontdoor;
@@ -91,7 +92,7 @@ pub fn router(state: AppState) -> Router {
         Duration::from_secs(limits.webhook_timeout_seconds),
     );
     let console = match state.config.console.enabled {
-        true => console::routes(),
+        true => console::with_headers(&state),
         false => Router::new(),
     };
     Router::new()

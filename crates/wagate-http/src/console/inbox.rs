@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 use wagate_core::time::rfc3339_ms;
@@ -14,7 +13,7 @@ use wagate_engine::sending::messages::{self, MessageQuery};
 use wagate_engine::sending::views::MessageView;
 
 use super::pages::{chrome, failed, render, Chrome};
-use super::{form, Signed};
+use super::{encode, form, see_other, Signed};
 use crate::state::AppState;
 
 struct ConversationRow {
@@ -50,6 +49,7 @@ struct Thread {
     window_left: Option<String>,
     messages: Vec<Bubble>,
     may_send: bool,
+    has_inbound: bool,
     templates: Vec<TemplateChoice>,
     error: Option<String>,
 }
@@ -148,12 +148,8 @@ pub async fn new_conversation(
     let to = q.to.unwrap_or_default();
     match wagate_core::phone::normalize(&to, state.default_country) {
         Ok(n) => Redirect::to(&format!("/console/inbox/{}", n.wa_id())).into_response(),
-        Err(e) => Redirect::to(&format!("/console/inbox?error={}", url_escape(&format!("{to}: {e}")))).into_response(),
+        Err(e) => Redirect::to(&format!("/console/inbox?error={}", encode(&format!("{to}: {e}")))).into_response(),
     }
-}
-
-fn url_escape(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The line a message shows.
@@ -331,6 +327,7 @@ pub async fn thread(
             window_left: window_until.map(time_left),
             messages: bubbles,
             may_send,
+            has_inbound: page.data.iter().any(|m| m.direction == "inbound"),
             templates,
             error: q.error,
         }),
@@ -368,15 +365,52 @@ pub async fn send(State(state): State<AppState>, signed: Signed, Path(contact): 
     if let Some(a) = account {
         message["account"] = json!(a);
     }
-    let back = format!("/console/inbox/{}", url_escape(&contact));
+    let back = format!("/console/inbox/{}", encode(&contact));
     let target = match messages::send(&state, &signed.caller, message, None, false).await {
         Ok(_) => back,
         Err(e) => {
             let text = e.message.clone() + &e.hint.map(|h| format!(" ({h})")).unwrap_or_default();
-            format!("{back}?error={}", url_escape(&text))
+            format!("{back}?error={}", encode(&text))
         }
     };
-    let mut response = Redirect::to(&target).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
+    see_other(&target)
+}
+
+/// `POST /console/inbox/{contact}/read`: marks the contact's latest message read (Meta's read
+/// receipt: blue ticks on the user's phone).
+pub async fn mark_read(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(contact): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = signed.check_csrf(form(&body).get("csrf").map(String::as_str)) {
+        return r;
+    }
+    let query = MessageQuery {
+        wa_id: Some(contact.clone()),
+        direction: Some("inbound".into()),
+        ..Default::default()
+    };
+    let back = format!("/console/inbox/{}", encode(&contact));
+    let outcome = match messages::list(&state, &signed.caller, query, 1).await {
+        Ok(page) => match page.data.first() {
+            Some(m) => {
+                let request = messages::ReadRequest::default();
+                messages::mark_read(&state, &signed.caller, &m.id, &request)
+                    .await
+                    .map(|_| ())
+            }
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
+    let target = match outcome {
+        Ok(()) => back,
+        Err(e) => format!(
+            "{back}?error={}",
+            encode(&(e.message + &e.hint.map(|h| format!(" ({h})")).unwrap_or_default()))
+        ),
+    };
+    see_other(&target)
 }

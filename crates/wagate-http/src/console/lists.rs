@@ -6,7 +6,7 @@ use axum::response::Response;
 use wagate_engine::EngineError;
 
 use super::pages::{chrome, render, Chrome};
-use super::Signed;
+use super::{encode, see_other, Signed};
 use crate::state::AppState;
 
 struct Row {
@@ -25,6 +25,9 @@ struct TablePage {
     error: Option<String>,
     headers: Vec<&'static str>,
     rows: Vec<Row>,
+    /// A form above the table: where it posts, and its button.
+    action: Option<(String, &'static str)>,
+    csrf: String,
 }
 
 fn table(
@@ -33,6 +36,8 @@ fn table(
     title: &'static str,
     headers: Vec<&'static str>,
     rows: Result<Vec<Row>, EngineError>,
+    action: Option<(String, &'static str)>,
+    note: Option<String>,
 ) -> Response {
     let (rows, error) = match rows {
         Ok(rows) => (rows, None),
@@ -46,10 +51,12 @@ fn table(
         live: false,
         after: 0,
         title,
-        note: None,
+        note,
         error,
         headers,
         rows,
+        action,
+        csrf: signed.csrf.clone(),
     })
 }
 
@@ -60,6 +67,8 @@ fn row(cells: Vec<String>) -> Row {
 #[derive(serde::Deserialize, Default)]
 pub struct AccountParam {
     account: Option<String>,
+    synced: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /console/templates`: the catalog of an account (`?account=`, default the caller's).
@@ -87,42 +96,38 @@ pub async fn templates(State(state): State<AppState>, signed: Signed, Query(q): 
         "Templates",
         vec!["Name", "Language", "Status", "Category", "Quality", "Account"],
         rows,
+        signed.caller.require("admin").ok().map(|_| {
+            let account = q
+                .account
+                .as_deref()
+                .map(|a| format!("?account={}", encode(a)))
+                .unwrap_or_default();
+            (format!("/console/templates/sync{account}"), "Sync from Meta")
+        }),
+        q.synced.map(|n| format!("{n} templates synced from Meta")).or(q.error),
     )
 }
 
-/// `GET /console/hooks`.
-pub async fn hooks(State(state): State<AppState>, signed: Signed) -> Response {
-    let rows = wagate_engine::hooks::ops::list(&state, &signed.caller)
-        .await
-        .map(|list| {
-            list.data
-                .into_iter()
-                .map(|h| {
-                    row(vec![
-                        h.url,
-                        h.format,
-                        if h.events.is_empty() {
-                            "every event".into()
-                        } else {
-                            h.events.join(", ")
-                        },
-                        if h.enabled {
-                            "on".into()
-                        } else {
-                            format!("off: {}", h.disabled_reason.unwrap_or_default())
-                        },
-                        h.created_at,
-                    ])
-                })
-                .collect()
-        });
-    table(
-        &signed,
-        "/console/hooks",
-        "Hooks",
-        vec!["URL", "Format", "Events", "State", "Created"],
-        rows,
-    )
+/// `POST /console/templates/sync?account=…`: the catalog, read again from Meta.
+pub async fn sync_templates(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<AccountParam>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = signed.check_csrf(super::form(&body).get("csrf").map(String::as_str)) {
+        return r;
+    }
+    let account = q
+        .account
+        .as_deref()
+        .map(|a| format!("&account={}", encode(a)))
+        .unwrap_or_default();
+    let to = match wagate_engine::sending::catalog::sync(&state, &signed.caller, q.account.as_deref()).await {
+        Ok(done) => format!("/console/templates?synced={}{account}", done["synced"]),
+        Err(e) => format!("/console/templates?error={}{account}", encode(&e.message)),
+    };
+    see_other(&to)
 }
 
 /// `GET /console/events`: the newest events of the log.
@@ -152,73 +157,8 @@ pub async fn events(State(state): State<AppState>, signed: Signed) -> Response {
         "Events",
         vec!["#", "Type", "Account", "When", "Payload"],
         rows,
-    )
-}
-
-/// `GET /console/accounts`.
-pub async fn accounts(State(state): State<AppState>, signed: Signed) -> Response {
-    let rows = wagate_engine::accounts::ops::list(&state, &signed.caller).map(|list| {
-        list.data
-            .into_iter()
-            .map(|a| Row {
-                id: Some(a.name.clone()),
-                cells: vec![
-                    a.name,
-                    a.waba_id,
-                    a.phone_number_ids.join(", "),
-                    a.managed_by,
-                    a.tenant.unwrap_or_default(),
-                    a.paused
-                        .map(|p| format!("paused: {}", p.reason))
-                        .unwrap_or_else(|| "sending".into()),
-                    a.webhook_path,
-                ],
-            })
-            .collect()
-    });
-    table(
-        &signed,
-        "/console/accounts",
-        "Accounts",
-        vec![
-            "Name",
-            "WABA",
-            "Numbers",
-            "Managed by",
-            "Tenant",
-            "State",
-            "Webhook path",
-        ],
-        rows,
-    )
-}
-
-/// `GET /console/keys`.
-pub async fn keys(State(state): State<AppState>, signed: Signed) -> Response {
-    let rows = wagate_engine::auth::keys::list(&state, &signed.caller)
-        .await
-        .map(|list| {
-            list.data
-                .into_iter()
-                .map(|k| {
-                    row(vec![
-                        k.name,
-                        format!("{}…", k.prefix),
-                        k.scopes.join(", "),
-                        k.account.unwrap_or_else(|| "every account".into()),
-                        k.state.to_string(),
-                        k.last_used_at.unwrap_or_else(|| "never".into()),
-                        k.expires_at.unwrap_or_default(),
-                    ])
-                })
-                .collect()
-        });
-    table(
-        &signed,
-        "/console/keys",
-        "API keys",
-        vec!["Name", "Key", "Scopes", "Account", "State", "Last used", "Expires"],
-        rows,
+        None,
+        None,
     )
 }
 
@@ -247,6 +187,8 @@ pub async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
         "Audit log",
         vec!["When", "Action", "Who", "Target", "Account", "From"],
         rows,
+        None,
+        None,
     )
 }
 
@@ -261,5 +203,7 @@ pub async fn usage(signed: Signed) -> Response {
         error: None,
         headers: vec!["Day", "Account", "Category", "Messages", "Estimated cost"],
         rows: Vec::new(),
+        action: None,
+        csrf: signed.csrf.clone(),
     })
 }

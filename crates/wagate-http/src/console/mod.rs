@@ -6,11 +6,14 @@
 //! same-origin`. Pages work without JavaScript; `console.js` only keeps them live (over the
 //! event log's stream).
 
+mod accounts;
+mod hooks;
 mod inbox;
+mod keys;
 mod lists;
 mod pages;
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -27,7 +30,7 @@ const SESSION_COOKIE: &str = "wagate_session";
 const LOGIN_COOKIE: &str = "wagate_login";
 
 /// Every console route (when `console.enabled`).
-pub fn routes() -> Router<AppState> {
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(pages::overview))
@@ -38,31 +41,52 @@ pub fn routes() -> Router<AppState> {
         .route("/console/inbox/new", get(inbox::new_conversation))
         .route("/console/inbox/{contact}", get(inbox::thread))
         .route("/console/inbox/{contact}/send", post(inbox::send))
+        .route("/console/inbox/{contact}/read", post(inbox::mark_read))
         .route("/console/templates", get(lists::templates))
-        .route("/console/hooks", get(lists::hooks))
+        .route("/console/templates/sync", post(lists::sync_templates))
+        .route("/console/hooks", get(hooks::list).post(hooks::create))
+        .route("/console/hooks/{id}", get(hooks::one))
+        .route("/console/hooks/{id}/{action}", post(hooks::act))
         .route("/console/events", get(lists::events))
-        .route("/console/accounts", get(lists::accounts))
-        .route("/console/keys", get(lists::keys))
+        .route("/console/accounts", get(accounts::list))
+        .route("/console/accounts/connect", post(accounts::connect))
+        .route("/console/accounts/{name}/health", get(accounts::health))
+        .route("/console/accounts/{name}/fix", post(accounts::fix))
+        .route("/console/accounts/{name}/{action}", post(accounts::act))
+        .route("/console/keys", get(keys::list).post(keys::create))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route("/console/audit", get(lists::audit))
         .route("/console/usage", get(lists::usage))
         .route("/console/live", get(pages::live))
+        .route("/docs", get(crate::docs::page))
         .route("/console/assets/console.css", get(pages::css))
         .route("/console/assets/console.js", get(pages::js))
-        .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// The headers every console answer carries.
-async fn security_headers(req: Request, next: Next) -> Response {
+/// The console's routes with their security headers.
+pub fn with_headers(state: &AppState) -> Router<AppState> {
+    routes().layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
+}
+
+/// The headers every console answer carries. Forms post to the console only, and to Meta's
+/// dialog (where "Connect WhatsApp" sends the browser).
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
+    let dialog = url::Url::parse(&state.config.meta.dialog_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self' {dialog}; base-uri 'none'; object-src 'none'"
+    );
     let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(csp.trim()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-    );
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");
     if !h.contains_key(header::CACHE_CONTROL) {
@@ -147,4 +171,21 @@ fn csrf_refused() -> Response {
 /// A form body's fields.
 fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// A redirect after a form (303: the browser asks with GET).
+fn see_other(to: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+}
+
+/// The engine's refusal, as a sentence with its hint.
+fn said(e: wagate_engine::EngineError) -> String {
+    e.message + &e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+}
+
+/// A value for a query string.
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

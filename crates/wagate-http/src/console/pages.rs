@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 use wagate_engine::EngineError;
 
-use super::{cookie, csrf_refused, form, set_cookie, Signed, LOGIN_COOKIE, SESSION_COOKIE};
+use super::{cookie, csrf_refused, form, see_other, set_cookie, Signed, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
 
 /// The header and navigation of a signed-in page.
@@ -169,8 +169,7 @@ pub async fn logout(State(state): State<AppState>, signed: Signed, body: Bytes) 
         return r;
     }
     wagate_engine::auth::signin::sign_out(&state, &signed.session_id);
-    let mut response = Redirect::to("/console/login").into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
+    let mut response = see_other("/console/login");
     response
         .headers_mut()
         .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));

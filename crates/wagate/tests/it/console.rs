@@ -344,3 +344,136 @@ async fn the_console_can_be_turned_off() {
     let (status, _, _) = b.get("/console/login").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn keys_hooks_accounts_and_templates_are_managed_from_the_console() {
+    let app = spawn_app_with(|c| c.hooks.allow_private_networks = true).await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+
+    // A key: shown once on the page, and it works; then revoked, and it does not.
+    let (_, page, _) = b.get("/console/keys").await;
+    let csrf = Browser::csrf(&page);
+    let (status, page, _) = b
+        .post(
+            "/console/keys",
+            &[("csrf", &csrf), ("name", "reporting"), ("scope_read", "true")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let at = page.find("data-new-key>").expect("the new key, shown") + "data-new-key>".len();
+    let key = page[at..].split('<').next().expect("key").to_string();
+    assert_eq!(app.get_as(&key, "/v1/messages").await.0, 200);
+    let id = app.get("/v1/keys").await.1["data"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["name"] == "reporting")
+        .expect("the key")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, _, _) = b.post(&format!("/console/keys/{id}/revoke"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(app.get_as(&key, "/v1/messages").await.0, 401);
+
+    // A hook: made with its secret shown once; a bad URL is refused with the reason.
+    let (status, page, _) = b
+        .post(
+            "/console/hooks",
+            &[("csrf", &csrf), ("url", "not a url"), ("events", "message.*")],
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("is not a URL"), "{page}");
+    let (status, page, _) = b
+        .post(
+            "/console/hooks",
+            &[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "message.*"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<code class=\"secret\">whsec_"), "{page}");
+    let hooks = app.get("/v1/hooks").await.1;
+    assert_eq!(hooks["data"][0]["events"], json!(["message.*"]), "{hooks}");
+
+    // The account: paused and resumed by hand.
+    let (status, _, _) = b.post("/console/accounts/acme/pause", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert!(app.get("/v1/accounts/acme").await.1["paused"].is_object());
+    let (_, page, _) = b.get("/console/accounts").await;
+    assert!(page.contains("Resume sending"), "{page}");
+    let (status, _, _) = b.post("/console/accounts/acme/resume", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert!(app.get("/v1/accounts/acme").await.1["paused"].is_null());
+    let (status, page, _) = b.get("/console/accounts/acme/health").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-check=\"token\""), "{page}");
+
+    // The template catalog, synced from Meta with a button.
+    let (status, _, headers) = b.post("/console/templates/sync", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    let to = headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert!(to.contains("synced="), "{to}");
+    let (_, page, _) = b.get(&to).await;
+    assert!(page.contains("hello_world"), "{page}");
+}
+
+#[tokio::test]
+async fn a_read_only_key_sees_no_buttons_that_would_fail() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let (status, key) = app
+        .post("/v1/keys", &json!({"name": "viewer", "scopes": ["read"]}))
+        .await;
+    assert_eq!(status, 201);
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(key["key"].as_str().expect("key")).await, 303);
+    let (_, page, _) = b.get(&format!("/console/inbox/{USER}")).await;
+    assert!(page.contains("data-message-id"), "it reads: {page}");
+    assert!(
+        !page.contains("name=\"text\"") && !page.contains("Mark as read"),
+        "no reply box, no read button: {page}"
+    );
+    let (_, page, _) = b.get("/console/accounts").await;
+    assert!(
+        !page.contains("Pause sending") && !page.contains("data-connect"),
+        "{page}"
+    );
+    let (_, page, _) = b.get("/console").await;
+    assert!(
+        !page.contains("href=\"/console/keys\"") && !page.contains("href=\"/console/hooks\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_api_reference_is_served_offline_from_the_openapi_document() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app.url);
+    let (status, page, headers) = b.get("/docs").await;
+    assert_eq!(status, 200);
+    assert!(headers.get("content-security-policy").is_some());
+    let doc = app.get_json(&format!("{}/openapi.json", app.url)).await;
+    // Every path of the document is on the page, and every schema.
+    for path in doc["paths"].as_object().expect("paths").keys() {
+        assert!(page.contains(&format!("<code>{path}</code>")), "{path} is missing");
+    }
+    for name in doc["components"]["schemas"].as_object().expect("schemas").keys() {
+        assert!(
+            page.contains(&format!("id=\"schema-{name}\"")),
+            "schema {name} is missing"
+        );
+    }
+    assert!(
+        !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "nothing loaded from elsewhere"
+    );
+}

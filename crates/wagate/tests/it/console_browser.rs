@@ -120,10 +120,17 @@ impl Chrome {
             if found > 0 {
                 return found;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting: {what} ({css})"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let page = self.client.source().await.unwrap_or_default();
+                let text: String = page.chars().take(1500).collect();
+                panic!("timed out waiting: {what} ({css}) at {url}:\n{text}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -137,7 +144,7 @@ impl Chrome {
             .expect("key field");
         field.send_keys(key).await.expect("type the key");
         self.click("button[type=submit]").await;
-        self.wait_for("the overview", "[data-account]").await;
+        self.wait_for("the signed-in console", "header.top form.signout").await;
     }
 
     async fn click(&self, css: &str) {
@@ -232,5 +239,97 @@ async fn browser_template_picker_when_the_window_is_closed() {
     chrome.click("form.reply button[type=submit]").await;
     chrome.wait_for("the template, sent", ".bubble.outbound").await;
     chrome.screenshots("template").await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn browser_a_failing_hook_is_seen_failing_then_replayed() {
+    let Some(chrome) = Chrome::start("hooks").await else {
+        return;
+    };
+    let app = spawn_app_with(|c| {
+        c.hooks.allow_private_networks = true;
+        // One retry, soon: the deliveries fail for good while the receiver is down.
+        c.hooks.retry_schedule_seconds = vec![1];
+    })
+    .await;
+    // A port for the receiver, which is down for now.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    chrome.sign_in(&app.url, &app.key).await;
+    chrome.goto(&format!("{}/console/hooks", app.url)).await;
+    let url = chrome
+        .client
+        .find(Locator::Css("input[name=url]"))
+        .await
+        .expect("url field");
+    url.send_keys(&format!("http://127.0.0.1:{port}/hook"))
+        .await
+        .expect("type");
+    chrome.click("form.stack button[type=submit]").await;
+    chrome.wait_for("the secret, shown once", "code.secret").await;
+    chrome.screenshots("created").await;
+    chrome.click("[data-hook] a").await;
+    chrome.wait_for("the hook's page", "table.attempts").await;
+
+    // An event while the receiver is down: its attempts fail, and the page shows them.
+    app.user_sends(USER, text("anyone there?")).await;
+    chrome
+        .wait_for("a failed attempt", "[data-attempt][data-succeeded=false]")
+        .await;
+    chrome.screenshots("failing").await;
+
+    // The receiver comes back; a replay delivers what it missed.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("rebind");
+    let receiver = crate::hooks::Receiver::on(listener).await;
+    chrome.click("form[action$='/replay'] button[type=submit]").await;
+    chrome
+        .wait_for("a delivered attempt", "[data-attempt][data-succeeded=true]")
+        .await;
+    assert!(!receiver.got().is_empty(), "the receiver got the replayed events");
+    chrome.screenshots("replayed").await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn browser_connect_whatsapp_lands_on_the_new_account() {
+    let Some(chrome) = Chrome::start("connect").await else {
+        return;
+    };
+    let app = crate::connect::connecting_app_with(|_| {}).await;
+    chrome.sign_in(&app.url, &app.key).await;
+    chrome.goto(&format!("{}/console/accounts", app.url)).await;
+    chrome
+        .wait_for("the Connect WhatsApp form", "button[data-connect]")
+        .await;
+    assert_eq!(
+        chrome
+            .client
+            .find_all(Locator::Css("[data-account]"))
+            .await
+            .expect("find")
+            .len(),
+        0
+    );
+    let tenant = chrome
+        .client
+        .find(Locator::Css("input[name=tenant]"))
+        .await
+        .expect("tenant field");
+    tenant.send_keys("acme").await.expect("type");
+    chrome.click("button[data-connect]").await;
+    // Meta's dialog (the simulator's) consents and sends the browser back through the callback.
+    chrome.wait_for("the new account", ".notice[data-account]").await;
+    let here = chrome.client.current_url().await.expect("url");
+    assert_eq!(here.path(), "/console/accounts", "{here}");
+    assert!(here.query().unwrap_or_default().contains("account="), "{here}");
+    let (status, accounts) = app.get("/v1/accounts").await;
+    assert_eq!(status, 200);
+    assert_eq!(accounts["data"][0]["tenant"], "acme", "{accounts}");
+    chrome.screenshots("connected").await;
     chrome.close().await;
 }

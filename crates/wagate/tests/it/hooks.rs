@@ -24,8 +24,8 @@ struct Captured {
 }
 
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inner: Arc<Mutex<Captured>>,
 }
 
@@ -56,7 +56,7 @@ impl Receiver {
         Self::on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
     }
 
-    async fn on(listener: TcpListener) -> Self {
+    pub(crate) async fn on(listener: TcpListener) -> Self {
         let inner = Arc::new(Mutex::new(Captured::default()));
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let app = axum::Router::new()
@@ -77,7 +77,7 @@ impl Receiver {
         self.inner.lock().expect("lock").success_body = Some(body.to_string());
     }
 
-    fn got(&self) -> Vec<(HeaderMap, Value)> {
+    pub(crate) fn got(&self) -> Vec<(HeaderMap, Value)> {
         self.inner
             .lock()
             .expect("lock")
