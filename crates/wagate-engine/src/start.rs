@@ -114,7 +114,7 @@ impl Engine {
         let state = Engine(Arc::new(Inner {
             public_base,
             jwks: crate::auth::jwt::Jwks::default(),
-            sessions: Default::default(),
+            sign_in_failures: Default::default(),
             database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
             blobs,

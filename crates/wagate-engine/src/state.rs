@@ -54,8 +54,8 @@ pub struct Inner {
     pub public_base: String,
     /// The JWT issuer's keys, cached (`[auth.jwt]`).
     pub jwks: crate::auth::jwt::Jwks,
-    /// Console sign-ins.
-    pub sessions: crate::auth::sessions::Sessions,
+    /// Failed console sign-ins, by address.
+    pub sign_in_failures: crate::auth::sessions::SignInFailures,
     /// When (unix ms) a request was last refused because the database did not answer, and why:
     /// `/ready` reports it for a while (a write lock held elsewhere, say, leaves reads working).
     pub database_failed_at: std::sync::Mutex<Option<(i64, String)>>,

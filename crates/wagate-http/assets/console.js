@@ -52,3 +52,30 @@
   var list = main.querySelector(".messages");
   if (list) list.scrollTop = list.scrollHeight;
 })();
+
+// The template editor's preview: the body with its variables filled with the examples.
+(function () {
+  "use strict";
+  var form = document.querySelector("form [data-preview]");
+  if (!form) return;
+  function field(name) {
+    var el = document.querySelector("[data-preview=" + name + "]");
+    return el ? el.value : "";
+  }
+  function show(name, text) {
+    var el = document.querySelector("[data-shows=" + name + "]");
+    if (el) el.textContent = text;
+  }
+  function update() {
+    var examples = field("examples").split(",").map(function (s) { return s.trim(); });
+    var body = field("body").replace(/\{\{(\d+)\}\}/g, function (all, n) {
+      return examples[n - 1] || all;
+    });
+    show("header", field("header"));
+    show("body", body || "The body appears here.");
+    show("footer", field("footer"));
+    show("buttons", field("buttons").split(",").map(function (s) { return s.trim(); }).filter(Boolean).map(function (b) { return "[ " + b + " ]"; }).join("  "));
+  }
+  document.querySelectorAll("[data-preview]").forEach(function (el) { el.addEventListener("input", update); });
+  update();
+})();

@@ -18,11 +18,13 @@ use async_trait::async_trait;
 pub use hooks::{Attempt, Delivery, DeliveryOutcome, Finished, Hook, HookHealth, HookStore, NewDelivery, SealReport};
 pub use model::*;
 pub use sql::accounts::AccountStore;
+pub use sql::activity::ActivityStore;
 pub use sql::audit::AuditStore;
 pub use sql::events::EventStore;
 pub use sql::journal::JournalStore;
 pub use sql::media::MediaStore;
 pub use sql::outbound::OutboundStore;
+pub use sql::sessions::SessionStore;
 pub use sql::templates::TemplateStore;
 pub use sql::JOURNAL_STATEMENT_ROWS;
 
@@ -89,6 +91,8 @@ pub trait Store:
     + TemplateStore
     + MediaStore
     + HookStore
+    + SessionStore
+    + ActivityStore
     + Send
     + Sync
     + 'static

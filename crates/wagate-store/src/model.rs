@@ -537,6 +537,37 @@ pub struct StatusEntry {
     pub payload: String,
 }
 
+/// Which accounts a read covers: one, a tenant's, or (both `None`) every account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountScope {
+    pub account_id: Option<String>,
+    /// Only these accounts (a tenant's); an empty list matches nothing.
+    pub account_ids: Option<Vec<String>>,
+}
+
+/// A count of one kind of activity in one hour.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ActivityCount {
+    /// Unix ms / 3,600,000.
+    pub hour: i64,
+    /// `received`, `sent`, or a status Meta reported (`delivered`, `read`, `failed`, …).
+    pub kind: String,
+    pub count: i64,
+}
+
+/// A console sign-in.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConsoleSession {
+    /// The SHA-256 of the session's id (the cookie holds the id).
+    pub id_hash: String,
+    /// The SHA-256 of the API key it signed in with.
+    pub key_hash: String,
+    /// The token every form of the session carries.
+    pub csrf: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// Which contacts a list asks for, most recently active first.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {

@@ -1,16 +1,20 @@
 //! Signing in to the console with an API key, and the caller a session stands for.
 
 use super::authenticate::from_key_hash;
-use super::sessions::{Session, FAILURE_WINDOW_MS};
+use super::sessions::{id_hash, FAILURE_WINDOW_MS};
 use super::Caller;
+use crate::clock::now_ms;
 use crate::error::{EngineError, EngineResult, Kind};
 use crate::state::Engine;
 
-/// Signs in with an API key from `address`: a new session (its id and the session) and the
-/// caller it stands for. After too many failures from one address it is refused for a while,
-/// good key or not.
+/// A signed-in browser, as the database keeps it.
+pub use wagate_store::ConsoleSession as Session;
+
+/// Signs in with an API key from `address`: a new session (its id, for the cookie, and the
+/// session) and the caller it stands for. After too many failures from one address it is
+/// refused for a while, good key or not.
 pub async fn sign_in(state: &Engine, api_key: &str, address: &str) -> EngineResult<(String, Session, Caller)> {
-    if state.sessions.too_many_failures(address) {
+    if state.sign_in_failures.too_many_failures(address) {
         return Err(EngineError::new(
             Kind::TooManyRequests,
             "too_many_sign_ins",
@@ -24,13 +28,22 @@ pub async fn sign_in(state: &Engine, api_key: &str, address: &str) -> EngineResu
     let key_hash = wagate_core::signature::sha256_hex(api_key.trim().as_bytes());
     match from_key_hash(state, &key_hash).await {
         Ok(caller) => {
-            state.sessions.succeeded(address);
-            let (id, session) = state.sessions.start(key_hash, state.config.console.session_hours);
+            state.sign_in_failures.succeeded(address);
+            let id = wagate_core::ids::secret("ws_", 24);
+            let now = now_ms();
+            let session = Session {
+                id_hash: id_hash(&id),
+                key_hash,
+                csrf: wagate_core::ids::secret("csrf_", 16),
+                created_at: now,
+                expires_at: now + state.config.console.session_hours as i64 * 3_600_000,
+            };
+            state.store.create_session(&session).await?;
             Ok((id, session, caller))
         }
         Err(e) => {
             if e.kind == Kind::Unauthenticated {
-                state.sessions.failed(address);
+                state.sign_in_failures.failed(address);
             }
             Err(e)
         }
@@ -40,14 +53,15 @@ pub async fn sign_in(state: &Engine, api_key: &str, address: &str) -> EngineResu
 /// The caller a session stands for, while the session lasts and its key still works.
 pub async fn session_caller(state: &Engine, session_id: &str) -> EngineResult<(Caller, Session)> {
     let session = state
-        .sessions
-        .get(session_id)
+        .store
+        .get_session(&id_hash(session_id), now_ms())
+        .await?
         .ok_or_else(|| EngineError::unauthorized("the console session has ended; sign in again"))?;
     let caller = from_key_hash(state, &session.key_hash).await?;
     Ok((caller, session))
 }
 
 /// Signs out.
-pub fn sign_out(state: &Engine, session_id: &str) {
-    state.sessions.end(session_id);
+pub async fn sign_out(state: &Engine, session_id: &str) -> EngineResult<()> {
+    Ok(state.store.delete_session(&id_hash(session_id)).await?)
 }

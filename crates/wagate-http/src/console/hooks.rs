@@ -13,7 +13,7 @@ use wagate_engine::{now_ms, EngineError};
 use wagate_store::HookId;
 
 use super::pages::{chrome, failed, render, Chrome};
-use super::{encode, form, said, see_other, Signed};
+use super::{comma_list, encode, form, said, see_other, Signed};
 use crate::state::AppState;
 
 /// A hook as the console shows it.
@@ -99,17 +99,6 @@ pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
     hooks_page(&state, &signed, None, None).await
 }
 
-/// A comma-separated field as a list (empty: none).
-fn list_field(v: Option<&String>) -> Vec<String> {
-    v.map(String::as_str)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// `POST /console/hooks`: a new hook; the page shows its secret this once.
 pub async fn create(State(state): State<AppState>, signed: Signed, body: Bytes) -> Response {
     let f = form(&body);
@@ -118,8 +107,8 @@ pub async fn create(State(state): State<AppState>, signed: Signed, body: Bytes) 
     }
     let request = HookRequest {
         url: f.get("url").cloned(),
-        events: Some(list_field(f.get("events"))),
-        accounts: Some(list_field(f.get("accounts"))),
+        events: Some(comma_list(f.get("events"))),
+        accounts: Some(comma_list(f.get("accounts"))),
         format: f.get("format").cloned(),
         media: f.get("media").cloned(),
         ordered: Some(f.get("ordered").is_some_and(|v| v == "true")),

@@ -33,6 +33,21 @@ struct Bubble {
     quote: Option<String>,
     time: String,
     failure: Option<String>,
+    /// Media the user sent: its kind (`image`, `audio`, `video`, other) and where the console
+    /// serves it.
+    media: Option<(String, String)>,
+}
+
+/// An inbound message's stored media, as the console serves it.
+fn media_of(m: &MessageView) -> Option<(String, String)> {
+    let id = m.content.pointer("/content/media/media_id").and_then(Value::as_str)?;
+    let kind = match m.message_type.as_str() {
+        "image" | "sticker" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        _ => "file",
+    };
+    Some((kind.to_string(), format!("/console/media/{id}")))
 }
 
 struct TemplateChoice {
@@ -289,6 +304,7 @@ pub async fn thread(
                 .and_then(Value::as_str)
                 .map(|w| format!("in reply to {}", w.chars().take(24).collect::<String>())),
             time: short_time(&m.created_at),
+            media: media_of(m),
             failure: m.error.as_ref().map(|e| {
                 let title = e.get("title").and_then(Value::as_str).unwrap_or("failed");
                 match e.get("hint").and_then(Value::as_str) {
@@ -413,4 +429,20 @@ pub async fn mark_read(
         ),
     };
     see_other(&target)
+}
+
+/// `GET /console/media/{id}`: a stored inbound file, for the session's caller.
+pub async fn media(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
+    let link = wagate_engine::media::files::MediaLink::default();
+    match wagate_engine::media::files::read(&state, Ok(signed.caller), &id, &link).await {
+        Ok(file) => (
+            [
+                (axum::http::header::CONTENT_TYPE, file.mime),
+                (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+            ],
+            file.bytes,
+        )
+            .into_response(),
+        Err(e) => failed(e),
+    }
 }

@@ -7,11 +7,14 @@
 //! event log's stream).
 
 mod accounts;
+mod chart;
+mod events;
 mod hooks;
 mod inbox;
 mod keys;
 mod lists;
 mod pages;
+mod templates;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -42,12 +45,19 @@ fn routes() -> Router<AppState> {
         .route("/console/inbox/{contact}", get(inbox::thread))
         .route("/console/inbox/{contact}/send", post(inbox::send))
         .route("/console/inbox/{contact}/read", post(inbox::mark_read))
-        .route("/console/templates", get(lists::templates))
-        .route("/console/templates/sync", post(lists::sync_templates))
+        .route("/console/media/{id}", get(inbox::media))
+        .route("/console/templates", get(templates::list).post(templates::create))
+        .route("/console/templates/sync", post(templates::sync))
+        .route("/console/templates/{name}/delete", post(templates::delete))
         .route("/console/hooks", get(hooks::list).post(hooks::create))
         .route("/console/hooks/{id}", get(hooks::one))
         .route("/console/hooks/{id}/{action}", post(hooks::act))
-        .route("/console/events", get(lists::events))
+        .route("/console/events", get(events::list))
+        .route("/console/events/{id}", get(events::one))
+        .route("/console/events/{id}/replay", post(events::replay))
+        .route("/console/journal", get(events::journal))
+        .route("/console/journal/release", post(events::release))
+        .route("/console/journal/{id}/requeue", post(events::requeue))
         .route("/console/accounts", get(accounts::list))
         .route("/console/accounts/connect", post(accounts::connect))
         .route("/console/accounts/{name}/health", get(accounts::health))
@@ -188,4 +198,15 @@ fn said(e: wagate_engine::EngineError) -> String {
 /// A value for a query string.
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A comma-separated form field as a list (empty: none).
+fn comma_list(v: Option<&String>) -> Vec<String> {
+    v.map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }

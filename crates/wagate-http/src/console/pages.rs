@@ -168,7 +168,9 @@ pub async fn logout(State(state): State<AppState>, signed: Signed, body: Bytes) 
     if let Err(r) = signed.check_csrf(form(&body).get("csrf").map(String::as_str)) {
         return r;
     }
-    wagate_engine::auth::signin::sign_out(&state, &signed.session_id);
+    if let Err(e) = wagate_engine::auth::signin::sign_out(&state, &signed.session_id).await {
+        return failed(e);
+    }
     let mut response = see_other("/console/login");
     response
         .headers_mut()
@@ -204,6 +206,9 @@ struct OverviewPage {
     after: i64,
     accounts: Vec<AccountCard>,
     hooks: Vec<HookRow>,
+    chart: String,
+    legend: Vec<(&'static str, &'static str, i64)>,
+    failures: Vec<wagate_engine::activity::FailureGroup>,
 }
 
 /// `GET /console`: the accounts and their state, and the hooks.
@@ -221,7 +226,14 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
+    let activity = match wagate_engine::activity::last_day(&state, &signed.caller).await {
+        Ok(a) => a,
+        Err(e) => return failed(e),
+    };
     render(OverviewPage {
+        chart: super::chart::svg(&activity.hours),
+        legend: super::chart::legend(&activity.hours),
+        failures: activity.failures,
         chrome: chrome(&signed, "/console"),
         live: true,
         after,

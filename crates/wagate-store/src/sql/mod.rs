@@ -8,11 +8,13 @@
 //! turn in the pool's queue instead of sleeping in SQLite's busy handler.
 
 pub(crate) mod accounts;
+pub(crate) mod activity;
 pub(crate) mod audit;
 pub(crate) mod events;
 pub(crate) mod journal;
 pub(crate) mod media;
 pub(crate) mod outbound;
+pub(crate) mod sessions;
 pub(crate) mod templates;
 
 macro_rules! impl_store {
@@ -117,6 +119,8 @@ macro_rules! impl_store {
         $crate::sql::events::impl_event_store!($store);
         $crate::sql::templates::impl_template_store!($store);
         $crate::sql::media::impl_media_store!($store);
+        $crate::sql::sessions::impl_session_store!($store);
+        $crate::sql::activity::impl_activity_store!($store);
     };
 }
 

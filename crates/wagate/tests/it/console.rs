@@ -421,7 +421,7 @@ async fn keys_hooks_accounts_and_templates_are_managed_from_the_console() {
         .get(LOCATION)
         .map(|v| v.to_str().unwrap_or_default().to_string())
         .unwrap_or_default();
-    assert!(to.contains("synced="), "{to}");
+    assert!(to.contains("notice="), "{to}");
     let (_, page, _) = b.get(&to).await;
     assert!(page.contains("hello_world"), "{page}");
 }
@@ -476,4 +476,177 @@ async fn the_api_reference_is_served_offline_from_the_openapi_document() {
         !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
         "nothing loaded from elsewhere"
     );
+}
+
+#[tokio::test]
+async fn the_overview_charts_the_last_day_and_groups_failures_by_metas_code() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    // Meta refuses one send for good (131026: the user cannot receive it).
+    app.fault(json!({"code": 131026, "http_status": 400, "count": 1, "path_contains": "/messages"}))
+        .await;
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": USER, "type": "text", "text": {"body": "one"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "failed").await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (_, page, _) = b.get("/console").await;
+    assert!(page.contains("<svg class=\"chart\""), "{page}");
+    for series in ["received", "sent", "delivered", "read", "failed"] {
+        assert!(page.contains(&format!("data-series=\"{series}\"")), "{series}");
+    }
+    let total = |kind: &str| -> i64 {
+        let at = page.find(&format!("data-total=\"{kind}\"")).expect("legend entry");
+        let rest = &page[at..];
+        let strong = rest.find("<strong>").expect("total") + "<strong>".len();
+        rest[strong..].split('<').next().expect("n").parse().expect("a number")
+    };
+    assert!(total("received") >= 1, "the user's message counts");
+    assert!(total("sent") >= 1, "the send counts");
+    assert!(
+        page.contains("data-failure=\"131026\""),
+        "the failure is grouped by its code: {page}"
+    );
+}
+
+#[tokio::test]
+async fn events_are_filtered_read_and_delivered_again_from_the_console() {
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (status, page, _) = b.get("/console/events?type=message.received").await;
+    assert_eq!(status, 200);
+    let at = page.find("data-event=\"").expect("an event") + "data-event=\"".len();
+    let id = page[at..].split('"').next().expect("id").to_string();
+    let (status, page, _) = b.get("/console/events?type=not.a.type").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("is not an event type"), "{page}");
+    let (status, page, _) = b.get(&format!("/console/events/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("message.received") && page.contains("wamid"), "{page}");
+    let csrf = Browser::csrf(&page);
+    let (status, _, headers) = b
+        .post(&format!("/console/events/{id}/replay"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    assert!(headers
+        .get(LOCATION)
+        .is_some_and(|l| l.to_str().unwrap_or_default().contains("notice=")));
+    let (status, page, _) = b.get("/console/journal").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Nothing in quarantine"), "{page}");
+}
+
+#[tokio::test]
+async fn an_image_the_user_sent_shows_in_the_thread() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..5_000u32).map(|i| (i * 7 % 251) as u8));
+    let image = json!({"type": "image", "image": {"data_base64": base64::engine::general_purpose::STANDARD.encode(&bytes), "mime_type": "image/jpeg", "caption": "the box arrived broken"}});
+    app.user_sends(USER, image).await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let page = eventually_page(&mut b, &format!("/console/inbox/{USER}"), "class=\"thumb\"").await;
+    let at = page.find("class=\"thumb\" src=\"").expect("a thumbnail") + "class=\"thumb\" src=\"".len();
+    let src = page[at..].split('"').next().expect("src").to_string();
+    assert!(src.starts_with("/console/media/med_"), "{src}");
+    assert!(page.contains("the box arrived broken"));
+    // The file is served once its download is done (409 while it is in progress).
+    let (http, cookie) = (b.http.clone(), b.cookie_header());
+    let got = eventually("the image is served", || async {
+        let r = http
+            .get(format!("{}{src}", app.url))
+            .header(COOKIE, cookie.clone())
+            .send()
+            .await
+            .expect("get");
+        match r.status().as_u16() {
+            200 => Some(r.bytes().await.expect("bytes").to_vec()),
+            409 => None,
+            other => panic!("{src} answered {other}"),
+        }
+    })
+    .await;
+    assert_eq!(got, bytes, "the exact bytes");
+    // Without the session, nothing: the way to the sign-in form.
+    let (status, _, _) = Browser::new(&app.url).get(&src).await;
+    assert_eq!(status, 303);
+}
+
+/// Reads `path` until its page holds `needle` (up to 10 s).
+async fn eventually_page(b: &mut Browser, path: &str, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, page, _) = b.get(path).await;
+        if page.contains(needle) {
+            return page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{path} never showed {needle}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_template_is_created_from_the_console_and_a_bad_one_is_refused_at_its_field() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (status, page, _) = b.get("/console/templates").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-preview=\"body\""), "the editor: {page}");
+    let csrf = Browser::csrf(&page);
+    let (status, page, _) = b
+        .post(
+            "/console/templates",
+            &[
+                ("csrf", &csrf),
+                ("name", "Order Shipped"),
+                ("language", "en_US"),
+                ("category", "UTILITY"),
+                ("body", "Hi"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("data-error-field=\"name\""),
+        "the refusal names the field: {page}"
+    );
+    let (status, _, headers) = b
+        .post(
+            "/console/templates",
+            &[
+                ("csrf", &csrf),
+                ("name", "order_shipped"),
+                ("language", "en_US"),
+                ("category", "UTILITY"),
+                ("body", "Hi {{1}}, order {{2}} has shipped."),
+                ("examples", "Kerry, #1042"),
+                ("buttons", "Track it"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let to = headers
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let (_, page, _) = b.get(&to).await;
+    assert!(page.contains("data-template=\"order_shipped\""), "{page}");
+    let (_, t) = app.get("/v1/templates/order_shipped").await;
+    let body = t["data"][0]["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["type"] == "BODY")
+        .cloned()
+        .expect("a body");
+    assert_eq!(body["example"]["body_text"][0], json!(["Kerry", "#1042"]), "{t}");
 }

@@ -1,0 +1,95 @@
+//! What happened lately, for the console's overview: messages received and sent, and the
+//! statuses Meta reported, per hour of the last day; and the failures, grouped by Meta's error
+//! code with its hint.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::clock::now_ms;
+use crate::error::EngineResult;
+use crate::state::Engine;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// One hour's activity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hour {
+    /// When the hour began (unix ms).
+    pub start_ms: i64,
+    pub received: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+}
+
+/// Failures that share an error code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureGroup {
+    pub code: String,
+    pub title: String,
+    pub hint: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    /// The last 24 hours, oldest first (the current hour last).
+    pub hours: Vec<Hour>,
+    /// Most frequent first.
+    pub failures: Vec<FailureGroup>,
+}
+
+/// The last 24 hours of the accounts the caller sees.
+pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity> {
+    caller.require("read")?;
+    let scope = wagate_store::AccountScope {
+        account_id: caller.account_id.clone().map(String::from),
+        account_ids: caller.account_ids(),
+    };
+    let now_hour = now_ms() / HOUR_MS;
+    let first = now_hour - 23;
+    let mut hours: Vec<Hour> = (first..=now_hour)
+        .map(|h| Hour {
+            start_ms: h * HOUR_MS,
+            ..Hour::default()
+        })
+        .collect();
+    for c in state.store.activity(&scope, first * HOUR_MS).await? {
+        let Some(hour) = usize::try_from(c.hour - first).ok().and_then(|i| hours.get_mut(i)) else {
+            continue;
+        };
+        match c.kind.as_str() {
+            "received" => hour.received += c.count,
+            "sent" => hour.sent += c.count,
+            "delivered" => hour.delivered += c.count,
+            "read" | "played" => hour.read += c.count,
+            "failed" => hour.failed += c.count,
+            _ => {}
+        }
+    }
+    let mut groups: BTreeMap<String, FailureGroup> = BTreeMap::new();
+    for error in state.store.recent_failures(&scope, first * HOUR_MS, 1000).await? {
+        let e: Value = serde_json::from_str(&error).unwrap_or(Value::Null);
+        let code = match &e["code"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => "unknown".into(),
+        };
+        let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+        groups
+            .entry(code.clone())
+            .or_insert_with(|| FailureGroup {
+                code,
+                title: text("title"),
+                hint: text("hint"),
+                count: 0,
+            })
+            .count += 1;
+    }
+    let mut failures: Vec<FailureGroup> = groups.into_values().collect();
+    failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    Ok(Activity { hours, failures })
+}
