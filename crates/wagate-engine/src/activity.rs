@@ -42,13 +42,37 @@ pub struct Activity {
     pub failures: Vec<FailureGroup>,
 }
 
-/// The last 24 hours of the accounts the caller sees.
+/// How long a day's activity is reused: the chart is per hour, and counting a busy day's
+/// messages takes a while.
+const FRESH_MS: i64 = 60_000;
+
+/// Activity computed lately, by the accounts it covers.
+#[derive(Default)]
+pub struct ActivityCache(std::sync::Mutex<std::collections::HashMap<String, (i64, Activity)>>);
+
+/// The last 24 hours of the accounts the caller sees (counted again at most once a minute).
 pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity> {
     caller.require("read")?;
     let scope = wagate_store::AccountScope {
         account_id: caller.account_id.clone().map(String::from),
         account_ids: caller.account_ids(),
     };
+    let key = format!("{:?}/{:?}", scope.account_id, scope.account_ids);
+    let now = now_ms();
+    {
+        let cache = state.activity_cache.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, activity)) = cache.get(&key).filter(|(at, _)| now - at < FRESH_MS) {
+            return Ok(activity.clone());
+        }
+    }
+    let activity = count(state, &scope).await?;
+    let mut cache = state.activity_cache.0.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|_, (at, _)| now - *at < FRESH_MS);
+    cache.insert(key, (now, activity.clone()));
+    Ok(activity)
+}
+
+async fn count(state: &Engine, scope: &wagate_store::AccountScope) -> EngineResult<Activity> {
     let now_hour = now_ms() / HOUR_MS;
     let first = now_hour - 23;
     let mut hours: Vec<Hour> = (first..=now_hour)
@@ -57,7 +81,7 @@ pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity>
             ..Hour::default()
         })
         .collect();
-    for c in state.store.activity(&scope, first * HOUR_MS).await? {
+    for c in state.store.activity(scope, first * HOUR_MS).await? {
         let Some(hour) = usize::try_from(c.hour - first).ok().and_then(|i| hours.get_mut(i)) else {
             continue;
         };
@@ -71,7 +95,7 @@ pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity>
         }
     }
     let mut groups: BTreeMap<String, FailureGroup> = BTreeMap::new();
-    for error in state.store.recent_failures(&scope, first * HOUR_MS, 1000).await? {
+    for error in state.store.recent_failures(scope, first * HOUR_MS, 1000).await? {
         let e: Value = serde_json::from_str(&error).unwrap_or(Value::Null);
         let code = match &e["code"] {
             Value::Number(n) => n.to_string(),

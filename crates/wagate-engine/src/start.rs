@@ -115,6 +115,7 @@ impl Engine {
             public_base,
             jwks: crate::auth::jwt::Jwks::default(),
             sign_in_failures: Default::default(),
+            activity_cache: Default::default(),
             database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
             blobs,

@@ -54,6 +54,8 @@ pub struct Inner {
     pub public_base: String,
     /// The JWT issuer's keys, cached (`[auth.jwt]`).
     pub jwks: crate::auth::jwt::Jwks,
+    /// The console's activity of the last day, reused for a minute.
+    pub activity_cache: crate::activity::ActivityCache,
     /// Failed console sign-ins, by address.
     pub sign_in_failures: crate::auth::sessions::SignInFailures,
     /// When (unix ms) a request was last refused because the database did not answer, and why:

@@ -201,6 +201,21 @@ fn bubble_text(m: &MessageView) -> String {
                 false => format!("Template {name}: {}", params.join(", ")),
             }
         }
+        "interactive" => {
+            // The body as the user saw it, and the choices offered.
+            let choices: Vec<String> = c
+                .pointer("/interactive/action/buttons")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.pointer("/reply/title").and_then(Value::as_str))
+                .map(|t| format!("[ {t} ]"))
+                .collect();
+            let body = s("/interactive/body/text").unwrap_or_default();
+            format!("{body} {}", choices.join(" ")).trim().to_string()
+        }
+        "reaction" => format!("reacted {}", s("/reaction/emoji").unwrap_or_default()),
+        "location" => s("/location/name").map_or_else(|| "[location]".into(), |n| format!("📍 {n}")),
         t => s(&format!("/{t}/caption")).map_or_else(|| format!("[{t}]"), |cap| format!("[{t}] {cap}")),
     }
 }
@@ -275,8 +290,10 @@ pub async fn thread(
         .map(|a| a.name.clone()),
     }
     .unwrap_or_default();
+    // With its account named, the contact's messages come from their index.
     let query = MessageQuery {
         wa_id: Some(contact.clone()),
+        account: Some(account.clone()).filter(|a| !a.is_empty()),
         ..Default::default()
     };
     let page = match messages::list(&state, caller, query, 100).await {

@@ -333,3 +333,76 @@ async fn browser_connect_whatsapp_lands_on_the_new_account() {
     chrome.screenshots("connected").await;
     chrome.close().await;
 }
+
+#[tokio::test]
+async fn browser_another_tenant_sees_nothing_and_a_forged_form_is_refused() {
+    let Some(chrome) = Chrome::start("tenant").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.open_window(USER).await;
+    alpha_shop(&app).await;
+    let (status, key) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": "alpha-console", "scopes": ["admin"], "tenant": "alpha"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    chrome.sign_in(&app.url, key["key"].as_str().expect("key")).await;
+    chrome.goto(&format!("{}/console/inbox", app.url)).await;
+    chrome.wait_for("the inbox", "aside.conversations").await;
+    let theirs = format!("[data-contact=\"{USER}\"]");
+    assert!(
+        chrome
+            .client
+            .find_all(Locator::Css(&theirs))
+            .await
+            .expect("find")
+            .is_empty(),
+        "acme's conversation is not alpha's"
+    );
+    chrome.goto(&format!("{}/console/inbox/{USER}", app.url)).await;
+    chrome.wait_for("the thread", "section.thread").await;
+    assert!(chrome
+        .client
+        .find_all(Locator::Css("[data-message-id]"))
+        .await
+        .expect("find")
+        .is_empty());
+    chrome.screenshots("other-tenant").await;
+
+    // A form whose CSRF token is not the session's (as a forged page would post) is refused.
+    chrome.goto(&format!("{}/console/keys", app.url)).await;
+    chrome.wait_for("the key form", "form.stack input[name=name]").await;
+    chrome
+        .client
+        .execute(
+            "document.querySelectorAll('input[name=csrf]').forEach(function (e) { e.value = 'csrf_forged'; });",
+            vec![],
+        )
+        .await
+        .expect("change the token");
+    let name = chrome
+        .client
+        .find(Locator::Css("form.stack input[name=name]"))
+        .await
+        .expect("name");
+    name.send_keys("forged").await.expect("type");
+    chrome.click("form.stack button[type=submit]").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = chrome.client.source().await.expect("source");
+        if page.contains("This form is not valid") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the forged form was not refused: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, keys) = app.get("/v1/keys").await;
+    assert!(!keys.to_string().contains("\"forged\""), "nothing was made: {keys}");
+    chrome.close().await;
+}
