@@ -65,6 +65,11 @@ pub fn sha256_base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
 }
 
+/// The SHA-256 digest itself (a PKCE code challenge is its base64url).
+pub fn sha256_raw(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
 /// SHA-256 hex digest (API keys are stored as this).
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

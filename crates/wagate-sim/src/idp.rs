@@ -1,13 +1,16 @@
 //! A stand-in OpenID Connect issuer, so JWT sign-in can be tried without Firebase or Auth0: its
 //! keys (`GET /_sim/oidc/jwks.json`, ES256, made when the simulator starts) and ID tokens for
 //! any claims a test or a developer asks for (`POST /_sim/oidc/token`). `POST /_sim/oidc/rotate`
-//! starts signing with a new key, still publishing the old ones, as an issuer rotates.
+//! starts signing with a new key, still publishing the old ones, as an issuer rotates. A browser
+//! signs in through `GET /_sim/oidc/authorize` (a login page listing test users; the
+//! authorization code flow with PKCE) and the client exchanges the code at
+//! `POST /_sim/oidc/oauth/token`.
 //!
 //! The issuer (`iss`) is `<simulator URL>/_sim/oidc`; the audience is `wagate` unless asked.
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,6 +33,8 @@ struct Key {
 #[derive(Default)]
 pub struct Issuer {
     keys: Mutex<Vec<Key>>,
+    /// Codes handed out by the login page, by code.
+    codes: Mutex<std::collections::HashMap<String, PendingCode>>,
 }
 
 impl Issuer {
@@ -90,6 +95,9 @@ pub async fn discovery(State(state): State<Arc<SimState>>) -> Json<Value> {
     Json(json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks.json"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "code_challenge_methods_supported": ["S256"],
         "id_token_signing_alg_values_supported": ["ES256"],
     }))
 }
@@ -146,6 +154,133 @@ pub async fn token(State(state): State<Arc<SimState>>, body: axum::body::Bytes) 
     claims.insert("exp".into(), json!(now + expires_in));
     match state.issuer.sign(&Value::Object(claims)) {
         Ok(t) => Json(json!({"id_token": t, "token_type": "Bearer", "expires_in": expires_in})).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response(),
+    }
+}
+
+/// The issuer's test users, for its login page: (sub, name, tenant, scopes).
+pub const TEST_USERS: [(&str, &str, Option<&str>, &str); 3] = [
+    ("ana", "Ana (admin)", None, "admin"),
+    ("bo", "Bo (acme, read only)", Some("acme"), "read"),
+    ("cy", "Cy (alpha, admin)", Some("alpha"), "admin"),
+];
+
+/// A code handed out by the authorize endpoint, waiting for the token endpoint.
+pub struct PendingCode {
+    sub: &'static str,
+    name: &'static str,
+    tenant: Option<&'static str>,
+    scopes: &'static str,
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /_sim/oidc/authorize`: the issuer's login page (authorization code flow with PKCE, S256
+/// only): pick a test user; `POST` consents and sends the browser back with a code.
+pub async fn authorize_page(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    if get("response_type") != "code" || get("code_challenge").is_empty() || get("code_challenge_method") != "S256" {
+        return bad_request("the authorization code flow with PKCE (S256) is the only one here");
+    }
+    let hidden: String = ["client_id", "redirect_uri", "state", "code_challenge", "scope"]
+        .iter()
+        .map(|k| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(get(k))))
+        .collect();
+    let users: String = TEST_USERS
+        .iter()
+        .map(|(sub, name, _, _)| format!("<button type=\"submit\" name=\"user\" value=\"{sub}\">{name}</button>"))
+        .collect();
+    let html = format!(
+        "<!doctype html><title>Sign in · simulator</title><h1>Sign in</h1><p>The simulator's identity provider: pick a test user.</p><form method=\"post\" action=\"authorize\">{hidden}{users}</form>"
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// `POST /_sim/oidc/authorize`: the user chosen; back to the client with a code.
+pub async fn authorize(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let f: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let Some(&(sub, name, tenant, scopes)) = TEST_USERS.iter().find(|u| u.0 == get("user")) else {
+        return bad_request("no such test user");
+    };
+    let redirect_uri = get("redirect_uri");
+    if !(redirect_uri.starts_with("http://") || redirect_uri.starts_with("https://")) {
+        return bad_request("redirect_uri must be an absolute http(s) URL");
+    }
+    let code = format!("simcode-{}", rand_hex());
+    state.issuer.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        code.clone(),
+        PendingCode {
+            sub,
+            name,
+            tenant,
+            scopes,
+            client_id: get("client_id"),
+            redirect_uri: redirect_uri.clone(),
+            challenge: get("code_challenge"),
+        },
+    );
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let to: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", &code)
+        .append_pair("state", &get("state"))
+        .finish();
+    (
+        StatusCode::FOUND,
+        [(axum::http::header::LOCATION, format!("{redirect_uri}{sep}{to}"))],
+    )
+        .into_response()
+}
+
+fn rand_hex() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /_sim/oidc/oauth/token` (`grant_type=authorization_code`, `code`, `redirect_uri`,
+/// `client_id`, `code_verifier`): the ID token of the user who signed in, once per code.
+pub async fn exchange(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let f: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    if get("grant_type") != "authorization_code" {
+        return bad_request("unsupported_grant_type");
+    }
+    let Some(pending) = state
+        .issuer
+        .codes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&get("code"))
+    else {
+        return bad_request("invalid_grant: the code is unknown or was used");
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, get("code_verifier").as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    if challenge != pending.challenge
+        || get("redirect_uri") != pending.redirect_uri
+        || get("client_id") != pending.client_id
+    {
+        return bad_request("invalid_grant: the code_verifier, redirect_uri or client_id does not match");
+    }
+    let now = now_ms() / 1000;
+    let mut claims = json!({"iss": issuer_url(&state), "aud": pending.client_id, "sub": pending.sub, "name": pending.name,
+        "iat": now, "exp": now + 3600, "wagate_scopes": pending.scopes});
+    if let Some(t) = pending.tenant {
+        claims["wagate_tenant"] = json!(t);
+    }
+    match state.issuer.sign(&claims) {
+        Ok(t) => {
+            Json(json!({"id_token": t, "access_token": t, "token_type": "Bearer", "expires_in": 3600})).into_response()
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response(),
     }
 }

@@ -88,6 +88,8 @@ impl Simulator {
             .route("/_sim/oidc/jwks.json", get(idp::jwks))
             .route("/_sim/oidc/token", post(idp::token))
             .route("/_sim/oidc/rotate", post(idp::rotate))
+            .route("/_sim/oidc/authorize", get(idp::authorize_page).post(idp::authorize))
+            .route("/_sim/oidc/oauth/token", post(idp::exchange))
             .route(
                 "/{version}/{node}/whatsapp_business_profile",
                 get(nodes::get_profile).post(nodes::update_profile),

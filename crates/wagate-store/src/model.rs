@@ -560,7 +560,8 @@ pub struct ActivityCount {
 pub struct ConsoleSession {
     /// The SHA-256 of the session's id (the cookie holds the id).
     pub id_hash: String,
-    /// The SHA-256 of the API key it signed in with.
+    /// What it signed in with: the SHA-256 of an API key, or `jwt:` and the identity
+    /// provider's token (short-lived; the session ends with it).
     pub key_hash: String,
     /// The token every form of the session carries.
     pub csrf: String,

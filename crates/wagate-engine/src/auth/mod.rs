@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod authenticate;
 pub mod jwt;
 pub mod keys;
+pub mod oidc;
 pub mod sessions;
 pub mod signin;
 

@@ -50,14 +50,37 @@ pub async fn sign_in(state: &Engine, api_key: &str, address: &str) -> EngineResu
     }
 }
 
-/// The caller a session stands for, while the session lasts and its key still works.
+/// What a session signed in with: an API key (its hash), or the identity provider's token
+/// (`jwt:` and the token, checked again at every page, so the session ends with it).
+const JWT: &str = "jwt:";
+
+/// Signs in with the identity provider's token (after [`super::oidc::finish`]): a new session
+/// that lasts while the token does, and at most `console.session_hours`.
+pub async fn sign_in_with_token(state: &Engine, token: &str) -> EngineResult<(String, Session)> {
+    let id = wagate_core::ids::secret("ws_", 24);
+    let now = now_ms();
+    let session = Session {
+        id_hash: id_hash(&id),
+        key_hash: format!("{JWT}{token}"),
+        csrf: wagate_core::ids::secret("csrf_", 16),
+        created_at: now,
+        expires_at: now + state.config.console.session_hours as i64 * 3_600_000,
+    };
+    state.store.create_session(&session).await?;
+    Ok((id, session))
+}
+
+/// The caller a session stands for, while the session lasts and its key (or token) still works.
 pub async fn session_caller(state: &Engine, session_id: &str) -> EngineResult<(Caller, Session)> {
     let session = state
         .store
         .get_session(&id_hash(session_id), now_ms())
         .await?
         .ok_or_else(|| EngineError::unauthorized("the console session has ended; sign in again"))?;
-    let caller = from_key_hash(state, &session.key_hash).await?;
+    let caller = match session.key_hash.strip_prefix(JWT) {
+        Some(token) => super::authenticate::from_jwt(state, token).await?,
+        None => from_key_hash(state, &session.key_hash).await?,
+    };
     Ok((caller, session))
 }
 

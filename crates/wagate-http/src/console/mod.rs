@@ -39,6 +39,8 @@ fn routes() -> Router<AppState> {
         .route("/console", get(pages::overview))
         .route("/console/", get(|| async { Redirect::to("/console") }))
         .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/login/oidc", get(pages::login_oidc))
+        .route("/console/login/callback", get(pages::login_callback))
         .route("/console/logout", post(pages::logout))
         .route("/console/inbox", get(inbox::inbox))
         .route("/console/inbox/new", get(inbox::new_conversation))

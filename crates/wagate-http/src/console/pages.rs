@@ -102,6 +102,8 @@ struct LoginPage {
     after: i64,
     csrf: String,
     error: Option<String>,
+    /// Sign-in with the identity provider is offered.
+    idp: bool,
 }
 
 /// `GET /console/login`: the sign-in form, with its own CSRF token (a cookie and a field).
@@ -117,6 +119,7 @@ fn login_page(state: &AppState, error: Option<String>, status: StatusCode) -> Re
         after: 0,
         csrf: token.clone(),
         error,
+        idp: state.config.auth.jwt.enabled(),
     };
     let mut response = render(page);
     *response.status_mut() = status;
@@ -313,4 +316,88 @@ fn asset(content_type: &'static str, text: &'static str) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The sign-in cookie of the identity provider's flow: `state.verifier`, sent back on the
+/// provider's redirect (`SameSite=Lax`: a top-level navigation from the provider's site).
+const OIDC_COOKIE: &str = "wagate_oidc";
+
+fn callback_url(state: &AppState) -> String {
+    format!("{}/console/login/callback", state.public_base)
+}
+
+/// `GET /console/login/oidc`: to the identity provider's sign-in (authorization code with PKCE).
+pub async fn login_oidc(State(state): State<AppState>) -> Response {
+    match wagate_engine::auth::oidc::begin(&state, &callback_url(&state)).await {
+        Ok(begun) => {
+            let mut response = see_other(&begun.url);
+            let secure = if state.public_base.starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{OIDC_COOKIE}={}.{}; HttpOnly; SameSite=Lax; Path=/console; Max-Age=600{secure}",
+                begun.state, begun.verifier
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            response
+        }
+        Err(e) => login_page(&state, Some(super::said(e)), StatusCode::BAD_GATEWAY),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /console/login/callback`: back from the identity provider; a session, then the console
+/// (through a page of ours, so that the new `SameSite=Strict` cookie goes with the next request).
+pub async fn login_callback(
+    State(state): State<AppState>,
+    Query(q): Query<Callback>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    if let Some(e) = q.error {
+        let said = format!(
+            "The identity provider did not sign you in: {e} {}",
+            q.error_description.unwrap_or_default()
+        );
+        return login_page(&state, Some(said), StatusCode::UNAUTHORIZED);
+    }
+    let kept = cookie(&parts, OIDC_COOKIE).unwrap_or_default();
+    let (kept_state, verifier) = kept.split_once('.').unwrap_or(("", ""));
+    let given = q.state.unwrap_or_default();
+    if kept_state.is_empty() || !wagate_core::signature::constant_time_eq(kept_state, &given) {
+        return csrf_refused();
+    }
+    let code = q.code.unwrap_or_default();
+    let outcome = wagate_engine::auth::oidc::finish(&state, &code, verifier, &callback_url(&state)).await;
+    let (token, caller) = match outcome {
+        Ok(done) => done,
+        Err(e) => return login_page(&state, Some(super::said(e)), StatusCode::UNAUTHORIZED),
+    };
+    let (id, _) = match wagate_engine::auth::signin::sign_in_with_token(&state, &token).await {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let details = json!({"via": "console", "with": "identity provider"});
+    wagate_engine::audit::record(&state, &caller, "console.signed_in", None, None, details).await;
+    let page = "<!doctype html><title>Signed in</title><meta http-equiv=\"refresh\" content=\"0; url=/console\"><p><a href=\"/console\">Continue to the console</a></p>";
+    let mut response = Html(page).into_response();
+    let max_age = state.config.console.session_hours as i64 * 3600;
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, max_age));
+    let clear = format!("{OIDC_COOKIE}=; HttpOnly; SameSite=Lax; Path=/console; Max-Age=0");
+    if let Ok(v) = header::HeaderValue::from_str(&clear) {
+        h.append(header::SET_COOKIE, v);
+    }
+    response
 }

@@ -650,3 +650,81 @@ async fn a_template_is_created_from_the_console_and_a_bad_one_is_refused_at_its_
         .expect("a body");
     assert_eq!(body["example"]["body_text"][0], json!(["Kerry", "#1042"]), "{t}");
 }
+
+/// A gateway whose identity provider is the simulator's.
+async fn app_with_the_simulators_idp() -> TestApp {
+    spawn_app_with(|c| {
+        let issuer = format!("{}/_sim/oidc", c.graph_url);
+        c.auth.jwt.jwks_url = format!("{issuer}/jwks.json");
+        c.auth.jwt.issuer = issuer;
+        c.auth.jwt.audience = "wagate".into();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn signing_in_with_the_identity_provider_uses_the_code_flow_with_pkce() {
+    let app = app_with_the_simulators_idp().await;
+    let mut b = Browser::new(&app.url);
+    let (_, page, _) = b.get("/console/login").await;
+    assert!(
+        page.contains("href=\"/console/login/oidc\""),
+        "the provider is offered: {page}"
+    );
+    let (status, _, headers) = b.get("/console/login/oidc").await;
+    assert_eq!(status, 303);
+    let to = headers
+        .get(LOCATION)
+        .expect("to the provider")
+        .to_str()
+        .expect("text")
+        .to_string();
+    assert!(to.starts_with(&format!("{}/_sim/oidc/authorize?", app.sim_url)), "{to}");
+    assert!(
+        to.contains("code_challenge_method=S256") && to.contains("code_challenge="),
+        "{to}"
+    );
+    // The provider's login page: the user picks a test user; the provider sends a code back.
+    let page = app.http.get(&to).send().await.expect("get").text().await.expect("page");
+    assert!(page.contains("value=\"ana\""), "{page}");
+    let query: Vec<(String, String)> = url::Url::parse(&to).expect("url").query_pairs().into_owned().collect();
+    let mut fields: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| ["client_id", "redirect_uri", "state", "code_challenge", "scope"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    fields.push(("user".into(), "ana".into()));
+    let back = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/_sim/oidc/authorize", app.sim_url))
+        .form(&fields)
+        .send()
+        .await
+        .expect("consent");
+    assert_eq!(back.status().as_u16(), 302);
+    let callback = back
+        .headers()
+        .get(LOCATION)
+        .expect("back")
+        .to_str()
+        .expect("text")
+        .to_string();
+    let path = callback.strip_prefix(&app.url).expect("to the gateway").to_string();
+    assert!(path.starts_with("/console/login/callback?code="), "{path}");
+    // A callback whose state is not the browser's is refused.
+    let mut stranger = Browser::new(&app.url);
+    let (status, _, _) = stranger.get(&path).await;
+    assert_eq!(status, 403);
+    let (status, page, _) = b.get(&path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("url=/console"), "{page}");
+    let (status, page, _) = b.get("/console").await;
+    assert_eq!(status, 200, "{page}");
+    // The caller is the token's subject (or its email): the provider's user.
+    assert!(page.contains(">ana</span>"), "signed in as the provider's user: {page}");
+    // The code is used once.
+    let (status, _, _) = b.get(&path).await;
+    assert_ne!(status, 200);
+}

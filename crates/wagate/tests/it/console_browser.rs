@@ -406,3 +406,35 @@ async fn browser_another_tenant_sees_nothing_and_a_forged_form_is_refused() {
     assert!(!keys.to_string().contains("\"forged\""), "nothing was made: {keys}");
     chrome.close().await;
 }
+
+#[tokio::test]
+async fn browser_sign_in_through_the_identity_provider() {
+    let Some(chrome) = Chrome::start("idp").await else {
+        return;
+    };
+    let app = spawn_app_with(|c| {
+        let issuer = format!("{}/_sim/oidc", c.graph_url);
+        c.auth.jwt.jwks_url = format!("{issuer}/jwks.json");
+        c.auth.jwt.issuer = issuer;
+        c.auth.jwt.audience = "wagate".into();
+    })
+    .await;
+    chrome.goto(&format!("{}/console/login", app.url)).await;
+    chrome.click("a[data-idp]").await;
+    chrome.wait_for("the provider's login page", "button[value=ana]").await;
+    chrome.screenshots("provider").await;
+    chrome.click("button[value=ana]").await;
+    chrome
+        .wait_for("the signed-in console", "header.top form.signout")
+        .await;
+    let who = chrome
+        .client
+        .find(Locator::Css(".who"))
+        .await
+        .expect("who")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(who, "ana", "the token's subject");
+    chrome.close().await;
+}
