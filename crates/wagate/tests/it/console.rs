@@ -724,6 +724,14 @@ async fn signing_in_with_the_identity_provider_uses_the_code_flow_with_pkce() {
     assert_eq!(status, 200, "{page}");
     // The caller is the token's subject (or its email): the provider's user.
     assert!(page.contains(">ana</span>"), "signed in as the provider's user: {page}");
+    // The provider's token is kept sealed, not in clear.
+    let kept = raw_texts(
+        &app.gateway.state.config.database_url,
+        "SELECT key_hash FROM console_sessions",
+    )
+    .await;
+    assert!(kept.iter().any(|k| k.starts_with("jwt:")), "{kept:?}");
+    assert!(kept.iter().all(|k| !k.contains("eyJ")), "no token in clear: {kept:?}");
     // The code is used once.
     let (status, _, _) = b.get(&path).await;
     assert_ne!(status, 200);
