@@ -79,3 +79,45 @@
   document.querySelectorAll("[data-preview]").forEach(function (el) { el.addEventListener("input", update); });
   update();
 })();
+
+// The template picker: a field per variable of the chosen template ({{1}}, {{2}}, …) and the
+// body as it will read (they are sent as param1, param2, …; without JavaScript, the form's
+// comma-separated `params` field is used instead).
+(function () {
+  "use strict";
+  var picker = document.querySelector("select[name=template]");
+  if (!picker) return;
+  var form = picker.form;
+  var params = form.querySelector("[data-params]");
+  var box = form.querySelector("[data-variables]");
+  var preview = form.querySelector("[data-template-preview]");
+  function body() {
+    var option = picker.options[picker.selectedIndex];
+    return option ? option.getAttribute("data-body") || "" : "";
+  }
+  function values() {
+    return Array.prototype.map.call(box.querySelectorAll("input"), function (i) { return i.value; });
+  }
+  function show() {
+    var v = values();
+    preview.textContent = body().replace(/\{\{(\d+)\}\}/g, function (all, n) { return v[n - 1] || all; });
+  }
+  function fields() {
+    var count = 0;
+    body().replace(/\{\{(\d+)\}\}/g, function (all, n) { count = Math.max(count, parseInt(n, 10)); return all; });
+    box.textContent = "";
+    for (var i = 1; i <= count; i++) {
+      var input = document.createElement("input");
+      input.setAttribute("aria-label", "Value of {{" + i + "}}");
+      input.setAttribute("placeholder", "{{" + i + "}}");
+      input.setAttribute("data-variable", String(i));
+      input.setAttribute("name", "param" + i);
+      input.addEventListener("input", show);
+      box.appendChild(input);
+    }
+    params.hidden = true;
+    show();
+  }
+  picker.addEventListener("change", fields);
+  fields();
+})();

@@ -378,14 +378,15 @@ pub async fn send(State(state): State<AppState>, signed: Signed, Path(contact): 
         (Some(text), _) => json!({"to": contact, "type": "text", "text": {"body": text}}),
         (None, Some(choice)) => {
             let (name, language) = choice.split_once('|').unwrap_or((choice.as_str(), "en_US"));
-            let values: Vec<Value> = fields
-                .get("params")
-                .map(String::as_str)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(|v| json!({"type": "text", "text": v}))
+            // One field per variable (param1, param2, …), else one comma-separated field.
+            let each: Vec<String> = (1..).map_while(|i| fields.get(&format!("param{i}")).cloned()).collect();
+            let given = match each.is_empty() {
+                true => super::comma_list(fields.get("params")),
+                false => each,
+            };
+            let values: Vec<Value> = given
+                .iter()
+                .map(|v| json!({"type": "text", "text": v.trim()}))
                 .collect();
             let mut template = json!({"name": name, "language": {"code": language}});
             if !values.is_empty() {

@@ -236,8 +236,44 @@ async fn browser_template_picker_when_the_window_is_closed() {
             .is_empty(),
         "no free text outside the window"
     );
+    // A template with variables: a field for each, and the body as it will read.
+    let picker = chrome
+        .client
+        .find(Locator::Css("select[name=template]"))
+        .await
+        .expect("picker");
+    picker.select_by_value("po_notification|es").await.expect("choose");
+    chrome
+        .wait_for("a field per variable", "input[data-variable='3']")
+        .await;
+    for (i, v) in [(1, "Acme S.A."), (2, "PO-1042"), (3, "$1.250,00")] {
+        let field = chrome
+            .client
+            .find(Locator::Css(&format!("input[data-variable='{i}']")))
+            .await
+            .expect("a variable's field");
+        field.send_keys(v).await.expect("type");
+    }
+    let preview = chrome
+        .client
+        .find(Locator::Css("[data-template-preview]"))
+        .await
+        .expect("preview")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        preview,
+        "Hola, Acme S.A. ha emitido la orden de compra PO-1042 por un total de $1.250,00."
+    );
+    chrome.screenshots("template-variables").await;
     chrome.click("form.reply button[type=submit]").await;
     chrome.wait_for("the template, sent", ".bubble.outbound").await;
+    let page = chrome.client.source().await.expect("source");
+    assert!(
+        page.contains("Template po_notification: Acme S.A., PO-1042, $1.250,00"),
+        "a value with a comma stays whole"
+    );
     chrome.screenshots("template").await;
     chrome.close().await;
 }
