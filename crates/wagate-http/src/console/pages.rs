@@ -195,10 +195,14 @@ struct AccountCard {
 }
 
 struct HookRow {
+    id: String,
     url: String,
     events: String,
     enabled: bool,
     reason: String,
+    /// Since when every attempt has failed, if they do.
+    failing_since: Option<String>,
+    pending: i64,
 }
 
 #[derive(Template)]
@@ -211,6 +215,8 @@ struct OverviewPage {
     hooks: Vec<HookRow>,
     chart: String,
     legend: Vec<(&'static str, &'static str, i64)>,
+    /// The journal's state, for an operator of every account.
+    journal: Option<String>,
     failures: Vec<wagate_engine::activity::FailureGroup>,
 }
 
@@ -222,12 +228,37 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
         Ok(list) => list.data,
         Err(e) => return failed(e),
     };
-    let hooks = match signed.caller.require("admin") {
+    let mut hooks = match signed.caller.require("admin") {
         Ok(()) => wagate_engine::hooks::ops::list(&state, &signed.caller)
             .await
             .map(|l| l.data)
             .unwrap_or_default(),
         Err(_) => Vec::new(),
+    };
+    // Each hook with its health (failing since, backlog).
+    for h in hooks.iter_mut() {
+        let id = wagate_store::HookId::from(h.id.as_str());
+        if let Ok(full) = wagate_engine::hooks::ops::get(&state, &signed.caller, &id).await {
+            *h = full;
+        }
+    }
+    // The journal: how far behind processing is, and what waits in quarantine (an operator's).
+    let journal = match signed.caller.require_global("admin") {
+        Ok(()) => {
+            let (_, ready) = wagate_engine::readiness::check(&state).await;
+            let behind = ready
+                .pointer("/journal/oldest_pending_age_seconds")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0);
+            let quarantined = wagate_engine::inbound::admin::quarantined(&state, &signed.caller, 0, 500)
+                .await
+                .map(|q| q.data.len())
+                .unwrap_or(0);
+            Some(format!(
+                "processing is {behind:.0} s behind; {quarantined} webhook(s) in quarantine"
+            ))
+        }
+        Err(_) => None,
     };
     let activity = match wagate_engine::activity::last_day(&state, &signed.caller).await {
         Ok(a) => a,
@@ -258,16 +289,23 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
             .collect(),
         hooks: hooks
             .into_iter()
-            .map(|h| HookRow {
-                events: match h.events.is_empty() {
-                    true => "every event".into(),
-                    false => h.events.join(", "),
-                },
-                url: h.url,
-                enabled: h.enabled,
-                reason: h.disabled_reason.unwrap_or_default(),
+            .map(|h| {
+                let health = h.health.clone().unwrap_or(serde_json::Value::Null);
+                HookRow {
+                    events: match h.events.is_empty() {
+                        true => "every event".into(),
+                        false => h.events.join(", "),
+                    },
+                    failing_since: health["failing_since"].as_str().map(str::to_string),
+                    pending: health["pending"].as_i64().unwrap_or(0),
+                    id: h.id,
+                    url: h.url,
+                    enabled: h.enabled,
+                    reason: h.disabled_reason.unwrap_or_default(),
+                }
             })
             .collect(),
+        journal,
     })
 }
 

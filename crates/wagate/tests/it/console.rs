@@ -512,6 +512,10 @@ async fn the_overview_charts_the_last_day_and_groups_failures_by_metas_code() {
         page.contains("data-failure=\"131026\""),
         "the failure is grouped by its code: {page}"
     );
+    assert!(
+        page.contains("data-journal") && page.contains("0 webhook(s) in quarantine"),
+        "the journal's state: {page}"
+    );
 }
 
 #[tokio::test]
