@@ -229,12 +229,7 @@ pub struct ReadRequest {
 /// Marks an inbound message read (blue ticks), optionally showing the typing indicator.
 pub async fn mark_read(state: &Engine, caller: &Caller, id: &str, req: &ReadRequest) -> EngineResult<Value> {
     caller.require("send")?;
-    let m = state
-        .store
-        .get_message(&MessageId::from(id))
-        .await?
-        .filter(|m| caller.sees(&m.account_id))
-        .ok_or_else(|| EngineError::not_found("message", id))?;
+    let m = callers_message(state, caller, id).await?;
     let wamid = match (m.direction, &m.wamid) {
         (Direction::Inbound, Some(w)) => w.clone(),
         _ => {

@@ -10,21 +10,9 @@ use axum::response::Response;
 use wagate_engine::accounts::ops::{self, PauseRequest};
 use wagate_engine::EngineError;
 
-use super::pages::{chrome, failed, render, Chrome};
+use super::pages::{chrome, failed, render, AccountCard, Chrome};
 use super::{encode, form, said, see_other, Signed};
 use crate::state::AppState;
-
-struct AccountBox {
-    name: String,
-    waba_id: String,
-    numbers: String,
-    managed_by: String,
-    tenant: Option<String>,
-    webhook_path: String,
-    paused: bool,
-    pause_reason: Option<String>,
-    highlight: bool,
-}
 
 #[derive(Template)]
 #[template(path = "console/accounts.html")]
@@ -33,7 +21,7 @@ struct AccountsPage {
     live: bool,
     after: i64,
     csrf: String,
-    accounts: Vec<AccountBox>,
+    accounts: Vec<AccountCard>,
     may_admin: bool,
     may_connect: bool,
     own_tenant: Option<String>,
@@ -78,16 +66,9 @@ pub async fn list(State(state): State<AppState>, signed: Signed, Query(q): Query
         own_tenant: caller.tenant.clone(),
         accounts: accounts
             .into_iter()
-            .map(|a| AccountBox {
+            .map(|a| AccountCard {
                 highlight: q.account.as_deref() == Some(a.name.as_str()),
-                numbers: a.phone_number_ids.join(", "),
-                paused: a.paused.is_some(),
-                pause_reason: a.paused.map(|p| format!("{} — {}", p.reason, p.hint)),
-                name: a.name,
-                waba_id: a.waba_id,
-                managed_by: a.managed_by,
-                tenant: a.tenant,
-                webhook_path: a.webhook_path,
+                ..AccountCard::of(a)
             })
             .collect(),
         notice,

@@ -123,11 +123,18 @@ fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value for the console: `HttpOnly; SameSite=Strict; Path=/console`, and `Secure`
 /// when the gateway is reached over https.
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -> HeaderValue {
+    cookie_with(state, name, value, max_age_seconds, "Strict")
+}
+
+/// The same with another `SameSite` (`Lax` for what must come back on a top-level navigation
+/// from another site, as the identity provider's redirect).
+fn cookie_with(state: &AppState, name: &str, value: &str, max_age_seconds: i64, same_site: &str) -> HeaderValue {
     let secure = match state.public_base.starts_with("https://") {
         true => "; Secure",
         false => "",
     };
-    let text = format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={max_age_seconds}{secure}");
+    let text =
+        format!("{name}={value}; HttpOnly; SameSite={same_site}; Path=/console; Max-Age={max_age_seconds}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("wagate_session=; Max-Age=0"))
 }
 

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 use wagate_engine::EngineError;
 
-use super::{cookie, csrf_refused, form, see_other, set_cookie, Signed, LOGIN_COOKIE, SESSION_COOKIE};
+use super::{cookie, cookie_with, csrf_refused, form, see_other, set_cookie, Signed, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::state::AppState;
 
 /// The header and navigation of a signed-in page.
@@ -69,20 +69,27 @@ pub(super) fn chrome(signed: &Signed, active: &str) -> Option<Chrome> {
 /// A page that failed: the engine's message, in the page's place.
 pub(super) fn failed(e: impl Into<crate::error::ApiError>) -> Response {
     let e: crate::error::ApiError = e.into();
-    let hint = e.hint.clone().unwrap_or_default();
-    let body = format!(
-        "<!doctype html><title>wagate</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"><main><h1>{}</h1><p>{}</p><p><a href=\"/console\">Back to the console</a></p></main>",
-        escape(&e.message),
-        escape(&hint)
-    );
-    (e.status, Html(body)).into_response()
+    let page = FailedPage {
+        chrome: None,
+        live: false,
+        after: 0,
+        message: e.message.clone(),
+        hint: e.hint.clone().unwrap_or_default(),
+    };
+    match page.render() {
+        Ok(html) => (e.status, Html(html)).into_response(),
+        Err(_) => (e.status, e.message.clone()).into_response(),
+    }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[derive(Template)]
+#[template(path = "console/failed.html")]
+struct FailedPage {
+    chrome: Option<Chrome>,
+    live: bool,
+    after: i64,
+    message: String,
+    hint: String,
 }
 
 pub(super) fn render(t: impl Template) -> Response {
@@ -183,15 +190,39 @@ pub async fn logout(State(state): State<AppState>, signed: Signed, body: Bytes) 
 
 // ---------- overview
 
-struct AccountCard {
-    name: String,
-    waba_id: String,
-    numbers: String,
-    rate: String,
-    managed_by: String,
-    tenant: Option<String>,
-    paused: bool,
-    pause_reason: Option<String>,
+/// An account as the overview and the accounts page show it.
+pub(super) struct AccountCard {
+    pub(super) name: String,
+    pub(super) waba_id: String,
+    pub(super) numbers: String,
+    pub(super) rate: String,
+    pub(super) managed_by: String,
+    pub(super) tenant: Option<String>,
+    pub(super) webhook_path: String,
+    pub(super) paused: bool,
+    pub(super) pause_reason: Option<String>,
+    /// Just connected (the accounts page marks it).
+    pub(super) highlight: bool,
+}
+
+impl AccountCard {
+    pub(super) fn of(a: wagate_engine::accounts::ops::AccountView) -> Self {
+        Self {
+            numbers: a.phone_number_ids.join(", "),
+            rate: match a.messages_per_second {
+                0 => "no limit".into(),
+                n => format!("{n} messages/s per number"),
+            },
+            paused: a.paused.is_some(),
+            pause_reason: a.paused.map(|p| format!("{} — {}", p.reason, p.hint)),
+            name: a.name,
+            waba_id: a.waba_id,
+            managed_by: a.managed_by,
+            tenant: a.tenant,
+            webhook_path: a.webhook_path,
+            highlight: false,
+        }
+    }
 }
 
 struct HookRow {
@@ -260,7 +291,7 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
         }
         Err(_) => None,
     };
-    let activity = match wagate_engine::activity::last_day(&state, &signed.caller).await {
+    let activity = match wagate_engine::activity::count::last_day(&state, &signed.caller).await {
         Ok(a) => a,
         Err(e) => return failed(e),
     };
@@ -271,22 +302,7 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
         chrome: chrome(&signed, "/console"),
         live: true,
         after,
-        accounts: accounts
-            .into_iter()
-            .map(|a| AccountCard {
-                numbers: a.phone_number_ids.join(", "),
-                rate: match a.messages_per_second {
-                    0 => "no limit".into(),
-                    n => format!("{n} messages/s per number"),
-                },
-                paused: a.paused.is_some(),
-                pause_reason: a.paused.map(|p| format!("{} — {}", p.reason, p.hint)),
-                name: a.name,
-                waba_id: a.waba_id,
-                managed_by: a.managed_by,
-                tenant: a.tenant,
-            })
-            .collect(),
+        accounts: accounts.into_iter().map(AccountCard::of).collect(),
         hooks: hooks
             .into_iter()
             .map(|h| {
@@ -369,18 +385,9 @@ pub async fn login_oidc(State(state): State<AppState>) -> Response {
     match wagate_engine::auth::oidc::begin(&state, &callback_url(&state)).await {
         Ok(begun) => {
             let mut response = see_other(&begun.url);
-            let secure = if state.public_base.starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{OIDC_COOKIE}={}.{}; HttpOnly; SameSite=Lax; Path=/console; Max-Age=600{secure}",
-                begun.state, begun.verifier
-            );
-            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, v);
-            }
+            let kept = format!("{}.{}", begun.state, begun.verifier);
+            let cookie = cookie_with(&state, OIDC_COOKIE, &kept, 600, "Lax");
+            response.headers_mut().append(header::SET_COOKIE, cookie);
             response
         }
         Err(e) => login_page(&state, Some(super::said(e)), StatusCode::BAD_GATEWAY),
@@ -433,9 +440,6 @@ pub async fn login_callback(
     let max_age = state.config.console.session_hours as i64 * 3600;
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &id, max_age));
-    let clear = format!("{OIDC_COOKIE}=; HttpOnly; SameSite=Lax; Path=/console; Max-Age=0");
-    if let Ok(v) = header::HeaderValue::from_str(&clear) {
-        h.append(header::SET_COOKIE, v);
-    }
+    h.append(header::SET_COOKIE, cookie_with(&state, OIDC_COOKIE, "", 0, "Lax"));
     response
 }

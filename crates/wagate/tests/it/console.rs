@@ -740,3 +740,90 @@ async fn signing_in_with_the_identity_provider_uses_the_code_flow_with_pkce() {
     let (status, _, _) = b.get(&path).await;
     assert_ne!(status, 200);
 }
+
+/// Every console route, as its method and a path: the authorization matrix of the console.
+/// `/console/login*` and `/docs` are open; the assets are public files.
+const ROUTES: [(&str, &str); 32] = [
+    ("GET", "/console"),
+    ("GET", "/console/inbox"),
+    ("GET", "/console/inbox/new?to=16505550000"),
+    ("GET", "/console/inbox/16505551234"),
+    ("POST", "/console/inbox/16505551234/send"),
+    ("POST", "/console/inbox/16505551234/read"),
+    ("GET", "/console/media/med_x"),
+    ("GET", "/console/templates"),
+    ("POST", "/console/templates"),
+    ("POST", "/console/templates/sync"),
+    ("POST", "/console/templates/hello_world/delete"),
+    ("GET", "/console/hooks"),
+    ("POST", "/console/hooks"),
+    ("GET", "/console/hooks/hook_x"),
+    ("POST", "/console/hooks/hook_x/replay"),
+    ("GET", "/console/events"),
+    ("GET", "/console/events/evt_x"),
+    ("POST", "/console/events/evt_x/replay"),
+    ("GET", "/console/journal"),
+    ("POST", "/console/journal/release"),
+    ("POST", "/console/journal/1/requeue"),
+    ("GET", "/console/accounts"),
+    ("POST", "/console/accounts/connect"),
+    ("GET", "/console/accounts/acme/health"),
+    ("POST", "/console/accounts/acme/fix"),
+    ("POST", "/console/accounts/acme/pause"),
+    ("GET", "/console/keys"),
+    ("POST", "/console/keys"),
+    ("POST", "/console/keys/key_x/revoke"),
+    ("GET", "/console/audit"),
+    ("GET", "/console/usage"),
+    ("GET", "/console/live"),
+];
+
+#[tokio::test]
+async fn every_console_route_needs_a_session_and_every_form_the_sessions_token() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    for (method, path) in ROUTES {
+        let url = format!("{}{path}", app.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        // No session, and an API key as a bearer token: both sent to the sign-in form.
+        for bearer in [None, Some(app.key.as_str())] {
+            let mut request = http
+                .request(method.clone(), &url)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(key) = bearer {
+                request = request.bearer_auth(key);
+            }
+            let r = request.body("csrf=x").send().await.expect("request");
+            assert_eq!(
+                r.status().as_u16(),
+                303,
+                "{method} {path} (bearer: {})",
+                bearer.is_some()
+            );
+            assert_eq!(
+                r.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+                Some("/console/login"),
+                "{method} {path}"
+            );
+        }
+        // Signed in, a form without the session's token changes nothing.
+        if method == reqwest::Method::POST {
+            let (status, _, _) = b.post(path, &[("csrf", "csrf_forged")]).await;
+            assert_eq!(status, 403, "POST {path} with a forged token");
+        }
+    }
+    assert!(
+        app.get("/v1/accounts/acme").await.1["paused"].is_null(),
+        "nothing was paused"
+    );
+    assert_eq!(
+        app.get("/v1/keys").await.1["data"].as_array().map(Vec::len),
+        Some(1),
+        "nothing was made"
+    );
+}

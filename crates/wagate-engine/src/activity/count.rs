@@ -1,11 +1,10 @@
-//! What happened lately, for the console's overview: messages received and sent, and the
-//! statuses Meta reported, per hour of the last day; and the failures, grouped by Meta's error
-//! code with its hint.
+//! Counting the last day's activity (reused for a minute: counting a busy day takes a while).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::{Activity, FailureGroup, Hour};
 use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::error::EngineResult;
@@ -13,42 +12,9 @@ use crate::state::Engine;
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// One hour's activity.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Hour {
-    /// When the hour began (unix ms).
-    pub start_ms: i64,
-    pub received: i64,
-    pub sent: i64,
-    pub delivered: i64,
-    pub read: i64,
-    pub failed: i64,
-}
-
-/// Failures that share an error code.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailureGroup {
-    pub code: String,
-    pub title: String,
-    pub hint: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Activity {
-    /// The last 24 hours, oldest first (the current hour last).
-    pub hours: Vec<Hour>,
-    /// Most frequent first.
-    pub failures: Vec<FailureGroup>,
-}
-
 /// How long a day's activity is reused: the chart is per hour, and counting a busy day's
 /// messages takes a while.
 const FRESH_MS: i64 = 60_000;
-
-/// Activity computed lately, by the accounts it covers.
-#[derive(Default)]
-pub struct ActivityCache(std::sync::Mutex<std::collections::HashMap<String, (i64, Activity)>>);
 
 /// The last 24 hours of the accounts the caller sees (counted again at most once a minute).
 pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity> {
