@@ -199,6 +199,8 @@ pub struct TemplateChange {
     pub template_id: Option<String>,
     /// `message_template_status_update`: the new status (`APPROVED`, `REJECTED`, `PAUSED`…).
     pub status: Option<String>,
+    /// …and why (`reason`; Meta's `NONE` when there is no reason).
+    pub reason: Option<String>,
     /// `message_template_quality_update`: the new quality score.
     pub quality_score: Option<String>,
     /// `template_category_update`: the new category.
@@ -230,7 +232,10 @@ impl OtherUpdate {
             ..TemplateChange::default()
         };
         match self.field.as_str() {
-            "message_template_status_update" => change.status = s("event"),
+            "message_template_status_update" => {
+                change.status = s("event");
+                change.reason = s("reason").filter(|r| r != "NONE");
+            }
             "message_template_quality_update" => change.quality_score = s("new_quality_score"),
             "template_category_update" => change.category = s("new_category"),
             "message_template_components_update" => {

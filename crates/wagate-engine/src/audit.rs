@@ -98,16 +98,22 @@ pub struct AuditList {
     pub next_before: Option<i64>,
 }
 
+/// Which administrative actions to read.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Actions starting with this, e.g. `key.` or `hook.deleted`.
+    pub action: Option<String>,
+    /// One account's (name or id).
+    pub account: Option<String>,
+    /// Older than this entry (`next_before` of the previous page).
+    pub before: Option<i64>,
+}
+
 /// The administrative actions the caller may see, newest first: a key of one account sees that
 /// account's; a tenant's key, its tenant's (those taken for it, and those on its accounts).
-pub async fn list(
-    state: &Engine,
-    caller: &Caller,
-    action: Option<&str>,
-    before: Option<i64>,
-    limit: i64,
-) -> EngineResult<AuditList> {
+pub async fn list(state: &Engine, caller: &Caller, filter: &AuditFilter, limit: i64) -> EngineResult<AuditList> {
     caller.require("admin")?;
+    let (action, before) = (filter.action.as_deref(), filter.before);
     if action.is_some_and(|a| a.is_empty() || a.len() > 100) {
         return Err(EngineError::invalid_field(
             "action",
@@ -118,9 +124,11 @@ pub async fn list(
     // A tenant's key sees its tenant's actions: those taken for it, and those on its accounts.
     let tenant_accounts = caller.account_ids().unwrap_or_default();
     let tenant = caller.tenant.as_deref().map(|t| (t, tenant_accounts.as_slice()));
+    // One account: the one named (which the caller must see), else the key's own.
+    let account = crate::auth::accounts::filter_account(state, caller, filter.account.as_deref())?;
     let rows = state
         .store
-        .list_audit(caller.account_id.as_deref(), tenant, action, before, limit)
+        .list_audit(account.as_deref(), tenant, action, before, limit)
         .await?;
     let next_before = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id))

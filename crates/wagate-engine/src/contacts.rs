@@ -98,7 +98,11 @@ pub struct Conversation {
     pub last_inbound_at: Option<i64>,
     /// When the 24-hour window closes, if it is open (unix ms).
     pub window_open_until: Option<i64>,
-    /// The last activity (unix ms): the cursor of the next page.
+    /// When a message to them was last made (unix ms).
+    pub last_outbound_at: Option<i64>,
+    /// Messages received since the conversation was last marked read.
+    pub unread: i64,
+    /// The last activity, either way (unix ms): the cursor of the next page.
     pub updated_at: i64,
 }
 
@@ -137,6 +141,8 @@ pub async fn list(
             name: c.name,
             phone_number_id: c.phone_number_id,
             last_inbound_at: c.last_inbound_at,
+            last_outbound_at: c.last_outbound_at,
+            unread: c.unread,
             updated_at: c.updated_at,
         })
         .collect())

@@ -114,8 +114,8 @@ impl Engine {
         let state = Engine(Arc::new(Inner {
             public_base,
             jwks: crate::auth::jwt::Jwks::default(),
+            token_expiry: Default::default(),
             sign_in_failures: Default::default(),
-            activity_cache: Default::default(),
             database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
             blobs,

@@ -54,8 +54,8 @@ pub struct Inner {
     pub public_base: String,
     /// The JWT issuer's keys, cached (`[auth.jwt]`).
     pub jwks: crate::auth::jwt::Jwks,
-    /// The console's activity of the last day, reused for a minute.
-    pub activity_cache: crate::activity::ActivityCache,
+    /// When each account's token expires, as last checked.
+    pub token_expiry: TokenExpiry,
     /// Failed console sign-ins, by address.
     pub sign_in_failures: crate::auth::sessions::SignInFailures,
     /// When (unix ms) a request was last refused because the database did not answer, and why:
@@ -140,5 +140,28 @@ impl std::ops::Deref for Engine {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// When each account's token expires, as last checked by this gateway (unix seconds; `None`:
+/// never).
+#[derive(Default)]
+pub struct TokenExpiry(std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>);
+
+impl TokenExpiry {
+    pub(crate) fn set(&self, account_id: &str, at: Option<i64>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account_id.to_string(), at);
+    }
+
+    /// `None`: not checked yet.
+    pub fn get(&self, account_id: &str) -> Option<Option<i64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(account_id)
+            .copied()
     }
 }

@@ -184,6 +184,7 @@ async fn a_template_send_is_checked_against_the_catalog() {
         components: Some(body.clone()),
         quality_score: None,
         updated_at: 0,
+        rejected_reason: None,
     };
     let catalog = [
         version("order_shipped", "en_US", "APPROVED"),
@@ -269,6 +270,7 @@ async fn a_tenants_caller_finds_only_its_tenants_accounts() {
         quality_rating: None,
         throughput: None,
         name_status: None,
+        messaging_limit: None,
     };
     let make = |name: &str, waba: &str, phone: &str, tenant: &str| wagate_store::NewApiAccount {
         name: name.into(),

@@ -71,12 +71,20 @@
     var body = field("body").replace(/\{\{(\d+)\}\}/g, function (all, n) {
       return examples[n - 1] || all;
     });
-    show("header", field("header"));
+    var format = field("header_format");
+    // A media header shows as its kind: the file comes with each send.
+    show("header", format === "TEXT" ? field("header") : format ? "[" + format.toLowerCase() + "]" : "");
     show("body", body || "The body appears here.");
     show("footer", field("footer"));
-    show("buttons", field("buttons").split(",").map(function (s) { return s.trim(); }).filter(Boolean).map(function (b) { return "[ " + b + " ]"; }).join("  "));
+    var buttons = field("buttons").split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+    if (field("url_text")) buttons.push("\uD83D\uDD17 " + field("url_text"));
+    if (field("phone_text")) buttons.push("\uD83D\uDCDE " + field("phone_text"));
+    show("buttons", buttons.map(function (b) { return "[ " + b + " ]"; }).join("  "));
   }
-  document.querySelectorAll("[data-preview]").forEach(function (el) { el.addEventListener("input", update); });
+  document.querySelectorAll("[data-preview]").forEach(function (el) {
+    el.addEventListener("input", update);
+    el.addEventListener("change", update);
+  });
   update();
 })();
 

@@ -31,6 +31,8 @@ use crate::api;
         api::hooks::delete,
         api::hooks::rotate,
         api::hooks::enable,
+        api::hooks::disable,
+        api::hooks::test,
         api::hooks::attempts,
         api::hooks::replay,
         api::templates::list,

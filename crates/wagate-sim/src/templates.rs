@@ -48,6 +48,7 @@ pub fn to_json(t: &SimTemplate) -> Value {
             "date": now_ms() / 1000,
         },
         "message_send_ttl_seconds": -1,
+        "rejected_reason": if t.status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
     })
 }
 

@@ -250,6 +250,8 @@ pub struct PhoneNumberInfo {
     pub quality_rating: Option<String>,
     pub throughput: Option<String>,
     pub name_status: Option<String>,
+    /// `TIER_250` … `TIER_UNLIMITED`.
+    pub messaging_limit: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -271,6 +273,7 @@ pub struct PhoneNumber {
     pub name_status: Option<String>,
     /// When Meta was last asked (unix ms); `None`: only configured.
     pub synced_at: Option<i64>,
+    pub messaging_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -661,6 +664,10 @@ pub struct Contact {
     pub last_inbound_at: Option<i64>,
     pub window_expires_at: Option<i64>,
     pub updated_at: i64,
+    /// When a message to them was last made.
+    pub last_outbound_at: Option<i64>,
+    /// Messages received since the conversation was last marked read.
+    pub unread: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -681,6 +688,8 @@ pub struct EventFilter {
     /// Only these accounts (a tenant's); an empty list matches nothing.
     pub account_ids: Option<Vec<String>>,
     pub event_types: Vec<String>,
+    /// About this contact (wa_id or user id).
+    pub contact: Option<String>,
     /// When it happened (Meta's time where Meta gave one).
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
@@ -690,6 +699,10 @@ pub struct EventFilter {
     pub stored_until_ms: Option<i64>,
     /// Only events after this sequence number (the cursor of the previous page).
     pub after_seq: Option<i64>,
+    /// Only events before this sequence number.
+    pub before_seq: Option<i64>,
+    /// The newest first (else the oldest first).
+    pub newest_first: bool,
     pub limit: i64,
 }
 
@@ -708,6 +721,8 @@ pub struct Template {
     pub components: Option<String>,
     pub quality_score: Option<String>,
     pub updated_at: i64,
+    /// Why Meta rejected or paused it (`INVALID_FORMAT`, `TAG_CONTENT_MISMATCH`, …).
+    pub rejected_reason: Option<String>,
 }
 
 /// Media a user sent, and where its download stands.

@@ -719,6 +719,7 @@ async fn template_story(store: &Arc<dyn Store>, account_id: &str) {
         components: Some("[]".into()),
         quality_score: None,
         updated_at: 1,
+        rejected_reason: None,
     };
     store
         .replace_templates(account_id, &[t("old", "en", "1")], 10)

@@ -82,6 +82,10 @@ pub async fn token_info(state: &Engine, account: &AccountRuntime) -> TokenInfo {
     {
         Ok(answer) => {
             let data = &answer["data"];
+            if data["is_valid"] == true {
+                let at = data["expires_at"].as_i64().filter(|t| *t > 0);
+                state.token_expiry.set(&account.id, at);
+            }
             TokenInfo {
                 valid: data["is_valid"] == true,
                 expires_at: data["expires_at"].as_i64().filter(|t| *t > 0),
@@ -176,10 +180,32 @@ pub async fn account_health(state: &Engine, account: &AccountRuntime, fix: bool)
     for phone in &account.phone_number_ids {
         let path = GraphPath::new([phone.as_str()]).query(
             "fields",
-            "display_phone_number,verified_name,quality_rating,name_status,platform_type,status,code_verification_status",
+            "display_phone_number,verified_name,quality_rating,name_status,platform_type,status,code_verification_status,throughput,whatsapp_business_manager_messaging_limit",
         );
         match state.graph.get(&token, &path).await {
             Ok(n) => {
+                // What Meta said of the number is kept (the console's overview shows it).
+                let known = wagate_store::PhoneNumberInfo {
+                    phone_number_id: phone.clone(),
+                    display_phone_number: n["display_phone_number"].as_str().map(str::to_string),
+                    verified_name: n["verified_name"].as_str().map(str::to_string),
+                    quality_rating: n["quality_rating"].as_str().map(str::to_string),
+                    throughput: n
+                        .pointer("/throughput/level")
+                        .and_then(|x| x.as_str())
+                        .map(str::to_string),
+                    name_status: n["name_status"].as_str().map(str::to_string),
+                    messaging_limit: n["whatsapp_business_manager_messaging_limit"]
+                        .as_str()
+                        .map(str::to_string),
+                };
+                if let Err(e) = state
+                    .store
+                    .sync_phone_numbers(&account.id, &[known], crate::clock::now_ms())
+                    .await
+                {
+                    tracing::warn!(error = %e, account = %account.name, "could not keep what Meta said of a number");
+                }
                 checks.push(Check::pass(
                     "phone_number",
                     format!("{phone} ({}) answers", text(&n, "display_phone_number")),

@@ -45,7 +45,7 @@ pub async fn meta_numbers(
 ) -> EngineResult<Vec<wagate_store::PhoneNumberInfo>> {
     let path = GraphPath::new([waba_id, "phone_numbers"]).query(
         "fields",
-        "id,display_phone_number,verified_name,quality_rating,throughput,name_status",
+        "id,display_phone_number,verified_name,quality_rating,throughput,name_status,whatsapp_business_manager_messaging_limit,messaging_limit_tier",
     );
     let answer = match state.graph.get(token, &path).await {
         Ok(a) => a,
@@ -78,6 +78,9 @@ pub async fn meta_numbers(
                     .and_then(|x| x.as_str())
                     .map(str::to_string),
                 name_status: text(n, "name_status"),
+                // The newer field, else the one it replaces.
+                messaging_limit: text(n, "whatsapp_business_manager_messaging_limit")
+                    .or_else(|| text(n, "messaging_limit_tier")),
             })
         })
         .collect())

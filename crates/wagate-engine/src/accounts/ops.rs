@@ -319,6 +319,45 @@ pub struct PhoneNumberView {
     pub name_status: Option<String>,
     /// When Meta was last asked; `null`: never (only configured).
     pub synced_at: Option<String>,
+    /// How many users the number may start conversations with a day: TIER_250 … TIER_UNLIMITED.
+    pub messaging_limit: Option<String>,
+}
+
+fn number_view(n: wagate_store::PhoneNumber) -> PhoneNumberView {
+    PhoneNumberView {
+        phone_number_id: n.phone_number_id,
+        display_phone_number: n.display_phone_number,
+        verified_name: n.verified_name,
+        quality_rating: n.quality_rating,
+        throughput: n.throughput,
+        name_status: n.name_status,
+        synced_at: n.synced_at.map(wagate_core::time::rfc3339_ms),
+        messaging_limit: n.messaging_limit,
+    }
+}
+
+/// An account's numbers as Meta last described them (kept when the account was made, its
+/// numbers read or its health checked: nothing is asked of Meta now), and when its token
+/// expires as last checked (`Some(None)`: never; `None`: not checked since this gateway started).
+pub struct KnownNumbers {
+    pub account: String,
+    pub numbers: Vec<PhoneNumberView>,
+    pub token_expires_at: Option<Option<i64>>,
+}
+
+/// What is known of the numbers of the accounts the caller sees, for the overview.
+pub async fn known_numbers(state: &Engine, caller: &Caller) -> EngineResult<Vec<KnownNumbers>> {
+    caller.require("read")?;
+    let mut known = Vec::new();
+    for account in list(state, caller)?.data {
+        let numbers = state.store.account_phone_numbers(&account.id).await?;
+        known.push(KnownNumbers {
+            token_expires_at: state.token_expiry.get(&account.id),
+            account: account.name,
+            numbers: numbers.into_iter().map(number_view).collect(),
+        });
+    }
+    Ok(known)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -328,7 +367,6 @@ pub struct PhoneNumberList {
     pub sync_error: Option<String>,
 }
 
-/// The account's phone numbers as Meta describes them, read from Meta now (and kept).
 /// The account's phone numbers as Meta describes them, read from Meta now (and kept).
 pub async fn phone_numbers(state: &Engine, caller: &Caller, account: &AccountRuntime) -> EngineResult<PhoneNumberList> {
     caller.require("read")?;
@@ -349,20 +387,11 @@ pub async fn phone_numbers(state: &Engine, caller: &Caller, account: &AccountRun
         .account_phone_numbers(&account.id)
         .await?
         .into_iter()
-        .map(|n| PhoneNumberView {
-            phone_number_id: n.phone_number_id,
-            display_phone_number: n.display_phone_number,
-            verified_name: n.verified_name,
-            quality_rating: n.quality_rating,
-            throughput: n.throughput,
-            name_status: n.name_status,
-            synced_at: n.synced_at.map(wagate_core::time::rfc3339_ms),
-        })
+        .map(number_view)
         .collect();
     Ok(PhoneNumberList { data, sync_error })
 }
 
-/// The accounts this key may act for.
 /// The accounts the caller may act for.
 pub fn list(state: &Engine, caller: &Caller) -> EngineResult<AccountList> {
     caller.require("read")?;

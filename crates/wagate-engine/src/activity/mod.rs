@@ -32,7 +32,3 @@ pub struct Activity {
     /// Most frequent first.
     pub failures: Vec<FailureGroup>,
 }
-
-/// Activity computed lately, by the accounts it covers.
-#[derive(Default)]
-pub struct ActivityCache(std::sync::Mutex<std::collections::HashMap<String, (i64, Activity)>>);

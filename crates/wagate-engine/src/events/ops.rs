@@ -24,8 +24,14 @@ pub struct EventQuery {
     pub since: Option<String>,
     pub until: Option<String>,
     pub account: Option<String>,
+    /// About this contact: a number (its digits) or a user id.
+    pub contact: Option<String>,
     /// After this sequence number.
     pub cursor: Option<i64>,
+    /// Before this sequence number, the newest first (the console's older pages).
+    pub before: Option<i64>,
+    /// The newest first.
+    pub newest_first: bool,
     /// `base64`: the bytes of stored media in the events.
     pub include_media: Option<String>,
 }
@@ -37,6 +43,16 @@ pub struct EventPage {
     /// Pass as `cursor` to read on; present whenever the page is not empty, so a consumer can
     /// keep polling from where it stopped.
     pub next_cursor: Option<i64>,
+}
+
+/// A contact as events name it: a user id as given, a number as its digits (`+1 650-555-1234`
+/// is `16505551234`).
+fn contact_param(contact: Option<&str>) -> Option<String> {
+    let c = contact.map(str::trim).filter(|c| !c.is_empty())?;
+    match wagate_core::phone::is_business_scoped_user_id(c) {
+        true => Some(c.to_string()),
+        false => Some(c.chars().filter(char::is_ascii_digit).collect()),
+    }
 }
 
 /// The type and account filters of an event query, checked.
@@ -111,9 +127,12 @@ pub async fn list(
         account_id,
         account_ids: caller.account_ids(),
         event_types,
+        contact: contact_param(q.contact.as_deref()),
         since_ms: time_param("since", q.since.as_deref())?,
         until_ms: time_param("until", q.until.as_deref())?,
         after_seq: q.cursor,
+        before_seq: q.before,
+        newest_first: q.newest_first,
         limit,
         ..EventFilter::default()
     };
@@ -298,6 +317,7 @@ pub async fn tail(state: &Engine, caller: &Caller, q: &EventQuery, after: Option
         account_id,
         account_ids: caller.account_ids(),
         event_types,
+        contact: contact_param(q.contact.as_deref()),
         since_ms: None,
         until_ms: None,
         after_seq: Some(after),

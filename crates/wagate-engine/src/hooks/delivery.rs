@@ -417,6 +417,62 @@ async fn media_for_hook(state: &Engine, hook: &Hook, payload: &mut Value) {
     }
 }
 
+/// What a test delivery got back.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TestAnswer {
+    /// The `webhook-id` the test was sent with.
+    pub id: String,
+    /// The HTTP status the receiver answered (`null`: no answer).
+    pub status_code: Option<u16>,
+    /// Whether the receiver took it (a 2xx answer).
+    pub succeeded: bool,
+    pub latency_ms: i64,
+    /// What went wrong (no answer, a refused address).
+    pub error: Option<String>,
+    /// The start of the receiver's answer.
+    pub response_excerpt: Option<String>,
+}
+
+/// Sends a hook one `hook.test` event now (for a `meta` hook, a Meta body with no entries),
+/// signed as its deliveries are, and says what the receiver answered. Nothing is stored: the
+/// hook's deliveries, attempts and health are untouched.
+pub async fn send_test(state: &Engine, hook: &Hook) -> TestAnswer {
+    let id = format!("evt_test_{}", wagate_core::ids::event_id().trim_start_matches("evt_"));
+    let now = now_ms();
+    let payload = match hook.format.as_str() {
+        "meta" => Payload::Meta(br#"{"object":"whatsapp_business_account","entry":[]}"#.to_vec()),
+        _ => Payload::Event(wagate_store::Event {
+            seq: 0,
+            id: id.as_str().into(),
+            account_id: None,
+            event_type: "hook.test".into(),
+            occurred_at: now,
+            created_at: now,
+            payload: json!({"hook": hook.id.to_string(), "test": true}).to_string(),
+            raw: "{}".into(),
+        }),
+    };
+    let answer = match super::targets::http_client(&state.config.hooks) {
+        Ok(client) => send(state, &client, hook, &id, payload).await,
+        Err(e) => Answer {
+            status: None,
+            error: Some(e.to_string()),
+            retry_after: None,
+            excerpt: None,
+            body: Vec::new(),
+            latency_ms: 0,
+        },
+    };
+    TestAnswer {
+        id,
+        succeeded: answer.status.is_some_and(|s| (200..300).contains(&s)),
+        status_code: answer.status,
+        latency_ms: answer.latency_ms,
+        error: answer.error,
+        response_excerpt: answer.excerpt,
+    }
+}
+
 /// What a delivery carries.
 enum Payload {
     /// wagate's event, signed per Standard Webhooks.

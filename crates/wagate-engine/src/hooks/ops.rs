@@ -250,6 +250,30 @@ pub async fn rotate(state: &Engine, caller: &Caller, id: &HookId) -> EngineResul
     Ok(json!({"secret": secret, "previous_secret_valid_until": rfc3339_ms(until)}))
 }
 
+/// Sends the hook a test event now and answers what its receiver said (nothing is stored but
+/// the audit entry).
+pub async fn test(state: &Engine, caller: &Caller, id: &HookId) -> EngineResult<super::delivery::TestAnswer> {
+    caller.require("admin")?;
+    let hook = find(state, caller, id).await?;
+    let answer = super::delivery::send_test(state, &hook).await;
+    let details = json!({"status_code": answer.status_code, "succeeded": answer.succeeded});
+    crate::audit::record(state, caller, "hook.tested", Some(id), None, details).await;
+    Ok(answer)
+}
+
+/// Turns a disabled hook off, with the reason given (its events wait in the log: enabling it
+/// starts from then on, and a replay brings what it missed).
+pub async fn disable(state: &Engine, caller: &Caller, id: &HookId) -> EngineResult<HookView> {
+    caller.require("admin")?;
+    find(state, caller, id).await?;
+    let reason = format!("disabled by {}", caller.key_name);
+    state.store.set_hook_enabled(id, false, Some(&reason), now_ms()).await?;
+    state.hooks_changed();
+    crate::audit::record(state, caller, "hook.disabled", Some(id), None, json!({})).await;
+    let hook = find(state, caller, id).await?;
+    Ok(view(state, &hook, None))
+}
+
 /// Turns a disabled hook back on.
 pub async fn enable(state: &Engine, caller: &Caller, id: &HookId) -> EngineResult<HookView> {
     caller.require("admin")?;

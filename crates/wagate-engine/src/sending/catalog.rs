@@ -28,6 +28,8 @@ pub struct TemplateView {
     #[schema(value_type = Object)]
     pub components: Value,
     pub quality_score: Option<String>,
+    /// Why Meta rejected or paused it, when it said.
+    pub rejected_reason: Option<String>,
     pub account: String,
     pub updated_at: String,
 }
@@ -48,6 +50,7 @@ impl From<Template> for TemplateView {
             category: t.category,
             parameter_format: t.parameter_format,
             quality_score: t.quality_score,
+            rejected_reason: t.rejected_reason,
             account: t.account_id,
         }
     }

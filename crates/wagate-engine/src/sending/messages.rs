@@ -257,6 +257,10 @@ pub async fn mark_read(state: &Engine, caller: &Caller, id: &str, req: &ReadRequ
             &meta_body,
         )
         .await?;
+    // The conversation has nothing unread any more (the inbox's count).
+    if let Some(wa_id) = &m.wa_id {
+        state.store.mark_contact_read(&m.account_id, wa_id).await?;
+    }
     Ok(json!({"success": true}))
 }
 

@@ -32,8 +32,13 @@ pub fn from_meta(account_id: &str, t: &Value, now: i64) -> Option<Template> {
             .and_then(Value::as_str)
             .map(str::to_string),
         updated_at: now,
+        rejected_reason: s("rejected_reason").filter(|r| r != "NONE"),
     })
 }
+
+/// What a sync reads of each template (Meta's default leaves out the quality and the reason).
+const TEMPLATE_FIELDS: &str =
+    "name,language,status,category,id,components,parameter_format,quality_score,rejected_reason";
 
 /// Pulls an account's `message_templates` from Meta, page after page, and replaces the catalog.
 pub async fn sync_account(state: &Engine, account: &AccountRuntime) -> EngineResult<usize> {
@@ -41,7 +46,9 @@ pub async fn sync_account(state: &Engine, account: &AccountRuntime) -> EngineRes
     let mut templates = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..1000 {
-        let mut path = GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("limit", "100");
+        let mut path = GraphPath::new([account.waba_id.as_str(), "message_templates"])
+            .query("limit", "100")
+            .query("fields", TEMPLATE_FIELDS);
         if let Some(a) = &after {
             path = path.query("after", a.as_str());
         }

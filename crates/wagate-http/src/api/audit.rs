@@ -15,6 +15,8 @@ use crate::state::AppState;
 pub struct AuditQuery {
     /// Actions starting with this, e.g. `key.` or `hook.deleted`.
     pub action: Option<String>,
+    /// One account's actions (name or id; one the key sees).
+    pub account: Option<String>,
     /// Entries older than this id (`next_before` of the previous page).
     #[serde(default, deserialize_with = "opt_i64")]
     #[param(value_type = Option<i64>)]
@@ -36,6 +38,16 @@ pub async fn list(
     caller.require("admin")?;
     let limit = page_limit(q.limit)?;
     Ok(Json(
-        audit::list(&state, &caller, q.action.as_deref(), q.before, limit).await?,
+        audit::list(
+            &state,
+            &caller,
+            &audit::AuditFilter {
+                action: q.action,
+                account: q.account,
+                before: q.before,
+            },
+            limit,
+        )
+        .await?,
     ))
 }

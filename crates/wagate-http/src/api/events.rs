@@ -28,6 +28,8 @@ pub struct EventQuery {
     /// Occurred before (RFC 3339 or unix seconds).
     pub until: Option<String>,
     pub account: Option<String>,
+    /// About this contact: a number (`16505551234`, `+1 650 555 1234`) or a user id.
+    pub contact: Option<String>,
     /// `next_cursor` of the previous page.
     #[serde(default, deserialize_with = "opt_i64")]
     #[param(value_type = Option<i64>)]
@@ -47,7 +49,10 @@ impl EventQuery {
             since: self.since.clone(),
             until: self.until.clone(),
             account: self.account.clone(),
+            contact: self.contact.clone(),
             cursor: self.cursor,
+            before: None,
+            newest_first: false,
             include_media: self.include_media.clone(),
         }
     }

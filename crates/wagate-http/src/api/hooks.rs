@@ -10,6 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wagate_engine::auth::Caller;
+use wagate_engine::hooks::delivery::TestAnswer;
 use wagate_engine::hooks::manage::{find, HookRequest};
 use wagate_engine::hooks::ops::{self, HookList, HookView, ReplayRequest};
 use wagate_store::HookId;
@@ -98,6 +99,30 @@ pub async fn enable(
     Path(id): Path<HookId>,
 ) -> ApiResult<Json<HookView>> {
     Ok(Json(ops::enable(&state, &caller, &id).await?))
+}
+
+/// Turn a hook off (its events wait in the log; enabling it takes new ones, and replay brings
+/// what it missed).
+#[utoipa::path(post, path = "/v1/hooks/{id}/disable", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, body = HookView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<HookId>,
+) -> ApiResult<Json<HookView>> {
+    Ok(Json(ops::disable(&state, &caller, &id).await?))
+}
+
+/// Send the hook a `hook.test` event now, signed as its deliveries are, and see what its
+/// receiver answered. Nothing is stored: its deliveries and health are untouched.
+#[utoipa::path(post, path = "/v1/hooks/{id}/test", tag = "hooks", params(("id" = String, Path)),
+    responses((status = 200, body = TestAnswer), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<HookId>,
+) -> ApiResult<Json<TestAnswer>> {
+    Ok(Json(ops::test(&state, &caller, &id).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -76,6 +76,8 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         )
         .route("/v1/hooks/{id}/secret/rotate", post(hooks::rotate))
         .route("/v1/hooks/{id}/enable", post(hooks::enable))
+        .route("/v1/hooks/{id}/disable", post(hooks::disable))
+        .route("/v1/hooks/{id}/test", post(hooks::test))
         .route("/v1/hooks/{id}/attempts", get(hooks::attempts))
         .route("/v1/hooks/{id}/replay", post(hooks::replay))
         .route("/v1/whatsapp/notify", post(notify::notify))

@@ -34,6 +34,7 @@ struct EventsPage {
     after: i64,
     types: String,
     account: String,
+    contact: String,
     since: String,
     events: Vec<EventLine>,
     older: Option<String>,
@@ -47,9 +48,12 @@ pub struct EventsParams {
     #[serde(rename = "type")]
     types: Option<String>,
     account: Option<String>,
+    contact: Option<String>,
     since: Option<String>,
     /// Events after this sequence number (default: the last page).
     cursor: Option<i64>,
+    /// Events before this sequence number.
+    before: Option<i64>,
 }
 
 /// A line that says what an event is about.
@@ -66,40 +70,50 @@ fn summary(payload: &Value) -> String {
     format!("{who} {what}").trim().chars().take(140).collect()
 }
 
-/// `GET /console/events`.
+/// `GET /console/events`: the newest matching first; `before` pages to older ones, `cursor`
+/// to newer ones.
 pub async fn list(State(state): State<AppState>, signed: Signed, Query(p): Query<EventsParams>) -> Response {
     let newest = ops::cursor(&state).await.unwrap_or(0);
-    let cursor = p.cursor.unwrap_or((newest - PAGE).max(0));
     let query = EventQuery {
         types: p.types.clone().filter(|t| !t.is_empty()),
         since: p.since.clone().filter(|t| !t.is_empty()),
-        until: None,
         account: p.account.clone().filter(|t| !t.is_empty()),
-        cursor: Some(cursor),
-        include_media: None,
+        contact: p.contact.clone().filter(|t| !t.is_empty()),
+        cursor: p.cursor,
+        before: p.before,
+        newest_first: p.cursor.is_none(),
+        ..EventQuery::default()
     };
-    let (rows, error) = match ops::list(&state, &signed.caller, &query, PAGE, None).await {
+    let (mut rows, error) = match ops::list(&state, &signed.caller, &query, PAGE, None).await {
         Ok((page, _)) => (page.data, None),
         Err(e) => (Vec::new(), Some(said(e))),
     };
+    if !query.newest_first {
+        rows.reverse();
+    }
     let filters = format!(
-        "type={}&account={}&since={}",
+        "type={}&account={}&contact={}&since={}",
         encode(p.types.as_deref().unwrap_or_default()),
         encode(p.account.as_deref().unwrap_or_default()),
+        encode(p.contact.as_deref().unwrap_or_default()),
         encode(p.since.as_deref().unwrap_or_default())
     );
-    let last = rows.last().map(|e| e.sequence);
+    let (first, last) = (rows.first().map(|e| e.sequence), rows.last().map(|e| e.sequence));
+    let full = rows.len() as i64 == PAGE;
     render(EventsPage {
         chrome: chrome(&signed, "/console/events"),
         live: false,
         after: 0,
-        older: (cursor > 0).then(|| format!("/console/events?{filters}&cursor={}", (cursor - PAGE).max(0))),
-        newer: last
-            .filter(|l| *l < newest)
-            .map(|l| format!("/console/events?{filters}&cursor={l}")),
+        // Older: past the page's oldest, when a page this full suggests more (or it came from
+        // a newer page).
+        older: last
+            .filter(|_| full || p.cursor.is_some())
+            .map(|l| format!("/console/events?{filters}&before={l}")),
+        newer: first
+            .filter(|f| *f < newest && (p.before.is_some() || p.cursor.is_some()))
+            .map(|f| format!("/console/events?{filters}&cursor={f}")),
         events: rows
             .into_iter()
-            .rev()
             .map(|e| EventLine {
                 summary: summary(&e.payload),
                 id: e.id,
@@ -111,6 +125,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed, Query(p): Query
             .collect(),
         types: p.types.unwrap_or_default(),
         account: p.account.unwrap_or_default(),
+        contact: p.contact.unwrap_or_default(),
         since: p.since.unwrap_or_default(),
         error,
         may_admin: signed.caller.require_global("admin").is_ok(),

@@ -1,5 +1,6 @@
 //! The console's hooks: the list with each hook's health, a new hook (its secret shown once), and
-//! a hook's page with its attempts and the actions on it (replay, rotate, enable, delete).
+//! a hook's page with its attempts and the actions on it (edit, test, replay, rotate, enable,
+//! disable, delete).
 
 use askama::Template;
 use axum::body::Bytes;
@@ -17,10 +18,19 @@ use super::{comma_list, encode, form, said, see_other, Signed};
 use crate::state::AppState;
 
 /// A hook as the console shows it.
+#[derive(Default, Clone)]
 struct HookLine {
     id: String,
     url: String,
+    description: String,
     events: String,
+    /// As the edit form takes them: comma-separated, and `Name: value` lines.
+    events_list: String,
+    accounts: String,
+    headers: String,
+    media: String,
+    ordered: bool,
+    source: String,
     format: String,
     enabled: bool,
     failing: bool,
@@ -53,6 +63,13 @@ fn line(h: HookView) -> HookLine {
             true => "every event".into(),
             false => h.events.join(", "),
         },
+        events_list: h.events.join(", "),
+        accounts: h.accounts.join(", "),
+        headers: h.headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
+        media: h.media,
+        ordered: h.ordered,
+        source: h.source,
+        description: h.description.unwrap_or_default(),
         id: h.id,
         url: h.url,
         format: h.format,
@@ -69,6 +86,8 @@ struct HooksPage {
     after: i64,
     csrf: String,
     hooks: Vec<HookLine>,
+    /// The new-hook form's values: none.
+    form: HookLine,
     secret: Option<String>,
     error: Option<String>,
 }
@@ -89,6 +108,11 @@ async fn hooks_page(state: &AppState, signed: &Signed, secret: Option<String>, e
         after: 0,
         csrf: signed.csrf.clone(),
         hooks,
+        form: HookLine {
+            format: "event".into(),
+            media: "link".into(),
+            ..HookLine::default()
+        },
         secret,
         error,
     })
@@ -105,16 +129,11 @@ pub async fn create(State(state): State<AppState>, signed: Signed, body: Bytes) 
     if let Err(r) = signed.check_csrf(f.get("csrf").map(String::as_str)) {
         return r;
     }
-    let request = HookRequest {
-        url: f.get("url").cloned(),
-        events: Some(comma_list(f.get("events"))),
-        accounts: Some(comma_list(f.get("accounts"))),
-        format: f.get("format").cloned(),
-        media: f.get("media").cloned(),
-        ordered: Some(f.get("ordered").is_some_and(|v| v == "true")),
-        ..HookRequest::default()
+    let created = match edit_request(&f) {
+        Ok(request) => ops::create(&state, &signed.caller, request).await,
+        Err(e) => Err(e),
     };
-    match ops::create(&state, &signed.caller, request).await {
+    match created {
         Ok(hook) => hooks_page(&state, &signed, hook.secret, None).await,
         Err(e) => {
             let mut page = hooks_page(&state, &signed, None, Some(said(e))).await;
@@ -141,6 +160,8 @@ struct HookPage {
     after: i64,
     csrf: String,
     hook: HookLine,
+    /// The edit form's values: the hook's.
+    form: HookLine,
     attempts: Vec<AttemptLine>,
     secret: Option<String>,
     notice: Option<String>,
@@ -165,12 +186,14 @@ async fn hook_page(state: &AppState, signed: &Signed, id: &str, secret: Option<S
         Err(e) => return failed(e),
     };
     let s = |a: &Value, k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let hook = line(hook);
     render(HookPage {
         chrome: chrome(signed, "/console/hooks"),
         live: true,
         after,
         csrf: signed.csrf.clone(),
-        hook: line(hook),
+        form: hook.clone(),
+        hook,
         attempts: attempts
             .iter()
             .map(|a| {
@@ -217,7 +240,55 @@ fn back(id: &str, outcome: Result<String, EngineError>) -> Response {
     see_other(&to)
 }
 
-/// `POST /console/hooks/{id}/{action}`: replay, rotate, enable or delete.
+/// `Name: value` lines as headers; a line without a colon is refused.
+fn header_lines(text: &str) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+    let mut headers = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(EngineError::invalid_field(
+                "headers",
+                format!("line {} has no `:`", n + 1),
+                "write one header a line, as `Authorization: Bearer …`",
+            ));
+        };
+        headers.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(headers)
+}
+
+/// The edit form as a change to the hook: every field it shows.
+fn edit_request(f: &std::collections::HashMap<String, String>) -> Result<HookRequest, EngineError> {
+    Ok(HookRequest {
+        url: f.get("url").cloned(),
+        description: f.get("description").cloned(),
+        events: Some(comma_list(f.get("events"))),
+        accounts: Some(comma_list(f.get("accounts"))),
+        format: f.get("format").cloned(),
+        media: f.get("media").cloned(),
+        ordered: Some(f.get("ordered").is_some_and(|v| v == "true")),
+        headers: Some(header_lines(f.get("headers").map(String::as_str).unwrap_or_default())?),
+        ..HookRequest::default()
+    })
+}
+
+/// What a test delivery got back, in a sentence.
+fn tested(answer: &wagate_engine::hooks::delivery::TestAnswer) -> String {
+    let excerpt = answer
+        .response_excerpt
+        .as_deref()
+        .map(|e| format!(": {}", e.chars().take(200).collect::<String>()))
+        .unwrap_or_default();
+    match (answer.status_code, &answer.error) {
+        (Some(code), _) => format!(
+            "The test event {} was answered {code} in {} ms{excerpt}",
+            answer.id, answer.latency_ms
+        ),
+        (None, Some(e)) => format!("The test event {} got no answer: {e}", answer.id),
+        (None, None) => format!("The test event {} got no answer", answer.id),
+    }
+}
+
+/// `POST /console/hooks/{id}/{action}`: edit, test, replay, rotate, enable, disable or delete.
 pub async fn act(
     State(state): State<AppState>,
     signed: Signed,
@@ -245,8 +316,41 @@ pub async fn act(
                 }),
                 Err(e) => Err(e),
             };
+            back(
+                &id,
+                outcome.map(|n| format!("{n}; Pending below falls to 0 as they go out")),
+            )
+        }
+        "edit" => {
+            let outcome = match (
+                edit_request(&f),
+                wagate_engine::hooks::manage::find(&state, caller, &hook_id).await,
+            ) {
+                (Ok(request), Ok(hook)) => {
+                    let fields = [
+                        "url",
+                        "description",
+                        "events",
+                        "accounts",
+                        "format",
+                        "media",
+                        "ordered",
+                        "headers",
+                    ];
+                    let changed = fields.iter().map(|f| f.to_string()).collect();
+                    ops::update(&state, caller, hook, request, changed)
+                        .await
+                        .map(|_| "saved".into())
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
             back(&id, outcome)
         }
+        "test" => back(&id, ops::test(&state, caller, &hook_id).await.map(|a| tested(&a))),
+        "disable" => back(
+            &id,
+            ops::disable(&state, caller, &hook_id).await.map(|_| "disabled".into()),
+        ),
         "rotate" => match ops::rotate(&state, caller, &hook_id).await {
             Ok(answer) => {
                 let secret = answer["secret"].as_str().map(str::to_string);

@@ -10,8 +10,8 @@ use wagate_core::time::rfc3339_ms;
 use wagate_engine::auth::Caller;
 use wagate_engine::now_ms;
 use wagate_engine::sending::messages::{self, MessageQuery};
-use wagate_engine::sending::views::MessageView;
 
+use super::bubbles::{bubble, Bubble, Catalog};
 use super::pages::{chrome, failed, render, Chrome};
 use super::{encode, form, see_other, Signed};
 use crate::state::AppState;
@@ -20,34 +20,9 @@ struct ConversationRow {
     wa_id: String,
     title: String,
     subtitle: String,
+    unread: i64,
     window_left: Option<String>,
     selected: bool,
-}
-
-struct Bubble {
-    id: String,
-    direction: &'static str,
-    status: String,
-    ticks: &'static str,
-    text: String,
-    quote: Option<String>,
-    time: String,
-    failure: Option<String>,
-    /// Media the user sent: its kind (`image`, `audio`, `video`, other) and where the console
-    /// serves it.
-    media: Option<(String, String)>,
-}
-
-/// An inbound message's stored media, as the console serves it.
-fn media_of(m: &MessageView) -> Option<(String, String)> {
-    let id = m.content.pointer("/content/media/media_id").and_then(Value::as_str)?;
-    let kind = match m.message_type.as_str() {
-        "image" | "sticker" => "image",
-        "audio" => "audio",
-        "video" => "video",
-        _ => "file",
-    };
-    Some((kind.to_string(), format!("/console/media/{id}")))
 }
 
 struct TemplateChoice {
@@ -119,10 +94,9 @@ async fn conversation_rows(
                 "+{} · {} · {}",
                 c.wa_id,
                 c.account,
-                c.last_inbound_at
-                    .map(|t| short_time(&rfc3339_ms(t)))
-                    .unwrap_or_default()
+                short_time(&rfc3339_ms(c.updated_at))
             ),
+            unread: c.unread,
             window_left: c.window_open_until.map(time_left),
             wa_id: c.wa_id,
         })
@@ -167,79 +141,17 @@ pub async fn new_conversation(
     }
 }
 
-/// The line a message shows.
-fn bubble_text(m: &MessageView) -> String {
-    let c = &m.content;
-    let s = |p: &str| c.pointer(p).and_then(Value::as_str).map(str::to_string);
-    if m.direction == "inbound" {
-        let text = s("/text").unwrap_or_default();
-        return match (m.message_type.as_str(), text.is_empty()) {
-            (_, false) => text,
-            ("reaction", _) => format!("reacted {}", s("/content/emoji").unwrap_or_default()),
-            (t, true) => format!("[{t}]"),
-        };
-    }
-    match m.message_type.as_str() {
-        "text" => s("/text/body").unwrap_or_default(),
-        "template" => {
-            let params: Vec<String> = c
-                .pointer("/template/components")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .flat_map(|comp| {
-                    comp.get("parameters")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::to_string))
-                .collect();
-            let name = s("/template/name").unwrap_or_default();
-            match params.is_empty() {
-                true => format!("Template {name}"),
-                false => format!("Template {name}: {}", params.join(", ")),
-            }
-        }
-        "interactive" => {
-            // The body as the user saw it, and the choices offered.
-            let choices: Vec<String> = c
-                .pointer("/interactive/action/buttons")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|b| b.pointer("/reply/title").and_then(Value::as_str))
-                .map(|t| format!("[ {t} ]"))
-                .collect();
-            let body = s("/interactive/body/text").unwrap_or_default();
-            format!("{body} {}", choices.join(" ")).trim().to_string()
-        }
-        "reaction" => format!("reacted {}", s("/reaction/emoji").unwrap_or_default()),
-        "location" => s("/location/name").map_or_else(|| "[location]".into(), |n| format!("📍 {n}")),
-        t => s(&format!("/{t}/caption")).map_or_else(|| format!("[{t}]"), |cap| format!("[{t}] {cap}")),
-    }
-}
-
-fn ticks(status: &str) -> &'static str {
-    match status {
-        "queued" | "accepted" => "🕓",
-        "sent" => "✓",
-        "delivered" | "read" | "played" => "✓✓",
-        "failed" => "✗",
-        "cancelled" => "⊘",
-        _ => "",
-    }
-}
-
-/// The approved templates of an account, for the picker.
-async fn template_choices(state: &AppState, caller: &Caller, account: &str) -> Vec<TemplateChoice> {
+/// The catalog of an account: every template's components (to show sent templates as the user
+/// saw them), and the approved ones for the picker.
+async fn catalog(state: &AppState, caller: &Caller, account: &str) -> (Catalog, Vec<TemplateChoice>) {
     let Ok(page) = wagate_engine::sending::catalog::list(state, caller, Some(account)).await else {
-        return Vec::new();
+        return Default::default();
     };
-    page.data
-        .into_iter()
-        .filter(|t| t.status == "APPROVED")
-        .map(|t| {
+    let mut choices = Vec::new();
+    let mut catalog = Catalog::new();
+    for t in page.data {
+        let value = format!("{}|{}", t.name, t.language);
+        if t.status == "APPROVED" {
             let body = t
                 .components
                 .as_array()
@@ -253,13 +165,15 @@ async fn template_choices(state: &AppState, caller: &Caller, account: &str) -> V
                 .and_then(|c| c.get("text").and_then(Value::as_str))
                 .unwrap_or_default()
                 .to_string();
-            TemplateChoice {
-                value: format!("{}|{}", t.name, t.language),
+            choices.push(TemplateChoice {
+                value: value.clone(),
                 label: format!("{} ({})", t.name, t.language),
                 body,
-            }
-        })
-        .collect()
+            });
+        }
+        catalog.insert(value, t.components);
+    }
+    (catalog, choices)
 }
 
 /// `GET /console/inbox/{contact}`: a thread, with the reply box (free text while the window is
@@ -300,37 +214,11 @@ pub async fn thread(
         Ok(p) => p,
         Err(e) => return failed(e),
     };
-    let bubbles: Vec<Bubble> = page
-        .data
-        .iter()
-        .rev()
-        .map(|m| Bubble {
-            id: m.id.clone(),
-            direction: if m.direction == "inbound" {
-                "inbound"
-            } else {
-                "outbound"
-            },
-            status: m.status.clone(),
-            ticks: ticks(&m.status),
-            text: bubble_text(m),
-            quote: m
-                .content
-                .pointer("/context/id")
-                .or_else(|| m.content.pointer("/context/message_id"))
-                .and_then(Value::as_str)
-                .map(|w| format!("in reply to {}", w.chars().take(24).collect::<String>())),
-            time: short_time(&m.created_at),
-            media: media_of(m),
-            failure: m.error.as_ref().map(|e| {
-                let title = e.get("title").and_then(Value::as_str).unwrap_or("failed");
-                match e.get("hint").and_then(Value::as_str) {
-                    Some(h) => format!("{title} — {h}"),
-                    None => title.to_string(),
-                }
-            }),
-        })
-        .collect();
+    let (catalog, choices) = match account.is_empty() {
+        true => Default::default(),
+        false => catalog(&state, caller, &account).await,
+    };
+    let bubbles: Vec<Bubble> = page.data.iter().rev().map(|m| bubble(m, &catalog)).collect();
     let window_until = known
         .as_ref()
         .filter(|c| c.window.open)
@@ -338,7 +226,7 @@ pub async fn thread(
         .and_then(wagate_core::time::parse_time_ms);
     let may_send = caller.require("send").is_ok() && !account.is_empty();
     let templates = match (may_send, window_until) {
-        (true, None) => template_choices(&state, caller, &account).await,
+        (true, None) => choices,
         _ => Vec::new(),
     };
     let title = known

@@ -17,6 +17,8 @@ struct KeyLine {
     prefix: String,
     scopes: String,
     account: String,
+    tenant: String,
+    created: String,
     state: &'static str,
     last_used: String,
     expires: String,
@@ -59,9 +61,15 @@ async fn page(state: &AppState, signed: &Signed, new_key: Option<String>, q: Key
                 prefix: k.prefix,
                 scopes: k.scopes.join(", "),
                 account: k.account.unwrap_or_else(|| "every account".into()),
+                tenant: k.tenant.unwrap_or_else(|| "every tenant".into()),
+                created: minute(&k.created_at),
                 state: k.state,
-                last_used: k.last_used_at.unwrap_or_else(|| "never".into()),
-                expires: k.expires_at.unwrap_or_default(),
+                last_used: k.last_used_at.as_deref().map_or_else(|| "never".into(), minute),
+                expires: match (k.revoked_at.as_deref(), k.expires_at.as_deref()) {
+                    (Some(at), _) => format!("revoked {}", minute(at)),
+                    (None, Some(at)) => minute(at),
+                    (None, None) => "never".into(),
+                },
             })
             .collect(),
         new_key,
@@ -120,6 +128,37 @@ pub async fn create(State(state): State<AppState>, signed: Signed, body: Bytes) 
             *r.status_mut() = status;
             r
         }
+    }
+}
+
+/// A time as the lists show it: to the minute, in UTC.
+fn minute(rfc3339: &str) -> String {
+    rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}
+
+/// `POST /console/keys/{id}/rotate`: a new key like this one, shown this once; the old one
+/// keeps working for the grace chosen (none, an hour, a day).
+pub async fn rotate(State(state): State<AppState>, signed: Signed, Path(id): Path<String>, body: Bytes) -> Response {
+    let f = form(&body);
+    if let Err(r) = signed.check_csrf(f.get("csrf").map(String::as_str)) {
+        return r;
+    }
+    let grace_seconds = match f.get("grace_seconds").map(|g| g.trim()).filter(|g| !g.is_empty()) {
+        None => None,
+        Some(g) => match g.parse::<i64>() {
+            Ok(g) => Some(g),
+            Err(_) => {
+                let to = format!(
+                    "/console/keys?error={}",
+                    encode(&format!("`{g}` is not a number of seconds"))
+                );
+                return see_other(&to);
+            }
+        },
+    };
+    match keys::rotate(&state, &signed.caller, &id, keys::RotateRequest { grace_seconds }).await {
+        Ok(created) => page(&state, &signed, created.key, KeysQuery::default()).await,
+        Err(e) => see_other(&format!("/console/keys?error={}", encode(&said(e)))),
     }
 }
 

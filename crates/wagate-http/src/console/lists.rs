@@ -1,12 +1,11 @@
-//! The console's list pages: templates, hooks, events, accounts, keys, audit, usage.
+//! The console's audit log (filtered by action and account) and the usage page.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
-use wagate_engine::EngineError;
 
 use super::pages::{chrome, render, Chrome};
-use super::Signed;
+use super::{encode, said, Signed};
 use crate::state::AppState;
 
 struct Row {
@@ -30,68 +29,82 @@ struct TablePage {
     csrf: String,
 }
 
-fn table(
-    signed: &Signed,
-    href: &str,
-    title: &'static str,
-    headers: Vec<&'static str>,
-    rows: Result<Vec<Row>, EngineError>,
-    action: Option<(String, &'static str)>,
-    note: Option<String>,
-) -> Response {
-    let (rows, error) = match rows {
-        Ok(rows) => (rows, None),
-        Err(e) => (
-            Vec::new(),
-            Some(e.message.clone() + &e.hint.map(|h| format!(" ({h})")).unwrap_or_default()),
-        ),
+struct AuditLine {
+    at: String,
+    action: String,
+    who: String,
+    target: String,
+    account: String,
+    remote: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+struct AuditPage {
+    chrome: Option<Chrome>,
+    live: bool,
+    after: i64,
+    action: String,
+    account: String,
+    entries: Vec<AuditLine>,
+    older: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct AuditParams {
+    action: Option<String>,
+    account: Option<String>,
+    before: Option<i64>,
+}
+
+/// `GET /console/audit`: newest first, filtered by action (a prefix) and account.
+pub async fn audit(State(state): State<AppState>, signed: Signed, Query(p): Query<AuditParams>) -> Response {
+    let filter = wagate_engine::audit::AuditFilter {
+        action: p.action.clone().filter(|a| !a.is_empty()),
+        account: p.account.clone().filter(|a| !a.is_empty()),
+        before: p.before,
     };
-    render(TablePage {
-        chrome: chrome(signed, href),
+    let (entries, older, error) = match wagate_engine::audit::list(&state, &signed.caller, &filter, 100).await {
+        Ok(list) => {
+            let older = list.next_before.map(|b| {
+                format!(
+                    "/console/audit?action={}&account={}&before={b}",
+                    encode(p.action.as_deref().unwrap_or_default()),
+                    encode(p.account.as_deref().unwrap_or_default())
+                )
+            });
+            let entries = list
+                .data
+                .into_iter()
+                .map(|a| AuditLine {
+                    at: a.at.get(..19).unwrap_or_default().replace('T', " "),
+                    action: a.action,
+                    who: a.actor_name.unwrap_or(a.actor),
+                    target: a.target.unwrap_or_default(),
+                    account: a.account.unwrap_or_default(),
+                    remote: a.remote.unwrap_or_default(),
+                    details: match &a.details {
+                        serde_json::Value::Object(o) if o.is_empty() => String::new(),
+                        d => d.to_string().chars().take(200).collect(),
+                    },
+                })
+                .collect();
+            (entries, older, None)
+        }
+        Err(e) => (Vec::new(), None, Some(said(e))),
+    };
+    render(AuditPage {
+        chrome: chrome(&signed, "/console/audit"),
         live: false,
         after: 0,
-        title,
-        note,
+        action: p.action.unwrap_or_default(),
+        account: p.account.unwrap_or_default(),
+        entries,
+        older,
         error,
-        headers,
-        rows,
-        action,
-        csrf: signed.csrf.clone(),
     })
-}
-
-fn row(cells: Vec<String>) -> Row {
-    Row { id: None, cells }
-}
-
-/// `GET /console/audit`.
-pub async fn audit(State(state): State<AppState>, signed: Signed) -> Response {
-    let rows = wagate_engine::audit::list(&state, &signed.caller, None, None, 100)
-        .await
-        .map(|list| {
-            list.data
-                .into_iter()
-                .map(|a| {
-                    row(vec![
-                        a.at,
-                        a.action,
-                        a.actor_name.unwrap_or(a.actor),
-                        a.target.unwrap_or_default(),
-                        a.account.unwrap_or_default(),
-                        a.remote.unwrap_or_default(),
-                    ])
-                })
-                .collect()
-        });
-    table(
-        &signed,
-        "/console/audit",
-        "Audit log",
-        vec!["When", "Action", "Who", "Target", "Account", "From"],
-        rows,
-        None,
-        None,
-    )
 }
 
 /// `GET /console/usage`: reserved for usage and costs.

@@ -7,6 +7,7 @@
 //! event log's stream).
 
 mod accounts;
+mod bubbles;
 mod chart;
 mod events;
 mod hooks;
@@ -67,6 +68,7 @@ fn routes() -> Router<AppState> {
         .route("/console/accounts/{name}/{action}", post(accounts::act))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
+        .route("/console/keys/{id}/rotate", post(keys::rotate))
         .route("/console/audit", get(lists::audit))
         .route("/console/usage", get(lists::usage))
         .route("/console/live", get(pages::live))

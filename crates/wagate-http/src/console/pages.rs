@@ -249,6 +249,58 @@ struct OverviewPage {
     /// The journal's state, for an operator of every account.
     journal: Option<String>,
     failures: Vec<wagate_engine::activity::FailureGroup>,
+    numbers: Vec<NumberLine>,
+}
+
+/// A number on the overview, as Meta last described it.
+struct NumberLine {
+    account: String,
+    number: String,
+    name: String,
+    quality: String,
+    throughput: String,
+    limit: String,
+    name_status: String,
+    token: String,
+    /// Quality yellow or red, a display name not approved, or a token that expires within a week.
+    attention: bool,
+    /// Never read from Meta (a configured number): the doctor's page reads it.
+    unread: bool,
+}
+
+fn number_lines(known: Vec<wagate_engine::accounts::ops::KnownNumbers>) -> Vec<NumberLine> {
+    let now_s = wagate_engine::now_ms() / 1000;
+    let mut lines = Vec::new();
+    for k in known {
+        let (token, token_soon) = match k.token_expires_at {
+            None => ("not checked yet (Health checks it)".to_string(), false),
+            Some(None) => ("never expires".to_string(), false),
+            Some(Some(at)) => {
+                let days = (at - now_s) / 86_400;
+                (format!("expires in {days} day(s)"), days < 7)
+            }
+        };
+        for n in k.numbers {
+            let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+            let quality = or_unknown(n.quality_rating);
+            let name_status = or_unknown(n.name_status);
+            lines.push(NumberLine {
+                unread: n.synced_at.is_none(),
+                attention: token_soon
+                    || ["YELLOW", "RED"].contains(&quality.as_str())
+                    || !["APPROVED", "AVAILABLE_WITHOUT_REVIEW", "—"].contains(&name_status.as_str()),
+                account: k.account.clone(),
+                number: n.display_phone_number.unwrap_or(n.phone_number_id),
+                name: or_unknown(n.verified_name),
+                throughput: or_unknown(n.throughput),
+                limit: or_unknown(n.messaging_limit).replace("TIER_", ""),
+                quality,
+                name_status,
+                token: token.clone(),
+            });
+        }
+    }
+    lines
 }
 
 /// `GET /console`: the accounts and their state, and the hooks.
@@ -295,10 +347,15 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
         Ok(a) => a,
         Err(e) => return failed(e),
     };
+    let numbers = match wagate_engine::accounts::ops::known_numbers(&state, &signed.caller).await {
+        Ok(known) => number_lines(known),
+        Err(e) => return failed(e),
+    };
     render(OverviewPage {
         chart: super::chart::svg(&activity.hours),
         legend: super::chart::legend(&activity.hours),
         failures: activity.failures,
+        numbers,
         chrome: chrome(&signed, "/console"),
         live: true,
         after,

@@ -22,6 +22,7 @@ struct TemplateLine {
     category: String,
     quality: String,
     body: String,
+    reason: String,
 }
 
 #[derive(Template)]
@@ -106,6 +107,7 @@ async fn page(
                 status: t.status,
                 category: t.category.unwrap_or_default(),
                 quality: t.quality_score.unwrap_or_default(),
+                reason: t.rejected_reason.unwrap_or_default(),
             })
             .collect(),
         may_admin: caller.require("admin").is_ok(),
@@ -140,8 +142,23 @@ pub async fn create(
     }
     let text = |k: &str| f.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let mut components = Vec::new();
-    if let Some(h) = text("header") {
-        components.push(json!({"type": "HEADER", "format": "TEXT", "text": h}));
+    match (text("header_format").as_deref(), text("header")) {
+        // A text header (the form's default; without JavaScript, a header text is text).
+        (Some("TEXT") | None, Some(h)) => {
+            let mut header = json!({"type": "HEADER", "format": "TEXT", "text": h});
+            if let Some(example) = comma_list(f.get("examples")).first().filter(|_| h.contains("{{")) {
+                header["example"] = json!({"header_text": [example]});
+            }
+            components.push(header);
+        }
+        (Some("TEXT") | None, None) => {}
+        (Some(media), _) => {
+            let mut header = json!({"type": "HEADER", "format": media});
+            if let Some(handle) = text("header_handle") {
+                header["example"] = json!({"header_handle": [handle]});
+            }
+            components.push(header);
+        }
     }
     let mut body_component = json!({"type": "BODY", "text": text("body").unwrap_or_default()});
     let examples = comma_list(f.get("examples"));
@@ -152,10 +169,17 @@ pub async fn create(
     if let Some(footer) = text("footer") {
         components.push(json!({"type": "FOOTER", "text": footer}));
     }
-    let buttons: Vec<Value> = comma_list(f.get("buttons"))
+    let mut buttons: Vec<Value> = comma_list(f.get("buttons"))
         .into_iter()
         .map(|b| json!({"type": "QUICK_REPLY", "text": b}))
         .collect();
+    if let Some(label) = text("url_text") {
+        buttons.push(json!({"type": "URL", "text": label, "url": text("url").unwrap_or_default()}));
+    }
+    if let Some(label) = text("phone_text") {
+        let number = text("phone_number").unwrap_or_default();
+        buttons.push(json!({"type": "PHONE_NUMBER", "text": label, "phone_number": number}));
+    }
     if !buttons.is_empty() {
         components.push(json!({"type": "BUTTONS", "buttons": buttons}));
     }

@@ -8,7 +8,7 @@ use crate::Result;
 pub(crate) const ACCOUNT_COLUMNS: &str =
     "id, name, waba_id, created_at, paused, managed_by, access_token, app_secret, verify_token, messages_per_second, deleted_at, updated_at, tenant";
 pub(crate) const PHONE_COLUMNS: &str =
-    "phone_number_id, account_id, display_phone_number, verified_name, quality_rating, throughput, name_status, synced_at";
+    "phone_number_id, account_id, display_phone_number, verified_name, quality_rating, throughput, name_status, synced_at, messaging_limit";
 
 /// An account as read, with its secrets opened.
 pub(crate) fn open_account(sealer: &wagate_core::seal::Sealer, mut a: Account) -> Result<Account> {
@@ -230,6 +230,7 @@ macro_rules! impl_account_store {
                         "DELETE FROM media WHERE account_id = $1",
                         "DELETE FROM messages WHERE account_id = $1",
                         "DELETE FROM contacts WHERE account_id = $1",
+                        "DELETE FROM activity_hours WHERE account_id = $1",
                         "DELETE FROM events WHERE account_id = $1",
                         "DELETE FROM templates WHERE account_id = $1",
                         "DELETE FROM template_syncs WHERE account_id = $1",
@@ -411,12 +412,13 @@ macro_rules! impl_account_store {
             ) -> $crate::Result<()> {
                 for n in numbers {
                     sqlx::query(
-                        "INSERT INTO phone_numbers (phone_number_id, account_id, display_phone_number, verified_name, quality_rating, throughput, name_status, synced_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        "INSERT INTO phone_numbers (phone_number_id, account_id, display_phone_number, verified_name, quality_rating, throughput, name_status, synced_at, messaging_limit)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                          ON CONFLICT (phone_number_id) DO UPDATE SET account_id = excluded.account_id,
                            display_phone_number = COALESCE(excluded.display_phone_number, phone_numbers.display_phone_number),
                            verified_name = excluded.verified_name, quality_rating = excluded.quality_rating,
-                           throughput = excluded.throughput, name_status = excluded.name_status, synced_at = excluded.synced_at",
+                           throughput = excluded.throughput, name_status = excluded.name_status, synced_at = excluded.synced_at,
+                           messaging_limit = excluded.messaging_limit",
                     )
                     .bind(&n.phone_number_id)
                     .bind(account_id)
@@ -426,6 +428,7 @@ macro_rules! impl_account_store {
                     .bind(&n.throughput)
                     .bind(&n.name_status)
                     .bind(now)
+                    .bind(&n.messaging_limit)
                     .execute(&mut **tx)
                     .await?;
                 }

@@ -10,11 +10,20 @@ use crate::Result;
 #[async_trait]
 pub trait ActivityStore: Send + Sync {
     /// Per hour since `since_ms` (`hour` = unix ms / 3,600,000): `received` and `sent`
-    /// (messages made), and `delivered`, `read`, `failed`, … (statuses reported), each counted.
+    /// (messages made), and `delivered`, `read`, `failed`, … (statuses recorded), as counted
+    /// when they happened (`activity_hours`).
     async fn activity(&self, scope: &AccountScope, since_ms: i64) -> Result<Vec<ActivityCount>>;
     /// The errors of the messages made since `since_ms` that failed, newest first, at most
     /// `limit`.
     async fn recent_failures(&self, scope: &AccountScope, since_ms: i64, limit: i64) -> Result<Vec<String>>;
+}
+
+/// How many rows an account's count of one kind in one hour is spread over.
+pub(crate) const SHARDS: i64 = 8;
+
+/// The shard a message's count goes to.
+pub(crate) fn shard_of(id: &str) -> i64 {
+    id.bytes().fold(0i64, |h, b| (h * 31 + i64::from(b)) % SHARDS)
 }
 
 /// The smallest message id made at or after `ms` (ids are `msg_` and a UUIDv7 in hex, whose first
@@ -27,32 +36,29 @@ macro_rules! impl_activity_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::ActivityStore for $store {
-            async fn activity(&self, scope: &$crate::AccountScope, since_ms: i64) -> $crate::Result<Vec<$crate::ActivityCount>> {
+            async fn activity(
+                &self,
+                scope: &$crate::AccountScope,
+                since_ms: i64,
+            ) -> $crate::Result<Vec<$crate::ActivityCount>> {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT created_at / 3600000 AS hour, CASE WHEN direction = 'inbound' THEN 'received' ELSE 'sent' END AS kind, COUNT(*) AS count FROM messages WHERE id >= ",
+                    "SELECT hour, kind, CAST(SUM(count) AS BIGINT) AS count FROM activity_hours WHERE hour >= ",
                 );
-                // Message ids begin with their time (UUIDv7): the primary key finds the day.
-                qb.push_bind($crate::sql::activity::first_id(since_ms));
+                qb.push_bind(since_ms.div_euclid(3_600_000));
                 if let Some(a) = &scope.account_id {
                     qb.push(" AND account_id = ").push_bind(a.clone());
                 }
                 $crate::sql::push_in(&mut qb, "account_id", scope.account_ids.as_deref());
-                qb.push(" GROUP BY 1, 2");
-                let mut rows: Vec<$crate::ActivityCount> = qb.build_query_as().fetch_all(&self.pool).await?;
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT s.recorded_at / 3600000 AS hour, s.status AS kind, COUNT(*) AS count FROM message_statuses s JOIN messages m ON m.id = s.message_id WHERE s.recorded_at >= ",
-                );
-                qb.push_bind(since_ms);
-                if let Some(a) = &scope.account_id {
-                    qb.push(" AND m.account_id = ").push_bind(a.clone());
-                }
-                $crate::sql::push_in(&mut qb, "m.account_id", scope.account_ids.as_deref());
-                qb.push(" GROUP BY 1, 2");
-                rows.extend(qb.build_query_as::<$crate::ActivityCount>().fetch_all(&self.pool).await?);
-                Ok(rows)
+                qb.push(" GROUP BY hour, kind");
+                Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
 
-            async fn recent_failures(&self, scope: &$crate::AccountScope, since_ms: i64, limit: i64) -> $crate::Result<Vec<String>> {
+            async fn recent_failures(
+                &self,
+                scope: &$crate::AccountScope,
+                since_ms: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<String>> {
                 let mut qb = sqlx::QueryBuilder::new(
                     "SELECT error FROM messages WHERE status = 'failed' AND error IS NOT NULL AND id >= ",
                 );
@@ -70,6 +76,38 @@ macro_rules! impl_activity_store {
 }
 
 pub(crate) use impl_activity_store;
+
+/// Counting activity, in the transaction that makes it.
+macro_rules! impl_activity_count {
+    ($store:ty) => {
+        impl $store {
+            /// Adds `n` to an account's count of `kind` in the hour of `now`.
+            pub(crate) async fn count_activity(
+                tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
+                account_id: &str,
+                kind: &str,
+                shard: i64,
+                n: i64,
+                now: i64,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO activity_hours (account_id, hour, kind, shard, count) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (hour, account_id, kind, shard) DO UPDATE SET count = activity_hours.count + excluded.count",
+                )
+                .bind(account_id)
+                .bind(now.div_euclid(3_600_000))
+                .bind(kind)
+                .bind(shard)
+                .bind(n)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_activity_count;
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,8 @@ pub trait EventStore: Send + Sync {
     /// Contacts, most recently active first.
     async fn list_contacts(&self, filter: &ContactFilter) -> Result<Vec<Contact>>;
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+    /// Nothing of the contact's is unread any more (in one account, on each of its numbers).
+    async fn mark_contact_read(&self, account_id: &str, wa_id: &str) -> Result<()>;
 }
 
 macro_rules! impl_event_store {
@@ -21,7 +23,7 @@ macro_rules! impl_event_store {
         impl $crate::EventStore for $store {
             async fn get_contact(&self, account_id: &str, phone_number_id: &str, wa_id: &str) -> $crate::Result<Option<$crate::Contact>> {
                 Ok(sqlx::query_as(
-                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at
+                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at, last_outbound_at, unread
                      FROM contacts WHERE account_id = $1 AND phone_number_id = $2 AND wa_id = $3",
                 )
                 .bind(account_id)
@@ -33,7 +35,7 @@ macro_rules! impl_event_store {
 
             async fn find_contacts(&self, account_id: Option<&str>, wa_id: &str) -> $crate::Result<Vec<$crate::Contact>> {
                 Ok(sqlx::query_as(
-                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at
+                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at, last_outbound_at, unread
                      FROM contacts WHERE ($1 IS NULL OR account_id = $1) AND wa_id = $2 ORDER BY updated_at DESC",
                 )
                 .bind(account_id)
@@ -42,9 +44,18 @@ macro_rules! impl_event_store {
                 .await?)
             }
 
+            async fn mark_contact_read(&self, account_id: &str, wa_id: &str) -> $crate::Result<()> {
+                sqlx::query("UPDATE contacts SET unread = 0 WHERE account_id = $1 AND wa_id = $2 AND unread <> 0")
+                    .bind(account_id)
+                    .bind(wa_id)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
             async fn list_contacts(&self, f: &$crate::ContactFilter) -> $crate::Result<Vec<$crate::Contact>> {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at FROM contacts WHERE 1 = 1",
+                    "SELECT account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at, last_outbound_at, unread FROM contacts WHERE 1 = 1",
                 );
                 if let Some(a) = &f.account_id {
                     qb.push(" AND account_id = ").push_bind(a.clone());
@@ -94,10 +105,20 @@ macro_rules! impl_event_store {
                 if let Some(u) = f.stored_until_ms {
                     qb.push(" AND created_at < ").push_bind(u);
                 }
+                if let Some(c) = &f.contact {
+                    qb.push(" AND contact = ").push_bind(c.clone());
+                }
                 if let Some(c) = f.after_seq {
                     qb.push(" AND seq > ").push_bind(c);
                 }
-                qb.push(" ORDER BY seq LIMIT ").push_bind(f.limit);
+                if let Some(c) = f.before_seq {
+                    qb.push(" AND seq < ").push_bind(c);
+                }
+                qb.push(match f.newest_first {
+                    true => " ORDER BY seq DESC LIMIT ",
+                    false => " ORDER BY seq LIMIT ",
+                })
+                .push_bind(f.limit);
                 Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
         }
@@ -113,8 +134,8 @@ macro_rules! impl_event_store {
                 now: i64,
             ) -> $crate::Result<()> {
                 sqlx::query(
-                    "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw, contact)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(wagate_core::ids::event_id())
                 .bind(account_id)
@@ -123,6 +144,7 @@ macro_rules! impl_event_store {
                 .bind(now)
                 .bind(payload.to_string())
                 .bind(raw.to_string())
+                .bind(wagate_core::hooks::event_contact(payload))
                 .execute(&mut **tx)
                 .await?;
                 Ok(())

@@ -112,12 +112,15 @@ macro_rules! impl_journal_store {
 
                 // 2. Contacts and their windows: merged per contact first, since one statement
                 //    may not update the same row twice (PostgreSQL).
-                let mut contacts: HashMap<(String, String, String), (Option<String>, i64)> = HashMap::new();
+                let mut contacts: HashMap<(String, String, String), (Option<String>, i64, i64)> = HashMap::new();
+                let mut activity: HashMap<(String, String), i64> = HashMap::new();
                 for r in rows.iter().filter(|r| inserted.contains(&r.wamid)) {
+                    *activity.entry((r.account_id.clone(), "received".into())).or_default() += 1;
                     let Some(wa_id) = r.wa_id.clone() else { continue };
                     let entry = contacts
                         .entry((r.account_id.clone(), r.phone_number_id.clone(), wa_id))
-                        .or_insert((None, i64::MIN));
+                        .or_insert((None, i64::MIN, 0));
+                    entry.2 += 1;
                     if r.sent_at >= entry.1 {
                         entry.1 = r.sent_at;
                         if r.contact_name.is_some() {
@@ -129,16 +132,17 @@ macro_rules! impl_journal_store {
                 contacts.sort_by(|a, b| a.0.cmp(&b.0));
                 for chunk in contacts.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at) ",
+                        "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at, unread) ",
                     );
-                    qb.push_values(chunk, |mut b, ((account_id, phone, wa_id), (name, sent_at))| {
+                    qb.push_values(chunk, |mut b, ((account_id, phone, wa_id), (name, sent_at, unread))| {
                         b.push_bind(account_id.clone())
                             .push_bind(phone.clone())
                             .push_bind(wa_id.clone())
                             .push_bind(name.clone())
                             .push_bind(*sent_at)
                             .push_bind(wagate_core::window::expires_at(*sent_at))
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(*unread);
                     });
                     qb.push(
                         " ON CONFLICT (account_id, phone_number_id, wa_id) DO UPDATE SET
@@ -149,6 +153,7 @@ macro_rules! impl_journal_store {
                            window_expires_at = CASE WHEN contacts.window_expires_at IS NULL
                              OR excluded.window_expires_at > contacts.window_expires_at
                              THEN excluded.window_expires_at ELSE contacts.window_expires_at END,
+                           unread = contacts.unread + excluded.unread,
                            updated_at = excluded.updated_at",
                     );
                     qb.build().execute(&mut *tx).await?;
@@ -220,6 +225,7 @@ macro_rules! impl_journal_store {
                                         account_id: Some(row.account_id.clone()),
                                         event_type: "message.received".into(),
                                         occurred_at: row.sent_at,
+                                        contact: m.from.clone().or_else(|| m.from_user_id.clone()),
                                         payload: row.payload.clone(),
                                         raw: m.raw.clone(),
                                     });
@@ -229,6 +235,10 @@ macro_rules! impl_journal_store {
                             Update::Status(s) => {
                                 if let Some(e) = Self::apply_status(&mut tx, account_id.as_deref(), s, fallback_at, now).await? {
                                     stats.statuses += 1;
+                                    // (Meta's `sent` is the message made, counted when it was.)
+                                    if let (Some(a), false) = (account_id, s.status.as_str() == "sent") {
+                                        *activity.entry((a.to_string(), s.status.as_str().into())).or_default() += 1;
+                                    }
                                     if let Some(e) = e {
                                         stats.events.push(e.event_type.clone());
                                         events.push(e);
@@ -251,7 +261,7 @@ macro_rules! impl_journal_store {
                 // 4. The events, in order, in one statement per chunk.
                 for chunk in events.chunks(500) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, payload, raw) ",
+                        "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, contact, payload, raw) ",
                     );
                     qb.push_values(chunk, |mut b, e| {
                         b.push_bind(e.id.clone())
@@ -259,13 +269,22 @@ macro_rules! impl_journal_store {
                             .push_bind(e.event_type.clone())
                             .push_bind(e.occurred_at)
                             .push_bind(now)
+                            .push_bind(e.contact.clone())
                             .push_bind(e.payload.clone())
                             .push_bind(e.raw.clone());
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
 
-                // 5. The journal entries are done (how that is recorded is the backend's).
+                // 5. The hour's activity, counted (in key order, as the rows above).
+                let shard = batch.first().map_or(0, |w| w.journal_id.rem_euclid($crate::sql::activity::SHARDS));
+                let mut activity: Vec<_> = activity.into_iter().collect();
+                activity.sort();
+                for ((account, kind), n) in &activity {
+                    Self::count_activity(&mut tx, account, kind, shard, *n, now).await?;
+                }
+
+                // 6. The journal entries are done (how that is recorded is the backend's).
                 self.mark_processed(&mut tx, batch, now).await?;
                 tx.commit().await?;
                 self.after_apply(batch, now).await?;
@@ -444,6 +463,7 @@ macro_rules! impl_journal_store {
                     language,
                     template_id,
                     status,
+                    reason,
                     quality_score: quality,
                     category,
                     stated_category,
@@ -453,7 +473,8 @@ macro_rules! impl_journal_store {
                 let updated = sqlx::query(
                     "UPDATE templates SET status = COALESCE($1, status), quality_score = COALESCE($2, quality_score),
                        category = COALESCE($3, category), template_id = COALESCE(template_id, $4), updated_at = $5,
-                       components = COALESCE($9, components)
+                       components = COALESCE($9, components),
+                       rejected_reason = CASE WHEN $1 IS NULL THEN rejected_reason ELSE $10 END
                      WHERE account_id = $6 AND name = $7 AND language = $8",
                 )
                 .bind(&status)
@@ -465,6 +486,7 @@ macro_rules! impl_journal_store {
                 .bind(&name)
                 .bind(&language)
                 .bind(&components)
+                .bind(&reason)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
@@ -482,6 +504,7 @@ macro_rules! impl_journal_store {
                             components: None,
                             quality_score: None,
                             updated_at: now,
+                            rejected_reason: reason,
                         };
                         Self::write_template(tx, &t).await?;
                     }

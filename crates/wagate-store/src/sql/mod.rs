@@ -59,6 +59,8 @@ macro_rules! impl_store {
                 if let Some(before) = r.events_before {
                     p.events = run(delete("events", "seq", "created_at < $1"), before).await?;
                     p.attempts = run(delete("hook_attempts", "id", "attempted_at < $1"), before).await?;
+                    // The hourly counts go with the events they summed.
+                    run(delete("activity_hours", "hour", "hour < $1"), before.div_euclid(3_600_000)).await?;
                     p.deliveries = run(
                         delete("hook_deliveries", "id", "created_at < $1 AND state IN ('succeeded', 'failed')"),
                         before,
@@ -121,6 +123,7 @@ macro_rules! impl_store {
         $crate::sql::media::impl_media_store!($store);
         $crate::sql::sessions::impl_session_store!($store);
         $crate::sql::activity::impl_activity_store!($store);
+        $crate::sql::activity::impl_activity_count!($store);
     };
 }
 
@@ -281,6 +284,8 @@ pub(crate) struct NewEvent {
     pub account_id: Option<String>,
     pub event_type: String,
     pub occurred_at: i64,
+    /// Who it is about (see [`wagate_core::hooks::event_contact`]).
+    pub contact: Option<String>,
     pub payload: String,
     pub raw: String,
 }
@@ -298,6 +303,7 @@ impl NewEvent {
             account_id: account_id.map(str::to_string),
             event_type: event_type.to_string(),
             occurred_at,
+            contact: wagate_core::hooks::event_contact(payload).map(str::to_string),
             payload: payload.to_string(),
             raw: raw.to_string(),
         }

@@ -439,6 +439,21 @@ macro_rules! impl_outbound_store {
                 .bind(m.priority)
                 .execute(&mut **tx)
                 .await?;
+                let shard = $crate::sql::activity::shard_of(&m.id);
+                Self::count_activity(tx, &m.account_id, "sent", shard, 1, m.now_ms).await?;
+                {
+                    // The conversation moves up the inbox (and a new one appears in it).
+                    sqlx::query(
+                        "INSERT INTO contacts (account_id, phone_number_id, wa_id, updated_at, last_outbound_at) VALUES ($1, $2, $3, $4, $4)
+                         ON CONFLICT (account_id, phone_number_id, wa_id) DO UPDATE SET updated_at = excluded.updated_at, last_outbound_at = excluded.last_outbound_at",
+                    )
+                    .bind(&m.account_id)
+                    .bind(&m.phone_number_id)
+                    .bind(&m.wa_id)
+                    .bind(m.now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+                }
                 Ok(message)
             }
 

@@ -51,7 +51,7 @@ macro_rules! impl_template_store {
             async fn list_templates(&self, account_id: Option<&str>) -> $crate::Result<Vec<$crate::Template>> {
                 Ok(sqlx::query_as(
                     "SELECT account_id, name, language, template_id, status, category, parameter_format, components,
-                       quality_score, updated_at FROM templates WHERE ($1 IS NULL OR account_id = $1) ORDER BY name, language",
+                       quality_score, updated_at, rejected_reason FROM templates WHERE ($1 IS NULL OR account_id = $1) ORDER BY name, language",
                 )
                 .bind(account_id)
                 .fetch_all(&self.pool)
@@ -61,7 +61,7 @@ macro_rules! impl_template_store {
             async fn templates_named(&self, account_id: &str, name: &str) -> $crate::Result<Vec<$crate::Template>> {
                 Ok(sqlx::query_as(
                     "SELECT account_id, name, language, template_id, status, category, parameter_format, components,
-                       quality_score, updated_at FROM templates WHERE account_id = $1 AND name = $2 ORDER BY language",
+                       quality_score, updated_at, rejected_reason FROM templates WHERE account_id = $1 AND name = $2 ORDER BY language",
                 )
                 .bind(account_id)
                 .bind(name)
@@ -94,7 +94,7 @@ macro_rules! impl_template_store {
             ) -> $crate::Result<()> {
                 sqlx::query(
                     "INSERT INTO templates (account_id, name, language, template_id, status, category, parameter_format,
-                       components, quality_score, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                       components, quality_score, updated_at, rejected_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      ON CONFLICT (account_id, name, language) DO UPDATE SET
                        template_id = COALESCE(excluded.template_id, templates.template_id),
                        status = excluded.status,
@@ -102,6 +102,7 @@ macro_rules! impl_template_store {
                        parameter_format = COALESCE(excluded.parameter_format, templates.parameter_format),
                        components = COALESCE(excluded.components, templates.components),
                        quality_score = COALESCE(excluded.quality_score, templates.quality_score),
+                       rejected_reason = excluded.rejected_reason,
                        updated_at = excluded.updated_at",
                 )
                 .bind(&t.account_id)
@@ -114,6 +115,7 @@ macro_rules! impl_template_store {
                 .bind(&t.components)
                 .bind(&t.quality_score)
                 .bind(t.updated_at)
+                .bind(&t.rejected_reason)
                 .execute(&mut **tx)
                 .await?;
                 Ok(())

@@ -22,14 +22,14 @@ const PAGES: [&str; 8] = [
 ];
 
 /// A browser without JavaScript: it follows nothing by itself and keeps cookies by hand.
-struct Browser {
-    http: reqwest::Client,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
     base: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
@@ -52,7 +52,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -60,7 +60,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(crate) async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -73,7 +73,11 @@ impl Browser {
         (status, r.text().await.expect("text"), headers)
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(crate) async fn post(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String, reqwest::header::HeaderMap) {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -92,13 +96,13 @@ impl Browser {
     }
 
     /// The value of the hidden `csrf` field of the page.
-    fn csrf(page: &str) -> String {
+    pub(crate) fn csrf(page: &str) -> String {
         let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
         page[at..].split('"').next().expect("value").to_string()
     }
 
     /// Signs in with `key`; returns the answer's status.
-    async fn sign_in(&mut self, key: &str) -> u16 {
+    pub(crate) async fn sign_in(&mut self, key: &str) -> u16 {
         let (_, page, _) = self.get("/console/login").await;
         let csrf = Self::csrf(&page);
         let (status, _, _) = self.post("/console/login", &[("csrf", &csrf), ("api_key", key)]).await;
@@ -304,7 +308,13 @@ async fn with_the_window_closed_only_a_template_is_offered() {
         .unwrap_or_default();
     assert!(!to.contains("error"), "{to}");
     let (_, page, _) = b.get("/console/inbox/16505550000").await;
-    assert!(page.contains("Template hello_world"), "{page}");
+    // As the user saw it: the catalog's header, body and footer.
+    assert!(page.contains("<p class=\"head\">Hello World</p>"), "{page}");
+    assert!(page.contains("Welcome and congratulations!!"), "{page}");
+    assert!(page.contains("WhatsApp Business Platform sample message"), "{page}");
+    // The number it went to is a conversation now.
+    let (_, page, _) = b.get("/console/inbox").await;
+    assert!(page.contains("data-contact=\"16505550000\""), "{page}");
 }
 
 #[tokio::test]
@@ -585,7 +595,7 @@ async fn an_image_the_user_sent_shows_in_the_thread() {
 }
 
 /// Reads `path` until its page holds `needle` (up to 10 s).
-async fn eventually_page(b: &mut Browser, path: &str, needle: &str) -> String {
+pub(crate) async fn eventually_page(b: &mut Browser, path: &str, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (_, page, _) = b.get(path).await;
@@ -743,7 +753,7 @@ async fn signing_in_with_the_identity_provider_uses_the_code_flow_with_pkce() {
 
 /// Every console route, as its method and a path: the authorization matrix of the console.
 /// `/console/login*` and `/docs` are open; the assets are public files.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 33] = [
     ("GET", "/console"),
     ("GET", "/console/inbox"),
     ("GET", "/console/inbox/new?to=16505550000"),
@@ -773,6 +783,7 @@ const ROUTES: [(&str, &str); 32] = [
     ("GET", "/console/keys"),
     ("POST", "/console/keys"),
     ("POST", "/console/keys/key_x/revoke"),
+    ("POST", "/console/keys/key_x/rotate"),
     ("GET", "/console/audit"),
     ("GET", "/console/usage"),
     ("GET", "/console/live"),

@@ -271,8 +271,8 @@ async fn browser_template_picker_when_the_window_is_closed() {
     chrome.wait_for("the template, sent", ".bubble.outbound").await;
     let page = chrome.client.source().await.expect("source");
     assert!(
-        page.contains("Template po_notification: Acme S.A., PO-1042, $1.250,00"),
-        "a value with a comma stays whole"
+        page.contains("Hola, Acme S.A. ha emitido la orden de compra PO-1042 por un total de $1.250,00."),
+        "the template reads as the user saw it, and a value with a comma stays whole"
     );
     chrome.screenshots("template").await;
     chrome.close().await;

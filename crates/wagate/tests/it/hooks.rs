@@ -52,7 +52,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
     }
 
@@ -91,7 +91,7 @@ impl Receiver {
         self.inner.lock().expect("lock").got.clone()
     }
 
-    async fn has(&self, n: usize) -> Vec<(HeaderMap, Value)> {
+    pub(crate) async fn has(&self, n: usize) -> Vec<(HeaderMap, Value)> {
         eventually(&format!("the receiver has {n} deliveries"), || async {
             let got = self.got();
             (got.len() >= n).then_some(got)

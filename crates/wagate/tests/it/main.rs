@@ -9,6 +9,7 @@ mod conformance;
 mod connect;
 mod console;
 mod console_browser;
+mod console_manage;
 mod crash;
 mod frontdoor;
 mod health;

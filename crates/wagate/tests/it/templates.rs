@@ -71,9 +71,9 @@ async fn a_created_template_becomes_approved_by_webhook_and_can_be_sent_then_del
     let (status, m) = app.post("/v1/messages?wait=accepted", &send).await;
     assert_eq!((status, m["status"].as_str()), (202, Some("accepted")), "{m}");
 
-    // A rejected one ends REJECTED.
+    // A rejected one ends REJECTED, with Meta's reason (from the webhook, then from a sync).
     let (_, _) = app.post("/v1/templates", &json!({"name": "reject_me", "language": "en_US", "category": "MARKETING", "components": [{"type": "BODY", "text": "Buy!"}]})).await;
-    eventually("rejected by webhook", || async {
+    let rejected = eventually("rejected by webhook", || async {
         let (_, list) = app.get("/v1/templates").await;
         list["data"]
             .as_array()?
@@ -82,6 +82,17 @@ async fn a_created_template_becomes_approved_by_webhook_and_can_be_sent_then_del
             .cloned()
     })
     .await;
+    assert_eq!(rejected["rejected_reason"], "INVALID_FORMAT", "{rejected}");
+    let (status, _) = app.post("/v1/templates/sync", &json!({})).await;
+    assert_eq!(status, 200);
+    let (_, list) = app.get("/v1/templates").await;
+    let synced = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|t| t["name"] == "reject_me")
+        .cloned();
+    assert_eq!(synced.expect("still there")["rejected_reason"], "INVALID_FORMAT");
 
     // Duplicates are Meta's error, with Meta's details.
     let (status, err) = app.post("/v1/templates", &create).await;
