@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod ids;
 pub mod meta;
 pub mod phone;
+pub mod pricing;
 pub mod retry;
 pub mod seal;
 pub mod signature;

@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod sending;
 pub mod start;
 pub mod state;
+pub mod usage;
 
 pub use clock::now_ms;
 pub use config::Config;

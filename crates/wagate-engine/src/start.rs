@@ -115,6 +115,7 @@ impl Engine {
             public_base,
             jwks: crate::auth::jwt::Jwks::default(),
             token_expiry: Default::default(),
+            budget_stops: Default::default(),
             sign_in_failures: Default::default(),
             database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
@@ -159,6 +160,16 @@ impl Engine {
             tokio::spawn(crate::hooks::delivery::run_delivery(state.clone(), cancel.clone())),
             tokio::spawn(crate::retention::run(state.clone(), cancel.clone())),
             tokio::spawn(crate::accounts::health::run_token_checks(state.clone(), cancel.clone())),
+            tokio::spawn(crate::usage::budgets::run_checks(
+                state.clone(),
+                std::time::Duration::from_secs(state.config.usage.budget_check_seconds.max(1)),
+                cancel.clone(),
+            )),
+            tokio::spawn(crate::usage::reconcile::run_daily(
+                state.clone(),
+                std::time::Duration::from_secs(state.config.usage.reconcile_seconds.max(60)),
+                cancel.clone(),
+            )),
             tokio::spawn(listen_for_other_gateways(state.clone(), cancel.clone())),
         ];
         Ok(Opened {

@@ -56,6 +56,8 @@ pub struct Inner {
     pub jwks: crate::auth::jwt::Jwks,
     /// When each account's token expires, as last checked.
     pub token_expiry: TokenExpiry,
+    /// The accounts whose marketing a spent budget stops.
+    pub budget_stops: crate::usage::stops::Stops,
     /// Failed console sign-ins, by address.
     pub sign_in_failures: crate::auth::sessions::SignInFailures,
     /// When (unix ms) a request was last refused because the database did not answer, and why:

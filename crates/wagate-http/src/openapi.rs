@@ -30,6 +30,14 @@ use crate::api;
         api::hooks::update,
         api::hooks::delete,
         api::hooks::rotate,
+        api::usage::usage,
+        api::usage::reconcile,
+        api::usage::reconciliation,
+        api::usage::put_rates,
+        api::usage::list_rates,
+        api::usage::put_account_budget,
+        api::usage::put_tenant_budget,
+        api::usage::list_budgets,
         api::hooks::enable,
         api::hooks::disable,
         api::hooks::test,
@@ -78,6 +86,7 @@ use crate::api;
         (name = "journal", description = "Webhooks set aside because they failed to apply, and webhooks in quarantine for numbers no account has"),
         (name = "keys", description = "API keys: create, list, revoke, rotate"),
         (name = "audit", description = "Administrative actions: who, what, when, from where"),
+        (name = "usage", description = "Usage and costs: messages delivered and their estimated cost, rate cards, budgets"),
         (name = "connect", description = "Connect WhatsApp: a business signs up through Meta's dialog and lands back with an account"),
     )
 )]

@@ -604,6 +604,8 @@ pub struct Settings {
     /// The token Graph accepts from now on (the old one gets 190), as when a token expires or
     /// is rotated in Business Settings.
     access_token: Option<String>,
+    /// The rates `pricing_analytics` prices delivered messages with, per category.
+    pricing_rates: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 pub async fn update_settings(
@@ -642,6 +644,12 @@ pub async fn update_settings(
     }
     if let Some(x) = s.webhook_retry_scale {
         state.set_webhook_retry_scale(x);
+    }
+    if let Some(rates) = s.pricing_rates {
+        if rates.values().any(|r| !r.is_finite() || *r < 0.0) {
+            return Err(bad("pricing_rates must be numbers, 0 or more"));
+        }
+        state.set_pricing_rates(rates);
     }
     Ok(Json(json!({
         "webhook_url": state.webhook_url(),

@@ -13,6 +13,7 @@ mod media;
 mod metajson;
 mod nodes;
 mod oauth;
+mod pricing;
 mod samples;
 mod state;
 mod templates;

@@ -93,12 +93,18 @@ pub async fn get_node(
             "health_status": {"can_send_message": "AVAILABLE"},
         });
         let obj = waba.as_object().cloned().unwrap_or_default();
-        return Ok(Json(select(
+        // `pricing_analytics.start(…).end(…)…`: a field with modifiers, answered from what was
+        // delivered.
+        let analytics = fields.and_then(|f| state.pricing_analytics(f, &id));
+        let mut answer = select(
             obj,
             fields,
             &["id", "name", "timezone_id", "message_template_namespace"],
-        ))
-        .into_response());
+        );
+        if let (Some(a), Some(o)) = (analytics, answer.as_object_mut()) {
+            o.insert("pricing_analytics".into(), a);
+        }
+        return Ok(Json(answer).into_response());
     }
     if let Some(t) = state.template_by_id(&id) {
         let obj = crate::templates::to_json(&t).as_object().cloned().unwrap_or_default();

@@ -294,6 +294,9 @@ struct Inner {
     base_url: Option<String>,
     /// The business profile of the phone number.
     business_profile: serde_json::Map<String, Value>,
+    /// Delivered messages as Meta prices them (`pricing_analytics`), and the rates it uses.
+    delivered: Vec<crate::pricing::PricedDelivery>,
+    pricing_rates: std::collections::BTreeMap<String, f64>,
 }
 
 impl SimState {
@@ -332,6 +335,8 @@ impl SimState {
             .as_object()
             .cloned()
             .unwrap_or_default(),
+            delivered: Vec::new(),
+            pricing_rates: crate::pricing::default_rates(),
         };
         Self {
             config,
@@ -445,6 +450,21 @@ impl SimState {
 
     pub fn webhook_url(&self) -> Option<String> {
         self.lock().webhook_url.clone()
+    }
+
+    /// Records a delivered message as Meta prices it.
+    pub fn record_delivery(&self, d: crate::pricing::PricedDelivery) {
+        self.lock().delivered.push(d);
+    }
+
+    /// A WABA's `pricing_analytics`, if `fields` asks for it.
+    pub fn pricing_analytics(&self, fields: &str, waba_id: &str) -> Option<Value> {
+        let inner = self.lock();
+        crate::pricing::analytics(fields, waba_id, &inner.delivered, &inner.pricing_rates)
+    }
+
+    pub fn set_pricing_rates(&self, rates: std::collections::BTreeMap<String, f64>) {
+        self.lock().pricing_rates.extend(rates);
     }
 
     pub fn status_delays(&self) -> [Duration; 3] {

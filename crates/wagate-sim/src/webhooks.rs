@@ -201,6 +201,22 @@ pub fn spawn_statuses(state: Arc<SimState>, plan: StatusPlan) {
             }
             if with_pricing {
                 st["pricing"] = pricing.clone();
+                if status == "delivered" {
+                    // What Meta's pricing analytics will count.
+                    state.record_delivery(crate::pricing::PricedDelivery {
+                        waba_id: plan.business.waba_id.clone(),
+                        at_ms: now_ms(),
+                        country: plan
+                            .recipient
+                            .wa_id
+                            .as_deref()
+                            .and_then(wagate_core::phone::region_of)
+                            .unwrap_or_default(),
+                        category: category.to_lowercase(),
+                        pricing_type: pricing["type"].as_str().unwrap_or_default().to_string(),
+                        billable: plan.template_category.is_some(),
+                    });
+                }
                 if with_conversation {
                     let mut c = json!({"id": conversation_id, "origin": {"type": category}});
                     if status == "sent" {

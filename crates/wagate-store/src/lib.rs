@@ -26,6 +26,7 @@ pub use sql::media::MediaStore;
 pub use sql::outbound::OutboundStore;
 pub use sql::sessions::SessionStore;
 pub use sql::templates::TemplateStore;
+pub use sql::usage::UsageStore;
 pub use sql::JOURNAL_STATEMENT_ROWS;
 
 /// The store's one error type.
@@ -93,6 +94,7 @@ pub trait Store:
     + HookStore
     + SessionStore
     + ActivityStore
+    + UsageStore
     + Send
     + Sync
     + 'static

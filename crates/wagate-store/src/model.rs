@@ -753,3 +753,57 @@ pub enum MediaOutcome {
     Retry { at: i64, error: String },
     Failed { error: String },
 }
+
+/// A day's usage count (`day`: days since the unix epoch, UTC).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UsageCount {
+    pub day: i64,
+    pub account_id: String,
+    pub phone_number_id: String,
+    pub category: String,
+    /// The recipient's country (alpha-2); empty when unknown.
+    pub market: String,
+    pub pricing_type: String,
+    pub billable: bool,
+    pub messages: i64,
+}
+
+/// A rate card as stored: its rows as JSON (`[{market, category, tier_from, tier_to, rate}]`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RateCard {
+    pub id: i64,
+    pub currency: String,
+    /// The first day it prices (days since the unix epoch).
+    pub effective: i64,
+    pub rates: String,
+    pub created_at: i64,
+}
+
+/// A monthly budget.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Budget {
+    /// `account:<id>` or `tenant:<name>`.
+    pub scope: String,
+    /// A decimal amount, in `currency`.
+    pub amount: String,
+    pub currency: String,
+    pub hard_stop: bool,
+    /// The alerts given, `2026-11:80,2026-11:100,`.
+    pub alerted: String,
+    pub updated_at: i64,
+}
+
+/// What Meta's pricing analytics said of a day.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MetaUsage {
+    pub day: i64,
+    pub account_id: String,
+    pub market: String,
+    pub category: String,
+    pub pricing_type: String,
+    pub volume: i64,
+    /// A decimal string in `currency`.
+    pub cost: String,
+    pub currency: String,
+    pub fetched_at: i64,
+}

@@ -5,6 +5,7 @@ mod keys;
 mod replay;
 mod sandbox;
 mod send;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +77,32 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Rate cards: load Meta's rates (through a running gateway's API).
+    Rates {
+        #[command(subcommand)]
+        command: RatesCommand,
+    },
+    /// What the month's messages cost, grouped (through a running gateway's API).
+    Usage {
+        /// The month, YYYY-MM (default: this month so far).
+        #[arg(long)]
+        month: Option<String>,
+        /// The first day, YYYY-MM-DD (instead of --month).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, YYYY-MM-DD, included.
+        #[arg(long)]
+        to: Option<String>,
+        /// Group by: day, account, number, tenant, category, market, type (comma-separated).
+        #[arg(long, default_value = "category")]
+        by: String,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API key with read.
+        #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true)]
+        api_key: String,
     },
     /// Send one message, or a template to every row of a CSV file (through a running gateway's
     /// API), with live progress, a summary, and resume: run it again and each row goes once.
@@ -214,6 +241,27 @@ enum EventsCommand {
         /// Seconds to follow the deliveries after queueing them.
         #[arg(long, default_value_t = 600)]
         wait: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum RatesCommand {
+    /// Load a rate card from CSV (market,category,rate[,tier_from,tier_to]); checked whole.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Its currency (ISO 4217).
+        #[arg(long)]
+        currency: String,
+        /// The first day it prices, YYYY-MM-DD.
+        #[arg(long)]
+        effective: String,
+        /// The gateway's address.
+        #[arg(long, env = "WAGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An admin API key of every account.
+        #[arg(long, env = "WAGATE_API_KEY", hide_env_values = true)]
+        api_key: String,
     },
 }
 
@@ -533,6 +581,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wait: Duration::from_secs(wait),
             })
             .await
+        }
+        Command::Rates {
+            command:
+                RatesCommand::Import {
+                    file,
+                    currency,
+                    effective,
+                    url,
+                    api_key,
+                },
+        } => usage::import(&url, &api_key, &file, &currency, &effective).await,
+        Command::Usage {
+            month,
+            from,
+            to,
+            by,
+            url,
+            api_key,
+        } => {
+            let api = replay::Api::new(&url, &api_key);
+            usage::report(&api, month.as_deref(), from.as_deref(), to.as_deref(), &by).await
         }
         Command::Send {
             to,

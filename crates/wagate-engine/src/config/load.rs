@@ -75,6 +75,7 @@ impl Config {
             sandbox: file.sandbox,
             meta: file.meta,
             health: file.health,
+            usage: file.usage,
             console: file.console,
             auth: file.auth,
             accounts: file.accounts,

@@ -57,6 +57,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub meta: MetaConfig,
     pub health: HealthConfig,
+    pub usage: UsageConfig,
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
     pub accounts: Vec<AccountConfig>,
@@ -319,6 +320,16 @@ pub struct HealthConfig {
     pub token_expiry_warning_days: u64,
 }
 
+/// `[usage]`: usage and costs.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageConfig {
+    /// How often budgets are counted (alerts, the hard stop).
+    pub budget_check_seconds: u64,
+    /// How often Meta's pricing analytics of the last three days are read.
+    pub reconcile_seconds: u64,
+}
+
 /// `[console]`: the web console under `/console`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -404,6 +415,7 @@ struct FileConfig {
     sandbox: SandboxConfig,
     meta: MetaConfig,
     health: HealthConfig,
+    usage: UsageConfig,
     auth: AuthConfig,
     console: ConsoleConfig,
     #[serde(default)]

@@ -121,6 +121,12 @@ pub async fn check_send(state: &Engine, account: &AccountRuntime, template: &Val
         .details(json!({"field": "template.name", "status": t.status}))
         .hint("only APPROVED templates can be sent; wait for review or fix the template"));
     }
+    if t.category
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("MARKETING"))
+    {
+        crate::usage::budgets::check_marketing(state, &account.id)?;
+    }
     let components: Value = t
         .components
         .as_deref()

@@ -11,6 +11,7 @@ pub mod media;
 pub mod messages;
 pub mod notify;
 pub mod templates;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -83,6 +84,19 @@ pub fn routes(limits: &ServerConfig) -> Router<AppState> {
         .route("/v1/whatsapp/notify", post(notify::notify))
         .route("/v1/templates", get(templates::list).post(templates::create))
         .route("/v1/templates/sync", post(templates::sync))
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/usage/reconcile", post(usage::reconcile))
+        .route("/v1/usage/reconciliation", get(usage::reconciliation))
+        .route("/v1/rates", get(usage::list_rates).put(usage::put_rates))
+        .route("/v1/budgets", get(usage::list_budgets))
+        .route(
+            "/v1/accounts/{name}/budget",
+            axum::routing::put(usage::put_account_budget),
+        )
+        .route(
+            "/v1/tenants/{tenant}/budget",
+            axum::routing::put(usage::put_tenant_budget),
+        )
         .route("/v1/media/{id}", get(media::serve))
         .route(
             "/v1/templates/{name}",

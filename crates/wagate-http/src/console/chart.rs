@@ -1,5 +1,6 @@
-//! The overview's chart of the last 24 hours, drawn as SVG on the server: one line per kind of
-//! activity, hours along the bottom.
+//! Charts drawn as SVG on the server: the overview's last 24 hours (one line per kind of
+//! activity, hours along the bottom) and the usage page's spend per day (a bar per day, stacked
+//! by category).
 
 use wagate_engine::activity::Hour;
 
@@ -77,4 +78,90 @@ pub fn legend(hours: &[Hour]) -> Vec<(&'static str, &'static str, i64)> {
         .iter()
         .map(|(kind, label)| (*kind, *label, hours.iter().map(|h| value(h, kind)).sum()))
         .collect()
+}
+
+/// The categories of the spend chart, in stacking order.
+const CATEGORIES: [&str; 4] = ["marketing", "utility", "authentication", "authentication_international"];
+
+/// The month's estimated cost per day, stacked by category (numbers, dates and fixed labels
+/// only: nothing to escape).
+pub fn spend_svg(report: &wagate_engine::usage::report::UsageReport, currency: &str) -> String {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut days: std::collections::BTreeMap<String, [f64; 4]> = std::collections::BTreeMap::new();
+    // Every day of the range has its slot, spent or not.
+    let day = |t: &str| wagate_engine::usage::parse_date("day", t).map(wagate_engine::usage::day_of);
+    if let (Ok(from), Ok(to)) = (day(&report.from), day(&report.to)) {
+        for d in from..=to.min(from + 400) {
+            days.insert(
+                wagate_engine::usage::date_text(wagate_engine::usage::date_of(d)),
+                [0.0; 4],
+            );
+        }
+    }
+    for g in &report.groups {
+        let (Some(day), Some(category)) = (&g.day, &g.category) else {
+            continue;
+        };
+        let bar = days.entry(day.clone()).or_default();
+        if let Some(i) = CATEGORIES.iter().position(|c| c == category) {
+            bar[i] += g
+                .cost
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+                .and_then(|d| d.to_f64())
+                .unwrap_or(0.0);
+        }
+    }
+    let (w, h, left, bottom, top) = (720.0_f64, 220.0_f64, 56.0_f64, 24.0_f64, 10.0_f64);
+    let max = days.values().map(|b| b.iter().sum::<f64>()).fold(0.0, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    let n = days.len().max(1) as f64;
+    let slot = (w - left - 8.0) / n;
+    let y = |v: f64| top + (h - top - bottom) * (1.0 - v / max);
+    let mut out = format!(
+        "<svg class=\"chart spend\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Estimated cost per day by category ({currency})\" xmlns=\"http://www.w3.org/2000/svg\">"
+    );
+    for frac in [0.0, 0.5, 1.0] {
+        let v = max * frac;
+        out.push_str(&format!(
+            "<line class=\"grid\" x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"/><text class=\"axis\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
+            w - 8.0,
+            y(v),
+            y(v),
+            left - 6.0,
+            y(v) + 4.0
+        ));
+    }
+    for (i, (day, bar)) in days.iter().enumerate() {
+        let x = left + slot * i as f64 + slot * 0.15;
+        let mut base = 0.0;
+        for (k, value) in bar.iter().enumerate().filter(|(_, v)| **v > 0.0) {
+            let (y0, y1) = (y(base), y(base + value));
+            out.push_str(&format!(
+                "<rect class=\"bar {}\" data-day=\"{day}\" x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{day} {}: {value:.4} {currency}</title></rect>",
+                CATEGORIES[k],
+                slot * 0.7,
+                (y0 - y1).max(0.5),
+                CATEGORIES[k]
+            ));
+            base += value;
+        }
+        if days.len() <= 10 || i % 5 == 0 {
+            out.push_str(&format!(
+                "<text class=\"axis\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                x + slot * 0.35,
+                h - 6.0,
+                day.get(8..10).unwrap_or_default()
+            ));
+        }
+    }
+    if days.values().all(|b| b.iter().all(|v| *v == 0.0)) {
+        out.push_str(&format!(
+            "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">nothing delivered this month yet</text>",
+            w / 2.0,
+            h / 2.0
+        ));
+    }
+    out.push_str("</svg>");
+    out
 }

@@ -7,15 +7,16 @@
 //! event log's stream).
 
 mod accounts;
+mod audit;
 mod bubbles;
 mod chart;
 mod events;
 mod hooks;
 mod inbox;
 mod keys;
-mod lists;
 mod pages;
 mod templates;
+mod usage;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -69,8 +70,11 @@ fn routes() -> Router<AppState> {
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
-        .route("/console/audit", get(lists::audit))
-        .route("/console/usage", get(lists::usage))
+        .route("/console/audit", get(audit::audit))
+        .route("/console/usage", get(usage::page))
+        .route("/console/usage/rates", post(usage::load_card))
+        .route("/console/usage/budget", post(usage::set_budget))
+        .route("/console/usage/reconcile", post(usage::reconcile_now))
         .route("/console/live", get(pages::live))
         .route("/docs", get(crate::docs::page))
         .route("/console/assets/console.css", get(pages::css))

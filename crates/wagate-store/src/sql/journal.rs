@@ -114,6 +114,7 @@ macro_rules! impl_journal_store {
                 //    may not update the same row twice (PostgreSQL).
                 let mut contacts: HashMap<(String, String, String), (Option<String>, i64, i64)> = HashMap::new();
                 let mut activity: HashMap<(String, String), i64> = HashMap::new();
+                let mut usage: HashMap<$crate::sql::usage::UsageKey, i64> = HashMap::new();
                 for r in rows.iter().filter(|r| inserted.contains(&r.wamid)) {
                     *activity.entry((r.account_id.clone(), "received".into())).or_default() += 1;
                     let Some(wa_id) = r.wa_id.clone() else { continue };
@@ -235,6 +236,15 @@ macro_rules! impl_journal_store {
                             Update::Status(s) => {
                                 if let Some(e) = Self::apply_status(&mut tx, account_id.as_deref(), s, fallback_at, now).await? {
                                     stats.statuses += 1;
+                                    if let Some(u) = account_id.as_ref().and(wagate_core::pricing::usage_of(s.status.as_str(), &s.payload)) {
+                                        let key = $crate::sql::usage::UsageKey {
+                                            day: s.timestamp_ms.unwrap_or(fallback_at).div_euclid(86_400_000),
+                                            account_id: account_id.clone().unwrap_or_default(),
+                                            phone_number_id: s.phone_number_id.clone(),
+                                            usage: u,
+                                        };
+                                        *usage.entry(key).or_default() += 1;
+                                    }
                                     // (Meta's `sent` is the message made, counted when it was.)
                                     if let (Some(a), false) = (account_id, s.status.as_str() == "sent") {
                                         *activity.entry((a.to_string(), s.status.as_str().into())).or_default() += 1;
@@ -282,6 +292,12 @@ macro_rules! impl_journal_store {
                 activity.sort();
                 for ((account, kind), n) in &activity {
                     Self::count_activity(&mut tx, account, kind, shard, *n, now).await?;
+                }
+                // What Meta charges, counted once per message (on its priced delivery status).
+                let mut usage: Vec<_> = usage.into_iter().collect();
+                usage.sort();
+                for (key, n) in &usage {
+                    Self::count_usage(&mut tx, key, shard, *n).await?;
                 }
 
                 // 6. The journal entries are done (how that is recorded is the backend's).

@@ -16,6 +16,7 @@ pub(crate) mod media;
 pub(crate) mod outbound;
 pub(crate) mod sessions;
 pub(crate) mod templates;
+pub(crate) mod usage;
 
 macro_rules! impl_store {
     ($store:ty, $backend:literal) => {
@@ -124,6 +125,7 @@ macro_rules! impl_store {
         $crate::sql::sessions::impl_session_store!($store);
         $crate::sql::activity::impl_activity_store!($store);
         $crate::sql::activity::impl_activity_count!($store);
+        $crate::sql::usage::impl_usage_store!($store);
     };
 }
 

@@ -753,7 +753,7 @@ async fn signing_in_with_the_identity_provider_uses_the_code_flow_with_pkce() {
 
 /// Every console route, as its method and a path: the authorization matrix of the console.
 /// `/console/login*` and `/docs` are open; the assets are public files.
-const ROUTES: [(&str, &str); 33] = [
+const ROUTES: [(&str, &str); 36] = [
     ("GET", "/console"),
     ("GET", "/console/inbox"),
     ("GET", "/console/inbox/new?to=16505550000"),
@@ -786,6 +786,9 @@ const ROUTES: [(&str, &str); 33] = [
     ("POST", "/console/keys/key_x/rotate"),
     ("GET", "/console/audit"),
     ("GET", "/console/usage"),
+    ("POST", "/console/usage/rates"),
+    ("POST", "/console/usage/budget"),
+    ("POST", "/console/usage/reconcile"),
     ("GET", "/console/live"),
 ];
 

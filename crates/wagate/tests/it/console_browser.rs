@@ -474,3 +474,40 @@ async fn browser_sign_in_through_the_identity_provider() {
     assert_eq!(who, "ana", "the token's subject");
     chrome.close().await;
 }
+
+#[tokio::test]
+async fn browser_usage_and_costs_with_a_card_and_a_budget() {
+    let Some(chrome) = Chrome::start("usage").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    assert_eq!(app.post("/v1/templates/sync", &json!({})).await.0, 200);
+    let card =
+        "market,category,rate,tier_from,tier_to\nUS,utility,0.0100,0,2\nUS,utility,0.0050,2,\nOther,utility,0.0071,,\n";
+    assert_eq!(put_card(&app, "EUR", "2026-01-01", card).await.0, 201);
+    for to in [USER, USER, USER, "5511987654321"] {
+        template_delivered(&app, to).await;
+    }
+    let (status, _) = app
+        .put(
+            "/v1/accounts/acme/budget",
+            &json!({"amount": "0.03", "hard_stop": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    chrome.sign_in(&app.url, &app.key).await;
+    chrome.goto(&format!("{}/console/usage", app.url)).await;
+    chrome.wait_for("the day's bar", "svg.spend rect.bar.utility").await;
+    let page = chrome.client.source().await.expect("source");
+    // 0.025 to the US (two at the first tier, one past it) and 0.0071 to Brazil (Other).
+    assert!(
+        page.contains("<strong data-cost=\"\">0.0321</strong>") || page.contains("<strong data-cost>0.0321</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-market=\"BR\"") && page.contains("data-budget=\"acme\""),
+        "{page}"
+    );
+    chrome.screenshots("usage").await;
+    chrome.close().await;
+}

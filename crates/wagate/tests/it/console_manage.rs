@@ -247,3 +247,68 @@ async fn the_overview_shows_each_numbers_quality_limit_and_token_as_meta_last_sa
         "the token as checked: {line}"
     );
 }
+
+#[tokio::test]
+async fn the_usage_page_prices_the_month_loads_a_card_and_sets_a_budget() {
+    let app = spawn_app().await;
+    assert_eq!(app.post("/v1/templates/sync", &json!({})).await.0, 200);
+    let mut b = Browser::new(&app.url);
+    assert_eq!(b.sign_in(&app.key).await, 303);
+    let (_, page, _) = b.get("/console/usage").await;
+    assert!(page.contains("No rate card is loaded"), "{page}");
+    let csrf = Browser::csrf(&page);
+    // A bad card is refused with its line and column; a good one loads.
+    let load = |csv: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("currency", "EUR".to_string()),
+            ("effective", "2026-01-01".to_string()),
+            ("csv", csv.to_string()),
+        ]
+    };
+    let fields = load("market,category,rate\nUS,utility,free\n");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, _, headers) = b.post("/console/usage/rates", &pairs).await;
+    assert!(
+        location(&headers).contains("line 2, column rate"),
+        "{}",
+        location(&headers)
+    );
+    let fields = load("market,category,rate,tier_from,tier_to\nUS,utility,0.0100,0,2\nUS,utility,0.0050,2,\n");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, _, headers) = b.post("/console/usage/rates", &pairs).await;
+    assert!(location(&headers).contains("loaded"), "{}", location(&headers));
+    for _ in 0..3 {
+        template_delivered(&app, USER).await;
+    }
+    let (_, page, _) = b.get("/console/usage").await;
+    assert!(page.contains("<strong data-cost>0.025</strong> EUR"), "{page}");
+    assert!(page.contains("data-market=\"US\""), "{page}");
+    assert!(page.contains("<rect class=\"bar utility\""), "the day's bar: {page}");
+    let (_, _, headers) = b
+        .post(
+            "/console/usage/budget",
+            &[
+                ("csrf", &csrf),
+                ("scope", "account:acme"),
+                ("amount", "1.00"),
+                ("hard_stop", "true"),
+            ],
+        )
+        .await;
+    assert!(
+        location(&headers).contains("budget of acme is 1 EUR"),
+        "{}",
+        location(&headers)
+    );
+    let (_, _, headers) = b.post("/console/usage/reconcile", &[("csrf", &csrf)]).await;
+    assert!(
+        location(&headers).contains("Meta's figures read"),
+        "{}",
+        location(&headers)
+    );
+    let (_, page, _) = b.get("/console/usage").await;
+    assert!(page.contains("data-budget=\"acme\""), "{page}");
+    assert!(page.contains("data-recon="), "the reconciliation table: {page}");
+    assert!(page.contains("0.025 (2 %)"), "{page}");
+}

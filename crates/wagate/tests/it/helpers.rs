@@ -550,3 +550,33 @@ pub async fn alpha_shop(app: &TestApp) -> wagate_store::Account {
     app.gateway.state.reload_accounts().await;
     account
 }
+
+/// Loads a card; (status, answer).
+pub async fn put_card(app: &TestApp, currency: &str, effective: &str, csv: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .put(format!(
+            "{}/v1/rates?currency={currency}&effective={effective}",
+            app.url
+        ))
+        .bearer_auth(&app.key)
+        .header("content-type", "text/csv")
+        .body(csv.to_string())
+        .send()
+        .await
+        .expect("put");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A hello_world template to `to`, followed until Meta delivered it.
+pub async fn template_delivered(app: &TestApp, to: &str) {
+    let (status, m) = app
+        .post(
+            "/v1/messages",
+            &json!({"to": to, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    app.message_reaches(m["id"].as_str().expect("id"), "read").await;
+}

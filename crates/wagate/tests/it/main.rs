@@ -27,3 +27,4 @@ mod simulator;
 mod slow_clients;
 mod templates;
 mod tenants;
+mod usage;

@@ -35,7 +35,9 @@ const ROUTES: &[(&str, &str, &str, Reach)] = &[
     ("GET", "/v1/accounts/{name}/phone-numbers", "read", Reach::Any),
     ("POST", "/v1/accounts/{name}/resume", "admin", Reach::Any),
     ("PUT", "/v1/accounts/{name}/token", "admin", Reach::Any),
+    ("PUT", "/v1/accounts/{name}/budget", "admin", Reach::Any),
     ("GET", "/v1/audit", "admin", Reach::Any),
+    ("GET", "/v1/budgets", "read", Reach::Any),
     ("GET", "/v1/connect/start", "admin", Reach::AllAccounts),
     ("GET", "/v1/contacts/{wa_id}", "read", Reach::Any),
     ("GET", "/v1/events", "read", Reach::Any),
@@ -71,11 +73,17 @@ const ROUTES: &[(&str, &str, &str, Reach)] = &[
     ("GET", "/v1/messages/{id}", "read", Reach::Any),
     ("POST", "/v1/messages/{id}/read", "send", Reach::Any),
     ("POST", "/v1/messages/{id}/retry", "send", Reach::Any),
+    ("GET", "/v1/rates", "read", Reach::Any),
+    ("PUT", "/v1/rates", "admin", Reach::Global),
     ("GET", "/v1/templates", "read", Reach::Any),
     ("POST", "/v1/templates", "admin", Reach::Any),
     ("POST", "/v1/templates/sync", "admin", Reach::Any),
     ("GET", "/v1/templates/{id}", "read", Reach::Any),
     ("DELETE", "/v1/templates/{name}", "admin", Reach::Any),
+    ("PUT", "/v1/tenants/{tenant}/budget", "admin", Reach::AllAccounts),
+    ("GET", "/v1/usage", "read", Reach::Any),
+    ("POST", "/v1/usage/reconcile", "admin", Reach::Any),
+    ("GET", "/v1/usage/reconciliation", "read", Reach::Any),
     ("POST", "/v1/whatsapp/notify", "send", Reach::Any),
 ];
 
@@ -306,6 +314,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
     let fill = |path: &str| {
         path.replace("/templates/{name}", "/templates/alpha_template")
             .replace("{name}", "alpha-shop")
+            .replace("{tenant}", "alpha")
             .replace("{wa_id}", USER)
             .replace("/hooks/{id}", &format!("/hooks/{alpha_hook_id}"))
             .replace("/keys/{id}", &format!("/keys/{alpha_key_id}"))
@@ -323,7 +332,7 @@ async fn the_authorization_matrix_holds_for_every_route_and_caller() {
             target: fill(path),
             scope,
             reach: *reach,
-            hidden: match ["/v1/accounts/", "/v1/hooks/", "/v1/keys/"]
+            hidden: match ["/v1/accounts/", "/v1/hooks/", "/v1/keys/", "/v1/tenants/"]
                 .iter()
                 .any(|p| path.starts_with(p))
             {

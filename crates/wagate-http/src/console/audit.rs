@@ -1,4 +1,4 @@
-//! The console's audit log (filtered by action and account) and the usage page.
+//! The console's audit log, filtered by action and account, newest first.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -7,27 +7,6 @@ use axum::response::Response;
 use super::pages::{chrome, render, Chrome};
 use super::{encode, said, Signed};
 use crate::state::AppState;
-
-struct Row {
-    id: Option<String>,
-    cells: Vec<String>,
-}
-
-#[derive(Template)]
-#[template(path = "console/table.html")]
-struct TablePage {
-    chrome: Option<Chrome>,
-    live: bool,
-    after: i64,
-    title: &'static str,
-    note: Option<String>,
-    error: Option<String>,
-    headers: Vec<&'static str>,
-    rows: Vec<Row>,
-    /// A form above the table: where it posts, and its button.
-    action: Option<(String, &'static str)>,
-    csrf: String,
-}
 
 struct AuditLine {
     at: String,
@@ -104,21 +83,5 @@ pub async fn audit(State(state): State<AppState>, signed: Signed, Query(p): Quer
         entries,
         older,
         error,
-    })
-}
-
-/// `GET /console/usage`: reserved for usage and costs.
-pub async fn usage(signed: Signed) -> Response {
-    render(TablePage {
-        chrome: chrome(&signed, "/console/usage"),
-        live: false,
-        after: 0,
-        title: "Usage and costs",
-        note: Some("Usage and cost per account, number and tenant come with the usage work; until then, Meta's pricing of each message is in its status events (pricing).".into()),
-        error: None,
-        headers: vec!["Day", "Account", "Category", "Messages", "Estimated cost"],
-        rows: Vec::new(),
-        action: None,
-        csrf: signed.csrf.clone(),
     })
 }
