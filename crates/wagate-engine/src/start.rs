@@ -170,6 +170,7 @@ impl Engine {
                 std::time::Duration::from_secs(state.config.usage.reconcile_seconds.max(60)),
                 cancel.clone(),
             )),
+            tokio::spawn(crate::activity::count::run(state.clone(), cancel.clone())),
             tokio::spawn(listen_for_other_gateways(state.clone(), cancel.clone())),
         ];
         Ok(Opened {

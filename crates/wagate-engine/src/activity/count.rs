@@ -16,6 +16,8 @@ const HOUR_MS: i64 = 3_600_000;
 /// and statuses are recorded (a few rows, however busy the day).
 pub async fn last_day(state: &Engine, caller: &Caller) -> EngineResult<Activity> {
     caller.require("read")?;
+    // What was written since the last count is counted first, so the chart is never behind.
+    catch_up(state).await?;
     let scope = wagate_store::AccountScope {
         account_id: caller.account_id.clone().map(String::from),
         account_ids: caller.account_ids(),
@@ -67,4 +69,28 @@ async fn count(state: &Engine, scope: &wagate_store::AccountScope) -> EngineResu
     let mut failures: Vec<FailureGroup> = groups.into_values().collect();
     failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
     Ok(Activity { hours, failures })
+}
+
+/// Counts what the event log holds that the hourly counts do not yet (a few statements per
+/// thousand events).
+pub async fn catch_up(state: &Engine) -> Result<(), wagate_store::StoreError> {
+    while state.store.count_new_events(2_000).await? == 2_000 {}
+    Ok(())
+}
+
+/// Keeps the hourly counts up with the event log, until cancelled.
+pub async fn run(state: Engine, cancel: tokio_util::sync::CancellationToken) {
+    let mut written = state.events_written.subscribe();
+    loop {
+        if let Err(e) = catch_up(&state).await {
+            tracing::warn!(error = %e, "could not count the hour's activity; will retry");
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = written.changed() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        // At most one count a second: a busy log is counted in large steps.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -17,6 +17,9 @@ use crate::state::AppState;
 /// Events on a page.
 const PAGE: i64 = 50;
 
+/// How many events one page of a contact's events reads.
+const CONTACT_WINDOW: i64 = 100_000;
+
 struct EventLine {
     id: String,
     seq: i64,
@@ -39,6 +42,8 @@ struct EventsPage {
     events: Vec<EventLine>,
     older: Option<String>,
     newer: Option<String>,
+    /// The events read for a contact's page (`1 to 100000`).
+    window: Option<String>,
     error: Option<String>,
     may_admin: bool,
 }
@@ -74,13 +79,20 @@ fn summary(payload: &Value) -> String {
 /// to newer ones.
 pub async fn list(State(state): State<AppState>, signed: Signed, Query(p): Query<EventsParams>) -> Response {
     let newest = ops::cursor(&state).await.unwrap_or(0);
+    let contact = p.contact.clone().filter(|t| !t.is_empty());
+    // A contact's events are found by reading the log (the column is not indexed): a page
+    // reads at most CONTACT_WINDOW events, and pages older from where it stopped.
+    let window = contact.as_ref().filter(|_| p.cursor.is_none()).map(|_| {
+        let upper = p.before.unwrap_or(newest + 1);
+        ((upper - CONTACT_WINDOW).max(0), upper)
+    });
     let query = EventQuery {
         types: p.types.clone().filter(|t| !t.is_empty()),
         since: p.since.clone().filter(|t| !t.is_empty()),
         account: p.account.clone().filter(|t| !t.is_empty()),
-        contact: p.contact.clone().filter(|t| !t.is_empty()),
-        cursor: p.cursor,
-        before: p.before,
+        contact,
+        cursor: window.map(|w| w.0).or(p.cursor),
+        before: window.map(|w| w.1).or(p.before),
         newest_first: p.cursor.is_none(),
         ..EventQuery::default()
     };
@@ -106,9 +118,14 @@ pub async fn list(State(state): State<AppState>, signed: Signed, Query(p): Query
         after: 0,
         // Older: past the page's oldest, when a page this full suggests more (or it came from
         // a newer page).
-        older: last
-            .filter(|_| full || p.cursor.is_some())
-            .map(|l| format!("/console/events?{filters}&before={l}")),
+        older: match window {
+            // The window's start, when the page is not full and older events remain.
+            Some((lower, _)) if !full && lower > 0 => Some(format!("/console/events?{filters}&before={}", lower + 1)),
+            _ => last
+                .filter(|_| full || p.cursor.is_some())
+                .map(|l| format!("/console/events?{filters}&before={l}")),
+        },
+        window: window.map(|(lower, upper)| format!("{} to {}", lower + 1, (upper - 1).min(newest))),
         newer: first
             .filter(|f| *f < newest && (p.before.is_some() || p.cursor.is_some()))
             .map(|f| format!("/console/events?{filters}&cursor={f}")),

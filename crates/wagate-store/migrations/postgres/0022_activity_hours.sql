@@ -19,6 +19,14 @@ SELECT m.account_id, s.recorded_at / 3600000, s.status, 0, COUNT(*)
 FROM message_statuses s JOIN messages m ON m.id = s.message_id
 WHERE s.recorded_at >= (EXTRACT(EPOCH FROM now())::BIGINT - 90000) * 1000
 GROUP BY 1, 2, 3;
+-- Where counting the event log's activity stands (statuses and inbound messages are counted
+-- from the log, off the processing path; what was before the counters is counted above).
+CREATE TABLE counter_cursors (
+    name     TEXT PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+INSERT INTO counter_cursors (name, position) SELECT 'activity', COALESCE(MAX(seq), 0) FROM events;
+
 -- The day's failures, found without reading the day's messages.
 CREATE INDEX messages_failed ON messages(id) WHERE status = 'failed';
 

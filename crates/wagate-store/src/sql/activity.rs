@@ -16,6 +16,11 @@ pub trait ActivityStore: Send + Sync {
     /// The errors of the messages made since `since_ms` that failed, newest first, at most
     /// `limit`.
     async fn recent_failures(&self, scope: &AccountScope, since_ms: i64, limit: i64) -> Result<Vec<String>>;
+    /// Counts the hour's activity of up to `limit` events written since the last count
+    /// (received, delivered, read, failed; the log's sequence is its commit order, so none is
+    /// skipped), moving the count's cursor in the same transaction (of two gateways counting at
+    /// once, one does). Returns how many events were read.
+    async fn count_new_events(&self, limit: i64) -> Result<usize>;
 }
 
 /// How many rows an account's count of one kind in one hour is spread over.
@@ -51,6 +56,62 @@ macro_rules! impl_activity_store {
                 $crate::sql::push_in(&mut qb, "account_id", scope.account_ids.as_deref());
                 qb.push(" GROUP BY hour, kind");
                 Ok(qb.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            async fn count_new_events(&self, limit: i64) -> $crate::Result<usize> {
+                let mut tx = self.writer.begin().await?;
+                // The cursor is locked first (PostgreSQL): a second gateway waits, then reads on
+                // from where the first stopped.
+                let (from,): (i64,) = sqlx::query_as(&format!(
+                    "SELECT position FROM counter_cursors WHERE name = 'activity' {}",
+                    <$store>::ROW_LOCK
+                ))
+                .fetch_one(&mut *tx)
+                .await?;
+                let rows: Vec<(i64, Option<String>, String, i64)> = sqlx::query_as(
+                    "SELECT seq, account_id, event_type, created_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(from)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let Some(to) = rows.last().map(|r| r.0) else {
+                    return Ok(0);
+                };
+                let mut counts: std::collections::BTreeMap<(String, i64, &str), i64> = Default::default();
+                for (_, account, event_type, created_at) in &rows {
+                    let kind = match event_type.as_str() {
+                        "message.received" => "received",
+                        "message.delivered" => "delivered",
+                        "message.read" | "message.played" => "read",
+                        "message.failed" => "failed",
+                        _ => continue,
+                    };
+                    let Some(account) = account else { continue };
+                    *counts.entry((account.clone(), created_at.div_euclid(3_600_000), kind)).or_default() += 1;
+                }
+                let counts: Vec<_> = counts.into_iter().collect();
+                for chunk in counts.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO activity_hours (account_id, hour, kind, shard, count) ");
+                    qb.push_values(chunk, |mut b, ((account, hour, kind), n)| {
+                        b.push_bind(account.clone()).push_bind(*hour).push_bind(*kind).push_bind(0_i64).push_bind(*n);
+                    });
+                    qb.push(" ON CONFLICT (hour, account_id, kind, shard) DO UPDATE SET count = activity_hours.count + excluded.count");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let moved = sqlx::query("UPDATE counter_cursors SET position = $1 WHERE name = 'activity' AND position = $2")
+                    .bind(to)
+                    .bind(from)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if moved != 1 {
+                    // Another gateway counted these first: nothing of ours is kept.
+                    tx.rollback().await?;
+                    return Ok(0);
+                }
+                tx.commit().await?;
+                Ok(rows.len())
             }
 
             async fn recent_failures(

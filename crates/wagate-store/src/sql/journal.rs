@@ -113,10 +113,8 @@ macro_rules! impl_journal_store {
                 // 2. Contacts and their windows: merged per contact first, since one statement
                 //    may not update the same row twice (PostgreSQL).
                 let mut contacts: HashMap<(String, String, String), (Option<String>, i64, i64)> = HashMap::new();
-                let mut activity: HashMap<(String, String), i64> = HashMap::new();
                 let mut usage: HashMap<$crate::sql::usage::UsageKey, i64> = HashMap::new();
                 for r in rows.iter().filter(|r| inserted.contains(&r.wamid)) {
-                    *activity.entry((r.account_id.clone(), "received".into())).or_default() += 1;
                     let Some(wa_id) = r.wa_id.clone() else { continue };
                     let entry = contacts
                         .entry((r.account_id.clone(), r.phone_number_id.clone(), wa_id))
@@ -245,10 +243,6 @@ macro_rules! impl_journal_store {
                                         };
                                         *usage.entry(key).or_default() += 1;
                                     }
-                                    // (Meta's `sent` is the message made, counted when it was.)
-                                    if let (Some(a), false) = (account_id, s.status.as_str() == "sent") {
-                                        *activity.entry((a.to_string(), s.status.as_str().into())).or_default() += 1;
-                                    }
                                     if let Some(e) = e {
                                         stats.events.push(e.event_type.clone());
                                         events.push(e);
@@ -286,18 +280,14 @@ macro_rules! impl_journal_store {
                     qb.build().execute(&mut *tx).await?;
                 }
 
-                // 5. The hour's activity, counted (in key order, as the rows above).
-                let shard = batch.first().map_or(0, |w| w.journal_id.rem_euclid($crate::sql::activity::SHARDS));
-                let mut activity: Vec<_> = activity.into_iter().collect();
-                activity.sort();
-                for ((account, kind), n) in &activity {
-                    Self::count_activity(&mut tx, account, kind, shard, *n, now).await?;
-                }
-                // What Meta charges, counted once per message (on its priced delivery status).
-                let mut usage: Vec<_> = usage.into_iter().collect();
-                usage.sort();
-                for (key, n) in &usage {
-                    Self::count_usage(&mut tx, key, shard, *n).await?;
+                // 5. What Meta charges, counted once per message (on its priced delivery status),
+                //    in key order as the rows above. (The hour's activity is counted from the
+                //    event log, off this path: `ActivityStore::count_new_events`.)
+                if !usage.is_empty() {
+                    let shard = batch.first().map_or(0, |w| w.journal_id.rem_euclid($crate::sql::activity::SHARDS));
+                    let mut usage: Vec<_> = usage.into_iter().collect();
+                    usage.sort();
+                    Self::count_usage(&mut tx, &usage, shard).await?;
                 }
 
                 // 6. The journal entries are done (how that is recorded is the backend's).

@@ -147,30 +147,34 @@ macro_rules! impl_usage_store {
         }
 
         impl $store {
-            /// Adds `n` messages to a day's usage count, in the transaction that records them.
+            /// Adds to days' usage counts (each key once), in the transaction that records the
+            /// statuses: one statement per 200 counts.
             pub(crate) async fn count_usage(
                 tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
-                key: &$crate::sql::usage::UsageKey,
+                counts: &[($crate::sql::usage::UsageKey, i64)],
                 shard: i64,
-                n: i64,
             ) -> $crate::Result<()> {
-                sqlx::query(
-                    "INSERT INTO usage_daily (day, account_id, phone_number_id, category, market, pricing_type, billable, shard, messages)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (day, account_id, phone_number_id, category, market, pricing_type, billable, shard)
-                     DO UPDATE SET messages = usage_daily.messages + excluded.messages",
-                )
-                .bind(key.day)
-                .bind(&key.account_id)
-                .bind(&key.phone_number_id)
-                .bind(&key.usage.category)
-                .bind(&key.usage.market)
-                .bind(&key.usage.pricing_type)
-                .bind(key.usage.billable)
-                .bind(shard)
-                .bind(n)
-                .execute(&mut **tx)
-                .await?;
+                for chunk in counts.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO usage_daily (day, account_id, phone_number_id, category, market, pricing_type, billable, shard, messages) ",
+                    );
+                    qb.push_values(chunk, |mut b, (key, n)| {
+                        b.push_bind(key.day)
+                            .push_bind(key.account_id.clone())
+                            .push_bind(key.phone_number_id.clone())
+                            .push_bind(key.usage.category.clone())
+                            .push_bind(key.usage.market.clone())
+                            .push_bind(key.usage.pricing_type.clone())
+                            .push_bind(key.usage.billable)
+                            .push_bind(shard)
+                            .push_bind(*n);
+                    });
+                    qb.push(
+                        " ON CONFLICT (day, account_id, phone_number_id, category, market, pricing_type, billable, shard)
+                         DO UPDATE SET messages = usage_daily.messages + excluded.messages",
+                    );
+                    qb.build().execute(&mut **tx).await?;
+                }
                 Ok(())
             }
         }

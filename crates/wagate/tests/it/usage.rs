@@ -326,3 +326,143 @@ async fn the_estimate_is_set_beside_metas_own_pricing_analytics() {
         "{r}"
     );
 }
+
+/// Runs `wagate ARGS` against this gateway; (success, stdout+stderr).
+async fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAGATE_URL", &app.url)
+        .env("WAGATE_API_KEY", &app.key)
+        .args(args)
+        .output()
+        .await
+        .expect("run wagate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_loads_a_card_and_prints_the_months_usage() {
+    let app = spawn_app().await;
+    assert_eq!(app.post("/v1/templates/sync", &json!({})).await.0, 200);
+    let dir = tempfile_dir();
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "market,category,rate\nUS,utility,cheap\n").expect("write");
+    let (ok, out) = cli(
+        &app,
+        &[
+            "rates",
+            "import",
+            bad.to_str().expect("path"),
+            "--currency",
+            "EUR",
+            "--effective",
+            "2026-01-01",
+        ],
+    )
+    .await;
+    assert!(!ok && out.contains("line 2, column rate"), "{out}");
+    let good = dir.join("card.csv");
+    std::fs::write(&good, CARD).expect("write");
+    let (ok, out) = cli(
+        &app,
+        &[
+            "rates",
+            "import",
+            good.to_str().expect("path"),
+            "--currency",
+            "EUR",
+            "--effective",
+            "2026-01-01",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("loaded card 1 in EUR from 2026-01-01: 3 rates for 2 markets"),
+        "{out}"
+    );
+    for _ in 0..3 {
+        template_delivered(&app, USER).await;
+    }
+    let month = app.get("/v1/usage").await.1["from"].as_str().expect("from")[..7].to_string();
+    let (ok, out) = cli(&app, &["usage", "--month", &month, "--by", "category,market"]).await;
+    assert!(ok, "{out}");
+    let line = out.lines().find(|l| l.starts_with("utility")).unwrap_or_default();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells, ["utility", "US", "3", "3", "0.025"], "{out}");
+    assert!(out.contains("cost EUR"), "{out}");
+    let (ok, out) = cli(&app, &["usage", "--month", "November"]).await;
+    assert!(!ok && out.contains("YYYY-MM"), "{out}");
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wagate-usage-cli-{}", wagate_core::ids::event_id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+#[tokio::test]
+async fn a_tenant_sees_its_own_usage_and_budgets_only() {
+    let app = spawn_app().await;
+    assert_eq!(app.post("/v1/templates/sync", &json!({})).await.0, 200);
+    assert_eq!(put_card(&app, "EUR", "2026-01-01", CARD).await.0, 201);
+    template_delivered(&app, USER).await;
+    alpha_shop(&app).await;
+    let (status, k) = app
+        .post(
+            "/v1/keys",
+            &json!({"name": "alpha", "scopes": ["admin"], "tenant": "alpha"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
+    let alpha = k["key"].as_str().expect("key").to_string();
+    assert_eq!(
+        app.put("/v1/accounts/acme/budget", &json!({"amount": "5"})).await.0,
+        200
+    );
+    // acme's usage and budget are not alpha's.
+    let (status, usage) = app.get_as(&alpha, "/v1/usage?group_by=account").await;
+    assert_eq!((status, usage["groups"].clone()), (200, json!([])), "{usage}");
+    let (status, usage) = app.get("/v1/usage?group_by=account").await;
+    assert_eq!(
+        (status, usage["groups"][0]["account"].as_str()),
+        (200, Some("acme")),
+        "{usage}"
+    );
+    let put = |tenant: &'static str| {
+        let (app, alpha) = (&app, alpha.clone());
+        async move {
+            app.request_as(
+                &alpha,
+                reqwest::Method::PUT,
+                &format!("/v1/tenants/{tenant}/budget"),
+                Some(&json!({"amount": "100", "hard_stop": true})),
+            )
+            .await
+        }
+    };
+    let (status, budget) = put("alpha").await;
+    assert_eq!(status, 200, "{budget}");
+    assert_eq!(
+        (
+            budget["scope"].as_str(),
+            budget["name"].as_str(),
+            budget["spent"].as_str()
+        ),
+        (Some("tenant"), Some("alpha"), Some("0")),
+        "{budget}"
+    );
+    assert_eq!(put("bravo").await.0, 404, "another tenant's budget is not found");
+    let (_, budgets) = app.get_as(&alpha, "/v1/budgets").await;
+    let names: Vec<&str> = budgets["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    assert_eq!(names, ["alpha"], "{budgets}");
+}
