@@ -123,7 +123,8 @@ pub async fn reloaded(state: &Engine, id: &str) -> EngineResult<AccountRuntime> 
 }
 
 /// Makes an account (its numbers free, its name and WABA not another's), has every part of the
-/// gateway see it, and processes what waited in quarantine for its numbers.
+/// gateway see it, processes what waited in quarantine for its numbers, and syncs its template
+/// catalog (a failure to sync is logged; the account stands).
 pub async fn make_account(state: &Engine, new: &wagate_store::NewApiAccount) -> EngineResult<AccountRuntime> {
     if let Some(taken) = new
         .phone_numbers
@@ -146,6 +147,13 @@ pub async fn make_account(state: &Engine, new: &wagate_store::NewApiAccount) -> 
     // What Meta's webhooks of this WABA waited for in quarantine is processed now.
     if let Err(e) = crate::inbound::receive::release_quarantined(state).await {
         tracing::warn!(error = %e, "could not release the quarantined webhooks");
+    }
+    // Its template catalog, at once: sends are checked against it, and the doctor asks for it.
+    match crate::sending::templates::sync_account(state, &account).await {
+        Ok(n) => tracing::info!(account = %account.name, templates = n, "template catalog synced"),
+        Err(e) => {
+            tracing::warn!(account = %account.name, error = %e.message, "could not sync the new account's template catalog; POST /v1/templates/sync to try again")
+        }
     }
     Ok(account)
 }

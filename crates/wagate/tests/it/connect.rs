@@ -118,6 +118,11 @@ async fn a_tenant_connects_whatsapp_and_lands_back_with_a_working_account() {
         (&json!("acme"), &json!("api"), &json!([CONNECT_PHONE])),
         "{account}"
     );
+    // Its template catalog came with it: sends are checked from the first one.
+    let (status, catalog) = app.get(&format!("/v1/templates?account=acme-{CONNECT_WABA}")).await;
+    assert_eq!(status, 200, "{catalog}");
+    assert!(catalog["synced_at"].is_string(), "synced at connection: {catalog}");
+    assert!(catalog["data"].as_array().is_some_and(|d| !d.is_empty()), "{catalog}");
     app.user_sends_to(CONNECT_PHONE, USER, json!({"type": "text", "text": {"body": "hi"}}))
         .await;
     let got = eventually("the user's message reaches the connected account", || async {
