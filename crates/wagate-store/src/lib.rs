@@ -10,7 +10,7 @@ mod model;
 mod postgres;
 mod sql;
 mod sqlite;
-pub use sqlite::{master_key_path, sqlite_file};
+pub use sqlite::{backup_databases, database_files, master_key_path, restore_databases, sqlite_file};
 
 use std::sync::Arc;
 
@@ -46,6 +46,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Sealed(#[from] wagate_core::seal::SealError),
+    /// A request the store cannot carry out as asked (a backup of a database that is not a
+    /// SQLite file, a restore over a database in place): the message says why.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<sqlx::Error> for StoreError {

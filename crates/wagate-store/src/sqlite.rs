@@ -368,3 +368,85 @@ fn journal_path(main: &Path) -> PathBuf {
 
 crate::sql::impl_store!(SqliteStore, "sqlite");
 crate::hooks::impl_hook_store!(SqliteStore);
+
+/// The files of a SQLite gateway's databases a backup holds: the main database, then its
+/// webhook journal.
+pub fn database_files(url: &str) -> Option<(PathBuf, PathBuf)> {
+    let main = sqlite_file(url)?;
+    let journal = journal_path(&main);
+    Some((main, journal))
+}
+
+/// Writes a consistent copy of a SQLite gateway's two databases into `dir` (as `wagate.db` and
+/// `wagate.journal.db`), while the gateway runs: each with `VACUUM INTO`, which reads one
+/// snapshot of its database and writes a compact copy. The journal is copied first: what is
+/// processed after its copy is found unprocessed there and applied again on restore (applying is
+/// idempotent), so nothing acknowledged before the backup began is missing.
+pub async fn backup_databases(url: &str, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (main, journal) = database_files(url).ok_or_else(|| {
+        crate::StoreError::Invalid(format!(
+            "{url} is not a SQLite database file: back up PostgreSQL with pg_dump"
+        ))
+    })?;
+    if !main.exists() {
+        return Err(crate::StoreError::Invalid(format!(
+            "there is no database at {}",
+            main.display()
+        )));
+    }
+    let (to_main, to_journal) = (dir.join("wagate.db"), dir.join("wagate.journal.db"));
+    for (from, to) in [(&journal, &to_journal), (&main, &to_main)] {
+        if to.exists() {
+            return Err(crate::StoreError::Invalid(format!(
+                "{} exists: back up into an empty directory",
+                to.display()
+            )));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(from)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(to.display().to_string())
+            .execute(&mut conn)
+            .await?;
+        sqlx::Connection::close(conn).await?;
+    }
+    Ok((to_main, to_journal))
+}
+
+/// Puts a backup's databases (from [`backup_databases`]) where `url` says, refusing to overwrite
+/// anything there: a database in place may be live.
+pub fn restore_databases(dir: &Path, url: &str) -> Result<(PathBuf, PathBuf)> {
+    let (main, journal) = database_files(url)
+        .ok_or_else(|| crate::StoreError::Invalid(format!("{url} is not a SQLite database file")))?;
+    let (from_main, from_journal) = (dir.join("wagate.db"), dir.join("wagate.journal.db"));
+    for from in [&from_main, &from_journal] {
+        if !from.exists() {
+            return Err(crate::StoreError::Invalid(format!(
+                "{} is missing: not a backup",
+                from.display()
+            )));
+        }
+    }
+    for to in [&main, &journal] {
+        for file in [to.clone(), PathBuf::from(format!("{}-wal", to.display()))] {
+            if file.exists() {
+                return Err(crate::StoreError::Invalid(format!(
+                    "{} exists and may be a live database: stop that gateway and move it away first (nothing was overwritten)",
+                    file.display()
+                )));
+            }
+        }
+    }
+    if let Some(parent) = main.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| crate::StoreError::Invalid(format!("{}: {e}", parent.display())))?;
+    }
+    for (from, to) in [(&from_journal, &journal), (&from_main, &main)] {
+        std::fs::copy(from, to)
+            .map_err(|e| crate::StoreError::Invalid(format!("{} → {}: {e}", from.display(), to.display())))?;
+    }
+    Ok((main, journal))
+}

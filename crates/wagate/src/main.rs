@@ -1,6 +1,7 @@
 //! The `wagate` binary: commands and wiring only.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod keys;
 mod replay;
 mod sandbox;
@@ -77,6 +78,22 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// A consistent copy of a SQLite gateway's databases and local media, taken while it runs.
+    Backup {
+        /// An empty (or new) directory.
+        dir: PathBuf,
+        /// Database URL (overrides WAGATE_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Puts a backup's databases and media in place (never over a database that is there).
+    Restore {
+        /// The backup's directory.
+        dir: PathBuf,
+        /// Database URL (overrides WAGATE_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Rate cards: load Meta's rates (through a running gateway's API).
     Rates {
@@ -581,6 +598,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wait: Duration::from_secs(wait),
             })
             .await
+        }
+        Command::Backup { dir, database_url } => {
+            let config = load_with_database(cli.config.as_ref(), database_url)?;
+            backup::backup(&config, &dir).await
+        }
+        Command::Restore { dir, database_url } => {
+            let config = load_with_database(cli.config.as_ref(), database_url)?;
+            backup::restore(&config, &dir).await
         }
         Command::Rates {
             command:

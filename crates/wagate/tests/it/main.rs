@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod backup;
 mod bad_input;
 mod binary;
 mod conformance;
