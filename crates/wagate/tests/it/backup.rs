@@ -8,18 +8,7 @@ use crate::helpers::*;
 
 /// Runs `wagate ARGS` with the configuration file `config`; (success, stdout+stderr).
 async fn wagate(config: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WAGATE_CONFIG", config)
-        .args(args)
-        .output()
-        .await
-        .expect("run wagate");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
-    )
+    run_wagate(&[("WAGATE_CONFIG", &config.display().to_string())], args).await
 }
 
 #[tokio::test]

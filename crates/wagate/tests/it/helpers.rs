@@ -580,3 +580,19 @@ pub async fn template_delivered(app: &TestApp, to: &str) {
     assert_eq!(status, 202, "{m}");
     app.message_reaches(m["id"].as_str().expect("id"), "read").await;
 }
+
+/// Runs the `wagate` binary with only `PATH` and these variables; (success, stdout+stderr).
+pub async fn run_wagate(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .await
+        .expect("run wagate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}

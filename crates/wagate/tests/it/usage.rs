@@ -329,19 +329,7 @@ async fn the_estimate_is_set_beside_metas_own_pricing_analytics() {
 
 /// Runs `wagate ARGS` against this gateway; (success, stdout+stderr).
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WAGATE_URL", &app.url)
-        .env("WAGATE_API_KEY", &app.key)
-        .args(args)
-        .output()
-        .await
-        .expect("run wagate");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
-    )
+    run_wagate(&[("WAGATE_URL", &app.url), ("WAGATE_API_KEY", &app.key)], args).await
 }
 
 #[tokio::test]
