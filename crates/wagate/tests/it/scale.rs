@@ -85,6 +85,25 @@ async fn two_gateways_on_one_postgres_split_the_work_and_do_each_piece_once() {
     }
     assert_eq!(per_message.len(), SENDS);
     assert!(per_message.values().all(|n| *n == 1), "a message went twice");
+    // What Meta charges: each delivered template counted once, whichever gateway processed its
+    // statuses, read alike through both.
+    for app in [&a, &b] {
+        let counted = eventually("every delivered template counted", || async {
+            let (_, u) = app.get("/v1/usage?group_by=category,market").await;
+            let g = u["groups"]
+                .as_array()?
+                .iter()
+                .find(|g| g["category"] == "utility")?
+                .clone();
+            (g["messages"].as_i64()? >= SENDS as i64).then_some(g)
+        })
+        .await;
+        assert_eq!(
+            (counted["messages"].as_i64(), counted["market"].as_str()),
+            (Some(SENDS as i64), Some("US")),
+            "counted once each: {counted}"
+        );
+    }
     // Media a user sent, downloaded by whichever gateway, is served by both.
     let image = json!({"type": "image", "image": {"data_base64": "/9j/4AAQSkZJRgABAQEASABIAAD/2wBDAAMCAgICAgMC", "mime_type": "image/jpeg"}});
     a.user_sends(USER, image).await;
