@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 
 mod common;
 mod load;
+mod stats;
 
 use common::{PHONE_ID, WABA};
 
@@ -103,10 +104,6 @@ impl Browser {
         }
         Ok(())
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]
@@ -213,12 +210,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{page} answered {status}");
             }
         }
-        times.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p99, max) = (
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            times[times.len() - 1],
-        );
+        let (p50, p99, max) = stats::p50_p99_max(&mut times);
         let under = p99 < 50.0;
         all_under &= under;
         println!(

@@ -21,6 +21,7 @@ use anyhow::{bail, Context};
 
 mod common;
 mod load;
+mod stats;
 
 use common::{PHONE_ID, WABA};
 
@@ -46,10 +47,6 @@ fn body(n: u64, now_s: u64) -> String {
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_ID}"}},"statuses":[{{"id":"wamid.usage{n:020}","status":"delivered","timestamp":"{ts}","recipient_id":"{prefix}{r:04}","pricing":{{"billable":true,"pricing_model":"PMP","type":"regular","category":"{category}"}}}}]}},"field":"messages"}}]}}]}}"#,
         r = n % 10_000
     )
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]
@@ -175,12 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("the usage counts {counted} messages, {acked} were acknowledged");
             }
         }
-        times.sort_by(|a, b| a.total_cmp(b));
-        let (p50, p99, max) = (
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            times[times.len() - 1],
-        );
+        let (p50, p99, max) = stats::p50_p99_max(&mut times);
         all_under &= p99 < 100.0;
         println!(
             "| {group_by} | {groups} | {p50:.1} | {p99:.1} | {max:.1} | {} |",

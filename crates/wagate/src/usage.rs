@@ -49,14 +49,10 @@ pub async fn import(
 
 /// The first and last day of a `YYYY-MM` month.
 fn month_range(month: &str) -> anyhow::Result<(String, String)> {
-    let (y, m) = month
-        .split_once('-')
-        .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u8>().ok()?)))
-        .filter(|(_, m)| (1..=12).contains(m))
-        .with_context(|| format!("--month {month}: write it as YYYY-MM, e.g. 2026-11"))?;
-    let month_of = time::Month::try_from(m)?;
-    let last = time::util::days_in_month(month_of, y);
-    Ok((format!("{y:04}-{m:02}-01"), format!("{y:04}-{m:02}-{last:02}")))
+    use wagate_engine::usage::{date_text, month_days};
+    let (first, last) =
+        month_days(month).with_context(|| format!("--month {month}: write it as YYYY-MM, e.g. 2026-11"))?;
+    Ok((date_text(first), date_text(last)))
 }
 
 /// Prints the usage of a month (or a range) grouped as asked, as a table.

@@ -48,3 +48,15 @@ pub fn date_text(date: Date) -> String {
 pub fn month_start(date: Date) -> Date {
     date.replace_day(1).unwrap_or(date)
 }
+
+/// The first and last day of a `YYYY-MM` month; `None` when it is not one.
+pub fn month_days(month: &str) -> Option<(Date, Date)> {
+    let (y, m) = month.trim().split_once('-')?;
+    let (y, m) = (
+        y.parse::<i32>().ok()?,
+        time::Month::try_from(m.parse::<u8>().ok()?).ok()?,
+    );
+    let first = Date::from_calendar_date(y, m, 1).ok()?;
+    let last = Date::from_calendar_date(y, m, time::util::days_in_month(m, y)).ok()?;
+    Some((first, last))
+}

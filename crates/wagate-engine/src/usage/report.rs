@@ -62,6 +62,37 @@ pub struct UsageGroup {
     pub cost: String,
 }
 
+impl UsageGroup {
+    /// A group of the dimensions asked, with their values.
+    fn of(dims: &[&str], value: impl Fn(&str) -> String) -> Self {
+        let v = |d: &str| dims.contains(&d).then(|| value(d));
+        Self {
+            day: v("day"),
+            account: v("account"),
+            number: v("number"),
+            tenant: v("tenant"),
+            category: v("category"),
+            market: v("market"),
+            pricing_type: v("type"),
+            cost: "0".into(),
+            ..Self::default()
+        }
+    }
+
+    /// This group's value of one of [`DIMENSIONS`], if it is grouped by it.
+    pub fn dimension(&self, dimension: &str) -> Option<&str> {
+        match dimension {
+            "day" => self.day.as_deref(),
+            "account" => self.account.as_deref(),
+            "number" => self.number.as_deref(),
+            "tenant" => self.tenant.as_deref(),
+            "category" => self.category.as_deref(),
+            "market" => self.market.as_deref(),
+            _ => self.pricing_type.as_deref(),
+        }
+    }
+}
+
 /// Billable messages no card prices (a market or category missing from the card, no card in
 /// force that day, or a recipient known by user id only): never counted as free.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -263,23 +294,7 @@ pub async fn usage(state: &Engine, caller: &Caller, q: &UsageQuery) -> EngineRes
             }
         };
         let key: Vec<String> = dims.iter().map(|d| value(d)).collect();
-        let g = groups.entry(key).or_insert_with(|| {
-            let mut g = UsageGroup::default();
-            for d in &dims {
-                let v = Some(value(d));
-                match *d {
-                    "day" => g.day = v,
-                    "account" => g.account = v,
-                    "number" => g.number = v,
-                    "tenant" => g.tenant = v,
-                    "category" => g.category = v,
-                    "market" => g.market = v,
-                    _ => g.pricing_type = v,
-                }
-            }
-            g.cost = "0".into();
-            g
-        });
+        let g = groups.entry(key).or_insert_with(|| UsageGroup::of(&dims, value));
         g.messages += c.messages;
         if c.billable {
             g.billable += c.messages;
@@ -340,21 +355,7 @@ pub fn csv(report: &UsageReport, group_by: Option<&str>) -> EngineResult<String>
         false => v.to_string(),
     };
     for g in &report.groups {
-        let mut cells: Vec<String> = dims
-            .iter()
-            .map(|d| {
-                let v = match *d {
-                    "day" => &g.day,
-                    "account" => &g.account,
-                    "number" => &g.number,
-                    "tenant" => &g.tenant,
-                    "category" => &g.category,
-                    "market" => &g.market,
-                    _ => &g.pricing_type,
-                };
-                quote(v.as_deref().unwrap_or_default())
-            })
-            .collect();
+        let mut cells: Vec<String> = dims.iter().map(|d| quote(g.dimension(d).unwrap_or_default())).collect();
         cells.extend([g.messages.to_string(), g.billable.to_string(), g.cost.clone()]);
         out.push_str(&cells.join(","));
         out.push('\n');

@@ -75,17 +75,15 @@ fn lines(report: &UsageReport, label: impl Fn(&UsageGroup) -> String) -> Vec<Lin
 
 /// The month asked (`YYYY-MM`, default this one) as its first and last day, and its name.
 fn month_range(month: Option<&str>) -> (Option<String>, Option<String>, String) {
-    let today = wagate_engine::usage::date_of(wagate_engine::now_ms().div_euclid(86_400_000));
-    let (y, m) = month
-        .and_then(|t| t.split_once('-'))
-        .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u8>().ok()?)))
-        .filter(|(_, m)| (1..=12).contains(m))
-        .unwrap_or((today.year(), u8::from(today.month())));
-    let last = time::Month::try_from(m).map_or(28, |mm| time::util::days_in_month(mm, y));
+    use wagate_engine::usage::{date_of, date_text, month_days};
+    let (first, last) = month.and_then(month_days).unwrap_or_else(|| {
+        let today = date_of(wagate_engine::now_ms().div_euclid(86_400_000));
+        month_days(&date_text(today)[..7]).unwrap_or((today, today))
+    });
     (
-        Some(format!("{y:04}-{m:02}-01")),
-        Some(format!("{y:04}-{m:02}-{last:02}")),
-        format!("{y:04}-{m:02}"),
+        Some(date_text(first)),
+        Some(date_text(last)),
+        date_text(first)[..7].to_string(),
     )
 }
 

@@ -88,23 +88,22 @@ macro_rules! impl_activity_store {
                         _ => continue,
                     };
                     let Some(account) = account else { continue };
-                    *counts.entry((account.clone(), created_at.div_euclid(3_600_000), kind)).or_default() += 1;
+                    *counts
+                        .entry((account.clone(), created_at.div_euclid(3_600_000), kind))
+                        .or_default() += 1;
                 }
-                let counts: Vec<_> = counts.into_iter().collect();
-                for chunk in counts.chunks(200) {
-                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO activity_hours (account_id, hour, kind, shard, count) ");
-                    qb.push_values(chunk, |mut b, ((account, hour, kind), n)| {
-                        b.push_bind(account.clone()).push_bind(*hour).push_bind(*kind).push_bind(0_i64).push_bind(*n);
-                    });
-                    qb.push(" ON CONFLICT (hour, account_id, kind, shard) DO UPDATE SET count = activity_hours.count + excluded.count");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                let moved = sqlx::query("UPDATE counter_cursors SET position = $1 WHERE name = 'activity' AND position = $2")
-                    .bind(to)
-                    .bind(from)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let counts: Vec<(&str, i64, &str, i64)> = counts
+                    .iter()
+                    .map(|((account, hour, kind), n)| (account.as_str(), *hour, *kind, *n))
+                    .collect();
+                Self::count_activity(&mut tx, &counts, 0).await?;
+                let moved =
+                    sqlx::query("UPDATE counter_cursors SET position = $1 WHERE name = 'activity' AND position = $2")
+                        .bind(to)
+                        .bind(from)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 if moved != 1 {
                     // Another gateway counted these first: nothing of ours is kept.
                     tx.rollback().await?;
@@ -142,26 +141,25 @@ pub(crate) use impl_activity_store;
 macro_rules! impl_activity_count {
     ($store:ty) => {
         impl $store {
-            /// Adds `n` to an account's count of `kind` in the hour of `now`.
+            /// Adds to accounts' counts (account, hour, kind, how many; each key once), in the
+            /// transaction that makes them: one statement per 200 counts.
             pub(crate) async fn count_activity(
                 tx: &mut sqlx::Transaction<'_, <$store as $crate::sql::Backend>::Db>,
-                account_id: &str,
-                kind: &str,
+                counts: &[(&str, i64, &str, i64)],
                 shard: i64,
-                n: i64,
-                now: i64,
             ) -> $crate::Result<()> {
-                sqlx::query(
-                    "INSERT INTO activity_hours (account_id, hour, kind, shard, count) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (hour, account_id, kind, shard) DO UPDATE SET count = activity_hours.count + excluded.count",
-                )
-                .bind(account_id)
-                .bind(now.div_euclid(3_600_000))
-                .bind(kind)
-                .bind(shard)
-                .bind(n)
-                .execute(&mut **tx)
-                .await?;
+                for chunk in counts.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO activity_hours (account_id, hour, kind, shard, count) ");
+                    qb.push_values(chunk, |mut b, (account, hour, kind, n)| {
+                        b.push_bind(account.to_string())
+                            .push_bind(*hour)
+                            .push_bind(kind.to_string())
+                            .push_bind(shard)
+                            .push_bind(*n);
+                    });
+                    qb.push(" ON CONFLICT (hour, account_id, kind, shard) DO UPDATE SET count = activity_hours.count + excluded.count");
+                    qb.build().execute(&mut **tx).await?;
+                }
                 Ok(())
             }
         }

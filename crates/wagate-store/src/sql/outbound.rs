@@ -440,7 +440,8 @@ macro_rules! impl_outbound_store {
                 .execute(&mut **tx)
                 .await?;
                 let shard = $crate::sql::activity::shard_of(&m.id);
-                Self::count_activity(tx, &m.account_id, "sent", shard, 1, m.now_ms).await?;
+                let hour = m.now_ms.div_euclid(3_600_000);
+                Self::count_activity(tx, &[(m.account_id.as_str(), hour, "sent", 1)], shard).await?;
                 {
                     // The conversation moves up the inbox (and a new one appears in it).
                     sqlx::query(
