@@ -15,6 +15,7 @@ pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod contacts;
 pub mod error;

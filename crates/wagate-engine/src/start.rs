@@ -42,17 +42,33 @@ pub struct Workers {
     /// Stops the journal writer, once nothing can append to the journal any more.
     journal_stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    engine: Engine,
 }
 
 impl Workers {
-    /// Lets in-flight work finish and waits for the workers; call once the doors no longer take
-    /// requests (in-flight webhooks wait for their journal commit, so the writer stops last).
-    pub async fn finish(self) {
+    /// Lets in-flight work finish, for at most `server.shutdown_seconds` (from when `deadline`
+    /// was set), then gives back what this gateway still holds so that another takes it at once;
+    /// call once the doors no longer take requests (in-flight webhooks wait for their journal
+    /// commit, so the writer stops last).
+    pub async fn finish(self, deadline: tokio::time::Instant) {
         self.cancel.cancel();
         self.journal_stop.cancel();
-        for t in self.tasks {
-            let _ = t.await;
+        let mut tasks = self.tasks;
+        let all = futures_util::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout_at(deadline, all).await.is_err() {
+            tracing::warn!(
+                "in-flight work did not finish within server.shutdown_seconds; giving it back (a send whose call had started is in doubt until Meta's status names it)"
+            );
+            for t in &tasks {
+                t.abort();
+            }
         }
+        crate::cluster::release(&self.engine).await;
+    }
+
+    /// When a stop that starts now must be over (`server.shutdown_seconds`).
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(self.engine.config.server.shutdown_seconds)
     }
 }
 
@@ -94,6 +110,7 @@ impl Engine {
             &config.api_version,
             Duration::from_secs(config.sender.graph_timeout_seconds),
         )?;
+        let instance = crate::cluster::register(store.as_ref()).await?;
         let cancel = CancellationToken::new();
         let (journal, journal_rx) = crate::inbound::journal::JournalWriter::channel();
         let limits: Vec<(String, u32)> = config
@@ -119,6 +136,7 @@ impl Engine {
             sign_in_failures: Default::default(),
             database_failed_at: std::sync::Mutex::new(None),
             started_at_ms: now_ms(),
+            instance,
             blobs,
             throttle,
             default_country: config.default_country_id(),
@@ -172,14 +190,16 @@ impl Engine {
             )),
             tokio::spawn(crate::activity::count::run(state.clone(), cancel.clone())),
             tokio::spawn(listen_for_other_gateways(state.clone(), cancel.clone())),
+            tokio::spawn(crate::cluster::run(state.clone(), cancel.clone())),
         ];
         Ok(Opened {
-            engine: state,
+            engine: state.clone(),
             new_api_key,
             workers: Workers {
                 cancel,
                 journal_stop,
                 tasks,
+                engine: state.clone(),
             },
         })
     }

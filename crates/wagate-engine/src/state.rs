@@ -50,6 +50,9 @@ pub struct Inner {
     pub default_country: Option<phonenumber::country::Id>,
     /// When this gateway started (unix ms): statuses sent while no gateway was up arrive late.
     pub started_at_ms: i64,
+    /// This gateway process among those sharing the database: its claims carry this id, and
+    /// its heartbeat keeps them (`cluster`).
+    pub instance: String,
     /// Where others reach this gateway: `public_url`, else `http://<the address it listens on>`.
     pub public_base: String,
     /// The JWT issuer's keys, cached (`[auth.jwt]`).

@@ -37,7 +37,8 @@ impl Opened {
     }
 
     async fn close(self) {
-        self.workers.finish().await;
+        let deadline = self.workers.deadline();
+        self.workers.finish(deadline).await;
     }
 }
 

@@ -75,11 +75,17 @@ impl Gateway {
     }
 
     /// Stops serving, lets in-flight work finish, and waits for the workers.
+    /// Within `server.shutdown_seconds`: what is still in flight then is given back to the
+    /// other gateways.
     pub async fn shutdown(self) {
+        let deadline = self.workers.deadline();
         self.workers.cancel.cancel();
         // In-flight webhook requests wait for their journal commit, so the writer stops last.
-        let _ = self.server.await;
-        self.workers.finish().await;
+        let mut server = self.server;
+        if tokio::time::timeout_at(deadline, &mut server).await.is_err() {
+            server.abort();
+        }
+        self.workers.finish(deadline).await;
     }
 }
 

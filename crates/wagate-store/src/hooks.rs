@@ -171,6 +171,7 @@ pub trait HookStore: Send + Sync {
         &self,
         hook_id: &crate::HookId,
         ordered: bool,
+        owner: &str,
         token: i64,
         limit: i64,
         lease_ms: i64,
@@ -521,9 +522,9 @@ macro_rules! impl_hook_store {
                 .rows_affected())
             }
 
-            async fn claim_deliveries(&self, hook_id: &$crate::HookId, ordered: bool, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+            async fn claim_deliveries(&self, hook_id: &$crate::HookId, ordered: bool, owner: &str, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
                 let sql = format!(
-                    "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2
+                    "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2, lease_owner = $7
                      WHERE id IN (SELECT d.id FROM hook_deliveries d
                        WHERE d.hook_id = $5 AND d.state = 'pending' AND d.next_attempt_at <= $3
                          AND (d.lease_until IS NULL OR d.lease_until < $3)
@@ -544,6 +545,7 @@ macro_rules! impl_hook_store {
                     .bind(limit)
                     .bind(hook_id)
                     .bind(ordered)
+                    .bind(owner)
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(Into::into);

@@ -20,6 +20,7 @@ pub use model::*;
 pub use sql::accounts::AccountStore;
 pub use sql::activity::ActivityStore;
 pub use sql::audit::AuditStore;
+pub use sql::cluster::{Claims, ClusterStore, TakenOver};
 pub use sql::events::EventStore;
 pub use sql::journal::JournalStore;
 pub use sql::media::MediaStore;
@@ -99,6 +100,7 @@ pub trait Store:
     + SessionStore
     + ActivityStore
     + UsageStore
+    + ClusterStore
     + Send
     + Sync
     + 'static

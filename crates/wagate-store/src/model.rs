@@ -639,6 +639,8 @@ pub enum InDoubtOutcome {
     },
     Requeued,
     Unknown,
+    /// Its call to Meta had not started (its lease ran out first): queued again at once.
+    NeverCalled,
 }
 
 /// How a send attempt ended.

@@ -136,10 +136,10 @@ impl PgStore {
 
     /// Claims a batch of the oldest pending entries (and any whose claim ran out) for this
     /// gateway: others skip the locked rows and take the next ones, so N gateways split the work.
-    async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
+    async fn pending(&self, owner: &str, limit: i64) -> Result<Vec<JournalEntry>> {
         let now = crate::sql::now_ms();
         let mut entries: Vec<JournalEntry> = sqlx::query_as(
-            "UPDATE webhook_journal SET state = 'processing', lease_until = $1
+            "UPDATE webhook_journal SET state = 'processing', lease_until = $1, lease_owner = $4
              WHERE id IN (SELECT id FROM webhook_journal
                WHERE state = 'pending' OR (state = 'processing' AND lease_until < $2)
                ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
@@ -148,10 +148,24 @@ impl PgStore {
         .bind(now + JOURNAL_LEASE_MS)
         .bind(now)
         .bind(limit)
+        .bind(owner)
         .fetch_all(&self.writer)
         .await?;
         entries.sort_by_key(|e| e.id);
         Ok(entries)
+    }
+
+    /// Gives the journal batches a gateway claimed back to the others (`filter` on `lease_owner`,
+    /// with `owner` as `$1`).
+    async fn release_journal_claims(&self, owner: &str, filter: &str) -> Result<u64> {
+        Ok(sqlx::query(&format!(
+            "UPDATE webhook_journal SET state = 'pending', lease_until = NULL, lease_owner = NULL
+             WHERE state = 'processing' AND {filter}"
+        ))
+        .bind(owner)
+        .execute(&self.journal)
+        .await?
+        .rows_affected())
     }
 
     async fn counts(&self) -> Result<JournalCounts> {

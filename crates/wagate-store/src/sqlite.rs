@@ -148,7 +148,12 @@ impl SqliteStore {
         Ok(last)
     }
 
-    async fn pending(&self, limit: i64) -> Result<Vec<JournalEntry>> {
+    /// The journal is claimed by no one: one gateway processes it, in order, from its cursor.
+    async fn release_journal_claims(&self, _owner: &str, _filter: &str) -> Result<u64> {
+        Ok(0)
+    }
+
+    async fn pending(&self, _owner: &str, limit: i64) -> Result<Vec<JournalEntry>> {
         let after = self.cursor().await?;
         // Entries requeued from the set-aside ones (below the cursor; rare), then those past the
         // cursor. Two queries: one with OR would sort the whole backlog for every batch.
@@ -267,7 +272,7 @@ impl SqliteStore {
     }
 
     async fn oldest_pending(&self) -> Result<Option<i64>> {
-        Ok(self.pending(1).await?.first().map(|e| e.received_at))
+        Ok(self.pending("", 1).await?.first().map(|e| e.received_at))
     }
 
     /// An entry that failed alone: marked dead in the journal, and the cursor moves past it.

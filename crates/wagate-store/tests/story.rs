@@ -212,7 +212,7 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("journal");
     assert!(ids[0] < ids[1] && ids[1] < ids[2]);
-    let pending = store.pending_journal(10).await.expect("pending");
+    let pending = store.pending_journal("gw", 10).await.expect("pending");
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].body, text);
 
@@ -223,7 +223,7 @@ async fn story(store: Arc<dyn Store>) {
         .expect("apply");
     assert_eq!((stats.new_messages, stats.duplicate_messages), (1, 1));
     assert_eq!(stats.events, vec!["message.received".to_string()]);
-    assert!(store.pending_journal(10).await.expect("pending").is_empty());
+    assert!(store.pending_journal("gw", 10).await.expect("pending").is_empty());
     // Applying entries that were already processed (as a second gateway sharing the database
     // might) changes nothing; PostgreSQL refuses the whole batch.
     let again = store.apply_webhooks(&[applied(ids[0], &a.id, &text)]).await;
@@ -300,6 +300,12 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("claim");
     assert_eq!(jobs.len(), 1);
+    // Its call starts: recorded first, by the holder only.
+    let calling = [(jobs[0].id, jobs[0].attempts)];
+    let (started, _) = store.record_sends("w2", &calling, &[], 5000).await.expect("mark");
+    assert_eq!(started, vec![false], "only the holder starts its call");
+    let (started, _) = store.record_sends("w1", &calling, &[], 5000).await.expect("mark");
+    assert_eq!(started, vec![true]);
     assert!(
         store
             .claim_send_jobs("w2", 10, 60_000, 5200, &ClaimFilter::default())
@@ -495,6 +501,7 @@ async fn story(store: Arc<dyn Store>) {
     assert!(scoped.is_empty());
 
     in_doubt_story(&store, &a.id).await;
+    cluster_story(&store, &a.id).await;
     template_story(&store, &a.id).await;
     media_story(&store, &a.id).await;
 }
@@ -526,6 +533,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .await
         .expect("claim");
     assert_eq!(m4.id, jobs[0].message_id);
+    calls_start(store, "w5", &jobs, real_now - 10_000).await;
     store
         .apply_webhooks(&[applied(0, account_id, &status_for("wamid.DOUBT1", &m4.id, "sent"))])
         .await
@@ -564,6 +572,7 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .await
         .expect("claim");
     assert_eq!(m5.id, jobs[0].message_id);
+    calls_start(store, "w6", &jobs, real_now).await;
     store
         .apply_webhooks(&[applied(
             0,
@@ -609,11 +618,29 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         real_now,
     )
     .await;
+    // A job whose lease ran out before its call started reached no one: it goes again at once.
     let jobs = store
         .claim_send_jobs("w7", 10, 1, real_now, &ClaimFilter::default())
         .await
         .expect("claim");
     assert_eq!(m6.id, jobs[0].message_id);
+    let resolved = store
+        .resolve_in_doubt(real_now + 10, i64::MIN, InDoubtAction::Unknown, 10)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        resolved,
+        vec![InDoubt {
+            message_id: m6.id.clone(),
+            outcome: InDoubtOutcome::NeverCalled
+        }]
+    );
+    let jobs = store
+        .claim_send_jobs("w7", 10, 1, real_now, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(m6.id, jobs[0].message_id);
+    calls_start(store, "w7", &jobs, real_now).await;
     let resolved = store
         .resolve_in_doubt(real_now + 10_000, real_now + 5_000, InDoubtAction::Unknown, 10)
         .await
@@ -642,6 +669,137 @@ async fn in_doubt_story(store: &Arc<dyn Store>, account_id: &str) {
         .is_empty());
 }
 
+/// Records that the calls of `jobs` start, as their holder.
+async fn calls_start(store: &Arc<dyn Store>, owner: &str, jobs: &[SendJob], now: i64) {
+    let calling: Vec<(i64, i64)> = jobs.iter().map(|j| (j.id, j.attempts)).collect();
+    let (started, _) = store
+        .record_sends(owner, &calling, &[], now)
+        .await
+        .expect("calls start");
+    assert!(started.iter().all(|s| *s), "the holder starts its calls");
+}
+
+/// Gateways sharing the database: a dead one's claims are taken over once, by one gateway — its
+/// send jobs never called go again at once, one whose call started is in doubt from now, its
+/// hook deliveries and downloads are free again — and a live one keeps its own.
+async fn cluster_story(store: &Arc<dyn Store>, account_id: &str) {
+    let now = sqlx_now();
+    store
+        .register_instance("gw-dead", "h1", 1, now - 60_000)
+        .await
+        .expect("register");
+    store
+        .register_instance("gw-live", "h2", 2, now - 60_000)
+        .await
+        .expect("register");
+    assert!(store.heartbeat_instance("gw-live", now).await.expect("heartbeat"));
+    assert!(!store.heartbeat_instance("gw-unknown", now).await.expect("heartbeat"));
+    assert_eq!(
+        store.stale_instances(now - 10_000).await.expect("stale"),
+        vec!["gw-dead".to_string()]
+    );
+    let never = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "never called"}}),
+        now,
+    )
+    .await;
+    let called = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "called"}}),
+        now,
+    )
+    .await;
+    let jobs = store
+        .claim_send_jobs("gw-dead", 10, 60_000, now, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(jobs.len(), 2);
+    let called_job: Vec<SendJob> = jobs.iter().filter(|j| j.message_id == called.id).cloned().collect();
+    calls_start(store, "gw-dead", &called_job, now).await;
+    let live = enqueue(
+        store,
+        account_id,
+        "text",
+        json!({"type": "text", "text": {"body": "live"}}),
+        now,
+    )
+    .await;
+    let live_jobs = store
+        .claim_send_jobs("gw-live", 10, 60_000, now, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(live_jobs.len(), 1);
+    assert!(
+        store.in_doubt_since(&called.id, now).await.expect("doubt").is_none(),
+        "its lease holds"
+    );
+
+    // Another gateway takes it for dead; a second one finds nothing left to take.
+    let whose = Claims::Dead {
+        instance: "gw-dead",
+        stale_before_ms: now - 10_000,
+    };
+    let taken = store
+        .take_over_claims(whose, now)
+        .await
+        .expect("take over")
+        .expect("taken");
+    assert_eq!((taken.sends_requeued, taken.sends_in_doubt), (1, 1), "{taken:?}");
+    assert!(store.take_over_claims(whose, now).await.expect("again").is_none());
+    assert!(store.stale_instances(now - 10_000).await.expect("stale").is_empty());
+    // The job never called goes again at once (to anyone); the dead holder's outcome is fenced.
+    let again = store
+        .claim_send_jobs("gw-live", 10, 60_000, now, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message_id, never.id);
+    // The one called is in doubt since the takeover, awaiting Meta's status.
+    assert_eq!(store.in_doubt_since(&called.id, now).await.expect("doubt"), Some(now));
+    assert_eq!(store.in_doubt_since(&live.id, now).await.expect("doubt"), None);
+    // A gateway stopping gives back its own only.
+    let own = store
+        .take_over_claims(Claims::Own("gw-live"), now)
+        .await
+        .expect("release")
+        .expect("released");
+    assert_eq!(own.sends_requeued, 2, "{own:?}");
+    // Alone on its database at start, a gateway takes whatever is still held.
+    store
+        .register_instance("gw-next", "h3", 3, now)
+        .await
+        .expect("register");
+    let all = store
+        .take_over_claims(Claims::All, now)
+        .await
+        .expect("all")
+        .expect("taken");
+    assert_eq!(all.sends_requeued, 0, "{all:?}");
+    assert!(
+        store.stale_instances(now + 1).await.expect("stale").is_empty(),
+        "every instance is forgotten"
+    );
+    // Leave no queued work behind for the stories that follow.
+    let rest = store
+        .claim_send_jobs("w-cleanup", 10, 60_000, now, &ClaimFilter::default())
+        .await
+        .expect("claim");
+    for j in rest {
+        let failed = SendOutcome::Failed {
+            error: json!({"code": "test"}),
+        };
+        assert!(store
+            .finish_send_job(&j, "w-cleanup", &failed, now)
+            .await
+            .expect("finish"));
+    }
+}
+
 /// Media: a new inbound image gets a media row, leased once, retried, then stored.
 async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
     let image = fixture("inbound_image.json");
@@ -650,7 +808,7 @@ async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
         .await
         .expect("image");
     assert_eq!(stats.new_media, 1);
-    let due = store.claim_media(10, 60_000, sqlx_now()).await.expect("claim");
+    let due = store.claim_media("gw", 10, 60_000, sqlx_now()).await.expect("claim");
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].meta_media_id, "1003383421387256");
     assert_eq!(
@@ -659,7 +817,7 @@ async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
     );
     assert!(
         store
-            .claim_media(10, 60_000, sqlx_now())
+            .claim_media("gw", 10, 60_000, sqlx_now())
             .await
             .expect("claim")
             .is_empty(),
@@ -670,7 +828,7 @@ async fn media_story(store: &Arc<dyn Store>, account_id: &str) {
         error: "503".into(),
     };
     store.finish_media(&due[0].id, &retry, sqlx_now()).await.expect("retry");
-    let again = store.claim_media(10, 60_000, sqlx_now()).await.expect("claim");
+    let again = store.claim_media("gw", 10, 60_000, sqlx_now()).await.expect("claim");
     assert_eq!((again.len(), again[0].attempts), (1, 2));
     let stored = MediaOutcome::Stored {
         content_hash: "ab".repeat(32),
@@ -827,7 +985,7 @@ async fn group_commit_story(store: Arc<dyn Store>) {
         stored.windows(2).all(|w| w[0].0 < w[1].0),
         "ids ascend in the order given"
     );
-    let pending = store.pending_journal(10_000).await.expect("pending");
+    let pending = store.pending_journal("gw", 10_000).await.expect("pending");
     assert_eq!(pending.len(), stored.len());
     for (p, (id, e)) in pending.iter().zip(&stored) {
         assert_eq!(

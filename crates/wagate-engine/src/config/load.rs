@@ -76,6 +76,7 @@ impl Config {
             meta: file.meta,
             health: file.health,
             usage: file.usage,
+            cluster: file.cluster,
             console: file.console,
             auth: file.auth,
             accounts: file.accounts,

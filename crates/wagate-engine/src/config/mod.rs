@@ -58,6 +58,7 @@ pub struct Config {
     pub meta: MetaConfig,
     pub health: HealthConfig,
     pub usage: UsageConfig,
+    pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub console: ConsoleConfig,
     pub accounts: Vec<AccountConfig>,
@@ -103,6 +104,8 @@ pub struct ServerConfig {
     pub min_body_bytes_per_second: u64,
     /// `/ready` answers 503 while the oldest unprocessed webhook is older than this (0: never).
     pub ready_max_backlog_seconds: u64,
+    /// On SIGTERM, how long in-flight work has to finish before its claims are given back.
+    pub shutdown_seconds: u64,
     pub max_connections: usize,
     pub max_uri_bytes: usize,
     pub max_header_bytes: usize,
@@ -330,6 +333,16 @@ pub struct UsageConfig {
     pub reconcile_seconds: u64,
 }
 
+/// `[cluster]`: gateways sharing a database.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// How often a gateway records that it is alive.
+    pub heartbeat_seconds: u64,
+    /// A gateway silent this long is dead: its claims are taken over.
+    pub dead_after_seconds: u64,
+}
+
 /// `[console]`: the web console under `/console`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -416,6 +429,7 @@ struct FileConfig {
     meta: MetaConfig,
     health: HealthConfig,
     usage: UsageConfig,
+    cluster: ClusterConfig,
     auth: AuthConfig,
     console: ConsoleConfig,
     #[serde(default)]

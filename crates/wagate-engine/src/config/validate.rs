@@ -174,6 +174,12 @@ impl Config {
                 ));
             }
         }
+        if self.cluster.heartbeat_seconds == 0 || self.cluster.dead_after_seconds < 2 * self.cluster.heartbeat_seconds {
+            problems.push(format!(
+                "cluster.heartbeat_seconds = {} and cluster.dead_after_seconds = {}: the heartbeat must be at least 1 s and a gateway counts as dead only after missing two (dead_after_seconds >= 2 × heartbeat_seconds)",
+                self.cluster.heartbeat_seconds, self.cluster.dead_after_seconds
+            ));
+        }
         if self.sender.concurrency == 0 {
             problems.push("sender.concurrency = 0: use at least 1".into());
         }

@@ -78,7 +78,15 @@ pub async fn run_delivery(state: Engine, cancel: CancellationToken) {
                 let token: i64 = rand::rng().random_range(1..i64::MAX);
                 let batch = match state
                     .store
-                    .claim_deliveries(&hook.id, hook.ordered, token, free as i64, lease_ms, now_ms())
+                    .claim_deliveries(
+                        &hook.id,
+                        hook.ordered,
+                        &state.instance,
+                        token,
+                        free as i64,
+                        lease_ms,
+                        now_ms(),
+                    )
                     .await
                 {
                     Ok(b) => b,

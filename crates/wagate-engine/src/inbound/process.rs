@@ -195,7 +195,10 @@ const PROCESS_BATCH: usize = 500;
 
 /// Processes one batch; returns how many journal entries it handled.
 pub async fn process_pending(state: &Engine) -> Result<usize, wagate_store::StoreError> {
-    let pending = state.store.pending_journal(PROCESS_BATCH as i64).await?;
+    let pending = state
+        .store
+        .pending_journal(&state.instance, PROCESS_BATCH as i64)
+        .await?;
     if pending.is_empty() {
         return Ok(0);
     }

@@ -12,7 +12,7 @@ use crate::state::Engine;
 
 pub async fn run(state: Engine, cancel: CancellationToken) {
     loop {
-        let due = match state.store.claim_media(8, 120_000, now_ms()).await {
+        let due = match state.store.claim_media(&state.instance, 8, 120_000, now_ms()).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "claiming media downloads failed");

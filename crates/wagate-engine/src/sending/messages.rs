@@ -68,8 +68,13 @@ pub async fn get(
     caller.require("read")?;
     let read = || async {
         let m = callers_message(state, caller, id).await?;
+        let queued = m.status == MessageStatus::Queued;
         let timeline = state.store.message_timeline(&MessageId::from(id)).await?;
-        Ok(view(m, &timeline))
+        let mut shown = view(m, &timeline);
+        if queued {
+            shown.in_doubt_until = in_doubt_until(state, id).await?;
+        }
+        Ok(shown)
     };
     let Some((within, status)) = wait else {
         return Ok((read().await?, None));
@@ -274,4 +279,14 @@ pub async fn pass_to_meta(
 ) -> Result<Value, wagate_graph::GraphError> {
     let path = wagate_graph::GraphPath::new([phone_number_id, "messages"]);
     state.graph.post(&account.access_token(), &path, body).await
+}
+
+/// Until when a send in doubt waits for Meta's status webhook before it is acted on: its lease's
+/// end (or this gateway's start, whichever is later) plus `sender.in_doubt_seconds`.
+async fn in_doubt_until(state: &Engine, id: &str) -> EngineResult<Option<String>> {
+    let since = state.store.in_doubt_since(&MessageId::from(id), now_ms()).await?;
+    Ok(since.map(|since| {
+        let from = since.max(state.started_at_ms);
+        wagate_core::time::rfc3339_ms(from + state.config.sender.in_doubt_seconds as i64 * 1000)
+    }))
 }

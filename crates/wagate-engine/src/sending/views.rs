@@ -37,6 +37,11 @@ pub struct MessageView {
     pub created_at: String,
     pub updated_at: String,
     pub timeline: Vec<TimelineEntry>,
+    /// Set while a send whose call to Meta started cannot be known to have reached Meta (the
+    /// gateway died during the call): Meta's status webhook settles it before this time; after
+    /// it the send goes again, or is marked unknown (`sender.in_doubt_action`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_doubt_until: Option<String>,
     /// Things to know that did not stop the send (e.g. the template could not be checked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -90,6 +95,7 @@ pub fn view(m: Message, statuses: &[StatusEntry]) -> MessageView {
         message_type: m.message_type,
         status: m.status.to_string(),
         timeline,
+        in_doubt_until: None,
         warnings: Vec::new(),
     }
 }

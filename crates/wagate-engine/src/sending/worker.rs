@@ -22,7 +22,8 @@ use crate::state::Engine;
 type Held = Arc<Mutex<HashMap<i64, i64>>>;
 
 pub async fn run(state: Engine, cancel: CancellationToken) {
-    let owner = wagate_core::ids::new_id("worker");
+    // Claims carry the gateway's instance id: when it dies they are taken over (`cluster`).
+    let owner = state.instance.clone();
     let cfg = &state.config.sender;
     let concurrency = cfg.concurrency;
     let lease_ms = (cfg.lease_seconds * 1000) as i64;
@@ -124,30 +125,53 @@ pub async fn run(state: Engine, cancel: CancellationToken) {
     let _ = recorder.await;
 }
 
+/// What the recorder writes: a call about to start, or a send's outcome.
+enum Record {
+    /// The job's call to Meta starts once this is recorded; `false` back: the job is no longer
+    /// this gateway's (it was taken over), do not call.
+    Calling(SendJob, tokio::sync::oneshot::Sender<bool>),
+    Finished(Outcome),
+}
+
 /// One send's outcome, on its way to the store.
 struct Outcome {
     job: SendJob,
     outcome: SendOutcome,
 }
 
-/// Records outcomes as they come, all that are waiting in one transaction. An outcome whose
-/// recording fails leaves its job leased: once the lease ends it is in doubt and resolved from
-/// Meta's status webhooks, never resent blindly.
+/// Records the starts of calls and outcomes as they come, all that are waiting in one
+/// transaction. An outcome whose recording fails leaves its job leased: once the lease ends it
+/// is in doubt and resolved from Meta's status webhooks, never resent blindly.
 async fn record_outcomes(
     state: Engine,
     owner: String,
     held: Held,
-    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+    mut records: tokio::sync::mpsc::UnboundedReceiver<Record>,
 ) {
     const MAX: usize = 256;
+    let mut received = Vec::with_capacity(MAX);
     let mut batch = Vec::with_capacity(MAX);
-    while outcomes.recv_many(&mut batch, MAX).await > 0 {
+    let mut calling = Vec::new();
+    while records.recv_many(&mut received, MAX).await > 0 {
+        for r in received.drain(..) {
+            match r {
+                Record::Calling(job, answer) => calling.push((job, answer)),
+                Record::Finished(o) => batch.push(o),
+            }
+        }
         let rows: Vec<(SendJob, String, SendOutcome)> = batch
             .iter()
             .map(|o| (o.job.clone(), owner.clone(), o.outcome.clone()))
             .collect();
-        match state.store.finish_send_jobs(&rows, now_ms()).await {
-            Ok(done) => {
+        let starting: Vec<(i64, i64)> = calling.iter().map(|(j, _)| (j.id, j.attempts)).collect();
+        match state.store.record_sends(&owner, &starting, &rows, now_ms()).await {
+            Ok((started, done)) => {
+                for ((job, answer), ok) in calling.drain(..).zip(started) {
+                    if !ok {
+                        tracing::warn!(job = job.id, "send job was taken over before its call; not calling");
+                    }
+                    let _ = answer.send(ok);
+                }
                 for (o, ok) in batch.iter().zip(done) {
                     if !ok {
                         tracing::warn!(
@@ -158,6 +182,9 @@ async fn record_outcomes(
                 }
             }
             Err(e) => {
+                // The calls do not start (their senders see `false`): their leases run out
+                // and, never called, they go again.
+                calling.clear();
                 tracing::error!(jobs = batch.len(), error = %e, "recording send outcomes failed; those jobs are resolved as in doubt")
             }
         }
@@ -230,6 +257,10 @@ async fn resolve_in_doubt(state: &Engine, in_doubt_ms: i64, action: InDoubtActio
                     InDoubtOutcome::Accepted { wamid } => {
                         tracing::info!(message = %r.message_id, %wamid, "a send in doubt had reached Meta (its status says so): not sent again")
                     }
+                    InDoubtOutcome::NeverCalled => tracing::info!(
+                        message = %r.message_id,
+                        "a send whose lease ran out before its call started goes again"
+                    ),
                     InDoubtOutcome::Requeued => tracing::warn!(
                         message = %r.message_id,
                         "a send in doubt got no status from Meta within sender.in_doubt_seconds: sending it again"
@@ -241,11 +272,14 @@ async fn resolve_in_doubt(state: &Engine, in_doubt_ms: i64, action: InDoubtActio
                 }
                 state.sent_waiters.wake(&r.message_id);
             }
-            if resolved.iter().any(|r| r.outcome != InDoubtOutcome::Requeued) {
+            let requeued = |r: &&wagate_store::InDoubt| {
+                matches!(r.outcome, InDoubtOutcome::Requeued | InDoubtOutcome::NeverCalled)
+            };
+            if resolved.iter().any(|r| !requeued(&r)) {
                 state.wake_hooks.notify_one();
                 state.events_written.send_modify(|n| *n += 1);
             }
-            if resolved.iter().any(|r| r.outcome == InDoubtOutcome::Requeued) {
+            if resolved.iter().any(|r| requeued(&r)) {
                 state.wake_sender.notify_one();
             }
         }
@@ -259,9 +293,9 @@ async fn send_one(
     state: &Engine,
     job: SendJob,
     cancel: &CancellationToken,
-    finished: &tokio::sync::mpsc::UnboundedSender<Outcome>,
+    finished: &tokio::sync::mpsc::UnboundedSender<Record>,
 ) -> bool {
-    let Some(outcome) = attempt(state, &job, cancel).await else {
+    let Some(outcome) = attempt(state, &job, cancel, finished).await else {
         // Stopping before the call: the job goes back to the queue as it was.
         if let Err(e) = state.store.release_send_job(&job).await {
             tracing::error!(job = job.id, error = %e, "giving back an unsent job failed; it is resolved as in doubt");
@@ -275,14 +309,19 @@ async fn send_one(
         SendOutcome::InDoubt { .. } => "in_doubt",
     };
     metrics::counter!("wagate_messages_sent_total", "status" => status).increment(1);
-    if finished.send(Outcome { job, outcome }).is_err() {
+    if finished.send(Record::Finished(Outcome { job, outcome })).is_err() {
         tracing::error!("the outcome recorder stopped; this send is resolved as in doubt");
     }
     true
 }
 
-/// One try. `None`: the worker is stopping and nothing was sent.
-async fn attempt(state: &Engine, job: &SendJob, cancel: &CancellationToken) -> Option<SendOutcome> {
+/// One try. `None`: nothing was sent (the worker is stopping, or the job was taken over).
+async fn attempt(
+    state: &Engine,
+    job: &SendJob,
+    cancel: &CancellationToken,
+    recorder: &tokio::sync::mpsc::UnboundedSender<Record>,
+) -> Option<SendOutcome> {
     Some(match prepare(state, job).await {
         Err(outcome) => outcome,
         Ok((account, message, mut body)) => {
@@ -298,6 +337,13 @@ async fn attempt(state: &Engine, job: &SendJob, cancel: &CancellationToken) -> O
                 if let Some(obj) = body.as_object_mut() {
                     obj.insert("biz_opaque_callback_data".into(), json!(message.id));
                 }
+            }
+            // The start of the call is recorded first (grouped with other starts and outcomes
+            // in one commit): if the gateway dies, a job never called goes again at once, and
+            // only one whose call started waits for Meta's status.
+            let (answer, started) = tokio::sync::oneshot::channel();
+            if recorder.send(Record::Calling(job.clone(), answer)).is_err() || !started.await.unwrap_or(false) {
+                return None;
             }
             call(state, job, &account, &message, &body).await
         }

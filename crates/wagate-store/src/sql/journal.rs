@@ -12,8 +12,9 @@ use crate::Result;
 pub trait JournalStore: Send + Sync {
     /// Stores webhook bodies in one transaction (group commit); returns their journal ids.
     async fn journal_webhooks(&self, entries: &[NewJournalEntry]) -> Result<Vec<i64>>;
-    /// Journalled bodies not processed yet, oldest first.
-    async fn pending_journal(&self, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// Journalled bodies not processed yet, oldest first, claimed for `owner` (the gateway
+    /// instance) where several gateways share the journal.
+    async fn pending_journal(&self, owner: &str, limit: i64) -> Result<Vec<JournalEntry>>;
     /// Applies parsed webhooks (messages, statuses, events) and marks them processed, in one
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
@@ -55,8 +56,8 @@ macro_rules! impl_journal_store {
                 Ok(ids)
             }
 
-            async fn pending_journal(&self, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
-                self.pending(limit).await
+            async fn pending_journal(&self, owner: &str, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
+                self.pending(owner, limit).await
             }
 
             async fn apply_webhooks(&self, batch: &[$crate::AppliedWebhook]) -> $crate::Result<$crate::ApplyStats> {

@@ -9,7 +9,7 @@ use crate::Result;
 #[async_trait]
 pub trait MediaStore: Send + Sync {
     /// Leases up to `limit` media due for a download attempt.
-    async fn claim_media(&self, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
+    async fn claim_media(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64) -> Result<Vec<Media>>;
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome, now_ms: i64) -> Result<()>;
     async fn get_media(&self, id: &MediaId) -> Result<Option<Media>>;
     /// Stores media bytes under their content hash (kept if already there).
@@ -24,33 +24,33 @@ macro_rules! impl_media_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::MediaStore for $store {
-            async fn claim_media(&self, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::Media>> {
+            async fn claim_media(&self, owner: &str, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::Media>> {
                 let sql = format!(
-                    "UPDATE media SET lease_until = $1, attempts = attempts + 1
+                    "UPDATE media SET lease_until = $1, lease_owner = $4, attempts = attempts + 1
                      WHERE id IN (SELECT id FROM media WHERE state = 'pending' AND next_attempt_at <= $2
                        AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3 {})
                      RETURNING {}",
                     Self::CLAIM_LOCK,
                     $crate::sql::MEDIA_COLUMNS
                 );
-                Ok(sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.writer).await?)
+                Ok(sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit).bind(owner).fetch_all(&self.writer).await?)
             }
 
             async fn finish_media(&self, id: &str, outcome: &$crate::MediaOutcome, now: i64) -> $crate::Result<()> {
                 use $crate::MediaOutcome;
                 let q = match outcome {
                     MediaOutcome::Stored { content_hash, size } => sqlx::query(
-                        "UPDATE media SET state = 'stored', content_hash = $1, size = $2, error = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                        "UPDATE media SET state = 'stored', content_hash = $1, size = $2, error = NULL, lease_until = NULL, lease_owner = NULL, updated_at = $3 WHERE id = $4",
                     )
                     .bind(content_hash.clone())
                     .bind(*size),
                     MediaOutcome::Retry { at, error } => sqlx::query(
-                        "UPDATE media SET next_attempt_at = $1, error = $2, lease_until = NULL, updated_at = $3 WHERE id = $4",
+                        "UPDATE media SET next_attempt_at = $1, error = $2, lease_until = NULL, lease_owner = NULL, updated_at = $3 WHERE id = $4",
                     )
                     .bind(*at)
                     .bind(error.clone()),
                     MediaOutcome::Failed { error } => sqlx::query(
-                        "UPDATE media SET state = 'failed', error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3",
+                        "UPDATE media SET state = 'failed', error = $1, lease_until = NULL, lease_owner = NULL, updated_at = $2 WHERE id = $3",
                     )
                     .bind(error.clone()),
                 };

@@ -10,6 +10,7 @@
 pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod audit;
+pub(crate) mod cluster;
 pub(crate) mod events;
 pub(crate) mod journal;
 pub(crate) mod media;
@@ -126,6 +127,7 @@ macro_rules! impl_store {
         $crate::sql::activity::impl_activity_store!($store);
         $crate::sql::activity::impl_activity_count!($store);
         $crate::sql::usage::impl_usage_store!($store);
+        $crate::sql::cluster::impl_cluster_store!($store);
     };
 }
 

@@ -53,6 +53,19 @@ pub trait OutboundStore: Send + Sync {
         action: InDoubtAction,
         limit: i64,
     ) -> Result<Vec<InDoubt>>;
+    /// Records that the calls to Meta of these claimed jobs (`(job id, attempt)`) start now, with
+    /// the outcomes waiting to be recorded, in one transaction (one disk sync for the lot). A job
+    /// marked `false` is no longer `owner`'s (it was taken over): it must not be called.
+    async fn record_sends(
+        &self,
+        owner: &str,
+        calling: &[(i64, i64)],
+        finished: &[(SendJob, String, SendOutcome)],
+        now_ms: i64,
+    ) -> Result<(Vec<bool>, Vec<bool>)>;
+    /// When a message's send whose call started is in doubt (its owner died or the call's answer
+    /// was lost): the end of its lease, from which the status webhook is awaited.
+    async fn in_doubt_since(&self, message_id: &MessageId, now_ms: i64) -> Result<Option<i64>>;
     /// Finishes a leased job; `false` (and nothing changed) when `owner` no longer holds the lease.
     async fn finish_send_job(&self, job: &SendJob, owner: &str, outcome: &SendOutcome, now_ms: i64) -> Result<bool>;
     /// Several outcomes (job, lease owner, outcome) in one transaction; each fenced on its own.
@@ -209,7 +222,7 @@ macro_rules! impl_outbound_store {
             async fn claim_send_jobs(&self, owner: &str, limit: i64, lease_ms: i64, now_ms: i64, skip: &$crate::ClaimFilter<'_>) -> $crate::Result<Vec<$crate::SendJob>> {
                 // Only queued jobs: a lease that ran out may belong to a send Meta took (the
                 // gateway died during the call), so it goes to `resolve_in_doubt`, not back out.
-                let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET state = 'leased', lease_owner = ");
+                let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET state = 'leased', called_at = NULL, lease_owner = ");
                 q.push_bind(owner);
                 q.push(", lease_until = ");
                 q.push_bind(now_ms + lease_ms);
@@ -260,7 +273,7 @@ macro_rules! impl_outbound_store {
 
             async fn release_send_job(&self, job: &$crate::SendJob) -> $crate::Result<bool> {
                 Ok(sqlx::query(
-                    "UPDATE send_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL
+                    "UPDATE send_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, called_at = NULL
                      WHERE id = $1 AND attempts = $2 AND state = 'leased'",
                 )
                 .bind(job.id)
@@ -273,16 +286,33 @@ macro_rules! impl_outbound_store {
 
             async fn resolve_in_doubt(&self, now: i64, act_before: i64, action: $crate::InDoubtAction, limit: i64) -> $crate::Result<Vec<$crate::InDoubt>> {
                 let sql = format!(
-                    "SELECT j.id, j.message_id, j.attempts, j.lease_until, m.callback_data, m.account_id, m.phone_number_id
+                    "SELECT j.id, j.message_id, j.attempts, j.lease_until, j.called_at, m.callback_data, m.account_id, m.phone_number_id
                      FROM send_jobs j JOIN messages m ON m.id = j.message_id
                      WHERE j.state = 'leased' AND j.lease_until < $1 ORDER BY j.id LIMIT $2 {}",
                     Self::CLAIM_LOCK
                 );
                 let mut tx = self.writer.begin().await?;
-                let expired: Vec<(i64, String, i64, i64, Option<String>, String, String)> =
+                #[allow(clippy::type_complexity)]
+                let expired: Vec<(i64, String, i64, i64, Option<i64>, Option<String>, String, String)> =
                     sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(&mut *tx).await?;
                 let mut resolved = Vec::new();
-                for (job_id, message_id, attempts, lease_until, callback, account_id, phone_number_id) in expired {
+                for (job_id, message_id, attempts, lease_until, called_at, callback, account_id, phone_number_id) in expired {
+                    // Its call never started: nothing reached Meta, so it goes again at once.
+                    if called_at.is_none() {
+                        let n = sqlx::query(
+                            "UPDATE send_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL
+                             WHERE id = $1 AND attempts = $2 AND state = 'leased' AND called_at IS NULL",
+                        )
+                        .bind(job_id)
+                        .bind(attempts)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if n == 1 {
+                            resolved.push($crate::InDoubt { message_id: message_id.into(), outcome: $crate::InDoubtOutcome::NeverCalled });
+                        }
+                        continue;
+                    }
                     // A status Meta already sent for this send tells its wamid.
                     let orphans: Vec<(String,)> = match &callback {
                         Some(c) => sqlx::query_as(
@@ -363,19 +393,60 @@ macro_rules! impl_outbound_store {
             }
 
             async fn finish_send_jobs(&self, finished: &[($crate::SendJob, String, $crate::SendOutcome)], now: i64) -> $crate::Result<Vec<bool>> {
-                // One transaction (one disk sync) for the lot: the sender group-commits outcomes.
-                // Rows are changed in job id order, as renewals lock them, so that the two never
-                // deadlock (PostgreSQL).
+                Ok($crate::OutboundStore::record_sends(self, "", &[], finished, now).await?.1)
+            }
+
+            async fn record_sends(
+                &self,
+                owner: &str,
+                calling: &[(i64, i64)],
+                finished: &[($crate::SendJob, String, $crate::SendOutcome)],
+                now: i64,
+            ) -> $crate::Result<(Vec<bool>, Vec<bool>)> {
+                // One transaction (one disk sync) for the lot: the sender group-commits outcomes
+                // and the starts of calls. Rows are changed in job id order, as renewals lock
+                // them, so that the two never deadlock (PostgreSQL).
+                let mut tx = self.writer.begin().await?;
+                let mut started = vec![false; calling.len()];
+                if !calling.is_empty() {
+                    let mut order: Vec<usize> = (0..calling.len()).collect();
+                    order.sort_by_key(|&i| calling[i].0);
+                    let mut q = sqlx::QueryBuilder::new("UPDATE send_jobs SET called_at = ");
+                    q.push_bind(now);
+                    q.push(" FROM (");
+                    q.push_values(order.iter().map(|&i| calling[i]), |mut row, (id, attempt)| {
+                        row.push_bind(id).push_bind(attempt);
+                    });
+                    q.push(") AS v WHERE send_jobs.id = v.column1 AND send_jobs.attempts = v.column2 AND send_jobs.state = 'leased' AND send_jobs.lease_owner = ");
+                    q.push_bind(owner);
+                    q.push(" RETURNING send_jobs.id");
+                    let marked: std::collections::HashSet<i64> =
+                        q.build_query_scalar::<i64>().fetch_all(&mut *tx).await?.into_iter().collect();
+                    for (i, (id, _)) in calling.iter().enumerate() {
+                        started[i] = marked.contains(id);
+                    }
+                }
                 let mut order: Vec<usize> = (0..finished.len()).collect();
                 order.sort_by_key(|&i| finished[i].0.id);
-                let mut tx = self.writer.begin().await?;
                 let mut done = vec![false; finished.len()];
                 for i in order {
                     let (job, owner, outcome) = &finished[i];
                     done[i] = Self::finish_one(&mut tx, job, owner, outcome, now).await?;
                 }
                 tx.commit().await?;
-                Ok(done)
+                Ok((started, done))
+            }
+
+            async fn in_doubt_since(&self, message_id: &$crate::MessageId, now: i64) -> $crate::Result<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT lease_until FROM send_jobs WHERE message_id = $1 AND state = 'leased'
+                       AND called_at IS NOT NULL AND lease_until <= $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(message_id)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.0))
             }
         }
 

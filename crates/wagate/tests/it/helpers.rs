@@ -434,6 +434,18 @@ pub async fn serve_binary(
     sim_url: &str,
     key: &str,
 ) -> (tokio::process::Child, String) {
+    serve_binary_with(dir, config, db, sim_url, key, &[]).await
+}
+
+/// [`serve_binary`] with more environment variables.
+pub async fn serve_binary_with(
+    dir: &std::path::Path,
+    config: &str,
+    db: &str,
+    sim_url: &str,
+    key: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let path = dir.join("wagate.toml");
     std::fs::write(&path, config).expect("config");
@@ -451,6 +463,7 @@ pub async fn serve_binary(
         .env("WHATSAPP_WABA_ID", WABA)
         .env("WHATSAPP_APP_SECRET", APP_SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .arg("serve")
         .stdin(std::process::Stdio::null())

@@ -20,6 +20,7 @@ mod inbound;
 mod jwt;
 mod media;
 mod readme;
+mod recovery;
 mod scale;
 mod secrets;
 mod security;
