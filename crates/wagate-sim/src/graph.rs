@@ -657,5 +657,7 @@ pub async fn update_settings(
         "webhook_version": state.webhook_version(),
         "parent_user_ids": state.parent_user_ids(),
         "webhook_retry_scale": state.webhook_retry_scale(),
+        // Webhooks not sent because the app was not subscribed to their WABA.
+        "unsubscribed_drops": state.unsubscribed_drops(),
     })))
 }

@@ -60,6 +60,11 @@ impl Simulator {
 
     /// How many messages the business has sent so far (what `/_sim/sent` lists), without
     /// building the list: for an embedding test that acts at a point of a send run.
+    /// Subscribes the app to a WABA's webhooks, or not (as `POST|DELETE /{waba}/subscribed_apps`).
+    pub fn subscribe(&self, waba: &str, on: bool) {
+        self.state.subscribe(waba, on);
+    }
+
     pub fn sent_count(&self) -> usize {
         self.state.sent_count()
     }

@@ -32,6 +32,11 @@ pub struct SimConfig {
     /// A second business, the one "Connect WhatsApp" signs up: the OAuth dialog shares its WABA
     /// (the first is usually a configured account already). `None`: the dialog shares the first.
     pub connectable: Option<Business>,
+    /// Whether the app starts subscribed to the simulator's own WABA, as if that was done in
+    /// Meta's dashboard (true by default; the sandbox starts without and subscribes as Connect
+    /// does). Like Meta, the simulator sends a WABA's webhooks only while the app is subscribed to
+    /// it (`POST /{waba}/subscribed_apps`); account updates go to the app regardless.
+    pub subscribed_at_start: bool,
 }
 
 /// A business at Meta: its WABA and its one phone number.
@@ -67,6 +72,7 @@ impl Default for SimConfig {
                 display_phone_number: "15550783882".into(),
                 verified_name: "Lucky Shrub Two".into(),
             }),
+            subscribed_at_start: true,
         }
     }
 }
@@ -271,6 +277,8 @@ struct Inner {
     issued_tokens: HashMap<String, Grant>,
     /// WABAs the app is subscribed to (`POST /{waba}/subscribed_apps`).
     subscribed: std::collections::HashSet<String>,
+    /// Webhooks not sent because the app was not subscribed to their WABA.
+    unsubscribed_drops: u64,
     /// Phone numbers registered (`POST /{phone}/register`) with their PIN.
     registered: HashMap<String, String>,
     templates: Vec<SimTemplate>,
@@ -308,7 +316,12 @@ impl SimState {
             access_token: None,
             oauth_codes: HashMap::new(),
             issued_tokens: HashMap::new(),
-            subscribed: Default::default(),
+            subscribed: config
+                .subscribed_at_start
+                .then(|| config.waba_id.clone())
+                .into_iter()
+                .collect(),
+            unsubscribed_drops: 0,
             registered: HashMap::new(),
             templates: seeded_templates(),
             sent: Vec::new(),
@@ -406,6 +419,15 @@ impl SimState {
 
     pub fn is_subscribed(&self, waba: &str) -> bool {
         self.lock().subscribed.contains(waba)
+    }
+
+    /// Counts a webhook not sent because the app is not subscribed to its WABA.
+    pub fn note_unsubscribed_drop(&self) {
+        self.lock().unsubscribed_drops += 1;
+    }
+
+    pub fn unsubscribed_drops(&self) -> u64 {
+        self.lock().unsubscribed_drops
     }
 
     pub fn register(&self, phone: &str, pin: &str) {

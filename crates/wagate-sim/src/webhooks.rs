@@ -66,6 +66,13 @@ pub const WAIT_HEADER: &str = "x-wagate-wait";
 /// [`deliver`]; `wait_processed`: the synchronous tries ask the gateway to answer once the body
 /// is processed, so that what follows sees its events (background retries do not ask).
 pub async fn deliver_waiting(state: &Arc<SimState>, body: &Value, wait_processed: bool) -> Option<u16> {
+    if !subscribed(state, body) {
+        state.note_unsubscribed_drop();
+        tracing::info!(
+            "simulator sent no webhook: the app is not subscribed to the WABA (POST /{{waba}}/subscribed_apps)"
+        );
+        return None;
+    }
     let raw = crate::metajson::to_vec(body);
     let signature = sign_hub(&state.config.app_secret, &raw);
     let mut last = None;
@@ -96,6 +103,14 @@ pub async fn deliver_waiting(state: &Arc<SimState>, body: &Value, wait_processed
         }
     });
     last
+}
+
+/// Whether Meta would send this webhook: the app is subscribed to its WABA, or it is an account
+/// update (those go to the app whatever its subscriptions).
+fn subscribed(state: &SimState, body: &Value) -> bool {
+    let entry = &body["entry"][0];
+    let field = entry["changes"][0]["field"].as_str().unwrap_or_default();
+    field == "account_update" || entry["id"].as_str().is_some_and(|waba| state.is_subscribed(waba))
 }
 
 /// Delivers a webhook of a field other than `messages` (template and account updates).
@@ -388,7 +403,12 @@ async fn user_sends_json(
         json!({"wamid": wamids[0], "webhook_status": status})
     };
     answer["user_id"] = json!(user.user_id);
-    if !acked {
+    if !state.is_subscribed(&business.waba_id) {
+        answer["not_subscribed"] = json!(format!(
+            "no webhook was sent: the app is not subscribed to WABA {} (POST /{}/subscribed_apps)",
+            business.waba_id, business.waba_id
+        ));
+    } else if !acked {
         answer["retrying"] = json!(true);
     }
     (code, Json(answer))

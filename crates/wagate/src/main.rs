@@ -1066,6 +1066,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     if sandbox.is_some() {
         sync.await;
+        // The app hears the sandbox WABA's webhooks once subscribed to it, as Connect does.
+        for account in gateway.state.accounts.all().iter() {
+            if let Err(e) = wagate_engine::accounts::health::subscribe_app(&gateway.state, account).await {
+                tracing::warn!(account = %account.name, error = %e, "subscribing the app to the sandbox WABA failed: no webhooks until `wagate doctor --fix`");
+            }
+        }
     } else {
         tokio::spawn(sync);
     }

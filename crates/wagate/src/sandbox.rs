@@ -38,6 +38,9 @@ pub async fn start(config: &mut Config, api_addr: SocketAddr) -> anyhow::Result<
         app_secret: wagate_core::ids::secret("", 16),
         webhook_url: Some(format!("http://{api_addr}/webhooks/whatsapp")),
         status_delays: config.sandbox.status_delays_ms.map(Duration::from_millis),
+        // As at Meta, the app is not subscribed to the WABA yet: the sandbox subscribes it as it
+        // starts, as Connect WhatsApp does (`subscribe_app`).
+        subscribed_at_start: false,
         ..SimConfig::default()
     };
     config.graph_url = format!("http://{addr}");
@@ -181,6 +184,7 @@ pub async fn run_standalone(bind: Option<String>) -> anyhow::Result<()> {
         webhook_version,
         webhook_retry_scale: retry_scale,
         connectable: defaults.connectable,
+        subscribed_at_start: true,
     };
     let bind = bind
         .or_else(|| env("WAGATE_SIM_BIND"))

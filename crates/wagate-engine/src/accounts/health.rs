@@ -275,6 +275,17 @@ pub async fn account_health(state: &Engine, account: &AccountRuntime, fix: bool)
     }
 }
 
+/// Subscribes the app to the account's WABA, so that Meta sends its webhooks (`--fix`, and the
+/// sandbox as it starts, as Connect does for a new account).
+pub async fn subscribe_app(state: &Engine, account: &AccountRuntime) -> Result<(), wagate_graph::GraphError> {
+    let path = GraphPath::new([account.waba_id.as_str(), "subscribed_apps"]);
+    state
+        .graph
+        .post(&account.access_token(), &path, &serde_json::json!({}))
+        .await
+        .map(|_| ())
+}
+
 async fn subscription_check(state: &Engine, account: &AccountRuntime, token: &str, fix: bool) -> Check {
     let path = GraphPath::new([account.waba_id.as_str(), "subscribed_apps"]);
     let listed = match state.graph.get(token, &path).await {
@@ -286,7 +297,7 @@ async fn subscription_check(state: &Engine, account: &AccountRuntime, token: &st
         return Check::pass("subscribed", "the app is subscribed to the WABA's webhooks");
     }
     if fix {
-        return match state.graph.post(token, &path, &serde_json::json!({})).await {
+        return match subscribe_app(state, account).await {
             Ok(_) => Check::pass(
                 "subscribed",
                 "the app was not subscribed to the WABA; it is now (--fix)",

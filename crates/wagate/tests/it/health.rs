@@ -33,6 +33,7 @@ fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn doctor_names_each_problem_and_its_fix_and_passes_once_they_are_fixed() {
     let app = spawn_app().await;
+    app.sim.subscribe(WABA, false);
     // As it starts: the app is not subscribed to the WABA, and the catalog was never synced.
     let (status, health) = app.get("/v1/accounts/acme/health").await;
     assert_eq!(status, 200, "{health}");

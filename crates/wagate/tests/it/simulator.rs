@@ -150,6 +150,34 @@ fn is_bsuid(v: &Value, country: &str) -> bool {
 }
 
 #[tokio::test]
+async fn a_waba_without_the_app_subscribed_gets_no_webhooks() {
+    let world = World::start_with(|c| c.subscribed_at_start = false).await;
+    let (status, listed) = world.get(&format!("/v23.0/{WABA}/subscribed_apps")).await;
+    assert_eq!((status, listed["data"].clone()), (200, json!([])), "{listed}");
+    // A user writes and a send goes out: Meta sends neither webhook to an unsubscribed app.
+    let (status, answer) = world.post(&format!("/_sim/users/{USER}/messages"), json!({"type": "text", "text": {"body": "anyone?"}})).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer["not_subscribed"].as_str().is_some_and(|s| s.contains("subscribed_apps")), "{answer}");
+    world.send_text(USER).await;
+    // The user's message and the send's three statuses: each one counted as not sent.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while world.post("/_sim/settings", json!({})).await.1["unsubscribed_drops"].as_u64() < Some(4) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("four webhooks held back");
+    assert!(world.bodies().is_empty(), "no webhook before the app subscribes: {:?}", world.bodies());
+    // Subscribed (as Connect and `wagate doctor --fix` do): the next message arrives.
+    let (status, _) = world.post(&format!("/v23.0/{WABA}/subscribed_apps"), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, answer) = world.post(&format!("/_sim/users/{USER}/messages"), json!({"type": "text", "text": {"body": "now?"}})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("not_subscribed").is_none(), "{answer}");
+    assert_eq!(world.values()[0]["messages"][0]["text"]["body"], "now?");
+}
+
+#[tokio::test]
 async fn users_carry_business_scoped_ids_in_messages_and_statuses() {
     let w = World::start().await;
     let (status, sent) = w.post(&format!("/_sim/users/{USER}/messages"), text("hi")).await;
