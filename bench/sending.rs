@@ -104,6 +104,8 @@ struct Phase {
     steady: f64,
     /// The most arrivals in any one-second window.
     max_window: usize,
+    /// The number's limit (0: none).
+    limit: u32,
     accept_p50_ms: f64,
     accept_p99_ms: f64,
     queued_per_s: f64,
@@ -255,6 +257,7 @@ async fn phase(wagate: &str, name: &str, limit: u32, messages: usize, hold: u64,
         rate,
         steady,
         max_window,
+        limit,
         accept_p50_ms: pct(0.50),
         accept_p99_ms: pct(0.99),
         queued_per_s,
@@ -288,10 +291,31 @@ async fn main() -> anyhow::Result<()> {
         "| phase | messages | sends/s at Meta (steady) | sends/s (first to last) | most in any 1 s at Meta | queued at (accepts/s) | accept p50 while sending | accept p99 while sending |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for p in phases {
+    let mut over = Vec::new();
+    for p in &phases {
+        // A phase fails when Meta saw more than the limit in any one-second window, or the
+        // steady rate is more than 2 % under it.
+        let failed = p.limit > 0 && (p.max_window > p.limit as usize || p.steady < p.limit as f64 * 0.98);
+        if failed {
+            over.push(p.name.clone());
+        }
         println!(
-            "| {} | {} | {:.1} | {:.1} | {} | {:.0} | {:.1} ms | {:.1} ms |",
-            p.name, p.messages, p.steady, p.rate, p.max_window, p.queued_per_s, p.accept_p50_ms, p.accept_p99_ms
+            "| {}{} | {} | {:.1} | {:.1} | {} | {:.0} | {:.1} ms | {:.1} ms |",
+            p.name,
+            if failed { " **FAILED**" } else { "" },
+            p.messages,
+            p.steady,
+            p.rate,
+            p.max_window,
+            p.queued_per_s,
+            p.accept_p50_ms,
+            p.accept_p99_ms
+        );
+    }
+    if !over.is_empty() {
+        anyhow::bail!(
+            "the governor let Meta see more than the limit in a one-second window, or held the steady rate more than 2 % under it: {}",
+            over.join(", ")
         );
     }
     Ok(())
