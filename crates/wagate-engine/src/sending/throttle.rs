@@ -4,11 +4,13 @@
 //!
 //! "Never more than N in any one-second window" must hold where Meta counts, at Meta's side, not
 //! only here: each call reaches Meta a little later than its slot, and not always by the same
-//! time (the start of the call recorded, the connection, the scheduler). So no bursts at all (a
-//! GCRA with burst `b` lets `b - 1` cells more than its rate into a window), and cells spaced
-//! `(1 s + JITTER) / N` apart: then calls delayed by anything between 0 and `JITTER` still fit N
-//! to a second wherever the window falls, and the steady rate is `N / (1 + JITTER)`, 98.5 % of
-//! the limit: 80 → 78.8/s, 1,000 → 985/s.
+//! time. So the number's limit is a cell-rate schedule without bursts (a burst of `b` lets `b - 1`
+//! cells more than the rate into a window), cells spaced `(1 s + JITTER) / N` apart: calls
+//! delayed by anything between 0 and `JITTER` still fit N to a second wherever the window falls,
+//! and the steady rate is `N / (1 + JITTER)`, 98.5 % of the limit: 80 → 78.8/s, 1,000 → 985/s.
+//! A send takes its cell ahead of time ([`Throttle::reserve`]) and waits for it, so that what it
+//! must do before the call (record that the call starts) is done by then and does not push the
+//! call late: only the network's jitter is left.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -17,24 +19,46 @@ use std::time::{Duration, Instant};
 
 use governor::clock::DefaultClock;
 use governor::state::keyed::HashMapStateStore;
-use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-type NumberLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type PairLimiter = RateLimiter<String, HashMapStateStore<String>, DefaultClock>;
 
 /// How much later than its slot a call may reach Meta, at most, and still be counted within the
 /// limit: the spread of the delays between a slot and the call's arrival at Meta.
 pub const JITTER: Duration = Duration::from_millis(15);
 
-/// The quota that keeps every one-second window at Meta at or under `limit` messages, for calls
-/// that reach Meta between 0 and [`JITTER`] after their slot.
-pub fn number_quota(limit: u32) -> Option<Quota> {
+/// The spacing of cells that keeps every one-second window at Meta at or under `limit` messages,
+/// for calls that reach Meta between 0 and [`JITTER`] after their cell; `None`: no limit.
+pub fn cell_period(limit: u32) -> Option<Duration> {
     let limit = NonZeroU32::new(limit)?;
-    // Rounded up to the nanosecond, so that `limit` periods never fit in 1 s + JITTER.
+    // Rounded up, so that `limit` periods never fit in 1 s + JITTER.
     let span = 1_000_000_000u64 + JITTER.as_nanos() as u64;
-    let period = Duration::from_nanos(span.div_ceil(u64::from(limit.get())) + 1);
-    Some(Quota::with_period(period)?.allow_burst(NonZeroU32::new(1)?))
+    Some(Duration::from_nanos(span.div_ceil(u64::from(limit.get())) + 1))
+}
+
+/// One number's cells: the cell-rate algorithm in its virtual-scheduling form, without bursts.
+/// Times are nanoseconds on the caller's clock.
+#[derive(Debug)]
+pub struct Cells {
+    period_ns: u64,
+    next_ns: Mutex<u64>,
+}
+
+impl Cells {
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period_ns: period.as_nanos() as u64,
+            next_ns: Mutex::new(0),
+        }
+    }
+
+    /// Takes the first free cell at or after `now_ns` and returns its time.
+    pub fn take(&self, now_ns: u64) -> u64 {
+        let mut next = self.next_ns.lock().unwrap_or_else(|e| e.into_inner());
+        let cell = (*next).max(now_ns);
+        *next = cell + self.period_ns;
+        cell
+    }
 }
 
 /// A number's share of the sender's slots at `limit` messages per second (0: no limit).
@@ -50,18 +74,18 @@ pub fn pair_quota(interval: Duration, burst: u32) -> Option<Quota> {
     Some(Quota::with_period(interval)?.allow_burst(NonZeroU32::new(burst)?))
 }
 
-/// One number's limit and its limiter (`None`: no limit).
+/// One number's limit and its cells (`None`: no limit).
 #[derive(Clone)]
 struct NumberSlot {
     limit: u32,
-    limiter: Option<Arc<NumberLimiter>>,
+    cells: Option<Arc<Cells>>,
 }
 
 impl NumberSlot {
     fn new(limit: u32) -> Self {
         Self {
             limit,
-            limiter: number_quota(limit).map(|q| Arc::new(RateLimiter::direct(q))),
+            cells: cell_period(limit).map(|p| Arc::new(Cells::new(p))),
         }
     }
 }
@@ -73,6 +97,8 @@ pub struct Throttle {
     pairs: Option<PairLimiter>,
     /// After Meta's 130429 (number) or 131056 (pair): nothing goes until then.
     held_until: Mutex<HashMap<String, Instant>>,
+    /// The clock cells are counted on.
+    epoch: Instant,
 }
 
 impl Throttle {
@@ -84,6 +110,7 @@ impl Throttle {
             default_limit,
             pairs: pair_quota(pair_interval, pair_burst).map(RateLimiter::hashmap),
             held_until: Mutex::default(),
+            epoch: Instant::now(),
         };
         throttle.set_limits(limits);
         throttle
@@ -112,8 +139,10 @@ impl Throttle {
             .clone()
     }
 
-    /// Waits until a message from `number` to `recipient` may go, and takes its slot.
-    pub async fn until_ready(&self, number: &str, recipient: Option<&str>) {
+    /// Waits until a message from `number` to `recipient` may be given a cell (holds after Meta's
+    /// errors, the pair's limit), takes the number's next cell and returns when it is: the call
+    /// goes then, not before.
+    pub async fn reserve(&self, number: &str, recipient: Option<&str>) -> tokio::time::Instant {
         let pair_key = recipient.map(|r| format!("{number}/{r}"));
         loop {
             let held = {
@@ -132,8 +161,19 @@ impl Throttle {
         if let (Some(pairs), Some(key)) = (&self.pairs, pair_key) {
             pairs.until_key_ready(&key).await;
         }
-        if let Some(limiter) = self.slot(number).limiter {
-            limiter.until_ready().await;
+        self.next_cell(number)
+    }
+
+    /// Takes the number's next cell (a call that missed its own, being late, takes another).
+    pub fn next_cell(&self, number: &str) -> tokio::time::Instant {
+        let now = Instant::now();
+        match self.slot(number).cells {
+            Some(cells) => {
+                let now_ns = now.duration_since(self.epoch).as_nanos() as u64;
+                let cell = cells.take(now_ns);
+                (self.epoch + Duration::from_nanos(cell)).into()
+            }
+            None => now.into(),
         }
     }
 
@@ -177,38 +217,12 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use governor::clock::{Clock, FakeRelativeClock, Reference};
     use proptest::prelude::*;
 
-    /// Messages sent as soon as the limiter allows, for arrivals at the given times (ms); the
-    /// send times in ns.
+    /// Messages sent at their cells, for arrivals at the given times (ms); the send times in ns.
     fn send_times(limit: u32, arrivals: &[u64]) -> Vec<u64> {
-        let clock = FakeRelativeClock::default();
-        let limiter = RateLimiter::direct_with_clock(number_quota(limit).expect("quota"), clock.clone());
-        let start = clock.now();
-        let mut sent = Vec::new();
-        let mut at_ns: u64 = 0;
-        for a in arrivals {
-            let arrival = a * 1_000_000;
-            if arrival > at_ns {
-                clock.advance(Duration::from_nanos(arrival - at_ns));
-                at_ns = arrival;
-            }
-            loop {
-                match limiter.check() {
-                    Ok(()) => break,
-                    Err(not_until) => {
-                        let wait = not_until.wait_time_from(clock.now());
-                        let step = wait.as_nanos().max(1) as u64;
-                        clock.advance(Duration::from_nanos(step));
-                        at_ns += step;
-                    }
-                }
-            }
-            let now: Duration = clock.now().duration_since(start).into();
-            sent.push(now.as_nanos() as u64);
-        }
-        sent
+        let cells = Cells::new(cell_period(limit).expect("a limit"));
+        arrivals.iter().map(|a| cells.take(a * 1_000_000)).collect()
     }
 
     /// The most sends in any half-open window of one second (times in ns).
@@ -281,7 +295,7 @@ mod tests {
 
     #[test]
     fn no_limit_means_no_limiter() {
-        assert!(number_quota(0).is_none());
+        assert!(cell_period(0).is_none());
         assert!(pair_quota(Duration::ZERO, 45).is_none());
     }
 }

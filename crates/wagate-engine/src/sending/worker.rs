@@ -325,11 +325,12 @@ async fn attempt(
     Some(match prepare(state, job).await {
         Err(outcome) => outcome,
         Ok((account, message, mut body)) => {
-            // Meta's throughput and pair limits, kept here rather than learnt from errors.
-            tokio::select! {
+            // Meta's throughput and pair limits, kept here rather than learnt from errors: the
+            // call has its cell, and goes at its time.
+            let cell = tokio::select! {
                 _ = cancel.cancelled() => return None,
-                _ = state.throttle.until_ready(&job.phone_number_id, message.wa_id.as_deref()) => {}
-            }
+                cell = state.throttle.reserve(&job.phone_number_id, message.wa_id.as_deref()) => cell,
+            };
             // The send carries callback data, which Meta returns in every status of this
             // message: if the gateway dies before recording Meta's answer, the status tells
             // whether the send went out. A caller's own value is kept (and matched instead).
@@ -339,11 +340,31 @@ async fn attempt(
                 }
             }
             // The start of the call is recorded first (grouped with other starts and outcomes
-            // in one commit): if the gateway dies, a job never called goes again at once, and
-            // only one whose call started waits for Meta's status.
+            // in one commit), just ahead of its cell so that the commit does not make it late:
+            // if the gateway dies, a job never called goes again at once, and only one whose
+            // call was about to start or started waits for Meta's status.
+            tokio::select! {
+                _ = cancel.cancelled() => return None,
+                _ = tokio::time::sleep_until(cell - MARK_AHEAD) => {}
+            }
             let (answer, started) = tokio::sync::oneshot::channel();
             if recorder.send(Record::Calling(job.clone(), answer)).is_err() || !started.await.unwrap_or(false) {
                 return None;
+            }
+            let mut cell = cell;
+            loop {
+                tokio::select! {
+                    // Not called: given back as it was.
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep_until(cell) => {}
+                }
+                // A call later than its cell (a busy machine, a slow commit) would crowd the
+                // next cells at Meta: it takes a new one instead.
+                if tokio::time::Instant::now() <= cell + LATE_LIMIT {
+                    break;
+                }
+                metrics::counter!("wagate_sends_late_for_their_cell_total").increment(1);
+                cell = state.throttle.next_cell(&job.phone_number_id);
             }
             call(state, job, &account, &message, &body).await
         }
@@ -478,6 +499,15 @@ async fn call(
         }
     }
 }
+
+/// How long before its cell a call's start is recorded: about a commit's time, so that the call
+/// is not late for its cell; a gateway that dies in that time leaves at most this long's worth of
+/// a number's calls in doubt though not made.
+const MARK_AHEAD: Duration = Duration::from_millis(30);
+
+/// How late for its cell a call may still go (part of the throttle's JITTER; the rest is the way
+/// to Meta).
+const LATE_LIMIT: Duration = Duration::from_millis(5);
 
 /// How long a number waits after Meta's 130429.
 const THROTTLE_HOLD: Duration = Duration::from_secs(1);
