@@ -85,6 +85,72 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
     assert!(missing.is_empty(), "lost in the backup: {missing:?}");
     let files = std::fs::read_dir(fresh.join("media")).map(|d| d.count()).unwrap_or(0);
     assert!(files > 0, "the image's file is restored");
+    // A gateway started on the restored files serves what was acknowledged before the backup.
+    let key = wagate_core::ids::secret("wg_test_", 16);
+    let (mut restored_gw, addr) = serve_binary_with(
+        &fresh,
+        &format!(
+            "[media]\ndir = \"{}\"\n[[accounts]]\nname = \"acme\"\nwaba_id = \"{WABA}\"\nphone_number_ids = [\"{PHONE_ID}\"]\naccess_token = \"{TOKEN}\"\napp_secret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n",
+            fresh.join("media").display()
+        ),
+        &fresh_url,
+        &app.sim_url,
+        &key,
+        // The same account as before, from the file only.
+        &[
+            ("WAGATE_MASTER_KEY", TEST_MASTER_KEY),
+            ("WHATSAPP_ACCESS_TOKEN", ""),
+            ("WHATSAPP_PHONE_NUMBER_ID", ""),
+            ("WHATSAPP_WABA_ID", ""),
+            ("WHATSAPP_APP_SECRET", ""),
+            ("WHATSAPP_VERIFY_TOKEN", ""),
+        ],
+    )
+    .await;
+    let listed: serde_json::Value = app
+        .http
+        .get(format!("http://{addr}/v1/messages?direction=inbound&limit=100"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let served: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["wamid"].as_str())
+        .collect();
+    let missing: Vec<&String> = before.iter().filter(|w| !served.contains(&w.as_str())).collect();
+    assert!(missing.is_empty(), "not served by the restored gateway: {missing:?}");
+    // The image's link (`download_url`, wherever the message keeps it) serves its bytes.
+    fn download_url(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Object(o) => o
+                .get("download_url")
+                .and_then(|u| u.as_str().map(str::to_string))
+                .or_else(|| o.values().find_map(download_url)),
+            serde_json::Value::Array(a) => a.iter().find_map(download_url),
+            _ => None,
+        }
+    }
+    let link = download_url(&listed["data"]);
+    assert!(link.is_some(), "the image message has its link: {listed}");
+    if let Some(link) = link {
+        let r = app
+            .http
+            .get(format!("http://{addr}{link}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("media");
+        assert_eq!(r.status().as_u16(), 200, "the restored image is served");
+        assert_eq!(&r.bytes().await.expect("bytes")[..], b"\xff\xd8\xff\xe0backup-me");
+    }
+    restored_gw.start_kill().expect("stop");
+    let _ = restored_gw.wait().await;
     // Never over a database in place.
     let (ok, out) = wagate(&fresh_config, &["restore", backup_dir.to_str().expect("path")]).await;
     assert!(!ok && out.contains("may be a live database"), "{out}");
