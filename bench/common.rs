@@ -71,3 +71,33 @@ pub async fn spawn(mut command: tokio::process::Command) -> anyhow::Result<Runni
         .to_string();
     Ok(Running { child, addr })
 }
+
+/// `wagate sim` on a free port, playing Meta for the benchmarks' account, without webhooks
+/// (set them with `POST /_sim/settings` once the gateway is up).
+#[allow(dead_code)]
+pub async fn start_sim(wagate: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let mut child = tokio::process::Command::new(wagate)
+        .args(["sim", "--bind", "127.0.0.1:0"])
+        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
+        .env("WHATSAPP_APP_SECRET", APP_SECRET)
+        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
+        .env("WHATSAPP_WABA_ID", WABA)
+        .env("WAGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting wagate sim")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("simulator on ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await?
+    .context("the simulator's address")?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}

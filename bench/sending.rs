@@ -17,17 +17,13 @@
 //! 64), --clients N (API clients queueing at once, 8), --hold S (messages are due S seconds after
 //! queueing starts, 25), --wagate PATH.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod common;
-
-use common::{APP_SECRET, PHONE_ID, WABA};
 
 struct Args {
     messages: usize,
@@ -64,34 +60,6 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-/// `wagate sim` on a free port, without webhooks.
-async fn start_sim(wagate: &str) -> anyhow::Result<(tokio::process::Child, String)> {
-    let mut child = tokio::process::Command::new(wagate)
-        .args(["sim", "--bind", "127.0.0.1:0"])
-        .env("WHATSAPP_ACCESS_TOKEN", "bench-token")
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_ID)
-        .env("WHATSAPP_WABA_ID", WABA)
-        .env("WAGATE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting wagate sim")?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("simulator on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_string);
-            }
-        }
-        None
-    })
-    .await?
-    .context("the simulator's address")?;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, url))
-}
-
 /// Messages queued one by one (50/s) while the sends go, to time the API's accepts meanwhile.
 const PROBE: usize = 250;
 
@@ -115,7 +83,7 @@ struct Phase {
 
 /// `hold`: queue everything due this many seconds ahead, so that the sends are measured alone.
 async fn phase(wagate: &str, name: &str, limit: u32, messages: usize, hold: u64, a: &Args) -> anyhow::Result<Phase> {
-    let (_sim, sim_url) = start_sim(wagate).await?;
+    let (_sim, sim_url) = common::start_sim(wagate).await?;
     let dir = std::env::temp_dir().join(format!("wagate-bench-sending-{}-{limit}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

@@ -94,17 +94,8 @@ pub async fn release(state: &Engine) {
         .take_over_claims(Claims::Own(&state.instance), now_ms())
         .await
     {
-        Ok(Some(taken)) if !taken.is_empty() => {
-            tracing::info!(
-                sends = taken.sends_requeued,
-                in_doubt = taken.sends_in_doubt,
-                deliveries = taken.deliveries,
-                media = taken.media,
-                journal = taken.journal,
-                "stopping: what this gateway still held is given back"
-            )
-        }
-        Ok(_) => {}
+        Ok(Some(taken)) => log_taken("this gateway, stopping", &taken),
+        Ok(None) => {}
         Err(e) => {
             tracing::error!(error = %e, "giving back this gateway's claims failed; they are taken over once it is seen dead")
         }
@@ -122,7 +113,7 @@ fn log_taken(whose: &str, taken: &TakenOver) {
         deliveries = taken.deliveries,
         media = taken.media,
         journal = taken.journal,
-        "took over the claims of a gateway that stopped"
+        "claims of a gateway that stopped are taken over"
     );
     metrics::counter!("wagate_claims_taken_over_total")
         .increment(taken.sends_requeued + taken.sends_in_doubt + taken.deliveries + taken.media + taken.journal);

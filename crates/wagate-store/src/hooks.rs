@@ -105,6 +105,15 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// A claim of deliveries: the gateway instance making it, the token that fences its outcomes,
+/// and how long it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub token: i64,
+    pub ms: i64,
+}
+
 /// An attempt made under a lease, with its outcome, to record.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -171,10 +180,8 @@ pub trait HookStore: Send + Sync {
         &self,
         hook_id: &crate::HookId,
         ordered: bool,
-        owner: &str,
-        token: i64,
+        lease: &Lease<'_>,
         limit: i64,
-        lease_ms: i64,
         now: i64,
     ) -> Result<Vec<Delivery>>;
     /// Records attempts and their outcomes in one transaction (a group commit); for each, `false`
@@ -522,7 +529,8 @@ macro_rules! impl_hook_store {
                 .rows_affected())
             }
 
-            async fn claim_deliveries(&self, hook_id: &$crate::HookId, ordered: bool, owner: &str, token: i64, limit: i64, lease_ms: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+            async fn claim_deliveries(&self, hook_id: &$crate::HookId, ordered: bool, lease: &$crate::hooks::Lease<'_>, limit: i64, now: i64) -> $crate::Result<Vec<$crate::hooks::Delivery>> {
+                let (owner, token, lease_ms) = (lease.owner, lease.token, lease.ms);
                 let sql = format!(
                     "UPDATE hook_deliveries SET lease_token = $1, lease_until = $2, lease_owner = $7
                      WHERE id IN (SELECT d.id FROM hook_deliveries d

@@ -81,10 +81,12 @@ pub async fn run_delivery(state: Engine, cancel: CancellationToken) {
                     .claim_deliveries(
                         &hook.id,
                         hook.ordered,
-                        &state.instance,
-                        token,
+                        &wagate_store::hooks::Lease {
+                            owner: &state.instance,
+                            token,
+                            ms: lease_ms,
+                        },
                         free as i64,
-                        lease_ms,
                         now_ms(),
                     )
                     .await

@@ -41,6 +41,32 @@ async fn get(http: &reqwest::Client, url: &str, key: &str) -> Value {
         .expect("json")
 }
 
+/// Queues `n` hello_world templates, one to each of `n` recipients, in one batch; their ids.
+async fn queue_templates(http: &reqwest::Client, url: &str, key: &str, n: usize) -> Vec<String> {
+    let messages: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"to": recipient(i), "type": "template",
+                   "template": {"name": "hello_world", "language": {"code": "en_US"}}})
+        })
+        .collect();
+    let r = http
+        .post(format!("{url}/v1/messages/batch"))
+        .bearer_auth(key)
+        .json(&json!({ "messages": messages }))
+        .send()
+        .await
+        .expect("batch");
+    assert_eq!(r.status().as_u16(), 200);
+    let answer: Value = r.json().await.expect("json");
+    assert_eq!(answer["queued"], n, "{answer}");
+    answer["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|r| r["message"]["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
 /// Final for the sender: Meta answered (a wamid), or the send failed for good.
 fn is_final(m: &Value) -> bool {
     m["wamid"].is_string() || ["failed", "cancelled", "unknown"].contains(&m["status"].as_str().unwrap_or(""))
@@ -66,29 +92,7 @@ async fn after_a_kill_sends_are_final_within_30_seconds_and_none_twice() {
         .expect("fault");
     assert_eq!(r.status().as_u16(), 201);
 
-    let messages: Vec<Value> = (0..TEMPLATES)
-        .map(|i| {
-            json!({"to": recipient(i), "type": "template",
-                   "template": {"name": "hello_world", "language": {"code": "en_US"}}})
-        })
-        .collect();
-    let r = http
-        .post(format!("{url}/v1/messages/batch"))
-        .bearer_auth(&key)
-        .json(&json!({ "messages": messages }))
-        .send()
-        .await
-        .expect("batch");
-    assert_eq!(r.status().as_u16(), 200);
-    let answer: Value = r.json().await.expect("json");
-    assert_eq!(answer["queued"], TEMPLATES, "{answer}");
-    let ids: Vec<String> = answer["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|r| r["message"]["id"].as_str().expect("id").to_string())
-        .collect();
-    assert_eq!(ids.len(), TEMPLATES);
+    let ids = queue_templates(&http, &url, &key, TEMPLATES).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while sim.sent_count() < TEMPLATES / 3 {
@@ -298,20 +302,7 @@ async fn sigterm_gives_back_what_is_held_and_exits_0() {
     let (mut child, addr) = serve_binary(&dir, config, &db, &sim_url, &key).await;
     let url = format!("http://{addr}");
     sim.set_webhook_url(Some(format!("{url}/webhooks/whatsapp")));
-    let messages: Vec<Value> = (0..100)
-        .map(|i| {
-            json!({"to": recipient(i), "type": "template",
-                   "template": {"name": "hello_world", "language": {"code": "en_US"}}})
-        })
-        .collect();
-    let r = http
-        .post(format!("{url}/v1/messages/batch"))
-        .bearer_auth(&key)
-        .json(&json!({ "messages": messages }))
-        .send()
-        .await
-        .expect("batch");
-    assert_eq!(r.status().as_u16(), 200);
+    queue_templates(&http, &url, &key, 100).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while sim.sent_count() < 10 {
         assert!(Instant::now() < deadline, "sending never got going");

@@ -155,9 +155,19 @@ async fn a_waba_without_the_app_subscribed_gets_no_webhooks() {
     let (status, listed) = world.get(&format!("/v23.0/{WABA}/subscribed_apps")).await;
     assert_eq!((status, listed["data"].clone()), (200, json!([])), "{listed}");
     // A user writes and a send goes out: Meta sends neither webhook to an unsubscribed app.
-    let (status, answer) = world.post(&format!("/_sim/users/{USER}/messages"), json!({"type": "text", "text": {"body": "anyone?"}})).await;
+    let (status, answer) = world
+        .post(
+            &format!("/_sim/users/{USER}/messages"),
+            json!({"type": "text", "text": {"body": "anyone?"}}),
+        )
+        .await;
     assert_eq!(status, 202, "{answer}");
-    assert!(answer["not_subscribed"].as_str().is_some_and(|s| s.contains("subscribed_apps")), "{answer}");
+    assert!(
+        answer["not_subscribed"]
+            .as_str()
+            .is_some_and(|s| s.contains("subscribed_apps")),
+        "{answer}"
+    );
     world.send_text(USER).await;
     // The user's message and the send's three statuses: each one counted as not sent.
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -167,11 +177,20 @@ async fn a_waba_without_the_app_subscribed_gets_no_webhooks() {
     })
     .await
     .expect("four webhooks held back");
-    assert!(world.bodies().is_empty(), "no webhook before the app subscribes: {:?}", world.bodies());
+    assert!(
+        world.bodies().is_empty(),
+        "no webhook before the app subscribes: {:?}",
+        world.bodies()
+    );
     // Subscribed (as Connect and `wagate doctor --fix` do): the next message arrives.
     let (status, _) = world.post(&format!("/v23.0/{WABA}/subscribed_apps"), json!({})).await;
     assert_eq!(status, 200);
-    let (status, answer) = world.post(&format!("/_sim/users/{USER}/messages"), json!({"type": "text", "text": {"body": "now?"}})).await;
+    let (status, answer) = world
+        .post(
+            &format!("/_sim/users/{USER}/messages"),
+            json!({"type": "text", "text": {"body": "now?"}}),
+        )
+        .await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.get("not_subscribed").is_none(), "{answer}");
     assert_eq!(world.values()[0]["messages"][0]["text"]["body"], "now?");
