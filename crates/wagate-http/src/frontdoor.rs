@@ -132,6 +132,41 @@ fn is_version(v: &str) -> bool {
         .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()))
 }
 
+/// A request under Meta's paths (`/vNN.N/…`) that the front door does not serve, answered as Meta
+/// answers one it does not support, so that an SDK reads an error rather than crash on ours:
+/// `GraphMethodException`, code 100, subcode 33 when it names an object.
+pub fn unsupported(method: &str, path: &str) -> Response {
+    let mut parts = path.trim_start_matches('/').split('/').skip(1);
+    let (message, subcode) = match parts.next().filter(|id| !id.is_empty()) {
+        Some(id) => (
+            format!(
+                "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation (wagate's front door serves messages and media reads; see the README)",
+                method.to_ascii_lowercase()
+            ),
+            Some(33),
+        ),
+        None => (
+            format!("Unsupported {} request.", method.to_ascii_lowercase()),
+            None,
+        ),
+    };
+    let mut error = json!({
+        "message": message,
+        "type": "GraphMethodException",
+        "code": 100,
+        "fbtrace_id": wagate_core::ids::new_id("wagate"),
+    });
+    if let Some(s) = subcode {
+        error["error_subcode"] = json!(s);
+    }
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+}
+
+/// Whether a path is under Meta's (`/vNN.N/…`).
+pub fn is_metas_path(path: &str) -> bool {
+    path.trim_start_matches('/').split('/').next().is_some_and(is_version)
+}
+
 fn no_such_endpoint(method: &str, path: &str) -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -138,3 +138,49 @@ async fn an_app_written_for_meta_sends_through_the_gateway_by_changing_its_base_
         "{body}"
     );
 }
+
+/// What pywa does with an error: `int(error["code"])` and the subcode, from Meta's shape.
+fn meta_shaped(body: &Value) -> Option<(i64, Option<i64>)> {
+    let e = body.get("error")?;
+    e["message"].as_str()?;
+    e["type"].as_str()?;
+    e["fbtrace_id"].as_str()?;
+    Some((e["code"].as_i64()?, e["error_subcode"].as_i64()))
+}
+
+#[tokio::test]
+async fn under_metas_paths_every_answer_is_in_metas_shape_even_for_what_is_not_served() {
+    let app = spawn_app().await;
+    let key = app.key.clone();
+    // Paths the front door does not serve (yet): Meta's "unsupported request", code 100/33.
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v23.0/{WABA}/message_templates")),
+        (reqwest::Method::POST, format!("/v23.0/{PHONE_ID}/media")),
+        (
+            reqwest::Method::GET,
+            format!("/v21.0/{PHONE_ID}/whatsapp_business_profile"),
+        ),
+        (reqwest::Method::DELETE, "/v23.0/1234567890".to_string()),
+        (reqwest::Method::GET, format!("/v23.0/{PHONE_ID}/messages")),
+    ] {
+        let r = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(meta_shaped(&body), Some((100, Some(33))), "{method} {path}: {body}");
+    }
+    // A version with nothing after it names no object.
+    let (status, body) = meta_post(&app, &key, "/v23.0/", &json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(meta_shaped(&body), Some((100, None)), "{body}");
+    // Our own paths keep our error body.
+    let (status, body) = app.get("/v1/nothing/here").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
