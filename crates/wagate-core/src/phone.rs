@@ -83,6 +83,13 @@ pub fn is_business_scoped_user_id(s: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Loads libphonenumber's metadata now. It is loaded on first use, which takes about 100 ms and
+/// holds every thread that needs it meanwhile: a server calls this as it starts, not on its first
+/// request (the simulator's first sends to new users stalled together, and reached it bunched).
+pub fn warm() {
+    let _ = DATABASE.by_id("US");
+}
+
 pub fn region_of(wa_id: &str) -> Option<String> {
     let parsed = phonenumber::parse(None, format!("+{wa_id}")).ok()?;
     parsed.country().id().map(|id| format!("{id:?}"))

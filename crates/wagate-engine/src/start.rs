@@ -111,6 +111,8 @@ impl Engine {
             Duration::from_secs(config.sender.graph_timeout_seconds),
         )?;
         let instance = crate::cluster::register(store.as_ref()).await?;
+        // Phone numbers' metadata, loaded aside now rather than by the first request.
+        tokio::task::spawn_blocking(wagate_core::phone::warm);
         let cancel = CancellationToken::new();
         let (journal, journal_rx) = crate::inbound::journal::JournalWriter::channel();
         let limits: Vec<(String, u32)> = config

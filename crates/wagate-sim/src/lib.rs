@@ -48,6 +48,7 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Self {
+        wagate_core::phone::warm();
         Self {
             state: Arc::new(SimState::new(config)),
         }
