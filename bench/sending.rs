@@ -192,20 +192,29 @@ async fn phase(wagate: &str, name: &str, limit: u32, messages: usize, hold: u64,
 
     // Wait until Meta has them all.
     let deadline = Instant::now() + Duration::from_secs(60 + messages as u64 / limit.max(50) as u64 * 2);
-    let arrivals = loop {
-        let sent: Value = http.get(format!("{sim_url}/_sim/sent")).send().await?.json().await?;
-        let data = sent["data"].as_array().cloned().unwrap_or_default();
-        eprintln!("{name}: {} of {messages} at Meta", data.len());
-        if data.len() >= messages {
-            let mut at: Vec<i64> = data.iter().filter_map(|s| s["received_at_ms"].as_i64()).collect();
-            at.sort();
-            break at;
+    // Progress by the count only: listing what was sent while sends arrive would hold the
+    // simulator and bunch the arrivals it measures.
+    loop {
+        let sent: Value = http
+            .get(format!("{sim_url}/_sim/sent?count"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let count = sent["count"].as_u64().unwrap_or(0) as usize;
+        eprintln!("{name}: {count} of {messages} at Meta");
+        if count >= messages {
+            break;
         }
         if Instant::now() > deadline {
-            bail!("{name}: only {} of {messages} reached the simulator", data.len());
+            bail!("{name}: only {count} of {messages} reached the simulator");
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+    }
+    let sent: Value = http.get(format!("{sim_url}/_sim/sent")).send().await?.json().await?;
+    let data = sent["data"].as_array().cloned().unwrap_or_default();
+    let mut arrivals: Vec<i64> = data.iter().filter_map(|s| s["received_at_ms"].as_i64()).collect();
+    arrivals.sort();
     let span = (arrivals[arrivals.len() - 1] - arrivals[0]) as f64 / 1000.0;
     let rate = (arrivals.len() - 1) as f64 / span.max(0.001);
     // Steady state: between the 5th and the 95th percentile of arrivals (without the ramp-up
