@@ -177,6 +177,8 @@ async fn a_waba_without_the_app_subscribed_gets_no_webhooks() {
     })
     .await
     .expect("four webhooks held back");
+    // The send is recorded all the same; `?count` says how many without listing them.
+    assert_eq!(world.get("/_sim/sent?count").await.1, json!({"count": 1}));
     assert!(
         world.bodies().is_empty(),
         "no webhook before the app subscribes: {:?}",
