@@ -74,7 +74,7 @@ impl Latencies {
     }
 }
 
-const ROUTES: [&str; 4] = ["inbound (Meta → ack)", "POST /v1/messages", "GET reads", "SSE"];
+const ROUTES: [&str; 3] = ["inbound (Meta → ack)", "POST /v1/messages", "GET reads"];
 
 /// What the traffic did and saw.
 #[derive(Default)]

@@ -327,7 +327,7 @@ async fn attempt(
         Ok((account, message, mut body)) => {
             // Meta's throughput and pair limits, kept here rather than learnt from errors: the
             // call has its cell, and goes at its time.
-            let cell = tokio::select! {
+            let mut cell = tokio::select! {
                 _ = cancel.cancelled() => return None,
                 cell = state.throttle.reserve(&job.phone_number_id, message.wa_id.as_deref()) => cell,
             };
@@ -351,7 +351,6 @@ async fn attempt(
             if recorder.send(Record::Calling(job.clone(), answer)).is_err() || !started.await.unwrap_or(false) {
                 return None;
             }
-            let mut cell = cell;
             loop {
                 tokio::select! {
                     // Not called: given back as it was.

@@ -29,18 +29,6 @@ async fn start_gateway(dir: &std::path::Path, db: &str, sim_url: &str, key: &str
     }
 }
 
-async fn sim_sent(http: &reqwest::Client, sim_url: &str) -> Vec<Value> {
-    let r: Value = http
-        .get(format!("{sim_url}/_sim/sent"))
-        .send()
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json");
-    r["data"].as_array().cloned().unwrap_or_default()
-}
-
 /// Every message of the gateway, through the API.
 async fn all_messages(http: &reqwest::Client, url: &str, key: &str) -> Vec<Value> {
     let mut all = Vec::new();

@@ -421,6 +421,19 @@ impl TestApp {
     }
 }
 
+/// What the simulator at `sim_url` received as sends (`/_sim/sent`).
+pub async fn sim_sent(http: &reqwest::Client, sim_url: &str) -> Vec<Value> {
+    let r: Value = http
+        .get(format!("{sim_url}/_sim/sent"))
+        .send()
+        .await
+        .expect("sim")
+        .json()
+        .await
+        .expect("json");
+    r["data"].as_array().cloned().unwrap_or_default()
+}
+
 pub fn text(body: &str) -> Value {
     json!({"type": "text", "text": {"body": body}})
 }

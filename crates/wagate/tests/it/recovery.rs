@@ -161,16 +161,8 @@ async fn after_a_kill_sends_are_final_within_30_seconds_and_none_twice() {
 
 /// How many sends the simulator received per recipient.
 async fn sim_recipients(http: &reqwest::Client, sim_url: &str) -> HashMap<String, usize> {
-    let r: Value = http
-        .get(format!("{sim_url}/_sim/sent"))
-        .send()
-        .await
-        .expect("sim")
-        .json()
-        .await
-        .expect("json");
     let mut n = HashMap::new();
-    for s in r["data"].as_array().cloned().unwrap_or_default() {
+    for s in sim_sent(http, sim_url).await {
         *n.entry(s["body"]["to"].as_str().unwrap_or_default().to_string())
             .or_insert(0) += 1;
     }
