@@ -16,16 +16,29 @@ import httpx
 from pywa import WhatsApp
 from pywa.types.templates import TemplateLanguage
 
+import pywa_client
+
 GW = os.environ["GATEWAY_URL"].rstrip("/")
 KEY = os.environ["GATEWAY_KEY"]
 SIM = os.environ["SIM_URL"].rstrip("/")
 PHONE_ID = os.environ["SIM_PHONE_ID"]
+WABA_ID = os.environ["SIM_WABA_ID"]
 USER = "16505551234"
 LIB = "pywa"
 
 
+# Known bugs of the library itself (the same rows as pywa_check.py's).
+KNOWN_BUGS = {
+    "get call permissions": "pywa/api.py:2234 declares both user_wa_id and recipient without defaults, but "
+    "WhatsApp.get_call_permissions passes only one of them, so every call raises TypeError before any request",
+}
+
+
 def emit(op, ok, note=""):
-    print(json.dumps({"op": f"front door: {op}", "lib": LIB, "result": "ok" if ok else "FAIL", "note": note[:300]}), flush=True)
+    result = "ok" if ok else ("library bug" if op in KNOWN_BUGS else "FAIL")
+    if not ok and op in KNOWN_BUGS:
+        note = KNOWN_BUGS[op] + (f" ({note})" if note else "")
+    print(json.dumps({"op": f"front door: {op}", "lib": LIB, "result": result, "note": note[:300]}), flush=True)
 
 
 def check(op, fn):
@@ -76,7 +89,7 @@ def received_event(wamid):
 
 def wa_with(token):
     return WhatsApp(phone_id=PHONE_ID, token=token, session=httpx.Client(transport=ToGateway(), timeout=40),
-                    api_version=23.0, server=None)
+                    api_version=23.0, server=None, waba_id=WABA_ID)
 
 
 wa = wa_with(KEY)
@@ -84,11 +97,8 @@ wa = wa_with(KEY)
 inbound = call(f"{SIM}/_sim/users/{USER}/messages", {"type": "text", "text": {"body": "hello gateway"}})["wamid"]
 received_event(inbound)
 
-check("send text", lambda: wa.send_message(to=USER, text="hi through wagate").id.startswith("wamid."))
-check("send image by link", lambda: bool(wa.send_image(to=USER, image="https://example.com/pic.jpg", caption="pic").id))
-check("send template", lambda: bool(wa.send_template(to=USER, name="hello_world", language=TemplateLanguage.ENGLISH_US).id))
-check("send reaction", lambda: bool(wa.send_reaction(to=USER, emoji="👍", message_id=inbound).id))
-check("mark as read", lambda: wa.mark_message_as_read(message_id=inbound).success)
+# The same client operations as against the simulator (interop/run compares the two tables).
+pywa_client.run(wa, check, USER, inbound, PHONE_ID, "gw")
 
 
 def media_of_user():

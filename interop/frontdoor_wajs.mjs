@@ -1,12 +1,14 @@
 // whatsapp-api-js, unmodified, against wagate's front door (Meta's paths on the gateway, a
-// wagate API key as the token): sends, mark-as-read, media of a user's message, Meta's errors.
+// wagate API key as the token): the client operations of wajs_client.mjs, the media of a user's
+// message, and Meta's errors.
 //
 // Prints one JSON line per operation: {"op", "lib", "result", "note"}.
 // Environment: GATEWAY_URL, GATEWAY_KEY, SIM_URL, SIM_PHONE_ID.
 
 import { webcrypto } from "node:crypto";
 import { WhatsAppAPI } from "whatsapp-api-js";
-import { Text, Image, Reaction, Template, Language } from "whatsapp-api-js/messages";
+import { Text, Template, Language } from "whatsapp-api-js/messages";
+import { run } from "./wajs_client.mjs";
 
 const GW = process.env.GATEWAY_URL.replace(/\/$/, "");
 const KEY = process.env.GATEWAY_KEY;
@@ -67,15 +69,11 @@ const inbound = (await call(`${SIM}/_sim/users/${USER}/messages`, { type: "text"
 await receivedEvent(inbound);
 
 const send = async (msg, client = Whatsapp, to = USER) => client.sendMessage(PHONE_ID, to, msg);
-const sentOk = (r) => {
-    if (!r.messages?.[0]?.id?.startsWith("wamid.")) throw new Error(JSON.stringify(r));
-    return true;
-};
-await check("send text", async () => sentOk(await send(new Text("hi through wagate"))));
-await check("send image by link", async () => sentOk(await send(new Image("https://example.com/pic.jpg", false, "pic"))));
-await check("send template", async () => sentOk(await send(new Template("hello_world", new Language("en_US")))));
-await check("send reaction", async () => sentOk(await send(new Reaction(inbound, "👍"))));
-await check("mark as read", async () => (await Whatsapp.markAsRead(PHONE_ID, inbound)).success === true);
+// The same client operations as against the simulator (interop/run compares the two tables).
+await run(Whatsapp, check, {
+    phoneId: PHONE_ID, user: USER, inbound, tag: "gw",
+    emit: (op, result, note) => console.log(JSON.stringify({ op: `front door: ${op}`, lib: LIB, result, note })),
+});
 
 await check("get media url and download (user's image)", async () => {
     const wamid = (await call(`${SIM}/_sim/users/${USER}/messages`, { type: "image" })).wamid;

@@ -2,6 +2,7 @@
 //! parsing and normalisation, signatures, status ordering and the Meta error catalogue.
 #![forbid(unsafe_code)]
 
+pub mod graphjson;
 pub mod hooks;
 pub mod ids;
 pub mod meta;

@@ -90,6 +90,15 @@ pub fn warm() {
     let _ = DATABASE.by_id("US");
 }
 
+/// A number's digits as Meta's Graph API writes a phone number (`+1 555-078-3881`); webhook
+/// metadata carries the bare digits. Digits it cannot format come back as `+` and the digits.
+pub fn international(digits: &str) -> String {
+    match phonenumber::parse(None, format!("+{digits}")) {
+        Ok(n) => n.format().mode(phonenumber::Mode::International).to_string(),
+        Err(_) => format!("+{digits}"),
+    }
+}
+
 pub fn region_of(wa_id: &str) -> Option<String> {
     let parsed = phonenumber::parse(None, format!("+{wa_id}")).ok()?;
     parsed.country().id().map(|id| format!("{id:?}"))
@@ -214,6 +223,13 @@ fn is_possible(n: &phonenumber::PhoneNumber) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_as_metas_graph_api_writes_them() {
+        assert_eq!(international("15550783881"), "+1 555-078-3881");
+        assert_eq!(international("5511999999999"), "+55 11 99999-9999");
+        assert_eq!(international("12"), "+12");
+    }
 
     #[test]
     fn formats_table() {

@@ -11,6 +11,15 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Graph's own timestamps (`2026-12-07T21:00:00+0000`), whole seconds, UTC.
+pub fn graph_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+0000");
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
 /// Parses RFC 3339 or unix seconds into unix milliseconds.
 pub fn parse_time_ms(s: &str) -> Option<i64> {
     if let Ok(secs) = s.parse::<i64>() {
@@ -39,5 +48,6 @@ mod tests {
         assert_eq!(parse_time_ms("2025-06-08T20:59:43Z"), Some(1_749_416_383_000));
         assert_eq!(parse_time_ms("1749416383"), Some(1_749_416_383_000));
         assert_eq!(parse_time_ms("yesterday"), None);
+        assert_eq!(graph_time(1_765_141_200_999), "2025-12-07T21:00:00+0000");
     }
 }

@@ -327,6 +327,7 @@ const INTERACTIVE_TYPES: &[&str] = &[
     "order_details",
     "order_status",
     "call_permission_request",
+    "carousel",
 ];
 
 fn interactive(c: &mut Check, o: &Value) {
@@ -350,6 +351,10 @@ fn interactive(c: &mut Check, o: &Value) {
     let body_max = if kind == "list" { 4096 } else { 1024 };
     if let Some(body) = c.object(o, "interactive.body") {
         c.text(body, "interactive.body.text", body_max);
+    }
+    if kind == "carousel" {
+        carousel(c, o);
+        return;
     }
     if let Some(footer) = o.get("footer") {
         c.text(footer, "interactive.footer.text", 60);
@@ -467,6 +472,115 @@ fn interactive(c: &mut Check, o: &Value) {
             );
         }
         _ => {}
+    }
+}
+
+/// A carousel (Meta's media and product carousels): 2 to 10 cards after the body, no header or
+/// footer; media cards have an image or video header, optional body text (160 characters, two
+/// line breaks) and either one URL button or quick replies, the same kind and number on every
+/// card; product cards name a product of the catalog. Card indexes run from 0.
+fn carousel(c: &mut Check, o: &Value) {
+    for part in ["header", "footer"] {
+        if o.get(part).is_some() {
+            c.fail(
+                &format!("interactive.{part}"),
+                format!("a carousel has no {part}: only body text and cards"),
+            );
+        }
+    }
+    let Some(action) = c.object(o, "interactive.action") else {
+        return;
+    };
+    let cards = c.array(action, "interactive.action.cards", 2, 10);
+    let mut buttons_seen: Option<(String, usize)> = None;
+    let mut indexes = HashSet::new();
+    let products = cards.iter().filter(|k| k["type"].as_str() == Some("product")).count();
+    if products != 0 && products != cards.len() {
+        c.fail(
+            "interactive.action.cards",
+            "a carousel's cards are all product cards or all media cards",
+        );
+    }
+    for (i, card) in cards.iter().enumerate() {
+        let f = format!("interactive.action.cards[{i}]");
+        match card.get("card_index").and_then(Value::as_u64) {
+            Some(n) if (n as usize) < cards.len() && indexes.insert(n) => {}
+            Some(_) => c.fail(
+                &format!("{f}.card_index"),
+                format!(
+                    "card_index values must be unique, from 0 to {}",
+                    cards.len().saturating_sub(1)
+                ),
+            ),
+            None => c.missing(
+                &format!("{f}.card_index"),
+                format!("{f}.card_index is required (0, 1, …)"),
+            ),
+        }
+        let Some(card_action) = c.object(card, &format!("{f}.action")) else {
+            continue;
+        };
+        if card["type"].as_str() == Some("product") {
+            c.text(card_action, &format!("{f}.action.product_retailer_id"), 100);
+            c.text(card_action, &format!("{f}.action.catalog_id"), 100);
+            continue;
+        }
+        if let Some(header) = c.object(card, &format!("{f}.header")) {
+            match header.get("type").and_then(Value::as_str) {
+                Some(t @ ("image" | "video")) => {
+                    let media = header.get(t).unwrap_or(&Value::Null);
+                    c.media(media, &format!("{f}.header.{t}"));
+                }
+                _ => c.fail(
+                    &format!("{f}.header.type"),
+                    format!("{f}.header.type must be image or video"),
+                ),
+            }
+        }
+        if let Some(body) = card.get("body") {
+            c.text(body, &format!("{f}.body.text"), 160);
+            let breaks = body["text"].as_str().map_or(0, |t| t.matches('\n').count());
+            if breaks > 2 {
+                c.too_long(&format!("{f}.body.text"), "line breaks", 2, breaks);
+            }
+        }
+        let kind = if card_action.get("buttons").is_some() {
+            let buttons = c.array(card_action, &format!("{f}.action.buttons"), 1, 2);
+            for (j, b) in buttons.iter().enumerate() {
+                let bf = format!("{f}.action.buttons[{j}]");
+                if b.get("type").and_then(Value::as_str) != Some("quick_reply") {
+                    c.fail(&format!("{bf}.type"), format!("{bf}.type must be \"quick_reply\""));
+                }
+                if let Some(reply) = c.object(b, &format!("{bf}.quick_reply")) {
+                    c.text(reply, &format!("{bf}.quick_reply.id"), 256);
+                    c.text(reply, &format!("{bf}.quick_reply.title"), 20);
+                }
+            }
+            ("quick_reply".to_string(), buttons.len())
+        } else {
+            if card_action.get("name").and_then(Value::as_str) != Some("cta_url") {
+                c.fail(
+                    &format!("{f}.action.name"),
+                    format!("{f}.action needs name \"cta_url\" with parameters, or quick-reply buttons"),
+                );
+            }
+            if let Some(p) = c.object(card_action, &format!("{f}.action.parameters")) {
+                c.text(p, &format!("{f}.action.parameters.display_text"), 20);
+                c.url(p, &format!("{f}.action.parameters.url"));
+            }
+            ("cta_url".to_string(), 1)
+        };
+        match &buttons_seen {
+            Some(first) if *first != kind => c.fail(
+                &format!("{f}.action"),
+                format!(
+                    "every card needs the same buttons: card 0 has {} {}, this one {} {}",
+                    first.1, first.0, kind.1, kind.0
+                ),
+            ),
+            Some(_) => {}
+            None => buttons_seen = Some(kind),
+        }
     }
 }
 
@@ -838,6 +952,28 @@ mod tests {
     }
 
     /// (type, body, the field the refusal must name, limit if any)
+    fn carousel(cards: Vec<Value>) -> Value {
+        json!({"interactive": {"type": "carousel", "body": {"text": "Pick one"}, "action": {"cards": cards}}})
+    }
+
+    fn card(i: usize, label: &str) -> Value {
+        json!({"card_index": i, "type": "cta_url", "header": {"type": "image", "image": {"link": "https://x.io/a.jpg"}},
+               "action": {"name": "cta_url", "parameters": {"display_text": label, "url": "https://x.io"}}})
+    }
+
+    fn card_with_body(i: usize, body: &str) -> Value {
+        let mut c = card(i, "Buy");
+        c["body"] = json!({"text": body});
+        c
+    }
+
+    fn quick_card(i: usize, buttons: usize) -> Value {
+        let buttons: Vec<Value> = (0..buttons)
+            .map(|b| json!({"type": "quick_reply", "quick_reply": {"id": format!("c{i}b{b}"), "title": format!("Option {b}")}}))
+            .collect();
+        json!({"card_index": i, "header": {"type": "image", "image": {"id": "1234"}}, "action": {"buttons": buttons}})
+    }
+
     fn refusals() -> Vec<(&'static str, Value, &'static str, Option<usize>)> {
         let button = |title: &str, id: &str| json!({"type": "reply", "reply": {"id": id, "title": title}});
         let interactive_button = |buttons: Value| json!({"interactive": {"type": "button", "body": {"text": "Pick one"}, "action": {"buttons": buttons}}});
@@ -989,7 +1125,7 @@ mod tests {
             ),
             (
                 "interactive",
-                json!({"interactive": {"type": "carousel"}}),
+                json!({"interactive": {"type": "slideshow"}}),
                 "interactive.type",
                 None,
             ),
@@ -1338,7 +1474,97 @@ mod tests {
                 "biz_opaque_callback_data",
                 Some(512),
             ),
+            (
+                "interactive",
+                carousel(vec![card(0, "Buy")]),
+                "interactive.action.cards",
+                Some(2),
+            ),
+            (
+                "interactive",
+                carousel((0..11).map(|i| card(i, "Buy")).collect()),
+                "interactive.action.cards",
+                Some(10),
+            ),
+            (
+                "interactive",
+                carousel(vec![card(0, "Buy"), card(0, "Buy")]),
+                "interactive.action.cards[1].card_index",
+                None,
+            ),
+            (
+                "interactive",
+                carousel(vec![card(0, &long(21)), card(1, "Buy")]),
+                "interactive.action.cards[0].action.parameters.display_text",
+                Some(20),
+            ),
+            (
+                "interactive",
+                carousel(vec![card_with_body(0, &long(161)), card(1, "Buy")]),
+                "interactive.action.cards[0].body.text",
+                Some(160),
+            ),
+            (
+                "interactive",
+                carousel(vec![card_with_body(0, "a\nb\nc\nd"), card(1, "Buy")]),
+                "interactive.action.cards[0].body.text",
+                Some(2),
+            ),
+            (
+                "interactive",
+                carousel(vec![card(0, "Buy"), quick_card(1, 1)]),
+                "interactive.action.cards[1].action",
+                None,
+            ),
+            (
+                "interactive",
+                carousel(vec![quick_card(0, 2), quick_card(1, 1)]),
+                "interactive.action.cards[1].action",
+                None,
+            ),
+            (
+                "interactive",
+                carousel(vec![quick_card(0, 3), quick_card(1, 3)]),
+                "interactive.action.cards[0].action.buttons",
+                Some(2),
+            ),
+            (
+                "interactive",
+                {
+                    let mut m = carousel(vec![card(0, "Buy"), card(1, "Buy")]);
+                    m["interactive"]["action"]["cards"][1]["header"] =
+                        json!({"type": "document", "document": {"link": "https://x.io/a.pdf"}});
+                    m
+                },
+                "interactive.action.cards[1].header.type",
+                None,
+            ),
+            (
+                "interactive",
+                {
+                    let mut m = carousel(vec![card(0, "Buy"), card(1, "Buy")]);
+                    m["interactive"]["footer"] = json!({"text": "no"});
+                    m
+                },
+                "interactive.footer",
+                None,
+            ),
+            (
+                "interactive",
+                carousel(vec![
+                    json!({"card_index": 0, "type": "product", "action": {"catalog_id": "1"}}),
+                    card(1, "Buy"),
+                ]),
+                "interactive.action.cards",
+                None,
+            ),
         ]
+    }
+
+    #[test]
+    fn carousels_of_quick_replies_pass() {
+        let two = carousel(vec![quick_card(0, 2), quick_card(1, 2)]);
+        assert_eq!(check_message("interactive", &two), Ok(()));
     }
 
     #[test]

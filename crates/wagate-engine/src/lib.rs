@@ -20,6 +20,7 @@ pub mod config;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod frontdoor;
 pub mod hooks;
 pub mod inbound;
 pub mod media;

@@ -215,6 +215,29 @@ impl GraphClient {
         }
     }
 
+    /// Any call as a client made it (method, path and query, body with its `Content-Type`,
+    /// JSON or multipart alike): the front door's pass-through, with the account's token.
+    pub async fn forward(
+        &self,
+        token: &str,
+        method: &str,
+        path: &GraphPath,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<Value, GraphError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| GraphError::InvalidRequest(format!("`{method}` is not an HTTP method")))?;
+        let url = self.url(path)?;
+        let started = Instant::now();
+        let mut req = self.http.request(method, url).bearer_auth(token);
+        if let Some((content_type, bytes)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+        }
+        let result = Self::read(req.send().await).await;
+        metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => "forward")
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
     /// `GET /{path}`.
     pub async fn get(&self, token: &str, path: &GraphPath) -> Result<Value, GraphError> {
         self.call(reqwest::Method::GET, path, token, None, "get").await

@@ -122,11 +122,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(telemetry::metrics))
         .route("/openapi.json", get(openapi::serve))
         // Meta's own paths, for apps built on Meta's SDKs (`/v23.0/{phone_number_id}/messages`).
-        .route(
-            "/{version}/{id}/messages",
-            axum::routing::post(frontdoor::messages).fallback(frontdoor_unsupported),
-        )
-        .route("/{version}/{id}", get(frontdoor::node).fallback(frontdoor_unsupported))
+        .route("/{version}/{*rest}", axum::routing::any(frontdoor::objects::graph))
         .fallback(|uri: axum::http::Uri, method: axum::http::Method| async move {
             // Under Meta's paths, Meta's error: an SDK reads it rather than crash on ours.
             if frontdoor::is_metas_path(uri.path()) {
@@ -156,18 +152,4 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .with_state(state)
-}
-
-/// Another method on one of Meta's paths the front door serves: Meta's error for it.
-async fn frontdoor_unsupported(uri: axum::http::Uri, method: axum::http::Method) -> axum::response::Response {
-    if frontdoor::is_metas_path(uri.path()) {
-        return frontdoor::unsupported(method.as_str(), uri.path());
-    }
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{method} is not allowed on {}", uri.path()),
-    )
-    .hint("see /openapi.json for the API")
-    .into_response()
 }

@@ -210,41 +210,7 @@ pub fn check_phone(state: &SimState, node: &str) -> Result<(), GraphFail> {
     Err(unknown_object("post", node))
 }
 
-/// Graph takes parameters from the query string as well as the body, and decodes JSON-encoded
-/// values of object and array parameters (whatsapp-api-js sends `contacts` as a JSON string).
-/// Body values win over query values. Scalars that may legitimately look like JSON
-/// (`biz_opaque_callback_data`) are left as they are.
-pub fn merge_params(body: &mut serde_json::Map<String, Value>, query: &HashMap<String, String>) {
-    for (k, v) in query {
-        if k != "access_token" && !body.contains_key(k) {
-            body.insert(k.clone(), Value::String(v.clone()));
-        }
-    }
-    const SCALARS: [&str; 9] = [
-        "messaging_product",
-        "recipient_type",
-        "to",
-        "recipient",
-        "type",
-        "status",
-        "message_id",
-        "biz_opaque_callback_data",
-        "access_token",
-    ];
-    for (k, v) in body.iter_mut() {
-        if SCALARS.contains(&k.as_str()) {
-            continue;
-        }
-        if let Value::String(text) = v {
-            let t = text.trim_start();
-            if t.starts_with('{') || t.starts_with('[') {
-                if let Ok(decoded @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(text) {
-                    *v = decoded;
-                }
-            }
-        }
-    }
-}
+pub use wagate_core::graphjson::merge_params;
 
 /// When a request's head arrived (unix ms), stamped before its body is read: when Meta counts it.
 #[derive(Clone, Copy)]
@@ -368,7 +334,20 @@ fn accept_send(
         }
         state.user_for_wa_id(&wa_id)
     };
+    if state.numbers.is_deregistered(node) {
+        return Err(GraphFail::new(
+            400,
+            133010,
+            "Account not registered",
+            "The phone number is not registered on the Cloud API; register it with POST /{phone-number-id}/register.",
+        ));
+    }
     let category = validate(state, message_type, &body)?;
+    if body.pointer("/interactive/type").and_then(Value::as_str) == Some("call_permission_request") {
+        state
+            .numbers
+            .asked_permission(node, recipient.wa_id.as_deref().unwrap_or(&recipient.user_id));
+    }
     let identity = recipient.wa_id.clone().unwrap_or_else(|| recipient.user_id.clone());
     let wamid = wagate_core::ids::wamid(&identity, true);
     state.record_sent(SentRecord {
@@ -558,6 +537,9 @@ fn validate(state: &SimState, message_type: &str, body: &Value) -> Result<Option
                         format!("Media id {id} is not valid."),
                     ));
                 }
+            }
+            if message_type == "interactive" {
+                crate::numbers::check_objects(body)?;
             }
             Ok(None)
         }

@@ -12,6 +12,7 @@ mod idp;
 mod media;
 mod metajson;
 mod nodes;
+mod numbers;
 mod oauth;
 mod pricing;
 mod samples;
@@ -109,7 +110,35 @@ impl Simulator {
             .route("/_sim/users/{wa_id}/messages", post(webhooks::user_sends))
             .route("/_sim/sent", get(graph::list_sent))
             .route("/_sim/media/{id}", get(media::download))
-            .route("/{version}/{node}", get(nodes::get_node).delete(media::delete))
+            .route(
+                "/{version}/{node}",
+                get(nodes::get_node).delete(media::delete).post(numbers::update_number),
+            )
+            .route(
+                "/{version}/{node}/settings",
+                get(numbers::settings).post(numbers::settings),
+            )
+            .route("/{version}/{node}/request_code", post(numbers::request_code))
+            .route("/{version}/{node}/verify_code", post(numbers::verify_code))
+            .route("/{version}/{node}/deregister", post(numbers::deregister))
+            .route(
+                "/{version}/{node}/block_users",
+                get(numbers::block).post(numbers::block).delete(numbers::block),
+            )
+            .route(
+                "/{version}/{node}/message_qrdls",
+                get(numbers::qr_codes).post(numbers::qr_codes),
+            )
+            .route(
+                "/{version}/{node}/message_qrdls/{code}",
+                get(numbers::qr_code).delete(numbers::qr_code).post(numbers::qr_code),
+            )
+            .route(
+                "/{version}/{node}/whatsapp_commerce_settings",
+                get(numbers::commerce).post(numbers::commerce),
+            )
+            .route("/{version}/{node}/call_permissions", get(numbers::call_permissions))
+            .route("/{version}/{node}/flows", get(numbers::flows))
             .route("/{version}/{node}/media", post(media::upload))
             .route("/_sim/templates/{name}/status", post(templates::change_status))
             .route("/_sim/faults", post(graph::add_fault).get(graph::list_faults))

@@ -16,24 +16,12 @@ use crate::body::JsonBody;
 use crate::graph::{check_phone, check_token, merge_params, unknown_object, GraphFail};
 use crate::state::SimState;
 
-/// Keeps the `fields` asked for (comma-separated; `id` always), or `default` when none are.
-/// Nested selections such as `quality_score{score}` keep the whole field.
-pub fn select(mut obj: Map<String, Value>, fields: Option<&String>, default: &[&str]) -> Value {
-    let wanted: Vec<String> = match fields.filter(|f| !f.trim().is_empty()) {
-        Some(f) => f
-            .split(',')
-            .map(|x| x.split(['{', '.']).next().unwrap_or_default().trim().to_string())
-            .collect(),
-        None => default.iter().map(|s| s.to_string()).collect(),
-    };
-    obj.retain(|k, _| k == "id" || wanted.iter().any(|w| w == k));
-    Value::Object(obj)
-}
+pub use wagate_core::graphjson::select;
 
 fn phone_number(state: &SimState, c: &crate::state::Business) -> Map<String, Value> {
     json!({
         "id": c.phone_number_id,
-        "display_phone_number": c.display_phone_number,
+        "display_phone_number": wagate_core::phone::international(&c.display_phone_number),
         "verified_name": c.verified_name,
         "quality_rating": "GREEN",
         "code_verification_status": "VERIFIED",
@@ -275,12 +263,22 @@ pub async fn fallback(State(state): State<Arc<SimState>>, method: Method, uri: U
     let mut e = wagate_core::meta::MetaError::new(100, "", "");
     e.error_data = None;
     // Edges the simulator serves (with other methods than this one).
-    const EDGES: [&str; 5] = [
+    const EDGES: [&str; 15] = [
         "messages",
         "media",
         "message_templates",
         "phone_numbers",
         "whatsapp_business_profile",
+        "settings",
+        "request_code",
+        "verify_code",
+        "register",
+        "deregister",
+        "block_users",
+        "message_qrdls",
+        "whatsapp_commerce_settings",
+        "call_permissions",
+        "flows",
     ];
     match rest {
         [id, edge] if node_type(id).is_some() && !EDGES.contains(edge) => {

@@ -256,6 +256,7 @@ pub async fn register(
         ));
     }
     state.register(&phone, pin);
+    state.numbers.registered(&phone);
     Ok(Json(json!({"success": true})))
 }
 

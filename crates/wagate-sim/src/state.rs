@@ -261,6 +261,8 @@ pub struct SimState {
     pub http: reqwest::Client,
     /// The stand-in OpenID Connect issuer (`/_sim/oidc`).
     pub issuer: crate::idp::Issuer,
+    /// Phone number management: settings, codes, PINs, blocks, QR codes, commerce.
+    pub numbers: crate::numbers::Numbers,
     inner: Mutex<Inner>,
 }
 
@@ -358,6 +360,7 @@ impl SimState {
                 .build()
                 .unwrap_or_default(),
             issuer: crate::idp::Issuer::new(),
+            numbers: Default::default(),
             inner: Mutex::new(inner),
         }
     }

@@ -23,37 +23,27 @@ fn check_waba(state: &SimState, node: &str) -> Result<(), GraphFail> {
 }
 
 /// The fields Graph returns for a template when `fields` is not given.
-pub const DEFAULT_FIELDS: [&str; 7] = [
-    "name",
-    "parameter_format",
-    "components",
-    "language",
-    "status",
-    "category",
-    "id",
-];
+pub use wagate_core::graphjson::TEMPLATE_DEFAULT_FIELDS as DEFAULT_FIELDS;
 
 /// A template as Graph shows it, with every field the simulator knows (`select` narrows it).
 pub fn to_json(t: &SimTemplate) -> Value {
-    json!({
-        "name": t.name,
-        "parameter_format": t.parameter_format,
-        "components": t.components,
-        "language": t.language,
-        "status": t.status,
-        "category": t.category,
-        "id": t.id,
-        "quality_score": {
-            "score": if t.status == "APPROVED" { "GREEN" } else { "UNKNOWN" },
-            "date": now_ms() / 1000,
+    wagate_core::graphjson::template(wagate_core::graphjson::TemplateFields {
+        id: &t.id,
+        name: &t.name,
+        language: &t.language,
+        status: &t.status,
+        category: &t.category,
+        parameter_format: &t.parameter_format,
+        components: t.components.clone(),
+        quality: if t.status == "APPROVED" { "GREEN" } else { "UNKNOWN" },
+        quality_date_s: now_ms() / 1000,
+        rejected_reason: if t.status == "REJECTED" {
+            "INVALID_FORMAT"
+        } else {
+            "NONE"
         },
-        "message_send_ttl_seconds": -1,
-        "rejected_reason": if t.status == "REJECTED" { "INVALID_FORMAT" } else { "NONE" },
     })
 }
-
-/// The most templates one WhatsApp Business Account may have (unverified business portfolio).
-const TEMPLATE_LIMIT: usize = 250;
 
 pub async fn list(
     State(state): State<Arc<SimState>>,
@@ -63,74 +53,10 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphFail> {
     check_token(&state, &headers)?;
     check_waba(&state, &node)?;
-    let every = state.templates();
-    // Graph's filters: each takes a comma-separated list; `name` matches part of the name.
-    let any_of = |key: &str, value: &str| {
-        q.get(key)
-            .is_none_or(|list| list.split(',').any(|x| x.trim().eq_ignore_ascii_case(value)))
-    };
-    let all: Vec<&SimTemplate> = every
-        .iter()
-        .filter(|t| {
-            any_of("status", &t.status)
-                && any_of("category", &t.category)
-                && any_of("language", &t.language)
-                && q.get("name").is_none_or(|n| t.name.contains(n.as_str()))
-        })
-        .collect();
-    let limit = q
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(25)
-        .clamp(1, state.template_page_size());
-    let start = q
-        .get("after")
-        .and_then(|a| a.strip_prefix("cursor_"))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
-    let page: Vec<Value> = all
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(|t| {
-            let obj = to_json(t).as_object().cloned().unwrap_or_default();
-            crate::nodes::select(obj, q.get("fields"), &DEFAULT_FIELDS)
-        })
-        .collect();
-    let end = start + page.len();
-    let mut paging = json!({"cursors": {"before": format!("cursor_{start}"), "after": format!("cursor_{end}")}});
-    if end < all.len() {
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        let base = format!("http://{host}/{version}/{node}/message_templates");
-        let mut params = vec![("limit", limit.to_string()), ("after", format!("cursor_{end}"))];
-        for key in ["fields", "summary", "status", "category", "language", "name"] {
-            if let Some(v) = q.get(key) {
-                params.push((key, v.clone()));
-            }
-        }
-        if let Ok(next) = reqwest::Url::parse_with_params(&base, &params) {
-            paging["next"] = json!(next.as_str());
-        }
-    }
-    let mut answer = json!({"data": page, "paging": paging});
-    if let Some(wanted) = q.get("summary") {
-        let summary = json!({
-            "total_count": all.len(),
-            "message_template_count": every.len(),
-            "message_template_limit": TEMPLATE_LIMIT,
-            "are_translations_complete": true,
-        });
-        answer["summary"] = crate::nodes::select(
-            summary.as_object().cloned().unwrap_or_default(),
-            Some(wanted).filter(|w| *w != "true"),
-            &[
-                "total_count",
-                "message_template_count",
-                "message_template_limit",
-                "are_translations_complete",
-            ],
-        );
-    }
+    let every: Vec<Value> = state.templates().iter().map(to_json).collect();
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let base = format!("http://{host}/{version}/{node}/message_templates");
+    let answer = wagate_core::graphjson::template_page(&every, &q, state.template_page_size(), &base);
     Ok(Json(answer))
 }
 

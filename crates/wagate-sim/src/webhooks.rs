@@ -324,6 +324,14 @@ async fn user_sends_json(
             }
         },
     };
+    if state.numbers.is_blocked(&business.phone_number_id, &key) {
+        return (
+            StatusCode::CONFLICT,
+            Json(
+                json!({"error": format!("the business blocked `{key}` (POST /{{phone-number-id}}/block_users): its messages do not reach the business; unblock with DELETE")}),
+            ),
+        );
+    }
     if state.webhook_url().is_none() {
         return (
             StatusCode::CONFLICT,

@@ -225,11 +225,68 @@ pub async fn upload(state: &Engine, target: UploadTarget, file: Upload) -> Engin
     }
     let sha256 = wagate_core::signature::sha256_base64(&bytes);
     let size = bytes.len();
+    let hash = wagate_core::signature::sha256_hex(&bytes);
+    // Kept first: a file Meta took is always readable through the gateway (`GET /{media-id}` of
+    // the front door, `GET /v1/media/{id}`).
+    state.blobs.put(&hash, &bytes).await.map_err(EngineError::internal)?;
     let id = state
         .graph
         .upload_media(&account.access_token(), &phone, bytes, &mime, &name)
         .await?;
-    Ok(json!({"id": id, "mime_type": mime, "size": size, "sha256": sha256, "message_type": kind}))
+    let now = now_ms();
+    let media_id = wagate_core::ids::new_id("med");
+    state
+        .store
+        .insert_media(&wagate_store::Media {
+            id: MediaId::from(media_id.as_str()),
+            account_id: wagate_store::AccountId::from(account.id.as_str()),
+            message_id: wagate_store::MessageId::from(""),
+            meta_media_id: id.clone(),
+            mime_type: Some(mime.clone()),
+            sha256: Some(sha256.clone()),
+            state: MediaState::Stored,
+            attempts: 0,
+            content_hash: Some(hash),
+            size: Some(size as i64),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    Ok(json!({"id": id, "mime_type": mime, "size": size, "sha256": sha256, "message_type": kind, "media_id": media_id}))
+}
+
+/// Deletes a file uploaded through the gateway, at Meta and here: `{"success": true}`.
+pub async fn delete_uploaded(
+    state: &Engine,
+    caller: &Caller,
+    media: wagate_store::Media,
+) -> EngineResult<serde_json::Value> {
+    caller.require("send")?;
+    let account = state
+        .accounts
+        .by_id(&media.account_id)
+        .filter(|a| caller.sees(&a.id))
+        .ok_or_else(|| EngineError::not_found("media", &media.meta_media_id))?;
+    let phone = account.phone_number_ids.first().cloned().unwrap_or_default();
+    state
+        .graph
+        .delete(
+            &account.access_token(),
+            &wagate_graph::GraphPath::new([media.meta_media_id.as_str()]).query("phone_number_id", phone),
+        )
+        .await?;
+    state.store.delete_media(&media.id).await?;
+    crate::audit::record(
+        state,
+        caller,
+        "media.deleted",
+        Some(&media.meta_media_id),
+        Some(&account.id),
+        json!({"mime_type": media.mime_type, "size": media.size}),
+    )
+    .await;
+    Ok(json!({"success": true}))
 }
 
 /// Puts the bytes of an event's stored media into it (`content.media.data_base64`), with its

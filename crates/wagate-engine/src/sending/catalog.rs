@@ -167,26 +167,39 @@ pub async fn create(state: &Engine, caller: &Caller, mut body: Value) -> EngineR
     Ok(template.into())
 }
 
-/// Deletes a template (every language) at Meta and from the catalog: `{"deleted": n}`.
-pub async fn delete(state: &Engine, caller: &Caller, name: &str, account: Option<&str>) -> EngineResult<Value> {
+/// Deletes a template (every language, or only the one Meta's `hsm_id` names) at Meta and from
+/// the catalog: `{"deleted": n}`.
+pub async fn delete(
+    state: &Engine,
+    caller: &Caller,
+    name: &str,
+    account: Option<&str>,
+    hsm_id: Option<&str>,
+) -> EngineResult<Value> {
     caller.require("admin")?;
     check_name(name)?;
     let account = resolve_account(state, caller, account, AccountFrom::Query)?;
-    state
-        .graph
-        .delete(
-            &account.access_token(),
-            &GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("name", name),
-        )
-        .await?;
-    let deleted = state.store.delete_templates(&account.id, name).await?;
+    let mut path = GraphPath::new([account.waba_id.as_str(), "message_templates"]).query("name", name);
+    if let Some(id) = hsm_id {
+        path = path.query("hsm_id", id);
+    }
+    state.graph.delete(&account.access_token(), &path).await?;
+    let deleted = match hsm_id {
+        None => state.store.delete_templates(&account.id, name).await?,
+        // One language of several: the catalog is read again from Meta.
+        Some(_) => {
+            let before = state.store.list_templates(Some(&account.id)).await?.len();
+            let after = sync_account(state, &account).await?;
+            before.saturating_sub(after) as u64
+        }
+    };
     crate::audit::record(
         state,
         caller,
         "template.deleted",
         Some(name),
         Some(&account.id),
-        json!({"deleted": deleted}),
+        json!({"deleted": deleted, "template_id": hsm_id}),
     )
     .await;
     Ok(json!({"deleted": deleted}))

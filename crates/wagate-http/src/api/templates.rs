@@ -100,6 +100,6 @@ pub async fn delete(
     Query(q): Query<AccountQuery>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        catalog::delete(&state, &caller, &name, q.account.as_deref()).await?,
+        catalog::delete(&state, &caller, &name, q.account.as_deref(), None).await?,
     ))
 }

@@ -234,8 +234,43 @@ fn interactive(b: &mut Bubble, content: &Value) {
             "🔗 {}",
             str_at(action, "/parameters/display_text").unwrap_or_default()
         )],
+        // One line a card, in the order the user swipes them: what it shows, then its buttons.
+        "carousel" => action
+            .get("cards")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(card_line)
+            .collect(),
         other => vec![format!("[{other}]")],
     };
+}
+
+/// A carousel card as one line: `▸ [image] Blue Echeveria · 🔗 Buy now`.
+fn card_line(card: &Value) -> String {
+    if str_at(card, "/type") == Some("product") {
+        return format!(
+            "▸ 🛍 {}",
+            str_at(card, "/action/product_retailer_id").unwrap_or_default()
+        );
+    }
+    let media = str_at(card, "/header/type").unwrap_or("media");
+    let text = str_at(card, "/body/text")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default();
+    let buttons: Vec<String> = match card.pointer("/action/buttons").and_then(Value::as_array) {
+        Some(replies) => replies
+            .iter()
+            .filter_map(|b| str_at(b, "/quick_reply/title").map(str::to_string))
+            .collect(),
+        None => vec![format!(
+            "🔗 {}",
+            str_at(card, "/action/parameters/display_text").unwrap_or_default()
+        )],
+    };
+    format!("▸ [{media}] {text} · {}", buttons.join(" / ")).replace("]  ·", "] ·")
 }
 
 fn ticks(status: &str) -> &'static str {
@@ -288,6 +323,30 @@ mod tests {
         assert_eq!(b.text, "Hi Ada, order #42 is on its way ({{3}}).");
         assert_eq!(b.footer.as_deref(), Some("Reply STOP to opt out"));
         assert_eq!(b.buttons, ["🔗 Track", "Thanks"]);
+    }
+
+    #[test]
+    fn a_carousel_shows_a_line_a_card() {
+        let sent: Value = serde_json::from_slice(include_bytes!(
+            "../../../../testdata/meta/send_interactive_carousel_request.json"
+        ))
+        .expect("fixture");
+        let mut b = bubble_for(&sent);
+        interactive(&mut b, &sent);
+        assert!(b.text.starts_with("Of course!"), "{}", b.text);
+        assert_eq!(
+            b.buttons,
+            [
+                "▸ [image] *Blue Echeveria* · 🔗 Buy now",
+                "▸ [image] *Jade Plant* · 🔗 Buy now",
+                "▸ [video] · 🔗 Buy now"
+            ]
+        );
+        let products = json!({"interactive": {"type": "carousel", "body": {"text": "Best sellers"}, "action": {"cards": [
+            {"card_index": 0, "type": "product", "action": {"product_retailer_id": "SKU-1", "catalog_id": "1"}}]}}});
+        let mut b = bubble_for(&products);
+        interactive(&mut b, &products);
+        assert_eq!(b.buttons, ["▸ 🛍 SKU-1"]);
     }
 
     #[test]

@@ -216,7 +216,7 @@ pub async fn delete(
     if let Err(r) = signed.check_csrf(form(&body).get("csrf").map(String::as_str)) {
         return r;
     }
-    let outcome = catalog::delete(&state, &signed.caller, &name, p.account.as_deref())
+    let outcome = catalog::delete(&state, &signed.caller, &name, p.account.as_deref(), None)
         .await
         .map(|_| format!("{name} was deleted"));
     back(p.account.as_deref(), outcome)

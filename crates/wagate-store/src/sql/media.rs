@@ -16,8 +16,13 @@ pub trait MediaStore: Send + Sync {
     async fn put_media_blob(&self, content_hash: &str, bytes: &[u8], now_ms: i64) -> Result<()>;
     async fn get_media_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>>;
     async fn delete_media_blob(&self, content_hash: &str) -> Result<()>;
-    /// Inbound media by Meta's media id (the id in Meta's webhook).
+    /// Inbound media by Meta's media id (the id in Meta's webhook), or a file uploaded through
+    /// the gateway by the id Meta gave it.
     async fn media_by_meta_id(&self, meta_media_id: &str) -> Result<Option<Media>>;
+    /// Records a file uploaded through the gateway (stored, with no message).
+    async fn insert_media(&self, media: &Media) -> Result<()>;
+    /// Forgets a media row (its bytes stay while another row names their hash).
+    async fn delete_media(&self, id: &MediaId) -> Result<bool>;
 }
 
 macro_rules! impl_media_store {
@@ -97,6 +102,34 @@ macro_rules! impl_media_store {
                     $crate::sql::MEDIA_COLUMNS
                 );
                 Ok(sqlx::query_as(&sql).bind(meta_media_id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn insert_media(&self, m: &$crate::Media) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO media (id, account_id, message_id, meta_media_id, mime_type, sha256, state, attempts, next_attempt_at, content_hash, size, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&m.id)
+                .bind(&m.account_id)
+                .bind(&m.message_id)
+                .bind(&m.meta_media_id)
+                .bind(&m.mime_type)
+                .bind(&m.sha256)
+                .bind(m.state.clone().as_str())
+                .bind(m.attempts)
+                .bind(m.created_at)
+                .bind(&m.content_hash)
+                .bind(m.size)
+                .bind(m.created_at)
+                .bind(m.updated_at)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_media(&self, id: &$crate::MediaId) -> $crate::Result<bool> {
+                let done = sqlx::query("DELETE FROM media WHERE id = $1").bind(id).execute(&self.writer).await?;
+                Ok(done.rows_affected() > 0)
             }
         }
     };

@@ -89,6 +89,23 @@ fn schema(root: &Value, name: &str) -> Value {
             );
         }
     }
+    // Meta's documentation (messages/interactive-media-carousel-messages): interactive carousels,
+    // `action.cards` of 2 to 10 cards; the v23.0 spec predates them.
+    if let Some(e) = s
+        .pointer_mut("/properties/interactive/properties/type/enum")
+        .and_then(Value::as_array_mut)
+    {
+        e.push(json!("carousel"));
+    }
+    if let Some(one_of) = s
+        .pointer_mut("/properties/interactive/properties/action/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        one_of.push(
+            json!({"type": "object", "required": ["cards"], "additionalProperties": false,
+            "properties": {"cards": {"type": "array", "minItems": 2, "maxItems": 10}}}),
+        );
+    }
     // Meta's documentation: a working number's `status` is `CONNECTED` (the spec's enum lacks it).
     if let Some(e) = s
         .pointer_mut("/properties/data/items/properties/status/enum")

@@ -152,16 +152,16 @@ fn meta_shaped(body: &Value) -> Option<(i64, Option<i64>)> {
 async fn under_metas_paths_every_answer_is_in_metas_shape_even_for_what_is_not_served() {
     let app = spawn_app().await;
     let key = app.key.clone();
-    // Paths the front door does not serve (yet): Meta's "unsupported request", code 100/33.
+    // Ids that are none of the gateway's accounts' objects: Meta's "does not exist", 100/33.
     for (method, path) in [
-        (reqwest::Method::GET, format!("/v23.0/{WABA}/message_templates")),
-        (reqwest::Method::POST, format!("/v23.0/{PHONE_ID}/media")),
+        (reqwest::Method::GET, "/v23.0/999000111/message_templates".to_string()),
+        (reqwest::Method::POST, "/v23.0/999000111/media".to_string()),
         (
             reqwest::Method::GET,
-            format!("/v21.0/{PHONE_ID}/whatsapp_business_profile"),
+            "/v21.0/999000111/whatsapp_business_profile".to_string(),
         ),
         (reqwest::Method::DELETE, "/v23.0/1234567890".to_string()),
-        (reqwest::Method::GET, format!("/v23.0/{PHONE_ID}/messages")),
+        (reqwest::Method::GET, "/v23.0/not-an-id".to_string()),
     ] {
         let r = app
             .http
@@ -179,6 +179,17 @@ async fn under_metas_paths_every_answer_is_in_metas_shape_even_for_what_is_not_s
     let (status, body) = meta_post(&app, &key, "/v23.0/", &json!({})).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(meta_shaped(&body), Some((100, None)), "{body}");
+    // What Meta itself refuses under an account's id comes back in Meta's shape too.
+    let r = app
+        .http
+        .get(format!("{}/v23.0/{PHONE_ID}/messages", app.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    assert!(r.status().is_client_error() || r.status().is_server_error());
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(meta_shaped(&body).is_some(), "{body}");
     // Our own paths keep our error body.
     let (status, body) = app.get("/v1/nothing/here").await;
     assert_eq!(status, 404, "{body}");

@@ -13,6 +13,7 @@ mod console_browser;
 mod console_manage;
 mod crash;
 mod frontdoor;
+mod frontdoor_objects;
 mod health;
 mod helpers;
 mod hooks;

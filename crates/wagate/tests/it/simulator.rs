@@ -811,3 +811,196 @@ async fn the_simulators_issuer_signs_tokens_that_verify_against_its_keys() {
         assert!(e["error"].is_string(), "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_numbers_management_endpoints_answer_as_metas_do() {
+    let w = World::start().await;
+    let (_, number) = w.get(&format!("/v23.0/{PHONE_ID}?fields=display_phone_number")).await;
+    assert_eq!(
+        number["display_phone_number"], "+1 555-078-3881",
+        "Graph formats it; webhooks carry digits"
+    );
+    // Settings: read, changed, read back.
+    let settings = format!("/v23.0/{PHONE_ID}/settings");
+    let (status, s) = w.get(&settings).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["calling"]["status"], "disabled");
+    assert_eq!(s["storage_configuration"]["status"], "default");
+    let (status, r) = w
+        .post(
+            &settings,
+            json!({"calling": {"status": "enabled", "call_icon_visibility": "DEFAULT"}}),
+        )
+        .await;
+    assert_eq!((status, &r), (200, &json!({"success": true})));
+    let (_, s) = w.get(&settings).await;
+    assert_eq!(s["calling"]["status"], "enabled");
+    let (status, r) = w.post(&settings, json!({"calling": {"status": "maybe"}})).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(100)), "{r}");
+    // Verification: a code only after one was requested, and only the right one.
+    let (status, r) = w
+        .post(&format!("/v23.0/{PHONE_ID}/verify_code"), json!({"code": "123456"}))
+        .await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(136025)), "{r}");
+    let (status, r) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/request_code"),
+            json!({"code_method": "PIGEON", "language": "en_US"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{r}");
+    let (status, _) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/request_code"),
+            json!({"code_method": "SMS", "language": "en_US"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, r) = w
+        .post(&format!("/v23.0/{PHONE_ID}/verify_code"), json!({"code": "123456"}))
+        .await;
+    assert_eq!((status, &r), (200, &json!({"success": true, "id": PHONE_ID})));
+    // The two-step PIN.
+    let (status, _) = w.post(&format!("/v23.0/{PHONE_ID}"), json!({"pin": "654321"})).await;
+    assert_eq!(status, 200);
+    let (status, r) = w.post(&format!("/v23.0/{PHONE_ID}"), json!({"pin": "12"})).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(100)), "{r}");
+    // Deregistered, a number does not send until registered again.
+    let (status, _) = w.post(&format!("/v23.0/{PHONE_ID}/deregister"), json!({})).await;
+    assert_eq!(status, 200);
+    let send = json!({"messaging_product": "whatsapp", "to": USER, "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    let (status, r) = w.post(&format!("/v23.0/{PHONE_ID}/messages"), send.clone()).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(133010)), "{r}");
+    let (status, _) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/register"),
+            json!({"messaging_product": "whatsapp", "pin": "654321"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, r) = w.post(&format!("/v23.0/{PHONE_ID}/messages"), send).await;
+    assert_eq!(status, 200, "{r}");
+    // Blocked users cannot write; unblocked they can.
+    let block = json!({"messaging_product": "whatsapp", "block_users": [{"user": "+16505550000"}]});
+    let (status, r) = w.post(&format!("/v23.0/{PHONE_ID}/block_users"), block.clone()).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["block_users"]["added_users"][0]["wa_id"], "16505550000");
+    let (_, list) = w.get(&format!("/v23.0/{PHONE_ID}/block_users")).await;
+    assert_eq!(list["data"][0]["wa_id"], "16505550000");
+    let (status, _) = w
+        .post(
+            "/_sim/users/16505550000/messages",
+            json!({"type": "text", "text": {"body": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, r) = w
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v23.0/{PHONE_ID}/block_users"),
+            Some(block),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["block_users"]["removed_users"][0]["wa_id"], "16505550000");
+    // QR codes: made, read, changed, deleted.
+    let qrdls = format!("/v23.0/{PHONE_ID}/message_qrdls");
+    let (status, qr) = w
+        .post(&qrdls, json!({"prefilled_message": "Hi!", "generate_qr_image": "svg"}))
+        .await;
+    assert_eq!(status, 200, "{qr}");
+    let code = qr["code"].as_str().expect("code");
+    assert!(qr["qr_image_url"].as_str().is_some_and(|u| u.ends_with(".svg")), "{qr}");
+    assert_eq!(qr["deep_link_url"], format!("https://wa.me/message/{code}"));
+    let (_, one) = w.get(&format!("{qrdls}/{code}")).await;
+    assert_eq!(one["data"][0]["prefilled_message"], "Hi!");
+    let (status, _) = w
+        .post(&format!("{qrdls}/{code}"), json!({"prefilled_message": "Hello"}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = w.call(reqwest::Method::DELETE, &format!("{qrdls}/{code}"), None).await;
+    assert_eq!(status, 200);
+    let (status, r) = w.get(&format!("{qrdls}/{code}")).await;
+    assert_eq!((status, r["error"]["error_subcode"].as_i64()), (400, Some(33)), "{r}");
+    // Commerce settings and call permissions.
+    let (status, _) = w
+        .post(
+            &format!("/v23.0/{PHONE_ID}/whatsapp_commerce_settings?is_cart_enabled=false"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, c) = w.get(&format!("/v23.0/{PHONE_ID}/whatsapp_commerce_settings")).await;
+    assert_eq!(
+        (
+            c["data"][0]["is_cart_enabled"].as_bool(),
+            c["data"][0]["is_catalog_visible"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let (status, p) = w
+        .get(&format!("/v23.0/{PHONE_ID}/call_permissions?user_wa_id={USER}"))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["permission"]["status"], "denied");
+    let (status, _) = w.get(&format!("/v23.0/{PHONE_ID}/call_permissions")).await;
+    assert_eq!(status, 400);
+    // The WABA's flows, with the fields asked for.
+    let (status, flows) = w
+        .get(&format!(
+            "/v23.0/{WABA}/flows?fields=id,name,status,preview.invalidate(true)"
+        ))
+        .await;
+    assert_eq!(status, 200, "{flows}");
+    assert!(flows["data"].as_array().is_some_and(|f| f.len() == 3), "{flows}");
+    assert!(flows["data"][0]["preview"]["preview_url"].is_string(), "{flows}");
+    assert!(
+        flows["data"][0].get("json_version").is_none(),
+        "only the fields asked for: {flows}"
+    );
+}
+
+#[tokio::test]
+async fn carousels_are_taken_and_messages_naming_missing_objects_refused() {
+    let w = World::start().await;
+    w.post(
+        &format!("/_sim/users/{USER}/messages"),
+        json!({"type": "text", "text": {"body": "hi"}}),
+    )
+    .await;
+    let send = |interactive: Value| json!({"messaging_product": "whatsapp", "to": USER, "type": "interactive", "interactive": interactive});
+    let path = format!("/v23.0/{PHONE_ID}/messages");
+    for name in [
+        "send_interactive_carousel_request.json",
+        "send_interactive_product_carousel_request.json",
+    ] {
+        let body: Value = serde_json::from_slice(&fixture(name)).expect("fixture");
+        let (status, r) = w.post(&path, body).await;
+        assert_eq!(status, 200, "{name}: {r}");
+    }
+    // Over Meta's limits: Meta's error, naming the field.
+    let one_card = json!({"type": "carousel", "body": {"text": "x"}, "action": {"cards": [
+        {"card_index": 0, "type": "cta_url", "header": {"type": "image", "image": {"link": "https://x.io/a.jpg"}},
+         "action": {"name": "cta_url", "parameters": {"display_text": "Go", "url": "https://x.io"}}}]}});
+    let (status, r) = w.post(&path, send(one_card)).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(100)), "{r}");
+    assert!(
+        r["error"]["error_data"]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("cards")),
+        "{r}"
+    );
+    // A flow and a catalog the business does not have.
+    let flow = |id: &str| {
+        json!({"type": "flow", "body": {"text": "Book"}, "action": {"name": "flow", "parameters": {
+        "flow_message_version": "3", "flow_cta": "Book", "flow_id": id}}})
+    };
+    let (status, r) = w.post(&path, send(flow("999999999"))).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(131009)), "{r}");
+    let (status, r) = w.post(&path, send(flow("1234567890123456"))).await;
+    assert_eq!(status, 200, "{r}");
+    let product = json!({"type": "product", "body": {"text": "Look"}, "action": {"catalog_id": "42", "product_retailer_id": "SKU-1"}});
+    let (status, r) = w.post(&path, send(product)).await;
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(131009)), "{r}");
+}

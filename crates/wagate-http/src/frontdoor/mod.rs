@@ -6,13 +6,11 @@
 //!
 //! - `POST /{version}/{phone_number_id}/messages`: a send (answered once Meta took it), or
 //!   mark-as-read (`status: read`), passed on.
-//! - `GET /{version}/{media_id}`: media a user sent, as Meta describes it, with a URL on the
-//!   gateway that takes the same key.
+//! - media, templates and everything else under an account's ids: [`objects`].
 
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,11 +27,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use wagate_engine::auth::Caller;
 
+pub mod objects;
+
 /// How long a front-door send waits for Meta's answer before it says the message is queued.
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Meta's error body.
-fn meta_error(status: StatusCode, code: i64, message: &str, details: Option<String>) -> Response {
+pub(crate) fn meta_error(status: StatusCode, code: i64, message: &str, details: Option<String>) -> Response {
     let mut error = json!({
         "message": format!("(#{code}) {message}"),
         "type": "OAuthException",
@@ -50,7 +50,7 @@ fn meta_error(status: StatusCode, code: i64, message: &str, details: Option<Stri
 }
 
 /// One of our API errors, as Meta would say it.
-fn from_api_error(e: impl Into<ApiError>) -> Response {
+pub(crate) fn from_api_error(e: impl Into<ApiError>) -> Response {
     let e: ApiError = e.into();
     let detail = match &e.hint {
         Some(h) => format!("{} ({h})", e.message),
@@ -108,11 +108,15 @@ fn from_api_error(e: impl Into<ApiError>) -> Response {
     }
 }
 
-/// Meta's answer when it refused: its own body, as it sent it.
-fn from_graph_error(e: GraphError) -> Response {
+/// Meta's answer when it refused: its own body, as it sent it. Meta's 401 (the account's token,
+/// not the caller's) is answered 400: a 401 from the gateway always means the caller's own token.
+pub(crate) fn from_graph_error(e: GraphError) -> Response {
     match e {
         GraphError::Meta { status, error } => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| *s != StatusCode::UNAUTHORIZED)
+                .unwrap_or(StatusCode::BAD_REQUEST),
             Json(json!({ "error": error })),
         )
             .into_response(),
@@ -126,7 +130,7 @@ fn from_graph_error(e: GraphError) -> Response {
 }
 
 /// A Graph version is `v` and a number with a dot (`v23.0`); anything else is not Meta's path.
-fn is_version(v: &str) -> bool {
+pub(crate) fn is_version(v: &str) -> bool {
     v.strip_prefix('v')
         .and_then(|n| n.split_once('.'))
         .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()))
@@ -167,7 +171,13 @@ pub fn is_metas_path(path: &str) -> bool {
     path.trim_start_matches('/').split('/').next().is_some_and(is_version)
 }
 
-fn no_such_endpoint(method: &str, path: &str) -> Response {
+/// Whether a path is the front door's media upload (`/vNN.N/{phone-number-id}/media`).
+pub fn is_upload_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(parts.as_slice(), [v, id, "media"] if is_version(v) && !id.is_empty())
+}
+
+pub(crate) fn no_such_endpoint(method: &str, path: &str) -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -179,7 +189,7 @@ fn no_such_endpoint(method: &str, path: &str) -> Response {
 }
 
 /// The API key, where Meta takes the access token: the `Authorization` header or `access_token`.
-async fn caller(
+pub(crate) async fn caller(
     state: &AppState,
     headers: &HeaderMap,
     query: &std::collections::HashMap<String, String>,
@@ -201,7 +211,12 @@ async fn caller(
             None,
         ));
     };
-    wagate_engine::auth::authenticate::from_key(state, &token)
+    // An API key or a JWT, as on `/v1`.
+    let remote = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect());
+    wagate_engine::auth::authenticate::authenticate(state, Some(&format!("Bearer {token}")), remote)
         .await
         .map_err(from_api_error)
 }
@@ -215,29 +230,31 @@ fn unknown_object(id: &str) -> Response {
     )
 }
 
-/// `POST /{version}/{phone_number_id}/messages`.
-pub async fn messages(
-    State(state): State<AppState>,
-    Path((version, phone_number_id)): Path<(String, String)>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-    headers: HeaderMap,
+/// `POST /{version}/{phone_number_id}/messages`, for a caller known.
+pub(crate) async fn send(
+    state: &AppState,
+    caller: Caller,
+    phone_number_id: &str,
+    query: &std::collections::HashMap<String, String>,
+    headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_version(&version) {
-        return no_such_endpoint("POST", &format!("/{version}/{phone_number_id}/messages"));
-    }
-    let caller = match caller(&state, &headers, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     if let Err(e) = caller.require("send") {
         return from_api_error(e);
     }
-    let Some(account) = state.accounts.by_phone(&phone_number_id).filter(|a| caller.sees(&a.id)) else {
-        return unknown_object(&phone_number_id);
+    let Some(account) = state.accounts.by_phone(phone_number_id).filter(|a| caller.sees(&a.id)) else {
+        return unknown_object(phone_number_id);
     };
-    let mut body: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
+    // Graph's parameters: the body's, the query's, JSON-encoded objects decoded.
+    let parsed = match body.is_empty() {
+        true => Ok(Value::Object(Default::default())),
+        false => serde_json::from_slice(&body),
+    };
+    let mut body: Value = match parsed {
+        Ok(Value::Object(mut o)) => {
+            wagate_core::graphjson::merge_params(&mut o, query);
+            Value::Object(o)
+        }
         _ => {
             return meta_error(
                 StatusCode::BAD_REQUEST,
@@ -249,7 +266,7 @@ pub async fn messages(
     };
     // Mark as read (and the typing indicator): passed on to Meta as it is.
     if body.get("status").and_then(Value::as_str) == Some("read") {
-        return match messages::pass_to_meta(&state, &account, &phone_number_id, &body).await {
+        return match messages::pass_to_meta(state, &account, phone_number_id, &body).await {
             Ok(answer) => Json(answer).into_response(),
             Err(e) => from_graph_error(e),
         };
@@ -264,25 +281,25 @@ pub async fn messages(
         obj.insert("account".into(), json!(account.id));
         obj.insert("phone_number_id".into(), json!(phone_number_id));
     }
-    let key = match idempotency_key(&headers) {
+    let key = match idempotency_key(headers) {
         Ok(k) => k,
         Err(e) => return from_api_error(e),
     };
     let request = body.clone();
-    let prepared = match prepare(&state, &caller, body).await {
+    let prepared = match prepare(state, &caller, body).await {
         Ok(p) => p,
         Err(e) => return from_api_error(e),
     };
     let is_template = prepared.message_type == "template";
     let queued = match key {
-        Some(key) => enqueue_once(&state, prepared, key, &request).await.map(|(m, _)| m),
-        None => enqueue(&state, prepared).await,
+        Some(key) => enqueue_once(state, prepared, key, &request).await.map(|(m, _)| m),
+        None => enqueue(state, prepared).await,
     };
     let message = match queued {
         Ok(m) => m,
         Err(e) => return from_api_error(e),
     };
-    let message = match wait_for_meta(&state, &message.id, WAIT).await {
+    let message = match wait_for_meta(state, &message.id, WAIT).await {
         Ok(m) => m,
         Err(e) => return from_api_error(e),
     };
@@ -334,43 +351,6 @@ pub async fn messages(
             )),
         ),
     }
-}
-
-/// `GET /{version}/{id}`: media a user sent, as Meta describes it.
-pub async fn node(
-    State(state): State<AppState>,
-    Path((version, id)): Path<(String, String)>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    if !is_version(&version) {
-        return no_such_endpoint("GET", &format!("/{version}/{id}"));
-    }
-    let caller = match caller(&state, &headers, &query).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(e) = caller.require("read") {
-        return from_api_error(e);
-    }
-    let media = match wagate_engine::media::files::by_meta_id(&state, &caller, &id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return unknown_object(&id),
-        Err(e) => return from_api_error(e),
-    };
-    let base = state.config.public_url.clone().unwrap_or_else(|| {
-        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        format!("http://{host}")
-    });
-    Json(json!({
-        "messaging_product": "whatsapp",
-        "url": format!("{base}/v1/media/{}", media.id),
-        "mime_type": media.mime_type,
-        "sha256": media.sha256,
-        "file_size": media.size,
-        "id": id,
-    }))
-    .into_response()
 }
 
 #[cfg(test)]
