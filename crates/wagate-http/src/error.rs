@@ -347,7 +347,7 @@ fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
     let s = &state.config.server;
     if path.starts_with("/webhooks/") {
         ("server.webhook_timeout_seconds", s.webhook_timeout_seconds)
-    } else if path == "/v1/media" || crate::frontdoor::is_upload_path(path) {
+    } else if path == "/v1/media" || crate::bounds::is_upload_path(path) {
         ("server.upload_timeout_seconds", s.upload_timeout_seconds)
     } else {
         ("server.request_timeout_seconds", s.request_timeout_seconds)
@@ -358,7 +358,7 @@ fn deadline_of(state: &AppState, path: &str) -> (&'static str, u64) {
 pub(crate) fn body_limit_of(state: &AppState, path: &str) -> (&'static str, usize) {
     if path.starts_with("/webhooks/") {
         ("webhook.max_body_bytes", state.config.webhook.max_body_bytes)
-    } else if path == "/v1/media" || crate::frontdoor::is_upload_path(path) {
+    } else if path == "/v1/media" || crate::bounds::is_upload_path(path) {
         ("100 MiB, Meta's largest media file", crate::bounds::MEDIA_UPLOAD_LIMIT)
     } else {
         ("2 MiB for API requests", crate::bounds::API_BODY_LIMIT)

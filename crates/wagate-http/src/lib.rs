@@ -18,6 +18,7 @@ pub mod openapi;
 mod serve;
 pub mod state;
 mod telemetry;
+mod upload;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -146,6 +147,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::check_request,
         ))
+        // Meta's paths answer in Meta's shape whoever refused.
+        .layer(axum::middleware::from_fn(frontdoor::meta_shape))
         // The verify endpoint echoes Meta's challenge: no browser may read an answer as HTML.
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

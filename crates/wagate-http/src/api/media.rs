@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use wagate_engine::auth::Caller;
-use wagate_engine::media::files::{self, MediaLink, Upload};
+use wagate_engine::media::files::{self, MediaLink};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -54,38 +54,11 @@ pub async fn upload(
     caller.require("send")?;
     let form = form.map_err(|e| ApiError::invalid_multipart(&e.body_text()))?;
     let target = files::upload_target(&state, &caller, q.account.as_deref(), q.phone_number_id)?;
-    let upload = read_upload(form, None).await.map_err(|e| {
+    let upload = crate::upload::read_upload(form, None).await.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_upload", e)
             .details(json!({"field": "file"}))
             .hint("send multipart/form-data with the file in a part named `file` (curl -F file=@photo.jpg)")
     })?;
     let answer = files::upload(&state, target, upload).await?;
     Ok((StatusCode::CREATED, Json(answer)))
-}
-
-/// The file of an upload form, as Meta takes it: the `file` part, and a `type` field (which wins
-/// over the part's own type, as does `declared_type` from elsewhere, e.g. the query).
-pub(crate) async fn read_upload(mut form: Multipart, declared_type: Option<String>) -> Result<Upload, String> {
-    let (mut file, mut declared_type) = (None, declared_type);
-    while let Some(field) = form.next_field().await.map_err(|e| e.to_string())? {
-        match field.name() {
-            Some("file") => {
-                let part_type = field.content_type().map(str::to_string);
-                let name = field.file_name().unwrap_or("upload").to_string();
-                let bytes = field.bytes().await.map_err(|e| e.to_string())?;
-                file = Some((bytes, part_type, name));
-            }
-            Some("type") => declared_type = Some(field.text().await.map_err(|e| e.to_string())?),
-            _ => {}
-        }
-    }
-    let Some((bytes, part_type, name)) = file else {
-        return Err("no `file` part".into());
-    };
-    Ok(Upload {
-        bytes: bytes.to_vec(),
-        part_type,
-        declared_type,
-        name,
-    })
 }

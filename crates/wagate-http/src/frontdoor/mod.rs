@@ -23,6 +23,7 @@ use wagate_engine::sending::prepare::prepare;
 use wagate_engine::sending::queue::{enqueue, enqueue_once, wait_for_meta};
 
 use crate::api::idempotency_key;
+pub(crate) use crate::bounds::is_version;
 use crate::error::ApiError;
 use crate::state::AppState;
 use wagate_engine::auth::Caller;
@@ -129,13 +130,6 @@ pub(crate) fn from_graph_error(e: GraphError) -> Response {
     }
 }
 
-/// A Graph version is `v` and a number with a dot (`v23.0`); anything else is not Meta's path.
-pub(crate) fn is_version(v: &str) -> bool {
-    v.strip_prefix('v')
-        .and_then(|n| n.split_once('.'))
-        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()))
-}
-
 /// A request under Meta's paths (`/vNN.N/…`) that the front door does not serve, answered as Meta
 /// answers one it does not support, so that an SDK reads an error rather than crash on ours:
 /// `GraphMethodException`, code 100, subcode 33 when it names an object.
@@ -166,15 +160,51 @@ pub fn unsupported(method: &str, path: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
 }
 
+/// The last word on Meta's paths: an error answered before the front door ran (a body over the
+/// limit, a slow body, the connection and rate limits, a deadline) comes back in Meta's shape
+/// too, with the code Meta uses for the like (190, 10, 4, 2, 100).
+pub async fn meta_shape(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !is_metas_path(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if parsed.pointer("/error/code").is_some_and(Value::is_number) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let said = match (
+        parsed.pointer("/error/message").and_then(Value::as_str),
+        parsed.pointer("/error/hint").and_then(Value::as_str),
+    ) {
+        (Some(m), Some(h)) => format!("{m} ({h})"),
+        (Some(m), None) => m.to_string(),
+        _ => String::from_utf8_lossy(&bytes).trim().chars().take(300).collect(),
+    };
+    let (code, title) = match status {
+        StatusCode::UNAUTHORIZED => (190, "Invalid OAuth access token"),
+        StatusCode::FORBIDDEN => (10, "Application does not have permission for this action"),
+        StatusCode::TOO_MANY_REQUESTS => (4, "Application request limit reached"),
+        s if s.is_server_error() => (2, "Service temporarily unavailable"),
+        _ => (100, "Invalid parameter"),
+    };
+    let mut answer = meta_error(status, code, title, Some(said));
+    for name in [axum::http::header::RETRY_AFTER, axum::http::header::ALLOW] {
+        if let Some(v) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, v.clone());
+        }
+    }
+    answer
+}
+
 /// Whether a path is under Meta's (`/vNN.N/…`).
 pub fn is_metas_path(path: &str) -> bool {
     path.trim_start_matches('/').split('/').next().is_some_and(is_version)
-}
-
-/// Whether a path is the front door's media upload (`/vNN.N/{phone-number-id}/media`).
-pub fn is_upload_path(path: &str) -> bool {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    matches!(parts.as_slice(), [v, id, "media"] if is_version(v) && !id.is_empty())
 }
 
 pub(crate) fn no_such_endpoint(method: &str, path: &str) -> Response {

@@ -225,7 +225,7 @@ impl Call<'_> {
         let form = Multipart::from_request(req, &())
             .await
             .map_err(|e| bad(e.body_text()))?;
-        let upload = crate::api::media::read_upload(form, self.query.get("type").cloned())
+        let upload = crate::upload::read_upload(form, self.query.get("type").cloned())
             .await
             .map_err(bad)?;
         let target = files::upload_target(

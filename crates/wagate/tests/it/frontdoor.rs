@@ -190,6 +190,19 @@ async fn under_metas_paths_every_answer_is_in_metas_shape_even_for_what_is_not_s
     assert!(r.status().is_client_error() || r.status().is_server_error());
     let body: Value = r.json().await.unwrap_or(Value::Null);
     assert!(meta_shaped(&body).is_some(), "{body}");
+    // Refused before the front door ran (a body over the limit): Meta's shape too.
+    let r = app
+        .http
+        .post(format!("{}/v23.0/{PHONE_ID}/messages", app.url))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(meta_shaped(&body), Some((100, None)), "{body}");
     // Our own paths keep our error body.
     let (status, body) = app.get("/v1/nothing/here").await;
     assert_eq!(status, 404, "{body}");
