@@ -147,6 +147,10 @@ pub async fn create(
     let review_state = state.clone();
     tokio::spawn(async move {
         tokio::time::sleep(review_state.status_delays()[1]).await;
+        // A template deleted while in review gets no verdict.
+        if review_state.template_by_id(&id).is_none() {
+            return;
+        }
         review_state.set_template_status(&id, verdict);
         let value = json!({
             "event": verdict,

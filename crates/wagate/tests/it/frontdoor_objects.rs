@@ -202,7 +202,13 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
     assert_eq!(status, 400, "{refused}");
     assert!(refused["error"]["code"].is_number(), "{refused}");
 
-    // Deleted at Meta and from the catalog.
+    // Meta's verdict arrives by webhook (the catalog follows it); then it is deleted at Meta and
+    // from the catalog.
+    eventually("the template's verdict", || async {
+        let (_, t) = app.get("/v1/templates/order_shipped_fd").await;
+        (t["data"][0]["status"] != "PENDING").then_some(())
+    })
+    .await;
     let (status, deleted) = call(
         &app,
         &app.key,

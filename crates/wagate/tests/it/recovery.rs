@@ -147,8 +147,14 @@ async fn after_a_kill_sends_are_final_within_30_seconds_and_none_twice() {
     let sent = sim_recipients(&http, &sim_url).await;
     let twice: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "reached Meta twice: {twice:?}");
+    // One in doubt may have been sent since, once its wait for Meta's status ran out (it had
+    // never reached Meta): then it counts once, as sent.
+    let still_in_doubt = in_doubt
+        .iter()
+        .filter(|m| !sent.contains_key(m["wa_id"].as_str().unwrap_or_default()))
+        .count();
     assert_eq!(
-        sent.len() + in_doubt.len(),
+        sent.len() + still_in_doubt,
         TEMPLATES,
         "every message reached Meta once, or is in doubt"
     );
