@@ -2,7 +2,7 @@
 //! durably — and how fast, on this machine.
 //!
 //! It starts the release binary on a fresh SQLite database (or `--database-url`), sends
-//! realistic inbound-text webhooks with distinct wamids over 64 concurrent keep-alive
+//! realistic inbound-text webhooks with distinct, randomly spread wamids over 64 concurrent keep-alive
 //! connections for 10 s, prints acks/s, p50, p99 and errors, then checks that every acknowledged
 //! message is stored (count and content).
 //!
@@ -66,8 +66,19 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
+/// Real wamids end in a random message id, so their unique index takes keys all over: message
+/// `n`'s is a bijective scramble of `n` (splitmix64's finaliser), not a counter, which would
+/// append to the index's last page and flatter every store.
+fn wamid_of(n: u64) -> String {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ{z:020X}")
+}
+
 fn body(n: u64, sender: u64) -> (String, String) {
-    let wamid = format!("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQ{n:020}");
+    let wamid = wamid_of(n);
     let body = format!(
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{WABA}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PHONE_ID}"}},"contacts":[{{"profile":{{"name":"Customer {sender}"}},"wa_id":"1650555{sender:04}"}}],"messages":[{{"from":"1650555{sender:04}","id":"{wamid}","timestamp":"{ts}","type":"text","text":{{"body":"Hello, I would like to know where my order #{n} is. Thanks!"}}}}]}},"field":"messages"}}]}}]}}"#,
         ts = 1_760_000_000 + n
