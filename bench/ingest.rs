@@ -2,9 +2,9 @@
 //! durably — and how fast, on this machine.
 //!
 //! It starts the release binary on a fresh SQLite database (or `--database-url`), sends
-//! realistic inbound-text webhooks with distinct, randomly spread wamids over 64 concurrent keep-alive
-//! connections for 10 s, prints acks/s, p50, p99 and errors, then checks that every acknowledged
-//! message is stored (count and content).
+//! realistic inbound-text webhooks with distinct, randomly spread wamids over 64 concurrent
+//! keep-alive connections for 10 s, prints acks/s, p50, p99 and errors, then checks that every
+//! acknowledged message is stored (count and content).
 //!
 //!     cargo build --release -p wagate && cargo run --release -p wagate-bench --bin ingest
 //!
