@@ -101,3 +101,39 @@ pub async fn start_sim(wagate: &str) -> anyhow::Result<(tokio::process::Child, S
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, url))
 }
+
+/// A hook receiver on a free loopback port, answering each request with what `answer` says:
+/// (status, and the request's body read). Returns its URL.
+#[allow(dead_code)]
+pub async fn hook_receiver<F, Fut>(answer: F) -> anyhow::Result<String>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let answer = answer.clone();
+                    async move {
+                        let status = answer(req).await;
+                        let mut resp =
+                            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(url)
+}

@@ -19,7 +19,6 @@
 //! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --synchronous full|normal
 //! (database.sqlite_synchronous; default: the gateway's, full), --wagate PATH.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,49 +101,32 @@ impl Clock {
 }
 
 async fn receiver(clock: Arc<Clock>) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let clock = clock.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let clock = clock.clone();
-                    async move {
-                        let bytes = http_body_util::BodyExt::collect(req.into_body())
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let n = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
-                            v["payload"]["text"]
-                                .as_str()
-                                .and_then(|t| t.strip_prefix("order #")?.parse::<usize>().ok())
-                        });
-                        if let Some(slot) = n.and_then(|n| clock.arrived.get(n)) {
-                            if slot
-                                .compare_exchange(0, clock.now(), Ordering::AcqRel, Ordering::Acquire)
-                                .is_ok()
-                            {
-                                clock.received.fetch_add(1, Ordering::Relaxed);
-                            } else {
-                                clock.duplicates.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
-                            bytes::Bytes::from_static(b"ok"),
-                        )))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
+    common::hook_receiver(move |req: hyper::Request<hyper::body::Incoming>| {
+        let clock = clock.clone();
+        async move {
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let n = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+                v["payload"]["text"]
+                    .as_str()
+                    .and_then(|t| t.strip_prefix("order #")?.parse::<usize>().ok())
             });
+            if let Some(slot) = n.and_then(|n| clock.arrived.get(n)) {
+                if slot
+                    .compare_exchange(0, clock.now(), Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    clock.received.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    clock.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            200
         }
-    });
-    Ok(url)
+    })
+    .await
 }
 
 /// Sends messages `range` over `connections` kept-alive connections; `per_second` paces them.

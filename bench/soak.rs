@@ -13,7 +13,6 @@
 //! acknowledged was lost or sent twice.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -92,50 +91,30 @@ struct Tally {
 
 /// A hook receiver that answers 500 to every tenth call and records what it accepted.
 async fn receiver(tally: Arc<Tally>) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let tally = tally.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let tally = tally.clone();
-                    async move {
-                        let n = tally.hook_calls.fetch_add(1, Ordering::Relaxed);
-                        let id = req
-                            .headers()
-                            .get("webhook-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string();
-                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                        let status = if n % 10 == 9 {
-                            500
-                        } else {
-                            *tally
-                                .hook_accepted
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .entry(id)
-                                .or_default() += 1;
-                            200
-                        };
-                        let mut resp =
-                            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
-                        *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+    common::hook_receiver(move |req: hyper::Request<hyper::body::Incoming>| {
+        let tally = tally.clone();
+        async move {
+            let n = tally.hook_calls.fetch_add(1, Ordering::Relaxed);
+            let id = req
+                .headers()
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+            if n % 10 == 9 {
+                return 500;
+            }
+            *tally
+                .hook_accepted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id)
+                .or_default() += 1;
+            200
         }
-    });
-    Ok(url)
+    })
+    .await
 }
 
 /// Runs `step(i)` `per_second` times a second until `stop`.

@@ -179,12 +179,8 @@ impl GraphClient {
             .text("type", mime_type.to_string())
             .part("file", part);
         let url = self.url(&GraphPath::new([phone_number_id, "media"]))?;
-        let started = Instant::now();
-        let resp = self.http.post(url).bearer_auth(token).multipart(form).send().await;
-        let result = Self::read(resp).await;
-        metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => "media")
-            .record(started.elapsed().as_secs_f64());
-        let v = result?;
+        let req = self.http.post(url).bearer_auth(token).multipart(form);
+        let v = Self::timed(req, "media").await?;
         v.get("id")
             .and_then(Value::as_str)
             .map(str::to_string)
@@ -226,16 +222,11 @@ impl GraphClient {
     ) -> Result<Value, GraphError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| GraphError::InvalidRequest(format!("`{method}` is not an HTTP method")))?;
-        let url = self.url(path)?;
-        let started = Instant::now();
-        let mut req = self.http.request(method, url).bearer_auth(token);
+        let mut req = self.http.request(method, self.url(path)?).bearer_auth(token);
         if let Some((content_type, bytes)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }
-        let result = Self::read(req.send().await).await;
-        metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => "forward")
-            .record(started.elapsed().as_secs_f64());
-        result
+        Self::timed(req, "forward").await
     }
 
     /// `GET /{path}`.
@@ -251,12 +242,16 @@ impl GraphClient {
         body: Option<&Value>,
         endpoint: &'static str,
     ) -> Result<Value, GraphError> {
-        let url = self.url(path)?;
-        let started = Instant::now();
-        let mut req = self.http.request(method, url).bearer_auth(token);
+        let mut req = self.http.request(method, self.url(path)?).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(b);
         }
+        Self::timed(req, endpoint).await
+    }
+
+    /// Sends a request, timing it and counting its errors by endpoint.
+    async fn timed(req: reqwest::RequestBuilder, endpoint: &'static str) -> Result<Value, GraphError> {
+        let started = Instant::now();
         let result = Self::read(req.send().await).await;
         metrics::histogram!("wagate_graph_request_duration_seconds", "endpoint" => endpoint)
             .record(started.elapsed().as_secs_f64());

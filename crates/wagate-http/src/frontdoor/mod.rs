@@ -50,9 +50,13 @@ pub(crate) fn meta_error(status: StatusCode, code: i64, message: &str, details: 
     (status, Json(json!({ "error": error }))).into_response()
 }
 
-/// One of our API errors, as Meta would say it.
+/// One of our API errors, as Meta would say it; one that carries Meta's own refusal answers with
+/// Meta's error as it is.
 pub(crate) fn from_api_error(e: impl Into<ApiError>) -> Response {
     let e: ApiError = e.into();
+    if let Some(meta) = e.meta.as_ref().filter(|m| m.is_object()) {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": meta }))).into_response();
+    }
     let detail = match &e.hint {
         Some(h) => format!("{} ({h})", e.message),
         None => e.message.clone(),
@@ -130,24 +134,34 @@ pub(crate) fn from_graph_error(e: GraphError) -> Response {
     }
 }
 
-/// A request under Meta's paths (`/vNN.N/…`) that the front door does not serve, answered as Meta
-/// answers one it does not support, so that an SDK reads an error rather than crash on ours:
-/// `GraphMethodException`, code 100, subcode 33 when it names an object.
+/// A request under Meta's paths (`/vNN.N/…`) that names no object the front door serves, answered
+/// as Meta answers one it does not support, so that an SDK reads an error rather than crash on
+/// ours: `GraphMethodException`, code 100, subcode 33 when it names an object.
 pub fn unsupported(method: &str, path: &str) -> Response {
-    let mut parts = path.trim_start_matches('/').split('/').skip(1);
-    let (message, subcode) = match parts.next().filter(|id| !id.is_empty()) {
-        Some(id) => (
-            format!(
-                "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation (wagate's front door serves messages and media reads; see the README)",
-                method.to_ascii_lowercase()
-            ),
-            Some(33),
+    match path
+        .trim_start_matches('/')
+        .split('/')
+        .nth(1)
+        .filter(|id| !id.is_empty())
+    {
+        Some(id) => unknown_object(method, id),
+        None => graph_method_exception(format!("Unsupported {} request.", method.to_ascii_lowercase()), None),
+    }
+}
+
+/// Meta's "does not exist" (code 100, subcode 33), for an id that is not the gateway's and one
+/// the caller may not use alike.
+pub(crate) fn unknown_object(method: &str, id: &str) -> Response {
+    graph_method_exception(
+        format!(
+            "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+            method.to_ascii_lowercase()
         ),
-        None => (
-            format!("Unsupported {} request.", method.to_ascii_lowercase()),
-            None,
-        ),
-    };
+        Some(33),
+    )
+}
+
+fn graph_method_exception(message: String, subcode: Option<i64>) -> Response {
     let mut error = json!({
         "message": message,
         "type": "GraphMethodException",
@@ -251,15 +265,6 @@ pub(crate) async fn caller(
         .map_err(from_api_error)
 }
 
-fn unknown_object(id: &str) -> Response {
-    meta_error(
-        StatusCode::BAD_REQUEST,
-        100,
-        &format!("Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"),
-        None,
-    )
-}
-
 /// `POST /{version}/{phone_number_id}/messages`, for a caller known.
 pub(crate) async fn send(
     state: &AppState,
@@ -273,7 +278,7 @@ pub(crate) async fn send(
         return from_api_error(e);
     }
     let Some(account) = state.accounts.by_phone(phone_number_id).filter(|a| caller.sees(&a.id)) else {
-        return unknown_object(phone_number_id);
+        return unknown_object("post", phone_number_id);
     };
     // Graph's parameters: the body's, the query's, JSON-encoded objects decoded.
     let parsed = match body.is_empty() {

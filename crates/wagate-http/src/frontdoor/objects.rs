@@ -15,7 +15,9 @@ use wagate_engine::auth::Caller;
 use wagate_engine::frontdoor::{self, Object, Owned};
 use wagate_engine::media::files;
 
-use super::{caller, from_api_error, from_graph_error, is_version, meta_error, no_such_endpoint, unsupported};
+use super::{
+    caller, from_api_error, from_graph_error, is_version, meta_error, no_such_endpoint, unknown_object, unsupported,
+};
 use crate::bounds::{API_BODY_LIMIT, MEDIA_UPLOAD_LIMIT};
 use crate::state::AppState;
 
@@ -84,7 +86,7 @@ pub async fn graph(
     }
     let owned = match frontdoor::owner(&state, &caller, &id).await {
         Ok(Some(o)) => o,
-        Ok(None) => return unknown(method.as_str(), &id),
+        Ok(None) => return unknown_object(method.as_str(), &id),
         Err(e) => return from_api_error(e),
     };
     let call = Call {
@@ -111,7 +113,7 @@ pub async fn graph(
         ("POST", Object::Waba, ["message_templates"]) => match serde_json::from_slice::<Value>(&body) {
             Ok(v @ Value::Object(_)) => frontdoor::create_template(&state, &caller, &owned.account, v)
                 .await
-                .map_err(from_meta_or_api),
+                .map_err(from_api_error),
             _ => Err(meta_error(
                 StatusCode::BAD_REQUEST,
                 100,
@@ -127,7 +129,7 @@ pub async fn graph(
             query.get("hsm_id").map(String::as_str),
         )
         .await
-        .map_err(from_meta_or_api),
+        .map_err(from_api_error),
         ("GET", Object::Template(t), []) => match caller.require("read") {
             Ok(()) => Ok(wagate_core::graphjson::select(
                 frontdoor::template_json(t).as_object().cloned().unwrap_or_default(),
@@ -141,31 +143,6 @@ pub async fn graph(
     match answer {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,
-    }
-}
-
-/// Meta's "does not exist" (code 100, subcode 33), for an id that is not the gateway's and one
-/// the caller may not use alike.
-fn unknown(method: &str, id: &str) -> Response {
-    let error = json!({
-        "message": format!(
-            "Unsupported {} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
-            method.to_ascii_lowercase()
-        ),
-        "type": "GraphMethodException",
-        "code": 100,
-        "error_subcode": 33,
-        "fbtrace_id": wagate_core::ids::new_id("wagate"),
-    });
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
-}
-
-/// An engine error that carries Meta's refusal answers with Meta's own error; any other in
-/// Meta's shape.
-fn from_meta_or_api(e: wagate_engine::error::EngineError) -> Response {
-    match &e.meta {
-        Some(meta) if meta.is_object() => (StatusCode::BAD_REQUEST, Json(json!({ "error": meta }))).into_response(),
-        _ => from_api_error(e),
     }
 }
 
@@ -237,7 +214,7 @@ impl Call<'_> {
         .map_err(from_api_error)?;
         let answer = files::upload(self.state, target, upload)
             .await
-            .map_err(from_meta_or_api)?;
+            .map_err(from_api_error)?;
         Ok(json!({"id": answer["id"]}))
     }
 

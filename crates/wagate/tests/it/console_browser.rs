@@ -207,6 +207,21 @@ async fn browser_sign_in_live_inbox_reply_and_ticks() {
     chrome
         .wait_for("the reply, read", ".bubble.outbound[data-status=read]")
         .await;
+    // A carousel sent through the API shows a line a card.
+    let carousel: serde_json::Value =
+        serde_json::from_slice(&fixture("send_interactive_carousel_request.json")).expect("fixture");
+    let (status, sent) = app
+        .post(
+            "/v1/messages",
+            &serde_json::json!({"to": USER, "type": "interactive", "interactive": carousel["interactive"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !chrome.client.source().await.expect("source").contains("Jade Plant") {
+        assert!(tokio::time::Instant::now() < deadline, "the carousel did not appear");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     chrome.screenshots("thread").await;
     chrome.goto(&format!("{}/console/inbox", app.url)).await;
     chrome

@@ -50,14 +50,12 @@ async fn a_file_is_uploaded_sent_read_downloaded_and_deleted_through_metas_paths
     assert_eq!(uploaded, json!({"id": id}), "Meta's answer, nothing else");
 
     // The id works in a send.
-    let (status, sent) = call(
-        &app,
-        &app.key,
-        reqwest::Method::POST,
-        &format!("/v23.0/{PHONE_ID}/messages"),
-        Some(json!({"messaging_product": "whatsapp", "to": USER, "type": "image", "image": {"id": id}})),
-    )
-    .await;
+    let (status, sent) = app
+        .post(
+            &format!("/v23.0/{PHONE_ID}/messages"),
+            &json!({"messaging_product": "whatsapp", "to": USER, "type": "image", "image": {"id": id}}),
+        )
+        .await;
     assert_eq!(status, 200, "{sent}");
     assert!(
         sent["messages"][0]["id"]
@@ -67,7 +65,7 @@ async fn a_file_is_uploaded_sent_read_downloaded_and_deleted_through_metas_paths
     );
 
     // Read as Meta describes it, with a URL on the gateway that takes the same token.
-    let (status, info) = call(&app, &app.key, reqwest::Method::GET, &format!("/v23.0/{id}"), None).await;
+    let (status, info) = app.get(&format!("/v23.0/{id}")).await;
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["mime_type"], "image/jpeg");
     assert_eq!(info["file_size"], JPEG.len());
@@ -88,10 +86,10 @@ async fn a_file_is_uploaded_sent_read_downloaded_and_deleted_through_metas_paths
     assert_eq!(&bytes[..], JPEG);
 
     // Deleted at Meta and here; then it does not exist.
-    let (status, deleted) = call(&app, &app.key, reqwest::Method::DELETE, &format!("/v23.0/{id}"), None).await;
+    let (status, deleted) = app.delete(&format!("/v23.0/{id}")).await;
     assert_eq!(status, 200, "{deleted}");
     assert_eq!(deleted, json!({"success": true}));
-    let (status, gone) = call(&app, &app.key, reqwest::Method::GET, &format!("/v23.0/{id}"), None).await;
+    let (status, gone) = app.get(&format!("/v23.0/{id}")).await;
     assert_eq!(status, 400, "{gone}");
     assert_eq!(
         (gone["error"]["code"].as_i64(), gone["error"]["error_subcode"].as_i64()),
@@ -126,14 +124,11 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
     let app = spawn_app().await;
     let path = format!("/v23.0/{WABA}/message_templates");
     // Listed from the catalog (read from Meta on first use), with Meta's fields, paging and summary.
-    let (status, page) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("{path}?fields=name,status,language&limit=1&summary=total_count"),
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .get(&format!(
+            "{path}?fields=name,status,language&limit=1&summary=total_count"
+        ))
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
     let total = page["summary"]["total_count"].as_u64().expect("total");
@@ -169,14 +164,7 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
         .find(|t| t["name"] == "hello_world")
         .expect("hello_world");
     let tid = hello["id"].as_str().expect("id");
-    let (status, one) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("/v23.0/{tid}?fields=name,category"),
-        None,
-    )
-    .await;
+    let (status, one) = app.get(&format!("/v23.0/{tid}?fields=name,category")).await;
     assert_eq!(status, 200, "{one}");
     assert_eq!(one["name"], "hello_world");
     assert_eq!(one["id"], tid);
@@ -184,21 +172,14 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
     // Created through the catalog: Meta's answer, and the catalog has it at once.
     let body = json!({"name": "order_shipped_fd", "language": "en_US", "category": "UTILITY",
         "components": [{"type": "BODY", "text": "Order {{1}} shipped", "example": {"body_text": [["A-1"]]}}]});
-    let (status, created) = call(&app, &app.key, reqwest::Method::POST, &path, Some(body)).await;
+    let (status, created) = app.post(&path, &body).await;
     assert_eq!(status, 200, "{created}");
     assert!(created["id"].is_string(), "{created}");
     assert_eq!(created["status"], "PENDING");
     let (status, _) = app.get("/v1/templates/order_shipped_fd").await;
     assert_eq!(status, 200);
     // Meta's refusal of a bad template comes back as Meta's error.
-    let (status, refused) = call(
-        &app,
-        &app.key,
-        reqwest::Method::POST,
-        &path,
-        Some(json!({"name": "Bad Name"})),
-    )
-    .await;
+    let (status, refused) = app.post(&path, &json!({"name": "Bad Name"})).await;
     assert_eq!(status, 400, "{refused}");
     assert!(refused["error"]["code"].is_number(), "{refused}");
 
@@ -209,14 +190,7 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
         (t["data"][0]["status"] != "PENDING").then_some(())
     })
     .await;
-    let (status, deleted) = call(
-        &app,
-        &app.key,
-        reqwest::Method::DELETE,
-        &format!("{path}?name=order_shipped_fd"),
-        None,
-    )
-    .await;
+    let (status, deleted) = app.delete(&format!("{path}?name=order_shipped_fd")).await;
     assert_eq!(status, 200, "{deleted}");
     assert_eq!(deleted, json!({"success": true}));
     let (status, _) = app.get("/v1/templates/order_shipped_fd").await;
@@ -235,45 +209,21 @@ async fn templates_through_metas_paths_are_the_gateways_catalog() {
 async fn everything_else_under_an_accounts_ids_is_passed_to_meta_with_its_token_and_audited() {
     let app = spawn_app().await;
     // The number, as Meta's API writes it.
-    let (status, number) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("/v23.0/{PHONE_ID}?fields=display_phone_number,verified_name"),
-        None,
-    )
-    .await;
+    let (status, number) = app
+        .get(&format!("/v23.0/{PHONE_ID}?fields=display_phone_number,verified_name"))
+        .await;
     assert_eq!(status, 200, "{number}");
     assert_eq!(number["display_phone_number"], "+1 555-078-3881");
-    let (status, numbers) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("/v23.0/{WABA}/phone_numbers"),
-        None,
-    )
-    .await;
+    let (status, numbers) = app.get(&format!("/v23.0/{WABA}/phone_numbers")).await;
     assert_eq!(status, 200, "{numbers}");
     assert_eq!(numbers["data"][0]["id"], PHONE_ID);
     // The business profile, read and updated.
     let profile = format!("/v23.0/{PHONE_ID}/whatsapp_business_profile");
-    let (status, update) = call(
-        &app,
-        &app.key,
-        reqwest::Method::POST,
-        &profile,
-        Some(json!({"messaging_product": "whatsapp", "about": "Open 9-5"})),
-    )
-    .await;
+    let (status, update) = app
+        .post(&profile, &json!({"messaging_product": "whatsapp", "about": "Open 9-5"}))
+        .await;
     assert_eq!(status, 200, "{update}");
-    let (_, read) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("{profile}?fields=about"),
-        None,
-    )
-    .await;
+    let (_, read) = app.get(&format!("{profile}?fields=about")).await;
     assert_eq!(read["data"][0]["about"], "Open 9-5", "{read}");
     // The simulator's newer endpoints, through the gateway.
     for (method, path, body) in [
@@ -309,14 +259,9 @@ async fn everything_else_under_an_accounts_ids_is_passed_to_meta_with_its_token_
         assert_eq!(status, 200, "{method} {path}: {answer}");
     }
     // Meta's refusal comes back as Meta's error.
-    let (status, wrong) = call(
-        &app,
-        &app.key,
-        reqwest::Method::POST,
-        &format!("/v23.0/{PHONE_ID}/verify_code"),
-        Some(json!({"code": "000000"})),
-    )
-    .await;
+    let (status, wrong) = app
+        .post(&format!("/v23.0/{PHONE_ID}/verify_code"), &json!({"code": "000000"}))
+        .await;
     assert_eq!(status, 400, "{wrong}");
     assert_eq!(wrong["error"]["code"], 136025, "{wrong}");
     // Each call is in the audit log, with the caller and the account.
@@ -361,14 +306,7 @@ async fn another_tenants_ids_do_not_exist_for_a_caller() {
         .await;
     assert_eq!(status, 201, "{k}");
     let alpha_key = k["key"].as_str().expect("key");
-    let (_, catalog) = call(
-        &app,
-        &app.key,
-        reqwest::Method::GET,
-        &format!("/v23.0/{WABA}/message_templates"),
-        None,
-    )
-    .await;
+    let (_, catalog) = app.get(&format!("/v23.0/{WABA}/message_templates")).await;
     let tid = catalog["data"][0]["id"].as_str().expect("a template id").to_string();
     for (method, path) in [
         (reqwest::Method::GET, format!("/v23.0/{PHONE_ID}")),
@@ -403,14 +341,12 @@ async fn another_tenants_ids_do_not_exist_for_a_caller() {
     assert_ne!(status, 403, "{own}");
     assert!(own.get("data").is_some() || own["error"]["code"].is_number(), "{own}");
     // Nothing was deregistered: the number still sends.
-    let (status, sent) = call(
-        &app,
-        &app.key,
-        reqwest::Method::POST,
-        &format!("/v23.0/{PHONE_ID}/messages"),
-        Some(json!({"messaging_product": "whatsapp", "to": USER, "type": "template",
-            "template": {"name": "hello_world", "language": {"code": "en_US"}}})),
-    )
-    .await;
+    let (status, sent) = app
+        .post(
+            &format!("/v23.0/{PHONE_ID}/messages"),
+            &json!({"messaging_product": "whatsapp", "to": USER, "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}}),
+        )
+        .await;
     assert_eq!(status, 200, "{sent}");
 }

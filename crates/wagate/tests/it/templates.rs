@@ -130,6 +130,11 @@ async fn sends_are_checked_against_the_catalog_before_queueing() {
         m["warnings"][0].as_str().is_some_and(|w| w.contains("never synced")),
         "{m}"
     );
+    // Meta has it before the checked sends are tried (the count below is of what reached Meta).
+    eventually("the first send reaches Meta", || async {
+        (!app.sim_sent().await.is_empty()).then_some(())
+    })
+    .await;
     sync(&app).await;
     let cases = [
         (
