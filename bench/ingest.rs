@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "PostgreSQL".into()
     };
+    let load_started = Instant::now();
     let acked = load_and_report(&args, &running.addr, |connections, elapsed| {
         format!("wagate ingest benchmark ({connections} connections, {elapsed:.1} s, {db})")
     })
@@ -131,9 +132,12 @@ async fn main() -> anyhow::Result<()> {
         if verify_started.elapsed() > Duration::from_secs(300) {
             bail!("processing did not finish within 5 minutes ({} pending)", c.pending);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let processing_s = verify_started.elapsed().as_secs_f64();
+    // Each acknowledged webhook holds one message, which becomes one `message.received` event:
+    // events per second from the first webhook sent to the last one processed.
+    let events_per_s = acked.len() as f64 / load_started.elapsed().as_secs_f64();
     // Everything the gateway spent on these webhooks: accepting, journalling, processing.
     let usage = running.child.id().and_then(process_usage);
     let mut stored: HashMap<String, String> = HashMap::with_capacity(acked.len());
@@ -170,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = running.child.kill().await;
 
     println!("| processing drained after (s)   | {:>12.1} |", processing_s);
+    println!("| events processed/s (to drain)  | {:>12.0} |", events_per_s);
     if let Some((cpu_s, peak_mib)) = usage {
         println!(
             "| gateway CPU per webhook (µs)   | {:>12.0} |",

@@ -136,7 +136,8 @@ impl PgStore {
 
     /// Claims a batch of the oldest pending entries (and any whose claim ran out) for this
     /// gateway: others skip the locked rows and take the next ones, so N gateways split the work.
-    async fn pending(&self, owner: &str, limit: i64) -> Result<Vec<JournalEntry>> {
+    /// Claims are exclusive: a batch in flight is never claimed twice, whatever `_in_flight`.
+    async fn pending(&self, owner: &str, _in_flight: i64, limit: i64) -> Result<Vec<JournalEntry>> {
         let now = crate::sql::now_ms();
         let mut entries: Vec<JournalEntry> = sqlx::query_as(
             "UPDATE webhook_journal SET state = 'processing', lease_until = $1, lease_owner = $4
@@ -163,6 +164,18 @@ impl PgStore {
              WHERE state = 'processing' AND {filter}"
         ))
         .bind(owner)
+        .execute(&self.journal)
+        .await?
+        .rows_affected())
+    }
+
+    async fn unclaim(&self, owner: &str, ids: &[i64]) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE webhook_journal SET state = 'pending', lease_until = NULL, lease_owner = NULL
+             WHERE state = 'processing' AND lease_owner = $1 AND id = ANY($2)",
+        )
+        .bind(owner)
+        .bind(ids)
         .execute(&self.journal)
         .await?
         .rows_affected())

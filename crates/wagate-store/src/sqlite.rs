@@ -153,16 +153,21 @@ impl SqliteStore {
         Ok(0)
     }
 
-    async fn pending(&self, _owner: &str, limit: i64) -> Result<Vec<JournalEntry>> {
-        let after = self.cursor().await?;
+    async fn pending(&self, _owner: &str, in_flight: i64, limit: i64) -> Result<Vec<JournalEntry>> {
+        let after = self.cursor().await?.max(in_flight);
         // Entries requeued from the set-aside ones (below the cursor; rare), then those past the
         // cursor. Two queries: one with OR would sort the whole backlog for every batch.
-        let mut entries: Vec<JournalEntry> = sqlx::query_as(
-            "SELECT id, received_at, account_id, body FROM webhook_journal WHERE state = 'requeued' ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.journal)
-        .await?;
+        // Requeued entries stay requeued until the batch holding them commits, so they are
+        // taken only when no batch is in flight.
+        let mut entries: Vec<JournalEntry> = match in_flight {
+            0 => sqlx::query_as(
+                "SELECT id, received_at, account_id, body FROM webhook_journal WHERE state = 'requeued' ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&self.journal)
+            .await?,
+            _ => Vec::new(),
+        };
         let more = limit - entries.len() as i64;
         if more > 0 {
             entries.extend(
@@ -177,6 +182,11 @@ impl SqliteStore {
             );
         }
         Ok(entries)
+    }
+
+    /// Nothing is claimed: a batch not applied is read again from the cursor.
+    async fn unclaim(&self, _owner: &str, _ids: &[i64]) -> Result<u64> {
+        Ok(0)
     }
 
     async fn counts(&self) -> Result<JournalCounts> {
@@ -272,7 +282,7 @@ impl SqliteStore {
     }
 
     async fn oldest_pending(&self) -> Result<Option<i64>> {
-        Ok(self.pending("", 1).await?.first().map(|e| e.received_at))
+        Ok(self.pending("", 0, 1).await?.first().map(|e| e.received_at))
     }
 
     /// An entry that failed alone: marked dead in the journal, and the cursor moves past it.

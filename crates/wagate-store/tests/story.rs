@@ -212,9 +212,17 @@ async fn story(store: Arc<dyn Store>) {
         .await
         .expect("journal");
     assert!(ids[0] < ids[1] && ids[1] < ids[2]);
-    let pending = store.pending_journal("gw", 10).await.expect("pending");
+    let pending = store.pending_journal("gw", 0, 10).await.expect("pending");
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].body, text);
+    // A batch read ahead while these are applied starts past them (SQLite reads from its
+    // cursor, PostgreSQL's claims are exclusive); given back, they are read again at once.
+    let ahead = store.pending_journal("gw", ids[1], 10).await.expect("read ahead");
+    assert!(ahead.is_empty(), "{:?}", ahead.iter().map(|e| e.id).collect::<Vec<_>>());
+    let given_back = store.unclaim_journal("gw", &ids[..2]).await.expect("unclaim");
+    assert_eq!(given_back, if store.backend() == "postgres" { 2 } else { 0 });
+    let again = store.pending_journal("gw", 0, 10).await.expect("pending again");
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..2]);
 
     // Applying the same message twice stores it once and emits one event.
     let stats = store
@@ -223,7 +231,7 @@ async fn story(store: Arc<dyn Store>) {
         .expect("apply");
     assert_eq!((stats.new_messages, stats.duplicate_messages), (1, 1));
     assert_eq!(stats.events, vec!["message.received".to_string()]);
-    assert!(store.pending_journal("gw", 10).await.expect("pending").is_empty());
+    assert!(store.pending_journal("gw", 0, 10).await.expect("pending").is_empty());
     // Applying entries that were already processed (as a second gateway sharing the database
     // might) changes nothing; PostgreSQL refuses the whole batch.
     let again = store.apply_webhooks(&[applied(ids[0], &a.id, &text)]).await;
@@ -985,7 +993,7 @@ async fn group_commit_story(store: Arc<dyn Store>) {
         stored.windows(2).all(|w| w[0].0 < w[1].0),
         "ids ascend in the order given"
     );
-    let pending = store.pending_journal("gw", 10_000).await.expect("pending");
+    let pending = store.pending_journal("gw", 0, 10_000).await.expect("pending");
     assert_eq!(pending.len(), stored.len());
     for (p, (id, e)) in pending.iter().zip(&stored) {
         assert_eq!(

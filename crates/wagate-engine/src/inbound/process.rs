@@ -103,49 +103,122 @@ async fn pace(state: &Engine) {
 
 /// Processes journalled bodies in batches, until cancelled. Also recovers what a previous run
 /// left unprocessed.
+///
+/// Two stages overlap: while the store applies one batch (on its own thread, mostly waiting
+/// for SQLite or PostgreSQL), the next is read and parsed here; on two cores the parse no
+/// longer waits for the commit, nor the commit for the parse.
 pub async fn run_processor(state: Engine, cancel: CancellationToken) {
     if let Err(e) = release_quarantined(&state).await {
         tracing::warn!(error = %e, "could not look through the quarantined webhooks; POST /v1/journal/quarantined/requeue retries");
     }
+    let mut in_flight: Option<InFlight> = None;
+    let mut started = tokio::time::Instant::now();
     loop {
-        let started = tokio::time::Instant::now();
-        match process_pending(&state).await {
-            Ok(0) => {}
-            Ok(n) => {
-                // Processing runs at full speed while there is a backlog (acknowledgements are
-                // paced to it, see `pace`), except while hooks are delivering: then it takes
-                // about three quarters of the time, leaving the database writer to the
-                // deliveries in between (events processed faster than they can be delivered only
-                // wait; at half the time, events fell behind a 5,000/s stream). A small batch
-                // waits a little for more to gather, which costs fewer commits.
-                let pause = if state.hooks_busy() {
-                    (started.elapsed() / 3).max(Duration::from_millis(10))
-                } else if n < PROCESS_BATCH / 4 {
-                    Duration::from_millis(25)
-                } else {
-                    Duration::ZERO
-                };
-                if !pause.is_zero() {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        _ = tokio::time::sleep(pause) => {}
+        let upto = in_flight.as_ref().map_or(0, |f| f.upto);
+        let next = read_batch(&state, upto).await;
+        if let Some(flight) = in_flight.take() {
+            match flight.finish().await {
+                Ok(n) => {
+                    let pause = pause_after(&state, n, started.elapsed());
+                    if !pause.is_zero() {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = tokio::time::sleep(pause) => {}
+                        }
                     }
                 }
-                continue;
+                // The batch read ahead may start past entries that are not applied (where the
+                // journal is read from a cursor): it is read again after them.
+                Err(e) => {
+                    log_failure(&e);
+                    if let Ok(Some(batch)) = next {
+                        state.store.unclaim_journal(&state.instance, &batch.ids()).await.ok();
+                    }
+                    if idle(&state, &cancel).await {
+                        return;
+                    }
+                    continue;
+                }
             }
-            Err(wagate_store::StoreError::Conflict(m)) => {
-                tracing::debug!(reason = %m, "another gateway processed this batch")
-            }
-            Err(e) => tracing::error!(error = %e, "webhook processing failed; will retry"),
         }
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                // Drain what is already journalled before stopping.
-                let _ = process_pending(&state).await;
-                return;
+        match next {
+            Ok(Some(batch)) => {
+                started = tokio::time::Instant::now();
+                in_flight = Some(InFlight::start(&state, batch));
             }
-            _ = state.wake_processor.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            Ok(None) => {
+                if idle(&state, &cancel).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                log_failure(&e);
+                if idle(&state, &cancel).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Waits for more to process (a wake-up, or a second); true when cancelled, after draining
+/// what is already journalled.
+async fn idle(state: &Engine, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => {
+            let _ = process_pending(state).await;
+            true
+        }
+        _ = state.wake_processor.notified() => false,
+        _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+    }
+}
+
+fn log_failure(e: &wagate_store::StoreError) {
+    match e {
+        wagate_store::StoreError::Conflict(m) => tracing::debug!(reason = %m, "another gateway processed this batch"),
+        e => tracing::error!(error = %e, "webhook processing failed; will retry"),
+    }
+}
+
+/// How long to wait after applying `n` entries that took `took`. Processing runs at full speed
+/// while there is a backlog (acknowledgements are paced to it, see `pace`), except while hooks
+/// are delivering: then it takes about three quarters of the time, leaving the database writer
+/// to the deliveries in between (events processed faster than they can be delivered only wait;
+/// at half the time, events fell behind a 5,000/s stream). A small batch waits a little for more
+/// to gather, which costs fewer commits.
+fn pause_after(state: &Engine, n: usize, took: Duration) -> Duration {
+    if state.hooks_busy() {
+        (took / 3).max(Duration::from_millis(10))
+    } else if n < PROCESS_BATCH / 4 {
+        Duration::from_millis(25)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// A batch being applied by the store, on a task of its own.
+struct InFlight {
+    /// The newest journal id in it.
+    upto: i64,
+    task: tokio::task::JoinHandle<Result<usize, wagate_store::StoreError>>,
+}
+
+impl InFlight {
+    fn start(state: &Engine, batch: ReadBatch) -> Self {
+        let state = state.clone();
+        Self {
+            upto: batch.upto,
+            task: tokio::spawn(async move { apply_batch(&state, batch).await }),
+        }
+    }
+
+    async fn finish(self) -> Result<usize, wagate_store::StoreError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(wagate_store::StoreError::Unavailable(format!(
+                "the batch's task ended: {e}"
+            ))),
         }
     }
 }
@@ -195,14 +268,36 @@ const PROCESS_BATCH: usize = 500;
 
 /// Processes one batch; returns how many journal entries it handled.
 pub async fn process_pending(state: &Engine) -> Result<usize, wagate_store::StoreError> {
+    match read_batch(state, 0).await? {
+        Some(batch) => apply_batch(state, batch).await,
+        None => Ok(0),
+    }
+}
+
+/// Journal entries read and parsed, ready to apply.
+struct ReadBatch {
+    webhooks: Vec<AppliedWebhook>,
+    /// The newest journal id among them.
+    upto: i64,
+}
+
+impl ReadBatch {
+    fn ids(&self) -> Vec<i64> {
+        self.webhooks.iter().map(|w| w.journal_id).collect()
+    }
+}
+
+/// Reads (past `in_flight`, the newest id of a batch still being applied) and parses the next
+/// batch; `None` when nothing waits.
+async fn read_batch(state: &Engine, in_flight: i64) -> Result<Option<ReadBatch>, wagate_store::StoreError> {
     let pending = state
         .store
-        .pending_journal(&state.instance, PROCESS_BATCH as i64)
+        .pending_journal(&state.instance, in_flight, PROCESS_BATCH as i64)
         .await?;
-    if pending.is_empty() {
-        return Ok(0);
-    }
-    let batch: Vec<AppliedWebhook> = pending
+    let Some(upto) = pending.iter().map(|e| e.id).max() else {
+        return Ok(None);
+    };
+    let webhooks: Vec<AppliedWebhook> = pending
         .iter()
         .map(|entry| {
             let updates: Vec<(Option<String>, Update)> = parse_updates(&entry.body)
@@ -241,6 +336,12 @@ pub async fn process_pending(state: &Engine) -> Result<usize, wagate_store::Stor
             }
         })
         .collect();
+    Ok(Some(ReadBatch { webhooks, upto }))
+}
+
+/// Applies a batch read by [`read_batch`]; returns how many journal entries it handled.
+async fn apply_batch(state: &Engine, batch: ReadBatch) -> Result<usize, wagate_store::StoreError> {
+    let ReadBatch { webhooks: batch, upto } = batch;
     let stats = match state.store.apply_webhooks(&batch).await {
         Ok(stats) => stats,
         // The database refused the batch (not a conflict with another gateway, not an outage):
@@ -251,9 +352,7 @@ pub async fn process_pending(state: &Engine) -> Result<usize, wagate_store::Stor
         }
         Err(e) => return Err(e),
     };
-    if let Some(newest) = pending.iter().map(|e| e.id).max() {
-        state.processed_upto.fetch_max(newest, Ordering::Relaxed);
-    }
+    state.processed_upto.fetch_max(upto, Ordering::Relaxed);
     state.journal_processed.notify_waiters();
     if !stats.events.is_empty() {
         state.wake_hooks.notify_one();
@@ -272,5 +371,5 @@ pub async fn process_pending(state: &Engine) -> Result<usize, wagate_store::Stor
     }
     metrics::counter!("wagate_inbound_messages_total", "result" => "new").increment(stats.new_messages);
     metrics::counter!("wagate_inbound_messages_total", "result" => "duplicate").increment(stats.duplicate_messages);
-    Ok(pending.len())
+    Ok(batch.len())
 }

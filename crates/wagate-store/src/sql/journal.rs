@@ -13,8 +13,13 @@ pub trait JournalStore: Send + Sync {
     /// Stores webhook bodies in one transaction (group commit); returns their journal ids.
     async fn journal_webhooks(&self, entries: &[NewJournalEntry]) -> Result<Vec<i64>>;
     /// Journalled bodies not processed yet, oldest first, claimed for `owner` (the gateway
-    /// instance) where several gateways share the journal.
-    async fn pending_journal(&self, owner: &str, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// instance) where several gateways share the journal. `in_flight` is the newest id of a
+    /// batch this gateway read and is still applying (0: none): the next batch starts past it
+    /// where the journal is read from a cursor, which moves only when that batch commits.
+    async fn pending_journal(&self, owner: &str, in_flight: i64, limit: i64) -> Result<Vec<JournalEntry>>;
+    /// Gives back entries `owner` claimed and will not apply now (a batch read ahead of one
+    /// that failed), so that they are taken again at once rather than when the claim runs out.
+    async fn unclaim_journal(&self, owner: &str, ids: &[i64]) -> Result<u64>;
     /// Applies parsed webhooks (messages, statuses, events) and marks them processed, in one
     /// transaction; duplicates and backwards statuses change nothing.
     async fn apply_webhooks(&self, batch: &[AppliedWebhook]) -> Result<ApplyStats>;
@@ -56,8 +61,12 @@ macro_rules! impl_journal_store {
                 Ok(ids)
             }
 
-            async fn pending_journal(&self, owner: &str, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
-                self.pending(owner, limit).await
+            async fn pending_journal(&self, owner: &str, in_flight: i64, limit: i64) -> $crate::Result<Vec<$crate::JournalEntry>> {
+                self.pending(owner, in_flight, limit).await
+            }
+
+            async fn unclaim_journal(&self, owner: &str, ids: &[i64]) -> $crate::Result<u64> {
+                self.unclaim(owner, ids).await
             }
 
             async fn apply_webhooks(&self, batch: &[$crate::AppliedWebhook]) -> $crate::Result<$crate::ApplyStats> {
@@ -87,7 +96,7 @@ macro_rules! impl_journal_store {
                 // in a cycle (PostgreSQL would abort one with "deadlock detected").
                 let mut by_wamid: Vec<&$crate::sql::InboundRow> = rows.iter().collect();
                 by_wamid.sort_by(|a, b| a.wamid.cmp(&b.wamid));
-                for chunk in by_wamid.chunks(400) {
+                for chunk in $crate::sql::sized_chunks(&by_wamid) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO messages (id, account_id, phone_number_id, direction, wamid, wa_id, message_type, status, content, created_at, updated_at) ",
                     );
@@ -130,7 +139,7 @@ macro_rules! impl_journal_store {
                 }
                 let mut contacts: Vec<_> = contacts.into_iter().collect();
                 contacts.sort_by(|a, b| a.0.cmp(&b.0));
-                for chunk in contacts.chunks(500) {
+                for chunk in $crate::sql::sized_chunks(&contacts) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO contacts (account_id, phone_number_id, wa_id, name, last_inbound_at, window_expires_at, updated_at, unread) ",
                     );
@@ -162,7 +171,7 @@ macro_rules! impl_journal_store {
                 // Media of new messages: their download starts right after this commit.
                 let media: Vec<&$crate::sql::InboundRow> =
                     rows.iter().filter(|r| r.media.is_some() && inserted.contains(&r.wamid)).collect();
-                for chunk in media.chunks(500) {
+                for chunk in $crate::sql::sized_chunks(&media) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO media (id, account_id, message_id, meta_media_id, mime_type, sha256, state, next_attempt_at, created_at, updated_at) ",
                     );
@@ -197,7 +206,7 @@ macro_rules! impl_journal_store {
                         .collect();
                     wamids.sort_unstable();
                     wamids.dedup();
-                    for chunk in wamids.chunks(500) {
+                    for chunk in $crate::sql::sized_chunks(&wamids) {
                         let mut q = sqlx::QueryBuilder::new("SELECT id FROM messages WHERE wamid IN (");
                         let mut list = q.separated(", ");
                         for w in chunk {
@@ -264,7 +273,7 @@ macro_rules! impl_journal_store {
                 }
 
                 // 4. The events, in order, in one statement per chunk.
-                for chunk in events.chunks(500) {
+                for chunk in $crate::sql::sized_chunks(&events) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO events (id, account_id, event_type, occurred_at, created_at, contact, payload, raw) ",
                     );
