@@ -18,6 +18,10 @@
 //! --offered-seconds S (10), --backlog N (100000),
 //! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --synchronous full|normal
 //! (database.sqlite_synchronous; default: the gateway's, full), --wagate PATH.
+//!
+//! `--sink nats|redis` delivers to a broker on this machine instead of the HTTP receiver (a
+//! JetStream stream on NATS at 127.0.0.1:4222, a Redis stream on 127.0.0.1:6379), read back by a
+//! consumer with the broker's own client; run without it for the HTTP figure beside it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +45,8 @@ struct Args {
     /// `database.sqlite_synchronous` (`full`, the default, or `normal`).
     synchronous: Option<String>,
     wagate: Option<String>,
+    /// `nats` or `redis`: deliver to a broker rather than over HTTP.
+    sink: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -53,6 +59,7 @@ fn args() -> anyhow::Result<Args> {
         concurrency: None,
         synchronous: None,
         wagate: None,
+        sink: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -66,6 +73,7 @@ fn args() -> anyhow::Result<Args> {
             "--concurrency" => a.concurrency = Some(value()?.parse()?),
             "--synchronous" => a.synchronous = Some(value()?),
             "--wagate" => a.wagate = Some(value()?),
+            "--sink" => a.sink = Some(value()?),
             other => bail!("unknown option {other}; see the top of bench/hooks.rs"),
         }
     }
@@ -98,6 +106,25 @@ impl Clock {
     fn now(&self) -> u64 {
         self.start.elapsed().as_micros() as u64 + 1
     }
+
+    /// A delivered event: its message number is in its text.
+    fn record(&self, event: &[u8]) {
+        let n = serde_json::from_slice::<Value>(event).ok().and_then(|v| {
+            v["payload"]["text"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("order #")?.parse::<usize>().ok())
+        });
+        if let Some(slot) = n.and_then(|n| self.arrived.get(n)) {
+            if slot
+                .compare_exchange(0, self.now(), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.received.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 async fn receiver(clock: Arc<Clock>) -> anyhow::Result<String> {
@@ -108,25 +135,79 @@ async fn receiver(clock: Arc<Clock>) -> anyhow::Result<String> {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let n = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
-                v["payload"]["text"]
-                    .as_str()
-                    .and_then(|t| t.strip_prefix("order #")?.parse::<usize>().ok())
-            });
-            if let Some(slot) = n.and_then(|n| clock.arrived.get(n)) {
-                if slot
-                    .compare_exchange(0, clock.now(), Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    clock.received.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    clock.duplicates.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            clock.record(&bytes);
             200
         }
     })
     .await
+}
+
+/// A broker to deliver to, and a consumer recording what arrives; returns the hook URL.
+async fn sink(kind: &str, clock: Arc<Clock>) -> anyhow::Result<String> {
+    let name = format!("wagate-bench-{}", std::process::id());
+    match kind {
+        "nats" => {
+            let subject = format!("wagate.bench.{}", std::process::id());
+            let client = async_nats::connect("nats://127.0.0.1:4222")
+                .await
+                .context("NATS on 4222")?;
+            let js = async_nats::jetstream::new(client.clone());
+            // In memory, the oldest dropped past 100,000: the bench measures delivery, not disk.
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: name.replace('-', "_"),
+                subjects: vec![subject.clone()],
+                storage: async_nats::jetstream::stream::StorageType::Memory,
+                max_messages: 100_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the JetStream stream: {e}"))?;
+            let mut messages = client.subscribe(subject.clone()).await?;
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                while let Some(m) = messages.next().await {
+                    clock.record(&m.payload);
+                }
+            });
+            Ok(format!("nats://127.0.0.1:4222/{subject}"))
+        }
+        "redis" => {
+            let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+            let mut con = client
+                .get_multiplexed_async_connection()
+                .await
+                .context("Redis on 6379")?;
+            let _: i64 = redis::cmd("DEL").arg(&name).query_async(&mut con).await?;
+            let key = name.clone();
+            tokio::spawn(async move {
+                type Read = Vec<(String, Vec<(String, Vec<(String, Vec<u8>)>)>)>;
+                let mut last = "0".to_string();
+                loop {
+                    let read: Option<Read> = redis::cmd("XREAD")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .arg("BLOCK")
+                        .arg(1000)
+                        .arg("STREAMS")
+                        .arg(&key)
+                        .arg(&last)
+                        .query_async(&mut con)
+                        .await
+                        .unwrap_or_default();
+                    for (_, entries) in read.unwrap_or_default() {
+                        for (id, fields) in entries {
+                            if let Some((_, body)) = fields.iter().find(|(k, _)| k == "body") {
+                                clock.record(body);
+                            }
+                            last = id;
+                        }
+                    }
+                }
+            });
+            Ok(format!("redis://127.0.0.1:6379/0?stream={name}&maxlen=100000"))
+        }
+        other => bail!("--sink {other}: use nats or redis"),
+    }
 }
 
 /// Sends messages `range` over `connections` kept-alive connections; `per_second` paces them.
@@ -239,7 +320,10 @@ async fn main() -> anyhow::Result<()> {
         received: AtomicU64::new(0),
         duplicates: AtomicU64::new(0),
     });
-    let hook_url = receiver(clock.clone()).await?;
+    let hook_url = match &args.sink {
+        Some(kind) => sink(kind, clock.clone()).await?,
+        None => receiver(clock.clone()).await?,
+    };
 
     let dir = std::env::temp_dir().join(format!("wagate-bench-hooks-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -349,9 +433,14 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "wagate hook delivery benchmark (SQLite, synchronous={}, concurrency_per_hook={}, one local receiver)",
+        "wagate hook delivery benchmark (SQLite, synchronous={}, concurrency_per_hook={}, {})",
         args.synchronous.as_deref().unwrap_or("full"),
-        args.concurrency.map_or("default".to_string(), |n| n.to_string())
+        args.concurrency.map_or("default".to_string(), |n| n.to_string()),
+        match args.sink.as_deref() {
+            Some("nats") => "to a JetStream stream on NATS",
+            Some(_) => "to a Redis stream",
+            None => "one local HTTP receiver",
+        }
     );
     println!("| measure                                   | value        |");
     println!("|-------------------------------------------|--------------|");

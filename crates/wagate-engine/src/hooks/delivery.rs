@@ -30,7 +30,7 @@ const CLAIM_AHEAD: usize = 4;
 
 /// Sends due deliveries, each hook within its concurrency, until cancelled.
 pub async fn run_delivery(state: Engine, cancel: CancellationToken) {
-    let client = match super::targets::http_client(&state.config.hooks) {
+    let client = match Transport::new(&state) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the hook HTTP client; hooks are not delivered");
@@ -240,10 +240,26 @@ async fn send_reply(state: &Engine, to: &ReplyTo, mut reply: Value) -> Result<St
     Ok(message.id.into())
 }
 
+/// How deliveries go out: HTTP, or a broker's client for a sink URL ([`super::sinks`]).
+#[derive(Clone)]
+struct Transport {
+    http: reqwest::Client,
+    sinks: Arc<super::sinks::Sinks>,
+}
+
+impl Transport {
+    fn new(state: &Engine) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: super::targets::http_client(&state.config.hooks)?,
+            sinks: Arc::default(),
+        })
+    }
+}
+
 /// One attempt of one delivery: send, then hand the outcome to the writer.
 async fn deliver(
     state: &Engine,
-    client: &reqwest::Client,
+    client: &Transport,
     hook: Arc<Hook>,
     d: Delivery,
     event: Option<wagate_store::Event>,
@@ -462,7 +478,7 @@ pub async fn send_test(state: &Engine, hook: &Hook) -> TestAnswer {
             raw: "{}".into(),
         }),
     };
-    let answer = match super::targets::http_client(&state.config.hooks) {
+    let answer = match Transport::new(state) {
         Ok(client) => send(state, &client, hook, &id, payload).await,
         Err(e) => Answer {
             status: None,
@@ -491,8 +507,8 @@ enum Payload {
     Meta(Vec<u8>),
 }
 
-/// Builds the signed request and sends it.
-async fn send(state: &Engine, client: &reqwest::Client, hook: &Hook, key: &str, payload: Payload) -> Answer {
+/// Builds the signed request and sends it (or publishes it, for a sink).
+async fn send(state: &Engine, client: &Transport, hook: &Hook, key: &str, payload: Payload) -> Answer {
     let fail = |error: String| Answer {
         status: None,
         error: Some(error),
@@ -501,53 +517,60 @@ async fn send(state: &Engine, client: &reqwest::Client, hook: &Hook, key: &str, 
         body: Vec::new(),
         latency_ms: 0,
     };
-    let Ok(url) = reqwest::Url::parse(&hook.url) else {
-        return fail(format!("`{}` is not a URL", hook.url));
+    let sink = super::sinks::is_sink(&hook.url);
+    let Ok(url) = url::Url::parse(&hook.url) else {
+        return fail(format!("`{}` is not a URL", super::sinks::masked(&hook.url)));
     };
     if !super::targets::literal_ip_allowed(&url, state.config.hooks.allow_private_networks) {
         return fail("the hook's address is loopback, private or link-local".into());
     }
     let now = now_ms();
-    let mut req = client.post(url).header("content-type", "application/json");
-    let body = match payload {
-        Payload::Meta(body) => {
-            // As Meta signs: HMAC-SHA256 of the raw bytes, the hook's secret as the app secret.
-            req = req.header(
-                "x-hub-signature-256",
-                wagate_core::signature::sign_hub(&hook.secret, &body),
-            );
-            body
-        }
-        Payload::Event(event) => {
-            let mut view = EventView::from(event);
-            media_for_hook(state, hook, &mut view.payload).await;
-            let body = match serde_json::to_vec(&view) {
-                Ok(b) => b,
-                Err(e) => return fail(format!("the event could not be serialised: {e}")),
-            };
-            let timestamp = now / 1000;
-            let mut secrets = vec![hook.secret.as_str()];
-            if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
-                if until > now {
-                    secrets.push(prev.as_str());
-                }
-            }
-            req = req
-                .header("webhook-id", key)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header(
-                    "webhook-signature",
-                    wagate_core::hooks::signature_header(secrets, key, timestamp, &body),
-                );
-            body
-        }
+    let signed = match signed(state, hook, key, payload, now).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let headers: HashMap<String, String> = serde_json::from_str(&hook.headers).unwrap_or_default();
-    for (k, v) in &headers {
+    if sink {
+        let password = headers.get(super::sinks::PASSWORD_KEY).map(String::as_str);
+        let message = super::sinks::Message {
+            id: key,
+            timestamp: now / 1000,
+            signature: signed.signature,
+            event_type: &signed.event_type,
+            body: &signed.body,
+        };
+        let started = Instant::now();
+        let timeout = Duration::from_secs(state.config.hooks.timeout_seconds);
+        let url = super::sinks::with_password(&hook.url, password);
+        let published = client.sinks.publish(&url, &message, timeout).await;
+        let latency_ms = started.elapsed().as_millis() as i64;
+        return match published {
+            Ok(()) => Answer {
+                status: Some(200),
+                error: None,
+                retry_after: None,
+                excerpt: None,
+                body: Vec::new(),
+                latency_ms,
+            },
+            Err(e) => Answer { latency_ms, ..fail(e) },
+        };
+    }
+    let mut req = client
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .header(signed.signature.0, signed.signature.1);
+    if signed.event_type != META_EVENT_TYPE {
+        req = req
+            .header("webhook-id", key)
+            .header("webhook-timestamp", (now / 1000).to_string());
+    }
+    for (k, v) in headers.iter().filter(|(k, _)| *k != super::sinks::PASSWORD_KEY) {
         req = req.header(k.as_str(), v.as_str());
     }
     let started = Instant::now();
-    let resp = req.body(body).send().await;
+    let resp = req.body(signed.body).send().await;
     let mut resp = match resp {
         Ok(r) => r,
         Err(e) => {
@@ -586,6 +609,53 @@ async fn send(state: &Engine, client: &reqwest::Client, hook: &Hook, key: &str, 
         latency_ms: started.elapsed().as_millis() as i64,
         body,
     }
+}
+
+/// What a `meta` hook's messages carry as their event type on a broker: Meta's bodies are not
+/// one event.
+const META_EVENT_TYPE: &str = "meta";
+
+/// A delivery's bytes and signature, the same for HTTP and for a broker.
+struct Signed {
+    body: Vec<u8>,
+    /// `webhook-signature` (Standard Webhooks over id, timestamp and body), or Meta's
+    /// `x-hub-signature-256` for a `meta` hook.
+    signature: (&'static str, String),
+    event_type: String,
+}
+
+async fn signed(state: &Engine, hook: &Hook, key: &str, payload: Payload, now: i64) -> Result<Signed, String> {
+    Ok(match payload {
+        Payload::Meta(body) => Signed {
+            // As Meta signs: HMAC-SHA256 of the raw bytes, the hook's secret as the app secret.
+            signature: (
+                "x-hub-signature-256",
+                wagate_core::signature::sign_hub(&hook.secret, &body),
+            ),
+            body,
+            event_type: META_EVENT_TYPE.into(),
+        },
+        Payload::Event(event) => {
+            let event_type = event.event_type.clone();
+            let mut view = EventView::from(event);
+            media_for_hook(state, hook, &mut view.payload).await;
+            let body = serde_json::to_vec(&view).map_err(|e| format!("the event could not be serialised: {e}"))?;
+            let mut secrets = vec![hook.secret.as_str()];
+            if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+                if until > now {
+                    secrets.push(prev.as_str());
+                }
+            }
+            Signed {
+                signature: (
+                    "webhook-signature",
+                    wagate_core::hooks::signature_header(secrets, key, now / 1000, &body),
+                ),
+                body,
+                event_type,
+            }
+        }
+    })
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -81,6 +81,10 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
     if let Some(mut headers) = r.headers {
         // A value sent back as answers show it (masked) keeps the value stored.
         let stored: BTreeMap<String, String> = serde_json::from_str(&h.headers).unwrap_or_default();
+        // A sink's password is kept among the headers, but is not one.
+        if let Some(p) = stored.get(super::sinks::PASSWORD_KEY) {
+            headers.insert(super::sinks::PASSWORD_KEY.into(), p.clone());
+        }
         for (k, v) in headers.iter_mut() {
             if let Some(old) = stored.get(k).filter(|old| masked(old) == *v) {
                 v.clone_from(old);
@@ -138,10 +142,44 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
     if let Some(url) = r.url {
         super::targets::check_url_target(&url, state.config.hooks.allow_private_networks)
             .await
-            .map_err(|e| EngineError::invalid_field("url", e, "give the https URL of your service"))?;
-        h.url = url;
+            .map_err(|e| EngineError::invalid_field("url", e, "give the https URL of your service, or a broker's (nats://host:4222/<subject>, redis://host:6379/0?stream=<key>)"))?;
+        keep_password(h, &url);
+    }
+    let sink_headers: Vec<String> = serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
+        .unwrap_or_default()
+        .into_keys()
+        .filter(|k| k != super::sinks::PASSWORD_KEY)
+        .collect();
+    if super::sinks::is_sink(&h.url) && !sink_headers.is_empty() {
+        return Err(EngineError::invalid_field(
+            "headers",
+            format!("a broker takes no HTTP headers (`{}`)", sink_headers.join("`, `")),
+            "leave headers out for a nats:// or redis:// hook; credentials go in its URL",
+        ));
     }
     Ok(())
+}
+
+/// Sets a hook's URL. A broker URL's password is kept sealed among the hook's headers and the URL
+/// keeps a mask in its place; the URL sent back masked keeps the password kept.
+pub fn keep_password(h: &mut Hook, url: &str) {
+    let mut headers: BTreeMap<String, String> = serde_json::from_str(&h.headers).unwrap_or_default();
+    let (shown, password) = super::sinks::split_password(url);
+    match password {
+        Some(p) if super::sinks::is_sink(url) => {
+            headers.insert(super::sinks::PASSWORD_KEY.into(), p);
+        }
+        _ if shown.contains(super::sinks::MASK) && super::sinks::is_sink(url) => {}
+        _ => {
+            headers.remove(super::sinks::PASSWORD_KEY);
+        }
+    }
+    h.url = if super::sinks::is_sink(url) {
+        shown
+    } else {
+        url.to_string()
+    };
+    h.headers = serde_json::to_string(&headers).unwrap_or_default();
 }
 
 pub fn check_secret(format: &str, secret: &str) -> EngineResult<()> {

@@ -61,7 +61,7 @@ pub fn view(state: &Engine, h: &Hook, health: Option<HookHealth>) -> HookView {
     HookView {
         id: h.id.to_string(),
         name: h.name.clone(),
-        url: h.url.clone(),
+        url: super::sinks::masked(&h.url),
         description: h.description.clone(),
         format: h.format.clone(),
         events: list(&h.events),
@@ -79,6 +79,7 @@ pub fn view(state: &Engine, h: &Hook, health: Option<HookHealth>) -> HookView {
         headers: serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
             .unwrap_or_default()
             .into_iter()
+            .filter(|(k, _)| k != super::sinks::PASSWORD_KEY)
             .map(|(k, v)| (k, masked(&v)))
             .collect(),
         media: h.media.clone(),

@@ -27,6 +27,7 @@ mod secrets;
 mod security;
 mod sending;
 mod simulator;
+mod sinks;
 mod slow_clients;
 mod templates;
 mod tenants;
