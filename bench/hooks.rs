@@ -19,8 +19,9 @@
 //! --concurrency N (hooks.concurrency_per_hook; default: the gateway's), --synchronous full|normal
 //! (database.sqlite_synchronous; default: the gateway's, full), --wagate PATH.
 //!
-//! `--sink nats|redis` delivers to a broker on this machine instead of the HTTP receiver (a
-//! JetStream stream on NATS at 127.0.0.1:4222, a Redis stream on 127.0.0.1:6379), read back by a
+//! `--sink nats|redis|amqp` delivers to a broker on this machine instead of the HTTP receiver (a
+//! JetStream stream on NATS at 127.0.0.1:4222, a Redis stream on 127.0.0.1:6379, a RabbitMQ queue
+//! on 127.0.0.1:5672 as guest), read back by a
 //! consumer with the broker's own client; run without it for the HTTP figure beside it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,7 +207,40 @@ async fn sink(kind: &str, clock: Arc<Clock>) -> anyhow::Result<String> {
             });
             Ok(format!("redis://127.0.0.1:6379/0?stream={name}&maxlen=100000"))
         }
-        other => bail!("--sink {other}: use nats or redis"),
+        "amqp" => {
+            use futures_util::StreamExt;
+            let uri = "amqp://guest:guest@127.0.0.1:5672/%2f";
+            let connection = lapin::Connection::connect(uri, Default::default())
+                .await
+                .context("RabbitMQ on 5672")?;
+            let channel = connection.create_channel().await?;
+            let options = lapin::options::QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(name.as_str().into(), options, Default::default())
+                .await?;
+            let mut consumer = channel
+                .basic_consume(
+                    name.as_str().into(),
+                    "bench".into(),
+                    lapin::options::BasicConsumeOptions {
+                        no_ack: true,
+                        ..Default::default()
+                    },
+                    Default::default(),
+                )
+                .await?;
+            tokio::spawn(async move {
+                let _connection = connection;
+                while let Some(Ok(delivery)) = consumer.next().await {
+                    clock.record(&delivery.data);
+                }
+            });
+            Ok(format!("{uri}?routing_key={name}"))
+        }
+        other => bail!("--sink {other}: use nats, redis or amqp"),
     }
 }
 
@@ -438,6 +472,7 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency.map_or("default".to_string(), |n| n.to_string()),
         match args.sink.as_deref() {
             Some("nats") => "to a JetStream stream on NATS",
+            Some("amqp") => "to a RabbitMQ queue",
             Some(_) => "to a Redis stream",
             None => "one local HTTP receiver",
         }

@@ -142,7 +142,7 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
     if let Some(url) = r.url {
         super::targets::check_url_target(&url, state.config.hooks.allow_private_networks)
             .await
-            .map_err(|e| EngineError::invalid_field("url", e, "give the https URL of your service, or a broker's (nats://host:4222/<subject>, redis://host:6379/0?stream=<key>)"))?;
+            .map_err(|e| EngineError::invalid_field("url", e, "give the https URL of your service, or a broker's (nats://host:4222/<subject>, redis://host:6379/0?stream=<key>, amqp://user:password@host:5672/%2f?exchange=<x>&routing_key=<k>)"))?;
         keep_password(h, &url);
     }
     let sink_headers: Vec<String> = serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
@@ -154,7 +154,7 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
         return Err(EngineError::invalid_field(
             "headers",
             format!("a broker takes no HTTP headers (`{}`)", sink_headers.join("`, `")),
-            "leave headers out for a nats:// or redis:// hook; credentials go in its URL",
+            "leave headers out for a broker's hook; credentials go in its URL",
         ));
     }
     Ok(())

@@ -7,9 +7,12 @@
 //!   `Nats-Msg-Id` (the stream's de-duplication window drops a repeat).
 //! - `redis://[:password@]host:6379[/<db>]?stream=<key>[&maxlen=<n>]` (and `rediss://`): `XADD`
 //!   with the event id and the signature as fields beside the body.
+//! - `amqp://user:password@host:5672/<vhost>?exchange=<x>&routing_key=<k>` (and `amqps://`):
+//!   RabbitMQ with publisher confirms, persistent, `message_id` = the event id, mandatory (a
+//!   message no queue takes is returned, and that is a failure); success on the confirm.
 //!
-//! The Standard Webhooks id, timestamp and signature travel as message headers (NATS) or fields
-//! (Redis) named `webhook-id`, `webhook-timestamp`, `webhook-signature`, with
+//! The Standard Webhooks id, timestamp and signature travel as message headers (NATS, AMQP) or
+//! fields (Redis) named `webhook-id`, `webhook-timestamp`, `webhook-signature`, with
 //! `wagate-event-type`; a consumer verifies them as an HTTP receiver does. A URL's password is
 //! kept sealed with the hook's other secrets, never in the URL (see [`split_password`]).
 
@@ -49,6 +52,12 @@ pub enum Target {
         server: String,
         stream: String,
         maxlen: Option<u64>,
+    },
+    Amqp {
+        /// The URI the client connects with (credentials and vhost included).
+        server: String,
+        exchange: String,
+        routing_key: String,
     },
 }
 
@@ -120,8 +129,34 @@ pub fn check(url: &str) -> Result<Target, String> {
                 maxlen,
             })
         }
+        "amqp" | "amqps" => {
+            let (mut exchange, mut routing_key) = (String::new(), None);
+            for (k, v) in u.query_pairs() {
+                match k.as_ref() {
+                    "exchange" => exchange = v.to_string(),
+                    "routing_key" => routing_key = Some(v.to_string()),
+                    other => {
+                        return Err(format!(
+                            "`{other}` is not a parameter of an amqp:// hook; it takes exchange and routing_key"
+                        ))
+                    }
+                }
+            }
+            let Some(routing_key) = routing_key else {
+                return Err(format!(
+                    "`{shown}` names no routing_key: amqp://user:password@host:5672/<vhost>?exchange=<x>&routing_key=<k> (the default exchange routes by queue name)"
+                ));
+            };
+            let mut server = u.clone();
+            server.set_query(None);
+            Ok(Target::Amqp {
+                server: server.to_string(),
+                exchange,
+                routing_key,
+            })
+        }
         other => Err(format!(
-            "{other}:// hooks are not delivered by this gateway yet; it publishes to NATS JetStream (nats://) and Redis Streams (redis://)"
+            "{other}:// hooks are not delivered by this gateway yet; it publishes to NATS JetStream (nats://), Redis Streams (redis://) and RabbitMQ (amqp://)"
         )),
     }
 }
@@ -178,6 +213,8 @@ pub struct Message<'a> {
 pub struct Sinks {
     nats: Mutex<HashMap<String, async_nats::jetstream::Context>>,
     redis: Mutex<HashMap<String, redis::aio::MultiplexedConnection>>,
+    /// A connection and its channel (in confirm mode) per destination.
+    amqp: Mutex<HashMap<String, (lapin::Connection, lapin::Channel)>>,
 }
 
 impl Sinks {
@@ -242,6 +279,55 @@ impl Sinks {
                     .map(|_| ())
                     .map_err(|e| format!("Redis refused XADD to `{stream}`: {e}"))
             }
+            Target::Amqp {
+                server,
+                exchange,
+                routing_key,
+            } => {
+                use lapin::types::{AMQPValue, FieldTable, LongString};
+                let channel = self.amqp(server, &amqp_key(target)).await?;
+                let mut headers = FieldTable::default();
+                for (k, v) in [
+                    ("webhook-id", m.id.to_string()),
+                    ("webhook-timestamp", m.timestamp.to_string()),
+                    (m.signature.0, m.signature.1.clone()),
+                    ("wagate-event-type", m.event_type.to_string()),
+                ] {
+                    headers.insert(k.into(), AMQPValue::LongString(LongString::from(v)));
+                }
+                let properties = lapin::BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_message_id(m.id.into())
+                    .with_content_type("application/json".into())
+                    .with_timestamp(m.timestamp.max(0) as u64)
+                    .with_headers(headers);
+                let options = lapin::options::BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                };
+                let shown = || format!("exchange `{exchange}`, routing key `{routing_key}`");
+                let confirm = channel
+                    .basic_publish(
+                        exchange.as_str().into(),
+                        routing_key.as_str().into(),
+                        options,
+                        m.body,
+                        properties,
+                    )
+                    .await
+                    .map_err(|e| format!("RabbitMQ refused the message ({}): {e}", shown()))?
+                    .await
+                    .map_err(|e| format!("RabbitMQ did not confirm the message ({}): {e}", shown()))?;
+                match (confirm.is_ack(), confirm.take_message()) {
+                    (true, None) => Ok(()),
+                    (_, Some(returned)) => Err(format!(
+                        "RabbitMQ returned the message: no queue takes {} ({})",
+                        shown(),
+                        returned.reply_text
+                    )),
+                    (false, None) => Err(format!("RabbitMQ refused the message ({}): nack", shown())),
+                }
+            }
         };
         if result.is_err() {
             self.forget(target).await;
@@ -287,9 +373,37 @@ impl Sinks {
         Ok(con)
     }
 
+    /// A channel per destination, not per server: RabbitMQ closes a channel that publishes to an
+    /// exchange that does not exist, and one misconfigured hook must not fail the others.
+    async fn amqp(&self, server: &str, key: &str) -> Result<lapin::Channel, String> {
+        let mut cached = self.amqp.lock().await;
+        if let Some((_, channel)) = cached.get(key).filter(|(_, c)| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let shown = masked(server);
+        let connection = lapin::Connection::connect(server, lapin::ConnectionProperties::default())
+            .await
+            .map_err(|e| format!("cannot reach RabbitMQ at {shown}: {e}"))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| format!("RabbitMQ at {shown} opened no channel: {e}"))?;
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| format!("RabbitMQ at {shown} refused publisher confirms: {e}"))?;
+        cached.insert(key.to_string(), (connection, channel.clone()));
+        Ok(channel)
+    }
+
     /// After a failure the next delivery connects afresh.
     async fn forget(&self, target: &Target) {
         match target {
+            Target::Amqp { .. } => {
+                if let Some((connection, _)) = self.amqp.lock().await.remove(&amqp_key(target)) {
+                    let _ = connection.close(0, "".into()).await;
+                }
+            }
             Target::Nats { server, .. } => {
                 self.nats.lock().await.remove(server);
             }
@@ -297,6 +411,17 @@ impl Sinks {
                 self.redis.lock().await.remove(server);
             }
         }
+    }
+}
+
+fn amqp_key(target: &Target) -> String {
+    match target {
+        Target::Amqp {
+            server,
+            exchange,
+            routing_key,
+        } => format!("{server} {exchange} {routing_key}"),
+        _ => String::new(),
     }
 }
 
@@ -341,9 +466,10 @@ mod tests {
             ("redis://h/x?stream=s", "not a database number"),
             ("redis://h/0?stream=s&maxlen=0", "maxlen"),
             ("redis://h/0?stream=s&group=g", "`group` is not a parameter"),
+            ("amqp://guest:guest@h:5672/%2f?exchange=x", "names no routing_key"),
             (
-                "amqp://guest:guest@h:5672/%2f?exchange=x",
-                "not delivered by this gateway yet",
+                "amqp://guest:guest@h:5672/%2f?routing_key=k&queue=q",
+                "`queue` is not a parameter",
             ),
             ("sqs://queue", "not delivered by this gateway yet"),
         ] {
@@ -351,6 +477,18 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
             assert!(!e.contains("guest:guest"), "a password is never shown: {e}");
         }
+    }
+
+    #[test]
+    fn amqp_urls() {
+        assert_eq!(
+            check("amqp://app:pw@rabbit:5672/%2f?exchange=wagate&routing_key=events"),
+            Ok(Target::Amqp {
+                server: "amqp://app:pw@rabbit:5672/%2f".into(),
+                exchange: "wagate".into(),
+                routing_key: "events".into()
+            })
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub fn check_url_syntax(url: &str) -> Result<reqwest::Url, String> {
     let u = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err(format!(
-            "`{url}` is not http or https, nor a broker (nats://, redis://, rediss://)"
+            "`{url}` is not http or https, nor a broker (nats://, redis://, rediss://, amqp://, amqps://)"
         ));
     }
     if u.host_str().is_none_or(str::is_empty) {

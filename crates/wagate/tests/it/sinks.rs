@@ -1,5 +1,5 @@
-//! Hooks whose URL names a broker (issue 30): events published to NATS JetStream and Redis
-//! Streams on this machine, read back with each broker's own client, signed as HTTP deliveries
+//! Hooks whose URL names a broker (issue 30): events published to NATS JetStream, Redis
+//! Streams and RabbitMQ on this machine, read back with each broker's own client, signed as HTTP deliveries
 //! are; a broker that is down or refuses is an attempt that failed and is retried; the URL's
 //! password is sealed and never shown.
 
@@ -285,6 +285,11 @@ async fn broker_urls_are_checked_and_what_does_not_apply_is_refused() {
         (
             json!({"url": "amqp://guest:guest@127.0.0.1:5672/%2f?exchange=x"}),
             "url",
+            "names no routing_key",
+        ),
+        (
+            json!({"url": "sqs://orders?region=eu-west-1"}),
+            "url",
             "not delivered by this gateway yet",
         ),
         (
@@ -432,4 +437,91 @@ async fn a_kill_mid_stream_loses_no_event_and_keeps_each_contacts_order() {
         texts.len()
     );
     js.delete_stream(&stream_name).await.expect("clean up");
+}
+
+#[tokio::test]
+async fn events_reach_a_rabbitmq_queue_confirmed_and_refusals_are_clear() {
+    use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
+    let app = app_with_sinks(vec![0]).await;
+    let connection = lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Default::default())
+        .await
+        .expect("RabbitMQ on 5672");
+    let channel = connection.create_channel().await.expect("channel");
+    let queue = unique("wagate-test-");
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            Default::default(),
+        )
+        .await
+        .expect("a queue for the test");
+    // The default exchange routes by queue name.
+    let (status, hook) = app
+        .post(
+            "/v1/hooks",
+            &json!({"url": format!("amqp://guest:guest@127.0.0.1:5672/%2f?routing_key={queue}"), "events": ["message.received"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(
+        hook["url"],
+        format!("amqp://guest:****@127.0.0.1:5672/%2f?routing_key={queue}")
+    );
+    let secret = hook["secret"].as_str().expect("secret").to_string();
+    // A routing key no queue takes, and an exchange that does not exist.
+    let (_, unroutable) = app
+        .post("/v1/hooks", &json!({"url": format!("amqp://guest:guest@127.0.0.1:5672/%2f?routing_key={}", unique("nobody-")), "events": ["message.received"]}))
+        .await;
+    let (_, no_exchange) = app
+        .post("/v1/hooks", &json!({"url": "amqp://guest:guest@127.0.0.1:5672/%2f?exchange=wagate-missing&routing_key=k", "events": ["message.received"]}))
+        .await;
+    app.user_sends(USER, text("hello rabbit")).await;
+
+    let got = eventually("the message in the queue", || async {
+        channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let m = got.delivery;
+    let body: Value = serde_json::from_slice(&m.data).expect("the event JSON");
+    assert_eq!(body["payload"]["text"], "hello rabbit");
+    assert_eq!(m.properties.delivery_mode(), &Some(2), "persistent");
+    assert_eq!(
+        m.properties.message_id().as_ref().map(|s| s.to_string()),
+        body["id"].as_str().map(str::to_string)
+    );
+    let headers = m.properties.headers().clone().unwrap_or_default();
+    let header = |k: &str| match headers.inner().get(k) {
+        Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    assert_eq!(header("wagate-event-type"), "message.received");
+    verify(
+        &secret,
+        &header("webhook-id"),
+        &header("webhook-timestamp"),
+        &header("webhook-signature"),
+        &m.data,
+    )
+    .expect("signature verifies");
+
+    for (hook, says) in [(&unroutable, "no queue takes"), (&no_exchange, "wagate-missing")] {
+        let id = hook["id"].as_str().unwrap_or_default();
+        let a = eventually("the refusal is recorded", || async {
+            let a = attempts(&app, id).await;
+            (!a.is_empty()).then_some(a)
+        })
+        .await;
+        let error = a[0]["error"].as_str().unwrap_or_default();
+        assert_eq!(a[0]["succeeded"], false);
+        assert!(error.contains(says), "{error}");
+    }
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("clean up");
 }
