@@ -58,6 +58,15 @@ async fn jetstream_stream() -> (
     (js, name, subject, stream)
 }
 
+/// A hook of `message.received` events to `url`, made.
+async fn create_hook(app: &TestApp, url: &str) -> Value {
+    let (status, hook) = app
+        .post("/v1/hooks", &json!({"url": url, "events": ["message.received"]}))
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    hook
+}
+
 async fn attempts(app: &TestApp, hook_id: &str) -> Vec<Value> {
     let (status, body) = app.get(&format!("/v1/hooks/{hook_id}/attempts")).await;
     assert_eq!(status, 200, "{body}");
@@ -166,13 +175,7 @@ async fn events_reach_a_redis_stream_and_a_replay_publishes_them_again() {
     let app = app_with_sinks(vec![0]).await;
     let key = unique("wagate-test-");
     let since = wagate_core::time::rfc3339_ms(wagate_engine::now_ms() - 60_000);
-    let (status, hook) = app
-        .post(
-            "/v1/hooks",
-            &json!({"url": format!("redis://127.0.0.1:6379/0?stream={key}&maxlen=1000"), "events": ["message.received"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{hook}");
+    let hook = create_hook(&app, &format!("redis://127.0.0.1:6379/0?stream={key}&maxlen=1000")).await;
     let secret = hook["secret"].as_str().expect("secret").to_string();
     let id = hook["id"].as_str().expect("id").to_string();
     app.user_sends(USER, text("hello redis")).await;
@@ -457,13 +460,11 @@ async fn events_reach_a_rabbitmq_queue_confirmed_and_refusals_are_clear() {
         .await
         .expect("a queue for the test");
     // The default exchange routes by queue name.
-    let (status, hook) = app
-        .post(
-            "/v1/hooks",
-            &json!({"url": format!("amqp://guest:guest@127.0.0.1:5672/%2f?routing_key={queue}"), "events": ["message.received"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{hook}");
+    let hook = create_hook(
+        &app,
+        &format!("amqp://guest:guest@127.0.0.1:5672/%2f?routing_key={queue}"),
+    )
+    .await;
     assert_eq!(
         hook["url"],
         format!("amqp://guest:****@127.0.0.1:5672/%2f?routing_key={queue}")
