@@ -28,7 +28,7 @@ pub async fn apply_config_hooks(state: &Engine) -> Result<usize, String> {
             .map_err(|e| format!("hooks.hook ({}).url: {e}", h.name))?;
         // A broker URL's password is kept sealed, as through the API.
         let url = hook.url.clone();
-        super::manage::keep_password(&mut hook, &url);
+        super::sinks::keep_password(&mut hook, &url);
         state
             .store
             .save_hook(&hook)

@@ -143,7 +143,7 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
         super::targets::check_url_target(&url, state.config.hooks.allow_private_networks)
             .await
             .map_err(|e| EngineError::invalid_field("url", e, "give the https URL of your service, or a broker's (nats://host:4222/<subject>, redis://host:6379/0?stream=<key>, amqp://user:password@host:5672/%2f?exchange=<x>&routing_key=<k>)"))?;
-        keep_password(h, &url);
+        super::sinks::keep_password(h, &url);
     }
     let sink_headers: Vec<String> = serde_json::from_str::<BTreeMap<String, String>>(&h.headers)
         .unwrap_or_default()
@@ -158,28 +158,6 @@ pub async fn apply(state: &Engine, h: &mut Hook, r: HookRequest) -> EngineResult
         ));
     }
     Ok(())
-}
-
-/// Sets a hook's URL. A broker URL's password is kept sealed among the hook's headers and the URL
-/// keeps a mask in its place; the URL sent back masked keeps the password kept.
-pub fn keep_password(h: &mut Hook, url: &str) {
-    let mut headers: BTreeMap<String, String> = serde_json::from_str(&h.headers).unwrap_or_default();
-    let (shown, password) = super::sinks::split_password(url);
-    match password {
-        Some(p) if super::sinks::is_sink(url) => {
-            headers.insert(super::sinks::PASSWORD_KEY.into(), p);
-        }
-        _ if shown.contains(super::sinks::MASK) && super::sinks::is_sink(url) => {}
-        _ => {
-            headers.remove(super::sinks::PASSWORD_KEY);
-        }
-    }
-    h.url = if super::sinks::is_sink(url) {
-        shown
-    } else {
-        url.to_string()
-    };
-    h.headers = serde_json::to_string(&headers).unwrap_or_default();
 }
 
 pub fn check_secret(format: &str, secret: &str) -> EngineResult<()> {

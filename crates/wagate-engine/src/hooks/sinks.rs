@@ -16,7 +16,7 @@
 //! `wagate-event-type`; a consumer verifies them as an HTTP receiver does. A URL's password is
 //! kept sealed with the hook's other secrets, never in the URL (see [`split_password`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -195,6 +195,25 @@ pub fn with_password(url: &str, password: Option<&str>) -> String {
         return u.to_string();
     }
     url.to_string()
+}
+
+/// Sets a hook's URL. A broker URL's password is kept sealed among the hook's headers and the URL
+/// keeps a mask in its place; the URL sent back masked keeps the password kept.
+pub fn keep_password(h: &mut wagate_store::Hook, url: &str) {
+    let mut headers: BTreeMap<String, String> = serde_json::from_str(&h.headers).unwrap_or_default();
+    let sink = is_sink(url);
+    let (shown, password) = split_password(url);
+    match password {
+        Some(p) if sink => {
+            headers.insert(PASSWORD_KEY.into(), p);
+        }
+        None if sink && shown.contains(MASK) => {}
+        _ => {
+            headers.remove(PASSWORD_KEY);
+        }
+    }
+    h.url = if sink { shown } else { url.to_string() };
+    h.headers = serde_json::to_string(&headers).unwrap_or_default();
 }
 
 /// One signed message for a broker.

@@ -67,6 +67,17 @@ async fn create_hook(app: &TestApp, url: &str) -> Value {
     hook
 }
 
+/// Verifies the signature carried by a broker message, `get` reading its headers or fields.
+fn verify_carried(secret: &str, get: impl Fn(&str) -> String, body: &[u8]) -> Result<(), String> {
+    verify(
+        secret,
+        &get("webhook-id"),
+        &get("webhook-timestamp"),
+        &get("webhook-signature"),
+        body,
+    )
+}
+
 async fn attempts(app: &TestApp, hook_id: &str) -> Vec<Value> {
     let (status, body) = app.get(&format!("/v1/hooks/{hook_id}/attempts")).await;
     assert_eq!(status, 200, "{body}");
@@ -122,24 +133,10 @@ async fn events_reach_a_jetstream_stream_signed_with_the_password_sealed() {
             "JetStream de-duplicates by event id"
         );
         assert_eq!(header("wagate-event-type"), "message.received");
-        verify(
-            &secret,
-            &header("webhook-id"),
-            &header("webhook-timestamp"),
-            &header("webhook-signature"),
-            &m.payload,
-        )
-        .expect("the standardwebhooks crate verifies the signature");
+        verify_carried(&secret, header, &m.payload).expect("the standardwebhooks crate verifies the signature");
         let mut tampered = m.payload.to_vec();
         tampered[5] ^= 1;
-        assert!(verify(
-            &secret,
-            &header("webhook-id"),
-            &header("webhook-timestamp"),
-            &header("webhook-signature"),
-            &tampered
-        )
-        .is_err());
+        assert!(verify_carried(&secret, header, &tampered).is_err());
         texts.push(body["payload"]["text"].as_str().unwrap_or_default().to_string());
     }
     assert_eq!(texts, ["first", "second"]);
@@ -203,14 +200,7 @@ async fn events_reach_a_redis_stream_and_a_replay_publishes_them_again() {
     assert_eq!(body["payload"]["text"], "hello redis");
     assert_eq!(field("webhook-id"), body["id"].as_str().unwrap_or_default());
     assert_eq!(field("wagate-event-type"), "message.received");
-    verify(
-        &secret,
-        &field("webhook-id"),
-        &field("webhook-timestamp"),
-        &field("webhook-signature"),
-        &fields["body"],
-    )
-    .expect("signature verifies");
+    verify_carried(&secret, field, &fields["body"]).expect("signature verifies");
 
     // A replay publishes the range again, with the same event id.
     eventually("the delivery succeeded", || async {
@@ -501,14 +491,7 @@ async fn events_reach_a_rabbitmq_queue_confirmed_and_refusals_are_clear() {
         _ => String::new(),
     };
     assert_eq!(header("wagate-event-type"), "message.received");
-    verify(
-        &secret,
-        &header("webhook-id"),
-        &header("webhook-timestamp"),
-        &header("webhook-signature"),
-        &m.data,
-    )
-    .expect("signature verifies");
+    verify_carried(&secret, header, &m.data).expect("signature verifies");
 
     for (hook, says) in [(&unroutable, "no queue takes"), (&no_exchange, "wagate-missing")] {
         let id = hook["id"].as_str().unwrap_or_default();
